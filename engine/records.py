@@ -1,0 +1,77 @@
+"""The one typed record that flows engine -> storage: a sample (one processed frame) and its observations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+# Canonical expression order everywhere a probability vector is stored or shown (FER-2013 label order).
+EXPRESSIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+class AttentionState(StrEnum):
+    """What a student is doing at one sample, as the teacher reads it."""
+
+    ATTENTIVE = "attentive"
+    LOOKING_AWAY = "looking_away"
+    EYES_CLOSED = "eyes_closed"
+    ABSENT = "absent"
+
+
+def _require_aware(ts: datetime, what: str) -> None:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware (UTC), got naive {ts.isoformat()}")
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One student (anonymous track) at one sample.
+
+    `box` is (x, y, w, h) in frame pixels, None when the student is absent.
+    `probabilities` follows EXPRESSIONS and is None in attention-only lessons or when absent.
+    """
+
+    ts: datetime
+    track_id: int
+    state: AttentionState
+    engagement: float
+    box: tuple[int, int, int, int] | None = None
+    probabilities: tuple[float, ...] | None = None
+    expression: str | None = None
+    yaw_deg: float | None = None
+    pitch_deg: float | None = None
+    roll_deg: float | None = None
+    eye_openness: float | None = None
+    gaze_offset: float | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.ts, "Observation.ts")
+        if not 0.0 <= self.engagement <= 100.0:
+            raise ValueError(f"engagement must be within 0..100, got {self.engagement}")
+        if self.probabilities is not None and len(self.probabilities) != len(EXPRESSIONS):
+            raise ValueError(
+                f"probabilities must have {len(EXPRESSIONS)} values, got {len(self.probabilities)}"
+            )
+        if self.expression is not None and self.expression not in EXPRESSIONS:
+            raise ValueError(f"unknown expression {self.expression!r}; expected one of {EXPRESSIONS}")
+        if self.box is not None and len(self.box) != 4:
+            raise ValueError(f"box must be (x, y, w, h), got {self.box}")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One processed frame: when, how many faces, how long it took, and one observation per student.
+
+    A frame with no face is still a sample (faces_detected=0): an empty seat is data.
+    """
+
+    ts: datetime
+    faces_detected: int
+    processing_ms: float
+    observations: tuple[Observation, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        _require_aware(self.ts, "Sample.ts")
+        if self.faces_detected < 0:
+            raise ValueError(f"faces_detected must be >= 0, got {self.faces_detected}")
