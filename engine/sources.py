@@ -1,0 +1,353 @@
+"""Frames in: webcams, stream URLs, video files, image folders, screen regions and the demo clip.
+
+Every source yields `Frame`s at the sample rate through one interface. Time is chosen explicitly:
+a file's frame time is lesson start + media time (replaying a video gives the same rows); a live
+source's is the wall clock passed in. Live sources read on a thread that keeps only the newest frame,
+so a slow machine skips frames instead of building a backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+MIN_RATE_HZ, MAX_RATE_HZ = 0.2, 30.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read; the message says what to do."""
+
+
+class SourceLost(SourceError):
+    """A live source stopped delivering frames and did not come back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One sampled frame: BGR pixels, its aware-UTC time and its seconds since the source started."""
+
+    image: np.ndarray
+    ts: datetime
+    t_s: float
+    index: int
+
+
+class FrameSource(Protocol):
+    """What the pipeline needs from any source."""
+
+    description: str
+    live: bool
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+def check_rate(rate_hz: float) -> float:
+    if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+        raise SourceError(f"sample rate {rate_hz} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz")
+    return rate_hz
+
+
+class VideoFileSource:
+    """A video file sampled by its own timestamps: as fast as possible, or at real-time pace."""
+
+    live = False
+
+    def __init__(self, path: Path, rate_hz: float, start: datetime, *, realtime: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"video file {self.path} does not exist; check the path")
+        self.rate_hz = check_rate(rate_hz)
+        self.start = start
+        self.realtime = realtime
+        self._sleep = sleep
+        self._cap = cv2.VideoCapture(str(self.path))
+        ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
+        if not ok or first is None:
+            self._cap.release()
+            raise SourceError(f"cannot read video {self.path}: not a video OpenCV can decode, or corrupt")
+        self._first = first
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 25.0
+        if not 1.0 <= self.fps <= 240.0:
+            self.fps = 25.0
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.description = f"video file {self.path.name}"
+        self.truncated = False
+
+    def frames(self) -> Iterator[Frame]:
+        period = 1.0 / self.rate_hz
+        next_t = 0.0
+        index, image = 0, self._first
+        began = time.monotonic()
+        sampled = 0
+        while image is not None:
+            media_t = index / self.fps
+            if media_t + 1e-9 >= next_t:
+                if self.realtime:
+                    self._sleep(max(0.0, media_t - (time.monotonic() - began)))
+                yield Frame(image, self.start + timedelta(seconds=media_t), media_t, sampled)
+                sampled += 1
+                next_t += period * max(1, int((media_t - next_t) // period) + 1)
+            ok, image = self._cap.read()
+            index += 1
+            if not ok:
+                image = None
+        if self.frame_count and index < self.frame_count - 2:
+            self.truncated = True
+            log.warning("video %s ended at frame %d of %d: truncated or corrupt", self.path,
+                        index, self.frame_count)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class ImageFolderSource:
+    """A folder of photos, one sample each, spaced by the sample period from the lesson start."""
+
+    live = False
+
+    def __init__(self, folder: Path, rate_hz: float, start: datetime) -> None:
+        self.folder = Path(folder)
+        self.rate_hz = check_rate(rate_hz)
+        self.start = start
+        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise SourceError(f"folder {self.folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.description = f"image folder {self.folder.name} ({len(self.paths)} images)"
+
+    def frames(self) -> Iterator[Frame]:
+        for i, path in enumerate(self.paths):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("skipping unreadable image %s", path)
+                continue
+            t_s = i / self.rate_hz
+            yield Frame(image, self.start + timedelta(seconds=t_s), t_s, i)
+
+    def close(self) -> None:
+        pass
+
+
+class LatestFrameReader:
+    """Reads a live device on a thread and keeps only its newest frame."""
+
+    def __init__(self, grab: Callable[[], np.ndarray | None]) -> None:
+        self._grab = grab
+        self._lock = threading.Lock()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._stop = threading.Event()
+        self.failed_reads = 0
+        self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = self._grab()
+            if frame is None:
+                self.failed_reads += 1
+                self._stop.wait(0.05)
+                continue
+            with self._lock:
+                self._frame, self._seq = frame, self._seq + 1
+                self.failed_reads = 0
+
+    def latest(self) -> tuple[np.ndarray | None, int]:
+        with self._lock:
+            return self._frame, self._seq
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+class LiveSource:
+    """A webcam, stream URL or screen region sampled on the wall clock at a fixed rate.
+
+    At each tick the newest frame is processed; a device that stops delivering is reopened with
+    back-off (the lesson stays open) and `SourceLost` ends the run only after `give_up_s`.
+    """
+
+    live = True
+
+    def __init__(self, opener: Callable[[], Callable[[], np.ndarray | None]], description: str,
+                 rate_hz: float, *, clock: Clock = utc_now, stale_s: float = 3.0,
+                 give_up_s: float = 300.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.description = description
+        self.rate_hz = check_rate(rate_hz)
+        self._opener = opener
+        self._clock = clock
+        self._sleep = sleep
+        self.stale_s = stale_s
+        self.give_up_s = give_up_s
+        self.status = "starting"
+        self._reader = LatestFrameReader(opener())
+        self._closed = False
+
+    def _wait_first(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._reader.latest()[0] is not None:
+                return True
+            self._sleep(0.05)
+        return False
+
+    def _reopen(self) -> bool:
+        """Retry the device with back-off until it delivers again or give_up_s passes."""
+        self._reader.stop()
+        waited, delay = 0.0, 0.5
+        while waited < self.give_up_s and not self._closed:
+            self.status = f"source lost, retrying in {delay:.0f} s"
+            log.warning("%s: no frames; retrying in %.1f s", self.description, delay)
+            self._sleep(delay)
+            waited += delay
+            try:
+                self._reader = LatestFrameReader(self._opener())
+            except SourceError:
+                delay = min(delay * 2, 10.0)
+                continue
+            if self._wait_first(2.0):
+                self.status = "ok"
+                log.warning("%s: frames again", self.description)
+                return True
+            self._reader.stop()
+            delay = min(delay * 2, 10.0)
+        return False
+
+    def frames(self) -> Iterator[Frame]:
+        if not self._wait_first(5.0):
+            self.close()
+            raise SourceError(f"{self.description} delivered no frame within 5 s")
+        self.status = "ok"
+        period = 1.0 / self.rate_hz
+        start = self._clock()
+        last_seq, last_new = -1, time.monotonic()
+        index = 0
+        next_tick = time.monotonic()
+        while not self._closed:
+            self._sleep(max(0.0, next_tick - time.monotonic()))
+            next_tick = max(next_tick + period, time.monotonic())
+            image, seq = self._reader.latest()
+            if seq != last_seq:
+                last_seq, last_new = seq, time.monotonic()
+            elif time.monotonic() - last_new > self.stale_s:
+                if not self._reopen():
+                    raise SourceLost(f"{self.description} was lost and did not come back")
+                last_seq, last_new = -1, time.monotonic()
+                continue
+            if image is None:
+                continue
+            now = self._clock()
+            yield Frame(image, now, (now - start).total_seconds(), index)
+            index += 1
+
+    def close(self) -> None:
+        self._closed = True
+        self._reader.stop()
+
+
+def _capture_opener(target: int | str, what: str) -> Callable[[], Callable[[], np.ndarray | None]]:
+    def open_capture() -> Callable[[], np.ndarray | None]:
+        cap = cv2.VideoCapture(target)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"cannot open {what}; check that it is connected and not in use")
+
+        def grab() -> np.ndarray | None:
+            ok, frame = cap.read()
+            return frame if ok else None
+
+        return grab
+
+    return open_capture
+
+
+def _screen_opener(region: tuple[int, int, int, int] | None) -> Callable[[], Callable[[], np.ndarray | None]]:
+    def open_screen() -> Callable[[], np.ndarray | None]:
+        import mss
+
+        try:
+            grabber = mss.mss()
+            monitor = grabber.monitors[1] if region is None else dict(
+                zip(("left", "top", "width", "height"), region, strict=True))
+        except Exception as exc:  # mss raises its own error type per platform
+            raise SourceError(f"cannot capture the screen ({exc}); a display is needed") from exc
+
+        def grab() -> np.ndarray | None:
+            try:
+                shot = np.asarray(grabber.grab(monitor))
+            except Exception:  # a display that went away
+                return None
+            return cv2.cvtColor(shot, cv2.COLOR_BGRA2BGR)
+
+        return grab
+
+    return open_screen
+
+
+_SCREEN = re.compile(r"^screen(?::(\d+),(\d+),(\d+),(\d+))?$")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def open_source(spec: str, rate_hz: float, *, start: datetime | None = None, realtime: bool = False,
+                clock: Clock = utc_now, demo_path: Path | None = None) -> FrameSource:
+    """Open a source from its spec: `0` (webcam), `demo`, `screen[:x,y,w,h]`, a URL, a folder or a video."""
+    spec = spec.strip()
+    start = start or clock()
+    if spec.isdigit():
+        index = int(spec)
+        opener = _capture_opener(index, f"camera {index}")
+        return LiveSource(opener, f"camera {index}", rate_hz, clock=clock)
+    if spec == "demo":
+        if demo_path is None or not demo_path.is_file():
+            raise SourceError("the demo clip is missing; run `python -m engine make-demo` (or `make assets`)")
+        source = VideoFileSource(demo_path, rate_hz, start, realtime=realtime)
+        source.description = "demo gallery clip"
+        return source
+    if match := _SCREEN.match(spec):
+        region = tuple(int(v) for v in match.groups()) if match.group(1) else None
+        return LiveSource(_screen_opener(region), f"screen {spec[7:] or 'full'}", rate_hz, clock=clock)
+    if _URL.match(spec):
+        shown = re.sub(r"//[^/@]*@", "//***@", spec)  # never show credentials in a stream URL
+        return LiveSource(_capture_opener(spec, f"stream {shown}"), f"stream {shown}", rate_hz, clock=clock)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return ImageFolderSource(path, rate_hz, start)
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return SingleImageSource(path, rate_hz, start)
+        return VideoFileSource(path, rate_hz, start, realtime=realtime)
+    raise SourceError(
+        f"source {spec!r} is not a camera index, 'demo', 'screen', a URL, a folder or an existing file"
+    )
+
+
+class SingleImageSource(ImageFolderSource):
+    """One photo as a one-sample source."""
+
+    def __init__(self, path: Path, rate_hz: float, start: datetime) -> None:
+        self.folder = path.parent
+        self.rate_hz = check_rate(rate_hz)
+        self.start = start
+        self.paths = [path]
+        self.description = f"image {path.name}"
