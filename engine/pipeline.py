@@ -1,0 +1,228 @@
+"""Wires the stages: frame -> faces -> tracks -> expressions and attention -> one `Sample` per frame.
+
+The pipeline takes its adapters (face finder, classifier) behind protocols and its time from the
+frame, so its logic runs in tests with fakes and in the product with MediaPipe and the CNN.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from engine.attention import AttentionSettings, face_features
+from engine.engagement import StudentAttention, class_concentration
+from engine.faces import FaceLandmarks, FaceSettings, aligned_face_crop, face_boxes
+from engine.records import EXPRESSIONS, AttentionState, Observation, Sample
+from engine.sources import Frame, FrameSource, SourceLost, check_rate
+from engine.tracking import Tracker, TrackingSettings
+
+log = logging.getLogger(__name__)
+
+
+class ExpressionClassifier(Protocol):
+    """Face crops in, an (N, 7) array of probabilities in EXPRESSIONS order out."""
+
+    name: str
+    labels: Sequence[str]
+
+    def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+class FaceFinding(Protocol):
+    def find(self, rgb: np.ndarray, t_s: float | None = None) -> list[FaceLandmarks]: ...
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Everything a capture run is configured by; filled from CLI options and CLASSPULSE_* in one place."""
+
+    rate_hz: float = 2.0
+    attention_only: bool = False
+    realtime: bool = False
+    max_seconds: float | None = None
+    model_name: str = "minixception"
+    faces: FaceSettings = field(default_factory=FaceSettings)
+    attention: AttentionSettings = field(default_factory=AttentionSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> EngineSettings:
+        """Defaults, then CLASSPULSE_RATE_HZ / _ATTENTION_ONLY / _MODEL / _MAX_FACES, then overrides."""
+        settings = cls(
+            rate_hz=float(os.environ.get("CLASSPULSE_RATE_HZ", cls.rate_hz)),
+            attention_only=_env_bool("CLASSPULSE_ATTENTION_ONLY", False),
+            model_name=os.environ.get("CLASSPULSE_MODEL", cls.model_name),
+        )
+        if "CLASSPULSE_MAX_FACES" in os.environ:
+            faces = replace(settings.faces, max_faces=int(os.environ["CLASSPULSE_MAX_FACES"]))
+            settings = replace(settings, faces=faces)
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        check_rate(settings.rate_hz)
+        return settings
+
+    def as_dict(self) -> dict[str, object]:
+        """The settings a lesson row keeps, as plain JSON-able values."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class SampleResult:
+    """A processed frame: the stored record plus what the live status and previews show."""
+
+    sample: Sample
+    faces: list[FaceLandmarks]
+    track_ids: list[int]
+    class_concentration: float | None
+    timings_ms: dict[str, float]
+
+
+class LessonPipeline:
+    """Turns frames into samples for one lesson; holds the tracker and each student's attention state."""
+
+    def __init__(self, finder: FaceFinding, classifier: ExpressionClassifier | None,
+                 settings: EngineSettings) -> None:
+        if settings.attention_only and classifier is not None:
+            raise ValueError("attention-only lessons must not load an expression classifier")
+        if classifier is not None and tuple(classifier.labels) != EXPRESSIONS:
+            raise ValueError(f"classifier labels {tuple(classifier.labels)} differ from {EXPRESSIONS}")
+        self.finder = finder
+        self.classifier = classifier
+        self.settings = settings
+        self.tracker = Tracker(settings.tracking)
+        self.students: dict[int, StudentAttention] = {}
+        self.engagement: dict[int, float] = {}  # each track's latest smoothed engagement
+
+    def process(self, frame: Frame) -> SampleResult:
+        """Run every stage on one frame and build its sample."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter
+        t0 = clock()
+        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        faces = self.finder.find(rgb, frame.t_s)
+        t1 = clock()
+        timings["faces_ms"] = (t1 - t0) * 1000
+        update = self.tracker.update(face_boxes(faces), frame.t_s)
+        t2 = clock()
+        timings["tracking_ms"] = (t2 - t1) * 1000
+        probabilities = self._expressions(frame.image, faces)
+        t3 = clock()
+        timings["classifier_ms"] = (t3 - t2) * 1000
+        observations = self._observations(frame, faces, update.ids, update.missing, probabilities)
+        for gone in update.forgotten:
+            self.students.pop(gone, None)
+            self.engagement.pop(gone, None)
+        concentration = class_concentration(
+            {tid: (self.engagement[tid], s.absent_since_s) for tid, s in self.students.items()},
+            frame.t_s, self.settings.attention)
+        t4 = clock()
+        timings["features_ms"] = (t4 - t3) * 1000
+        timings["total_ms"] = (t4 - t0) * 1000
+        sample = Sample(ts=frame.ts, faces_detected=len(faces), processing_ms=timings["total_ms"],
+                        observations=tuple(observations))
+        return SampleResult(sample, faces, list(update.ids), concentration, timings)
+
+    def _expressions(self, image: np.ndarray, faces: list[FaceLandmarks]) -> np.ndarray | None:
+        if self.classifier is None or not faces:
+            return None
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        crops = [aligned_face_crop(gray, face) for face in faces]
+        return np.asarray(self.classifier.predict(crops), dtype=np.float64)
+
+    def _observations(self, frame: Frame, faces: list[FaceLandmarks], ids: Iterable[int],
+                      missing: Iterable[int], probabilities: np.ndarray | None) -> list[Observation]:
+        observations: list[Observation] = []
+        for row, (face, track_id) in enumerate(zip(faces, ids, strict=True)):
+            features = face_features(face.landmarks, face.blendshapes, face.matrix, self.settings.attention)
+            student = self.students.setdefault(track_id, StudentAttention(self.settings.attention))
+            state, engagement = student.update(frame.t_s, features)
+            self.engagement[track_id] = engagement
+            probs = expression = None
+            if probabilities is not None:
+                p = probabilities[row]
+                probs = tuple(round(float(v), 6) for v in p)
+                expression = EXPRESSIONS[int(np.argmax(p))]
+            observations.append(Observation(
+                ts=frame.ts, track_id=track_id, state=state, engagement=_clip(engagement),
+                box=tuple(int(v) for v in face.box), probabilities=probs, expression=expression,
+                yaw_deg=features.yaw_deg, pitch_deg=features.pitch_deg, roll_deg=features.roll_deg,
+                eye_openness=features.eye_openness, gaze_offset=features.gaze_offset,
+            ))
+        for track_id in missing:
+            student = self.students.setdefault(track_id, StudentAttention(self.settings.attention))
+            state, engagement = student.absent(frame.t_s)
+            self.engagement[track_id] = engagement
+            observations.append(Observation(ts=frame.ts, track_id=track_id, state=AttentionState.ABSENT,
+                                            engagement=_clip(engagement)))
+        return observations
+
+
+def _clip(engagement: float) -> float:
+    return float(min(100.0, max(0.0, engagement)))
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Running totals for the one-line live status."""
+
+    samples: int = 0
+    faces: int = 0
+    class_concentration: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def samples_per_s(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.samples / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended: `end_of_source`, `stopped`, `max_seconds` or `source_lost`, with a message."""
+
+    reason: str
+    samples: int
+    message: str = ""
+
+
+def run_lesson(source: FrameSource, pipeline: LessonPipeline, write: Callable[[Sample], None], *,
+               stop: threading.Event | None = None, max_seconds: float | None = None,
+               on_sample: Callable[[SampleResult, RunStats], None] | None = None) -> RunOutcome:
+    """Pull frames from the source until it ends, `stop` is set or max_seconds of lesson time pass."""
+    stop = stop or threading.Event()
+    stats = RunStats()
+    try:
+        for frame in source.frames():
+            if stop.is_set():
+                return RunOutcome("stopped", stats.samples)
+            if max_seconds is not None and frame.t_s > max_seconds:
+                return RunOutcome("max_seconds", stats.samples)
+            result = pipeline.process(frame)
+            write(result.sample)
+            stats.samples += 1
+            stats.faces = result.sample.faces_detected
+            stats.class_concentration = result.class_concentration
+            if on_sample is not None:
+                on_sample(result, stats)
+            if stop.is_set():
+                return RunOutcome("stopped", stats.samples)
+    except SourceLost as exc:
+        return RunOutcome("source_lost", stats.samples, str(exc))
+    if getattr(source, "truncated", False):
+        return RunOutcome("end_of_source", stats.samples,
+                          f"{source.description} is truncated or corrupt; the lesson ends at its last good frame")
+    return RunOutcome("end_of_source", stats.samples)

@@ -1,0 +1,164 @@
+"""The pipeline's logic with fake adapters: tracks, absences, expressions, attention-only, run control."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from engine.faces import FaceLandmarks
+from engine.pipeline import EngineSettings, LessonPipeline, run_lesson
+from engine.records import EXPRESSIONS, AttentionState
+from engine.sources import Frame
+from tests.engine.synthetic_face import FRONTAL, euler_pose_matrix, face_landmarks
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SEAT_A, SEAT_B = (100, 100, 80, 80), (400, 100, 80, 80)
+
+
+def face_at(box, *, yaw_deg: float = 0.0, ear: float = 0.3) -> FaceLandmarks:
+    matrix = FRONTAL if yaw_deg == 0 else euler_pose_matrix(yaw_deg, 0, 0)
+    return FaceLandmarks(box=box, score=1.0, landmarks=face_landmarks(ear=ear), matrix=matrix)
+
+
+class ScriptedFinder:
+    """Faces as a function of time, like a camera pointed at a scripted class."""
+
+    def __init__(self, script):
+        self.script = script
+
+    def find(self, rgb, t_s=None):
+        return self.script(t_s)
+
+
+class FixedClassifier:
+    name = "fixed-test"
+    labels = EXPRESSIONS
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, crops):
+        self.calls.append(len(crops))
+        out = np.full((len(crops), 7), 0.05)
+        out[:, 3] = 0.7  # happy
+        return out
+
+
+def frames(seconds: float, rate_hz: float = 2.0):
+    for i in range(int(seconds * rate_hz)):
+        t = i / rate_hz
+        yield Frame(np.zeros((480, 640, 3), np.uint8), START + timedelta(seconds=t), t, i)
+
+
+class ListSource:
+    description = "test frames"
+    live = False
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def frames(self):
+        yield from self.items
+
+    def close(self):
+        pass
+
+
+def two_students_b_leaves_between_3_and_12_s(t):
+    faces = [face_at(SEAT_A)]
+    if not 3.0 <= t < 12.0:
+        faces.append(face_at(SEAT_B))
+    return faces
+
+
+def test_each_student_keeps_one_track_and_absence_is_recorded():
+    classifier = FixedClassifier()
+    pipe = LessonPipeline(ScriptedFinder(two_students_b_leaves_between_3_and_12_s), classifier,
+                          EngineSettings())
+    samples = [pipe.process(f).sample for f in frames(15)]
+    by_time = {s.ts: {o.track_id: o for o in s.observations} for s in samples}
+    assert {tid for obs in by_time.values() for tid in obs} == {1, 2}
+    away = by_time[START + timedelta(seconds=5)][2]
+    assert away.state is AttentionState.ABSENT
+    assert away.box is None and away.probabilities is None
+    back = by_time[START + timedelta(seconds=13)][2]
+    assert back.state is AttentionState.ATTENTIVE and back.box == SEAT_B
+    assert [s.faces_detected for s in samples[4:8]] == [2, 2, 1, 1]
+    assert max(classifier.calls) == 2  # all faces of a frame in one batch
+
+
+def test_probabilities_follow_the_classifier_and_name_the_top_expression():
+    pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), FixedClassifier(), EngineSettings())
+    obs = pipe.process(next(frames(1))).sample.observations[0]
+    assert obs.expression == "happy"
+    assert sum(obs.probabilities) == pytest.approx(1.0)
+    assert obs.yaw_deg == pytest.approx(0.0, abs=1e-6)
+
+
+def test_attention_only_stores_no_probabilities_and_refuses_a_classifier():
+    settings = EngineSettings(attention_only=True)
+    with pytest.raises(ValueError, match="attention-only"):
+        LessonPipeline(ScriptedFinder(lambda t: []), FixedClassifier(), settings)
+    pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), None, settings)
+    sample = pipe.process(next(frames(1))).sample
+    assert sample.observations[0].probabilities is None
+    assert sample.observations[0].expression is None
+
+
+def test_class_concentration_drops_when_a_student_stays_away_past_the_grace_period():
+    pipe = LessonPipeline(ScriptedFinder(two_students_b_leaves_between_3_and_12_s), None,
+                          EngineSettings(attention_only=True))
+    conc = {round(f.t_s, 1): pipe.process(f).class_concentration for f in frames(12)}
+    assert conc[2.5] == pytest.approx(100.0)
+    assert conc[11.5] < 75.0  # B has been away 8.5 s (> 5 s grace) and counts as 0
+
+
+def test_a_turned_head_is_looking_away_with_lower_engagement():
+    pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A, yaw_deg=40.0)]), None,
+                          EngineSettings(attention_only=True))
+    obs = [pipe.process(f).sample.observations[0] for f in frames(3)]
+    assert all(o.state is AttentionState.LOOKING_AWAY for o in obs)
+    assert obs[-1].engagement < 50.0
+    assert obs[-1].yaw_deg == pytest.approx(40.0, abs=0.5)
+
+
+def test_empty_frames_are_samples_too():
+    pipe = LessonPipeline(ScriptedFinder(lambda t: []), FixedClassifier(), EngineSettings())
+    result = pipe.process(next(frames(1)))
+    assert result.sample.faces_detected == 0 and result.sample.observations == ()
+    assert result.class_concentration is None
+
+
+def test_run_lesson_stops_at_max_seconds_and_writes_every_sample():
+    written = []
+    pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), None, EngineSettings(attention_only=True))
+    outcome = run_lesson(ListSource(frames(10)), pipe, written.append, max_seconds=4.0)
+    assert outcome.reason == "max_seconds"
+    assert len(written) == outcome.samples == 9  # t = 0, 0.5, ..., 4.0
+
+
+def test_run_lesson_stops_when_asked():
+    stop = threading.Event()
+    written = []
+
+    def on_sample(result, stats):
+        if stats.samples == 3:
+            stop.set()
+
+    pipe = LessonPipeline(ScriptedFinder(lambda t: []), None, EngineSettings(attention_only=True))
+    outcome = run_lesson(ListSource(frames(10)), pipe, written.append, stop=stop, on_sample=on_sample)
+    assert outcome.reason == "stopped" and len(written) == 3
+
+
+def test_settings_come_from_the_environment_then_options(monkeypatch):
+    monkeypatch.setenv("CLASSPULSE_RATE_HZ", "5")
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_ONLY", "yes")
+    settings = EngineSettings.from_env()
+    assert settings.rate_hz == 5.0 and settings.attention_only
+    assert EngineSettings.from_env(rate_hz=1.0).rate_hz == 1.0
+    monkeypatch.setenv("CLASSPULSE_RATE_HZ", "100")
+    with pytest.raises(Exception, match="outside"):
+        EngineSettings.from_env()
