@@ -61,8 +61,6 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             realtime: bool, quiet: bool) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
     from models.classify import load_classifier
-    from storage.recorder import Recorder
-
     from storage.db import StorageError, open_database
     from storage.lessons import (
         LessonSpec,
@@ -70,6 +68,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         finish_lesson,
         mark_stale_running_interrupted,
     )
+    from storage.recorder import Recorder
 
     try:
         settings = EngineSettings.from_env(rate_hz=rate_hz, attention_only=attention_only,

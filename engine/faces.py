@@ -9,6 +9,7 @@ Between full "discovery" passes, known faces are re-landmarked in a crop around 
 from __future__ import annotations
 
 import logging
+import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -153,6 +154,7 @@ class FaceFinder:
         ))
         self._known: list[Box] = []
         self._last_discovery_s: float | None = None
+        self.last_timings_ms: dict[str, float] = {}
 
     def close(self) -> None:
         self._detector.close()
@@ -211,6 +213,9 @@ class FaceFinder:
         """All faces of a frame, landmarked. With t_s, known faces are followed between discoveries."""
         s = self.settings
         height, width = rgb.shape[:2]
+        t0 = time.perf_counter()
+        if t_s is None:  # a still photo: nothing to follow from earlier frames
+            self.reset()
         discover = (t_s is None or self._last_discovery_s is None or not self._known
                     or t_s - self._last_discovery_s >= s.discovery_every_s)
         if discover:
@@ -231,6 +236,7 @@ class FaceFinder:
                 iou = _box_iou_matrix(np.array(full, float), np.array(candidates, float)) \
                     if candidates else np.zeros((len(full), 0))
                 candidates += [b for b, row in zip(full, iou, strict=True) if row.size == 0 or row.max() < 0.2]
+        t1 = time.perf_counter()
         faces: list[FaceLandmarks] = []
         for box in candidates[: s.max_faces * 2]:
             face = self.landmark(rgb, square_crop_window(box, s.crop_scale, width, height))
@@ -242,11 +248,18 @@ class FaceFinder:
             faces = [faces[i] for i in sorted(keep)][: s.max_faces]
         faces.sort(key=lambda f: (f.box[1] // max(1, f.box[3]), f.box[0]))
         self._known = [f.box for f in faces]
+        t2 = time.perf_counter()
+        self.last_timings_ms = {"detect_ms": (t1 - t0) * 1000, "landmarks_ms": (t2 - t1) * 1000,
+                                "discovery": float(discover)}
         return faces
 
 
-def aligned_face_crop(gray: np.ndarray, face: FaceLandmarks, margin: float = 1.1) -> np.ndarray:
-    """A square grey crop of the face rotated so the eye line is level (the classifier's input)."""
+def aligned_face_crop(gray: np.ndarray, face: FaceLandmarks, margin: float = 1.0) -> np.ndarray:
+    """A square grey crop of the face rotated so the eye line is level (the classifier's input).
+
+    The side is `margin` times the landmark box's larger side; 1.0 was measured best on the labelled
+    sample photos (docs/models.md).
+    """
     right_eye, left_eye = face.eye_centres
     dx, dy = float(left_eye[0] - right_eye[0]), float(left_eye[1] - right_eye[1])
     angle_deg = float(np.degrees(np.arctan2(dy, dx)))

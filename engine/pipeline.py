@@ -61,10 +61,15 @@ class EngineSettings:
     @classmethod
     def from_env(cls, **overrides: object) -> EngineSettings:
         """Defaults, then CLASSPULSE_RATE_HZ / _ATTENTION_ONLY / _MODEL / _MAX_FACES, then overrides."""
-        settings = cls(
-            rate_hz=float(os.environ.get("CLASSPULSE_RATE_HZ", cls.rate_hz)),
+        defaults = cls()
+        try:
+            rate_hz = float(os.environ.get("CLASSPULSE_RATE_HZ", defaults.rate_hz))
+        except ValueError as exc:
+            raise ValueError(f"CLASSPULSE_RATE_HZ must be a number of samples per second: {exc}") from exc
+        settings = replace(
+            defaults, rate_hz=rate_hz,
             attention_only=_env_bool("CLASSPULSE_ATTENTION_ONLY", False),
-            model_name=os.environ.get("CLASSPULSE_MODEL", cls.model_name),
+            model_name=os.environ.get("CLASSPULSE_MODEL", defaults.model_name),
         )
         if "CLASSPULSE_MAX_FACES" in os.environ:
             faces = replace(settings.faces, max_faces=int(os.environ["CLASSPULSE_MAX_FACES"]))
@@ -116,12 +121,16 @@ class LessonPipeline:
         faces = self.finder.find(rgb, frame.t_s)
         t1 = clock()
         timings["faces_ms"] = (t1 - t0) * 1000
+        timings.update(getattr(self.finder, "last_timings_ms", {}))
         update = self.tracker.update(face_boxes(faces), frame.t_s)
         t2 = clock()
         timings["tracking_ms"] = (t2 - t1) * 1000
-        probabilities = self._expressions(frame.image, faces)
+        crops = self._crops(frame.image, faces)
+        t2b = clock()
+        probabilities = self._expressions(crops)
         t3 = clock()
-        timings["classifier_ms"] = (t3 - t2) * 1000
+        timings["crops_ms"] = (t2b - t2) * 1000
+        timings["classifier_ms"] = (t3 - t2b) * 1000
         observations = self._observations(frame, faces, update.ids, update.missing, probabilities)
         for gone in update.forgotten:
             self.students.pop(gone, None)
@@ -136,11 +145,15 @@ class LessonPipeline:
                         observations=tuple(observations))
         return SampleResult(sample, faces, list(update.ids), concentration, timings)
 
-    def _expressions(self, image: np.ndarray, faces: list[FaceLandmarks]) -> np.ndarray | None:
+    def _crops(self, image: np.ndarray, faces: list[FaceLandmarks]) -> list[np.ndarray]:
         if self.classifier is None or not faces:
-            return None
+            return []
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        crops = [aligned_face_crop(gray, face) for face in faces]
+        return [aligned_face_crop(gray, face) for face in faces]
+
+    def _expressions(self, crops: list[np.ndarray]) -> np.ndarray | None:
+        if not crops:
+            return None
         return np.asarray(self.classifier.predict(crops), dtype=np.float64)
 
     def _observations(self, frame: Frame, faces: list[FaceLandmarks], ids: Iterable[int],
