@@ -8,6 +8,7 @@ import sys
 import click
 
 from models.assets import AssetError, cache_dir, fetch_assets
+from models.convert import ConversionError, ensure_converted
 
 
 @click.group()
@@ -19,12 +20,14 @@ def cli(verbose: bool) -> None:
 
 @cli.command("fetch-assets")
 def fetch_assets_cmd() -> None:
-    """Download, verify (SHA-256) and extract the model files and sample media; no-op when present."""
+    """Download, verify (SHA-256) and extract the model files and sample media, then convert the Keras
+    mini-Xception to a PyTorch checkpoint; no-op when present."""
     try:
         paths = fetch_assets()
-    except AssetError as exc:
+        converted = ensure_converted()
+    except (AssetError, ConversionError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{len(paths)} assets verified in {cache_dir()}")
+    click.echo(f"{len(paths)} assets verified in {cache_dir()}; PyTorch weights at {converted.name}")
 
 
 def main() -> None:

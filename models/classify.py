@@ -1,0 +1,111 @@
+"""The expression classifier the engine calls: face crops in, per-class probabilities out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.config import ModelConfig
+from models.preprocess import prepare_crops, to_input_tensor
+from models.registry import CheckpointError, create_model
+
+log = logging.getLogger(__name__)
+
+# Beyond a few threads a 64×64 CNN gets no faster and starves the rest of the pipeline.
+DEFAULT_MAX_THREADS = 4
+
+
+class ExpressionModel(Protocol):
+    """What the engine needs from an expression classifier (real or fake)."""
+
+    name: str
+    labels: tuple[str, ...]
+    input_size: tuple[int, int, int]
+
+    def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+class ExpressionClassifier:
+    """A loaded model and its checkpoint config; `predict` batches crops through one forward pass."""
+
+    def __init__(self, model: nn.Module, cfg: ModelConfig) -> None:
+        self.model = model.eval()
+        self.cfg = cfg
+        self.name = cfg.name
+        self.labels = cfg.labels
+        self.input_size = cfg.input_size
+
+    def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Probabilities (N, len(labels)) float32 for uint8 grey or BGR face crops of any size."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        x = to_input_tensor(prepare_crops(crops, self.cfg), self.cfg)
+        with torch.inference_mode():
+            return self.model(x).softmax(dim=1).numpy().astype(np.float32, copy=False)
+
+
+def load_classifier(name: str = "minixception", weights: Path | None = None,
+                    num_threads: int | None = None) -> ExpressionClassifier:
+    """Load a classifier once; without `weights`, the converted FER-2013 mini-Xception from the asset cache.
+
+    `num_threads` sets torch's intra-op threads (process-wide); by default they are capped at 4.
+    """
+    if weights is None:
+        if name != "minixception":
+            raise CheckpointError(f"no pretrained weights ship for {name!r}; train one with "
+                                  "`python -m models train` and pass --weights")
+        from models.convert import ensure_converted
+
+        weights = ensure_converted()
+    torch.set_num_threads(num_threads or min(DEFAULT_MAX_THREADS, torch.get_num_threads()))
+    model = create_model(name, weights=weights)
+    log.info("expression classifier %s from %s (%d threads)", model.pretrained_cfg.name, weights,
+             torch.get_num_threads())
+    return ExpressionClassifier(model, model.pretrained_cfg)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceExpression:
+    """One face's expression: the most likely label, every class probability, and the model that said so."""
+
+    box: tuple[int, int, int, int]
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    model: str
+
+
+def crop_faces(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> list[np.ndarray]:
+    """Crops of (x, y, w, h) boxes, clipped to the image; a box wholly outside gives an empty crop."""
+    h, w = image.shape[:2]
+    crops = []
+    for x, y, bw, bh in boxes:
+        x0, y0 = max(0, int(x)), max(0, int(y))
+        x1, y1 = min(w, int(x + bw)), min(h, int(y + bh))
+        crops.append(image[y0:max(y0, y1), x0:max(x0, x1)])
+    return crops
+
+
+def classify_faces(classifier: ExpressionModel, image: np.ndarray,
+                   boxes: Sequence[tuple[int, int, int, int]]) -> list[FaceExpression]:
+    """Expressions of the faces in `boxes` of one uint8 grey/BGR image, in box order, one batched call.
+
+    Boxes that fall outside the image (empty crops) are skipped rather than guessed.
+    """
+    pairs = [(tuple(int(v) for v in b), c) for b, c in zip(boxes, crop_faces(image, boxes), strict=True)
+             if c.size > 0]
+    probs = classifier.predict([c for _, c in pairs])
+    results = []
+    for (box, _), row in zip(pairs, probs, strict=True):
+        best = int(row.argmax())
+        results.append(FaceExpression(box=box, label=classifier.labels[best], confidence=float(row[best]),
+                                      probabilities=dict(zip(classifier.labels, map(float, row), strict=True)),
+                                      model=classifier.name))
+    return results

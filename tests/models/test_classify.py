@@ -1,0 +1,83 @@
+"""The classifier the engine calls, with the real converted weights on real photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.classify import ExpressionClassifier, classify_faces, crop_faces, load_classifier
+from models.config import FER2013_LABELS
+from models.registry import CheckpointError
+from models.tools.sample_faces import SAMPLE_FACES, face_crop, grey_crop, load_image
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "keras_reference.json").read_text())
+
+
+def test_classifier_is_stamped_with_the_model_name_labels_and_input_size(classifier: ExpressionClassifier) -> None:
+    assert classifier.name == "minixception-fer2013"
+    assert classifier.labels == FER2013_LABELS
+    assert classifier.input_size == (1, 64, 64)
+
+
+def test_predict_returns_float32_probabilities_per_crop(classifier: ExpressionClassifier) -> None:
+    crops = [face_crop(f) for f in SAMPLE_FACES[:3]]
+    probs = classifier.predict(crops)
+    assert probs.shape == (3, 7) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_on_no_crops_returns_an_empty_batch(classifier: ExpressionClassifier) -> None:
+    out = classifier.predict([])
+    assert out.shape == (0, 7) and out.dtype == np.float32
+
+
+def test_happy_faces_are_classified_happy(classifier: ExpressionClassifier) -> None:
+    happy = [f for f in SAMPLE_FACES if f.label == "happy"]
+    probs = classifier.predict([face_crop(f) for f in happy])
+    assert [classifier.labels[i] for i in probs.argmax(1)] == ["happy", "happy"]
+    assert probs[:, FER2013_LABELS.index("happy")].min() > 0.9
+
+
+def test_batched_prediction_equals_one_crop_at_a_time(classifier: ExpressionClassifier) -> None:
+    crops = [face_crop(f) for f in SAMPLE_FACES]
+    batched = classifier.predict(crops)
+    single = np.concatenate([classifier.predict([c]) for c in crops])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_grey_and_bgr_crops_of_the_same_face_agree(classifier: ExpressionClassifier) -> None:
+    face = SAMPLE_FACES[1]
+    bgr = face_crop(face)
+    grey = bgr.mean(axis=2).astype(np.uint8)  # any grey version of the face; light step runs on it too
+    assert classifier.predict([bgr]).argmax() == classifier.predict([grey]).argmax()
+
+
+def test_without_preprocessing_steps_the_classifier_reproduces_keras(classifier: ExpressionClassifier) -> None:
+    raw = ExpressionClassifier(classifier.model, classifier.cfg.with_(preprocess=()))
+    ours = raw.predict([grey_crop(f) for f in SAMPLE_FACES])
+    keras = np.array([f["probabilities"] for f in REFERENCE["faces"]])
+    assert np.abs(ours - keras).max() < 1e-4
+
+
+def test_classify_faces_names_label_confidence_and_model_per_box(classifier: ExpressionClassifier) -> None:
+    image = load_image("skimage:astronaut")
+    results = classify_faces(classifier, image, [(166, 66, 116, 116), (600, 600, 50, 50)])
+    assert len(results) == 1  # the second box lies outside the 512×512 image
+    (face,) = results
+    assert (face.box, face.label, face.model) == ((166, 66, 116, 116), "happy", "minixception-fer2013")
+    assert face.confidence == pytest.approx(face.probabilities["happy"])
+    assert sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_crop_faces_clips_boxes_to_the_image() -> None:
+    image = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    crops = crop_faces(image, [(-1, -1, 3, 3), (3, 3, 5, 5), (9, 9, 2, 2)])
+    assert [c.tolist() for c in crops] == [[[0, 1], [4, 5]], [[15]], []]
+
+
+def test_untrained_architectures_need_explicit_weights() -> None:
+    with pytest.raises(CheckpointError, match="python -m models train"):
+        load_classifier("papercnn")
