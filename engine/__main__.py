@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from engine.sources import SourceError, open_source
 from models.assets import AssetError, asset_path
 
 log = logging.getLogger("engine")
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info lines are noise on a teacher's terminal
 
 
 @click.group()
@@ -60,7 +62,9 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             attention_only: bool | None, db_url: str | None, max_seconds: float | None,
             realtime: bool, quiet: bool) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
+    from engine.faces import FaceFinder, FaceModelError
     from models.classify import load_classifier
+    from models.registry import CheckpointError
     from storage.db import StorageError, open_database
     from storage.lessons import (
         LessonSpec,
@@ -87,10 +91,8 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         source = open_source(source_spec, settings.rate_hz, start=started_at, realtime=settings.realtime,
                              demo_path=demo_path())
         classifier = None if settings.attention_only else load_classifier(settings.model_name)
-        from engine.faces import FaceFinder, FaceModelError
-
         finder = FaceFinder(asset_path("face_landmarker.task"), settings.faces)
-    except (SourceError, AssetError, FaceModelError) as exc:
+    except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from exc
 
     model_name = "none (attention only)" if classifier is None else classifier.name

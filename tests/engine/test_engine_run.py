@@ -1,0 +1,131 @@
+"""`python -m engine run` end to end: real MediaPipe, real weights, a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from engine.records import EXPRESSIONS
+from storage.schema import Lesson, ObservationRow, SampleRow
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def engine_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "engine", "run", "--quiet", *args]
+
+
+def run_engine(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(engine_cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def rows(db: Path, stmt):
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return conn.execute(stmt).all()
+    finally:
+        engine.dispose()
+
+
+def test_one_face_video_gives_one_track_with_probabilities_at_the_requested_rate(asset, tmp_path):
+    db = tmp_path / "lesson.db"
+    done = run_engine("--source", str(asset("single_face.mp4")), "--rate", "4", "--lesson", "Maths",
+                      "--group", "7B", "--db", f"sqlite:///{db}")
+    assert done.returncode == 0, done.stderr
+    (lesson,) = rows(db, select(Lesson.status, Lesson.model_name, Lesson.sample_rate_hz, Lesson.group_name))
+    assert lesson == ("finished", "minixception-fer2013", 4.0, "7B")
+    samples = rows(db, select(SampleRow.ts, SampleRow.faces_detected).order_by(SampleRow.ts))
+    assert len(samples) == 10  # 2.4 s of video at 4 Hz: t = 0, 0.25, ..., 2.25
+    gaps = np.diff([(s.ts - samples[0].ts).total_seconds() for s in samples])
+    assert np.allclose(gaps, 0.25, atol=1 / 30 + 1e-6)  # each sample is the frame at or after its tick
+    assert np.isclose(gaps.sum(), 2.25, atol=1 / 30)
+    assert samples[0].ts.utcoffset().total_seconds() == 0
+    obs = rows(db, select(ObservationRow))
+    assert {o.track_id for o in obs} == {1}
+    assert all(o.state == "attentive" for o in obs)
+    probs = np.array([[getattr(o, f"p_{e}") for e in EXPRESSIONS] for o in obs])
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert [o.expression for o in obs] == [EXPRESSIONS[i] for i in probs.argmax(axis=1)]
+
+
+def test_attention_only_lesson_stores_no_probabilities_and_marks_the_leaver_absent(asset, tmp_path):
+    db = tmp_path / "lesson.db"
+    done = run_engine("--source", str(asset("face_noface.mov")), "--lesson", "Art", "--attention-only",
+                      "--db", f"sqlite:///{db}")
+    assert done.returncode == 0, done.stderr
+    (lesson,) = rows(db, select(Lesson.attention_only, Lesson.model_name))
+    assert lesson.attention_only is True and "attention only" in lesson.model_name
+    obs = rows(db, select(ObservationRow).order_by(ObservationRow.ts))
+    assert {o.track_id for o in obs} == {1}
+    assert all(getattr(o, f"p_{e}") is None for o in obs for e in EXPRESSIONS)
+    assert all(o.expression is None for o in obs)
+    states = [o.state for o in obs]
+    assert states[0] == "attentive" and states[-1] == "absent"
+    first_absent = states.index("absent")
+    assert set(states[first_absent:]) == {"absent"}  # once gone, gone: no flicker back
+    faces = [s.faces_detected for s in rows(db, select(SampleRow.faces_detected).order_by(SampleRow.ts))]
+    assert faces[-1] == 0 and len(faces) == len(obs)
+
+
+def test_unreadable_source_exits_with_one_line_and_creates_no_lesson(tmp_path):
+    db = tmp_path / "lesson.db"
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00garbage" * 1000)
+    done = run_engine("--source", str(bad), "--lesson", "x", "--db", f"sqlite:///{db}")
+    assert done.returncode != 0
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
+    assert lines == [f"Error: cannot read video {bad}: not a video OpenCV can decode, or corrupt"]
+    assert "Traceback" not in done.stderr
+    assert rows(db, select(func.count()).select_from(Lesson)) == [(0,)]
+
+
+def wait_for_samples(db: Path, at_least: int, timeout_s: float = 120) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                (n,) = rows(db, select(func.count()).select_from(SampleRow))[0]
+            except Exception:  # the schema may not exist yet
+                n = 0
+            if n >= at_least:
+                return n
+        time.sleep(0.5)
+    raise AssertionError(f"engine wrote fewer than {at_least} samples in {timeout_s} s")
+
+
+def test_sigterm_flushes_and_finishes_and_a_killed_engine_is_marked_interrupted(tmp_path):
+    db = tmp_path / "lesson.db"
+    env = {**os.environ, "CLASSPULSE_RATE_HZ": "2"}
+    demo = subprocess.Popen(engine_cmd("--source", "demo", "--realtime", "--lesson", "live", "--attention-only",
+                                       "--db", f"sqlite:///{db}"), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_samples(db, 3)
+    demo.send_signal(signal.SIGTERM)
+    _, err = demo.communicate(timeout=60)
+    assert demo.returncode == 0, err
+    (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at).where(Lesson.id == 1))[0]
+    assert status == "finished" and ended is not None
+    reported = int(err.split("finished: ")[1].split(" samples")[0])
+    assert rows(db, select(func.count()).select_from(SampleRow))[0][0] == reported  # nothing lost
+
+    killed = subprocess.Popen(engine_cmd("--source", "demo", "--realtime", "--lesson", "killed",
+                                         "--attention-only", "--db", f"sqlite:///{db}"),
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_samples(db, reported + 2)
+    killed.kill()
+    killed.wait(timeout=30)
+    assert rows(db, select(Lesson.status).where(Lesson.id == 2)) == [("running",)]
+    again = run_engine("--source", "demo", "--lesson", "next", "--attention-only", "--max-seconds", "1",
+                       "--db", f"sqlite:///{db}")
+    assert again.returncode == 0, again.stderr
+    assert rows(db, select(Lesson.status).order_by(Lesson.id)) == [("finished",), ("interrupted",), ("finished",)]
