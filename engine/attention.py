@@ -6,6 +6,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -211,7 +212,7 @@ class TimeWeightedMean:
         """Integral of the held signal over the window and the time it covers."""
         start = self._samples[-1][0] - self._window_s
         total = covered = 0.0
-        for (t0, _), (t1, v1) in zip(self._samples, list(self._samples)[1:], strict=False):
+        for (t0, _), (t1, v1) in pairwise(self._samples):
             dt = t1 - max(t0, start)
             total += v1 * dt
             covered += dt
