@@ -229,13 +229,7 @@ class FaceFinder:
             elif self._known:
                 candidates = list(self._known)
         else:
-            candidates = list(self._known)
-            # A cheap whole-frame pass catches a large new face (someone sitting down) at once.
-            full = [box for box, _ in self.detect(rgb, tiled=False)]
-            if full:
-                iou = _box_iou_matrix(np.array(full, float), np.array(candidates, float)) \
-                    if candidates else np.zeros((len(full), 0))
-                candidates += [b for b, row in zip(full, iou, strict=True) if row.size == 0 or row.max() < 0.2]
+            candidates = list(self._known)  # a newcomer is found at the next discovery pass
         t1 = time.perf_counter()
         faces: list[FaceLandmarks] = []
         for box in candidates[: s.max_faces * 2]:

@@ -1,0 +1,162 @@
+"""Engine speed benchmark: per-stage medians for one face at 640x480 and a 16-face gallery at 1280x720.
+
+    python -m engine.bench [--frames 40] [--soak-minutes 0] [--json out.json]
+
+Frames are processed as a 2 Hz lesson would (t advances 0.5 s per frame), so the finder's discovery
+passes (every 2 s) are counted at their real share. The soak run replays the demo clip at 2 Hz for
+the given lesson minutes and reports the resident memory at its start and end.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+
+from engine.faces import FaceFinder
+from engine.gallery import compose_gallery
+from engine.pipeline import EngineSettings, LessonPipeline
+from engine.sources import Frame
+from models.assets import asset_path
+from models.classify import load_classifier
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+STAGES = ("detect_ms", "landmarks_ms", "tracking_ms", "crops_ms", "classifier_ms", "features_ms", "write_ms",
+          "total_ms")
+
+
+def _video_frame(name: str, index: int) -> np.ndarray:
+    cap = cv2.VideoCapture(str(asset_path(name)))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = cap.read()
+    cap.release()
+    if not ok:
+        raise click.ClickException(f"cannot read frame {index} of {name}")
+    return frame
+
+
+def one_face_frames(count: int) -> list[np.ndarray]:
+    """A talking person (640x360 video) on a 640x480 canvas, frame by frame."""
+    cap = cv2.VideoCapture(str(asset_path("WolfgangLanger_Pexels.mp4")))
+    frames = []
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            continue
+        canvas = np.zeros((480, 640, 3), np.uint8)
+        canvas[60:420] = frame
+        frames.append(canvas)
+        for _ in range(5):  # 2 Hz from a 24 fps clip, roughly
+            cap.grab()
+    cap.release()
+    return frames
+
+
+def gallery_frame() -> np.ndarray:
+    """A 4x4 gallery at 1280x720 of the 16 distinct real faces the tests use."""
+    photos = [cv2.imread(str(asset_path(n))) for n in
+              ("single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
+    tiles = photos + [cv2.flip(photos[0], 1), cv2.flip(photos[2], 1)]
+    tiles += [_video_frame("WolfgangLanger_Pexels.mp4", i) for i in (0, 100, 200, 300, 400)]
+    tiles += [_video_frame("single_face.mp4", 10), _video_frame("single_face.mp4", 60),
+              _video_frame("face_noface.mov", 5), _video_frame("noface_face.mov", 160)]
+    return compose_gallery(tiles, (4, 4), (1280, 720))
+
+
+def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None) -> dict[str, object]:
+    """Process the images as a 2 Hz lesson; per-stage medians and 90th percentiles in ms."""
+    pipeline = LessonPipeline(finder, classifier, EngineSettings())
+    finder.reset()
+    rows: list[dict[str, float]] = []
+    faces: list[int] = []
+    for i, image in enumerate(images):
+        t_s = i * 0.5
+        result = pipeline.process(Frame(image, START + timedelta(seconds=t_s), t_s, i))
+        timings = dict(result.timings_ms)
+        if write is not None:
+            t0 = cv2.getTickCount()
+            write(result.sample)
+            timings["write_ms"] = (cv2.getTickCount() - t0) / cv2.getTickFrequency() * 1000
+        rows.append(timings)
+        faces.append(result.sample.faces_detected)
+    rows, faces = rows[2:], faces[2:]  # warm-up
+    out: dict[str, object] = {"frames": len(rows), "faces_median": statistics.median(faces)}
+    for stage in STAGES:
+        values = [r[stage] for r in rows if stage in r]
+        if values:
+            out[stage] = {"median": round(statistics.median(values), 2),
+                          "p90": round(float(np.percentile(values, 90)), 2)}
+    return out
+
+
+def soak(minutes: float, finder: FaceFinder, classifier) -> dict[str, float]:
+    """Replay the demo clip at 2 Hz for `minutes` of lesson time; resident memory before and after."""
+    from engine.demo import make_demo
+    from engine.sources import VideoFileSource
+
+    pipeline = LessonPipeline(finder, classifier, EngineSettings())
+    finder.reset()
+    samples, rss = 0, []
+    loops = 0
+    while samples < minutes * 120:
+        source = VideoFileSource(make_demo(), 2.0, START)
+        for frame in source.frames():
+            t_s = samples * 0.5
+            pipeline.process(Frame(frame.image, START + timedelta(seconds=t_s), t_s, samples))
+            samples += 1
+            if samples % 60 == 0:
+                rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            if samples >= minutes * 120:
+                break
+        source.close()
+        loops += 1
+    return {"samples": samples, "rss_mb_after_1st_min": round(rss[1] if len(rss) > 1 else rss[0], 1),
+            "rss_mb_end": round(rss[-1], 1)}
+
+
+def _table(name: str, result: dict[str, object]) -> str:
+    lines = [f"### {name} ({result['frames']} frames, median {result['faces_median']} faces)", "",
+             "| stage | median ms | p90 ms |", "|---|---:|---:|"]
+    for stage in STAGES:
+        if stage in result:
+            lines.append(f"| {stage.removesuffix('_ms')} | {result[stage]['median']} | {result[stage]['p90']} |")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--frames", default=40, show_default=True, help="Frames per scenario.")
+@click.option("--soak-minutes", default=0.0, show_default=True, help="Lesson minutes of the memory soak run.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results here.")
+def main(frames: int, soak_minutes: float, json_out: Path | None) -> None:
+    """Measure the engine's per-frame cost on this machine."""
+    classifier = load_classifier()
+    results: dict[str, object] = {
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
+                    "cpus": __import__("os").cpu_count()},
+    }
+    with FaceFinder(asset_path("face_landmarker.task")) as finder:
+        results["one_face_640x480"] = measure(one_face_frames(frames), finder, classifier)
+        results["gallery_16_1280x720"] = measure([gallery_frame()] * frames, finder, classifier)
+        if soak_minutes > 0:
+            results["soak"] = soak(soak_minutes, finder, classifier)
+    click.echo(_table("One face, 640x480", results["one_face_640x480"]))
+    click.echo()
+    click.echo(_table("16-face gallery, 1280x720", results["gallery_16_1280x720"]))
+    if "soak" in results:
+        click.echo(f"\nsoak: {results['soak']}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
