@@ -1,0 +1,262 @@
+"""Opening the database: URL resolution, one Engine per URL, SQLite pragmas, migrations on start."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "sqlite:///data/classpulse.db"
+URL_ENV = "CLASSPULSE_DB_URL"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Execution option that turns a SQLite transaction into BEGIN IMMEDIATE (takes the write lock up front).
+_WRITE_OPTION = "classpulse_write"
+# Any 64-bit constant; serialises concurrent `upgrade head` runs against one PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x436C617373507573
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+class StorageError(Exception):
+    """A storage problem a person can act on; the message is one line and never holds a password."""
+
+
+def resolve_url(url: str | None) -> str:
+    """The database URL to use: the argument, else $CLASSPULSE_DB_URL, else the default SQLite file."""
+    if url:
+        return url
+    return os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as text with the password masked, for messages and logs."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _one_line(message: str, password: str | None) -> str:
+    """First meaningful line of a message, with any password removed."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    first = lines[0] if lines else "unknown error"
+    if password:
+        first = first.replace(password, "***")
+    return first
+
+
+def _reason(exc: BaseException, password: str | None) -> str:
+    """A short human reason for a driver or OS error."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return _one_line(str(exc.orig), password)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _one_line(str(exc), password)
+
+
+def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:
+    """The Engine for a URL (created once), checked reachable and brought to the latest schema."""
+    raw = resolve_url(url)
+    try:
+        parsed = make_url(raw)
+    except (ArgumentError, ValueError) as exc:
+        raise StorageError(f"not a valid database URL: {safe_url(raw)}") from exc
+    key = parsed.render_as_string(hide_password=False)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _create_engine(parsed)
+            try:
+                _check_schema(engine, migrate=migrate)
+            except BaseException:
+                engine.dispose()
+                raise
+            _engines[key] = engine
+        elif migrate:
+            _check_schema(engine, migrate=True)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached Engine (tests, and before a process forks)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    """Whether the Engine or Connection talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one write transaction (BEGIN IMMEDIATE on SQLite), committed on exit."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+def _create_engine(url: URL) -> Engine:
+    """A new Engine for the URL, with SQLite's folder created and pragmas installed."""
+    password = url.password
+    try:
+        if url.get_backend_name() == "sqlite":
+            return _create_sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)
+    except NoSuchModuleError as exc:
+        raise StorageError(f"unknown database kind in URL {safe_url(url)}") from exc
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StorageError(f"cannot use database {safe_url(url)}: {_reason(exc, password)}") from exc
+
+
+def _create_sqlite_engine(url: URL) -> Engine:
+    """A SQLite Engine: folder created, WAL, foreign keys, busy timeout, explicit BEGIN."""
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the database folder {folder}: {exc.strerror or exc}"
+            ) from exc
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection pragmas; hand BEGIN over to SQLAlchemy so we choose DEFERRED or IMMEDIATE."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute("PRAGMA cache_size = -65536")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    """Writes take the lock at BEGIN (no mid-transaction upgrade deadlock); reads stay deferred."""
+    if conn.get_execution_options().get(_WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _alembic_config(conn: Connection | None = None) -> Config:
+    """An Alembic Config pointing at storage/migrations, optionally bound to a connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision stamped in the database (None when empty)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _check_schema(engine: Engine, *, migrate: bool) -> None:
+    """Refuse newer schemas; upgrade to head (or insist on head when not migrating)."""
+    url = engine.url
+    try:
+        if migrate:
+            upgrade_database(engine)
+        else:
+            _verify_at_head(engine)
+    except StorageError:
+        raise
+    except (SQLAlchemyError, OSError) as exc:
+        hint = ""
+        if is_sqlite(engine) and ("unable to open" in str(exc) or "readonly" in str(exc)):
+            hint = " (is the folder writable?)"
+        raise StorageError(
+            f"cannot open database {safe_url(url)}: {_reason(exc, url.password)}{hint}"
+        ) from exc
+
+
+def _refuse_unknown_revision(conn: Connection, script: ScriptDirectory, url: URL) -> str | None:
+    """Raise StorageError when the database carries a revision this code does not know."""
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        return None
+    try:
+        known = script.get_revision(current)
+    except CommandError:
+        known = None
+    if known is None:
+        raise StorageError(
+            f"database {safe_url(url)} has schema revision {current}, newer than this ClassPulse "
+            f"knows (latest {script.get_current_head()}); update ClassPulse or use another database"
+        )
+    return current
+
+
+def _verify_at_head(engine: Engine) -> None:
+    """Raise StorageError unless the schema is exactly at head."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    with engine.connect() as conn:
+        current = _refuse_unknown_revision(conn, script, engine.url)
+    if current != script.get_current_head():
+        raise StorageError(
+            f"database {safe_url(engine.url)} is at schema revision {current or 'none'}, "
+            f"needs {script.get_current_head()}; run `python -m storage upgrade`"
+        )
+
+
+def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Run Alembic `upgrade` in one write transaction (serialised across processes)."""
+    with write_transaction(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        script = ScriptDirectory.from_config(_alembic_config())
+        _refuse_unknown_revision(conn, script, engine.url)
+        command.upgrade(_alembic_config(conn), revision)
+
+
+def downgrade_database(engine: Engine, revision: str) -> None:
+    """Run Alembic `downgrade` to a revision (tests and rollbacks)."""
+    with write_transaction(engine) as conn:
+        command.downgrade(_alembic_config(conn), revision)

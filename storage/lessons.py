@@ -1,0 +1,183 @@
+"""Lesson lifecycle: create, finish, mark interrupted, look up, delete, purge and retention."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, select, update
+
+from storage.db import StorageError, write_transaction
+from storage.schema import Lesson, SampleRow
+
+log = logging.getLogger(__name__)
+
+RETENTION_ENV = "CLASSPULSE_RETENTION_DAYS"
+
+_LESSON_COLUMNS = (
+    Lesson.id,
+    Lesson.title,
+    Lesson.group_name,
+    Lesson.started_at,
+    Lesson.ended_at,
+    Lesson.status,
+    Lesson.source,
+    Lesson.sample_rate_hz,
+    Lesson.model_name,
+    Lesson.attention_only,
+    Lesson.settings,
+)
+
+
+@dataclass(frozen=True)
+class LessonSpec:
+    """What a new lesson is: names, where frames come from, how it is sampled and classified."""
+
+    title: str
+    group_name: str
+    started_at: datetime
+    source: str = ""
+    sample_rate_hz: float = 2.0
+    model_name: str | None = None
+    attention_only: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
+            raise ValueError(f"started_at must be timezone-aware, got {self.started_at.isoformat()}")
+        if self.sample_rate_hz <= 0:
+            raise ValueError(f"sample_rate_hz must be > 0, got {self.sample_rate_hz}")
+
+
+def create_lesson(engine: Engine, spec: LessonSpec) -> int:
+    """Insert a running lesson and return its id."""
+    values = {
+        "title": spec.title,
+        "group_name": spec.group_name,
+        "started_at": spec.started_at,
+        "ended_at": None,
+        "status": "running",
+        "source": spec.source,
+        "sample_rate_hz": spec.sample_rate_hz,
+        "model_name": spec.model_name,
+        "attention_only": spec.attention_only,
+        "settings": dict(spec.settings),
+    }
+    with write_transaction(engine) as conn:
+        lesson_id = conn.execute(insert(Lesson).values(**values).returning(Lesson.id)).scalar_one()
+    log.info("lesson %d started: %s (%s)", lesson_id, spec.title, spec.group_name)
+    return int(lesson_id)
+
+
+def finish_lesson(
+    engine: Engine, lesson_id: int, status: str = "finished", ended_at: datetime | None = None
+) -> None:
+    """Close a lesson with a final status and end time (now when not given)."""
+    if status not in ("finished", "interrupted"):
+        raise ValueError(f"a lesson ends as 'finished' or 'interrupted', not {status!r}")
+    ended_at = ended_at or datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            update(Lesson).where(Lesson.id == lesson_id).values(status=status, ended_at=ended_at)
+        )
+    if result.rowcount == 0:
+        raise StorageError(f"no lesson with id {lesson_id}")
+
+
+def mark_stale_running_interrupted(engine: Engine) -> list[int]:
+    """Mark lessons left 'running' by a crashed engine as interrupted; return their ids.
+
+    Call it once when an engine starts, before it creates its own lesson. The end time is the
+    lesson's last sample (or its start when it has none).
+    """
+    last_sample = (
+        select(SampleRow.ts)
+        .where(SampleRow.lesson_id == Lesson.id)
+        .order_by(SampleRow.ts.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    with write_transaction(engine) as conn:
+        stale = conn.execute(
+            select(Lesson.id, Lesson.started_at, last_sample.label("last_ts")).where(
+                Lesson.status == "running"
+            )
+        ).all()
+        for lesson_id, started_at, last_ts in stale:
+            conn.execute(
+                update(Lesson)
+                .where(Lesson.id == lesson_id)
+                .values(status="interrupted", ended_at=last_ts or started_at)
+            )
+    ids = [int(row.id) for row in stale]
+    if ids:
+        log.warning("marked running lessons as interrupted: %s", ids)
+    return ids
+
+
+def get_lesson(engine: Engine, lesson_id: int) -> dict[str, Any] | None:
+    """One lesson's stored fields as a dict, or None when there is no such lesson."""
+    with engine.connect() as conn:
+        row = conn.execute(select(*_LESSON_COLUMNS).where(Lesson.id == lesson_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def running_lessons(engine: Engine) -> pd.DataFrame:
+    """Lessons currently marked running, newest first."""
+    stmt = select(*_LESSON_COLUMNS).where(Lesson.status == "running").order_by(
+        Lesson.started_at.desc()
+    )
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    for column in ("started_at", "ended_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def delete_lesson(engine: Engine, lesson_id: int) -> bool:
+    """Delete a lesson and (by cascade) its samples and observations; False when it did not exist."""
+    with write_transaction(engine) as conn:
+        deleted = conn.execute(delete(Lesson).where(Lesson.id == lesson_id)).rowcount
+    if deleted:
+        log.info("lesson %d deleted", lesson_id)
+    return bool(deleted)
+
+
+def purge_older_than(engine: Engine, days: float, now: datetime) -> int:
+    """Delete lessons that started more than `days` before `now` (running ones are kept)."""
+    if days < 0:
+        raise ValueError(f"days must be >= 0, got {days}")
+    cutoff = now - timedelta(days=days)
+    with write_transaction(engine) as conn:
+        deleted = conn.execute(
+            delete(Lesson).where(Lesson.started_at < cutoff, Lesson.status != "running")
+        ).rowcount
+    log.info("purged %d lessons started before %s", deleted, cutoff.isoformat())
+    return int(deleted)
+
+
+def retention_days_from_env(environ: dict[str, str] | None = None) -> float | None:
+    """The retention period from $CLASSPULSE_RETENTION_DAYS; None (keep everything) when unset."""
+    environ = os.environ if environ is None else environ
+    raw = (environ.get(RETENTION_ENV) or "").strip()
+    if not raw:
+        return None
+    try:
+        days = float(raw)
+    except ValueError as exc:
+        raise StorageError(f"{RETENTION_ENV} must be a number of days, got {raw!r}") from exc
+    if days < 0:
+        raise StorageError(f"{RETENTION_ENV} must be >= 0, got {raw!r}")
+    return days
+
+
+def apply_retention(engine: Engine, days: float | None, now: datetime) -> int:
+    """Purge lessons older than the retention period; keep everything when `days` is None."""
+    if days is None:
+        return 0
+    return purge_older_than(engine, days, now)

@@ -1,0 +1,320 @@
+"""Writing: the engine hands samples to a Recorder, a background thread bulk-inserts them in batches."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Dialect, Engine, insert
+
+from engine.records import Sample
+from storage.db import StorageError, write_transaction
+from storage.schema import ObservationRow, SampleRow, to_epoch_ms
+
+log = logging.getLogger(__name__)
+
+_NO_PROBABILITIES = (None,) * 7
+_NO_BOX = (None,) * 4
+
+# Column order of the observation tuples built below (every column but the id).
+OBSERVATION_COLUMNS: tuple[str, ...] = tuple(
+    column.name for column in ObservationRow.__table__.columns if column.name != "id"
+)
+
+
+@dataclass(frozen=True)
+class _ObservationInsert:
+    """Core insert() of observations compiled once for a dialect, with its timestamp converter."""
+
+    sql: str
+    ts_bind: Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@functools.lru_cache(maxsize=16)
+def _observation_insert(dialect: Dialect) -> _ObservationInsert | None:
+    """On SQLite, the observations insert compiled once with its timestamp converter; else None.
+
+    SQLAlchemy's per-row parameter processing was half the cost of SQLite ingest, so there the
+    hot path runs the compiled Core insert as one DBAPI executemany over ready tuples. Other
+    backends go through `conn.execute(insert(...), rows)`, which batches rows into multi-row
+    INSERTs ("insertmanyvalues") and is faster there than a plain executemany.
+    """
+    if dialect.name != "sqlite":
+        return None
+    compiled = insert(ObservationRow.__table__).compile(
+        dialect=dialect, column_keys=list(OBSERVATION_COLUMNS)
+    )
+    if not compiled.positional or tuple(compiled.positiontup or ()) != OBSERVATION_COLUMNS:
+        raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
+    ts_type = ObservationRow.__table__.c.ts.type
+    ts_bind = ts_type.dialect_impl(dialect).bind_processor(dialect) or _identity
+    return _ObservationInsert(str(compiled), ts_bind)
+
+
+def sample_rows(
+    lesson_id: int, samples: Iterable[Sample], ts_bind: Callable[[Any], Any] = _identity
+) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    """Sample rows (dicts) and observation rows (tuples in OBSERVATION_COLUMNS order).
+
+    `ts_bind` converts an observation timestamp to the driver's value once per sample, since
+    every face of a frame shares the frame's time.
+    """
+    sample_out: list[dict[str, Any]] = []
+    obs_out: list[tuple[Any, ...]] = []
+    append = obs_out.append
+    for sample in samples:
+        sample_ts = sample.ts
+        sample_t_ms = to_epoch_ms(sample_ts)
+        sample_ts_value = ts_bind(sample_ts)
+        sample_out.append(
+            {
+                "lesson_id": lesson_id,
+                "ts": sample_ts,
+                "t_ms": sample_t_ms,
+                "faces_detected": sample.faces_detected,
+                "processing_ms": sample.processing_ms,
+            }
+        )
+        for obs in sample.observations:
+            ts = obs.ts
+            if ts == sample_ts:
+                ts_value, t_ms = sample_ts_value, sample_t_ms
+            else:
+                ts_value, t_ms = ts_bind(ts), to_epoch_ms(ts)
+            box = obs.box or _NO_BOX
+            p = obs.probabilities or _NO_PROBABILITIES
+            append(
+                (
+                    lesson_id,
+                    ts_value,
+                    t_ms,
+                    obs.track_id,
+                    obs.state.value,
+                    obs.engagement,
+                    obs.expression,
+                    box[0],
+                    box[1],
+                    box[2],
+                    box[3],
+                    p[0],
+                    p[1],
+                    p[2],
+                    p[3],
+                    p[4],
+                    p[5],
+                    p[6],
+                    obs.yaw_deg,
+                    obs.pitch_deg,
+                    obs.roll_deg,
+                    obs.eye_openness,
+                    obs.gaze_offset,
+                )
+            )
+    return sample_out, obs_out
+
+
+def write_samples(engine: Engine, lesson_id: int, samples: Sequence[Sample]) -> int:
+    """Write samples and their observations in one transaction; return the observation count.
+
+    Samples go through `insert(SampleRow)`; observations through `_observation_insert`.
+    """
+    plan = _observation_insert(engine.dialect)
+    sample_dicts, obs_rows = sample_rows(
+        lesson_id, samples, plan.ts_bind if plan is not None else _identity
+    )
+    with write_transaction(engine) as conn:
+        if sample_dicts:
+            conn.execute(insert(SampleRow), sample_dicts)
+        if obs_rows and plan is not None:
+            conn.exec_driver_sql(plan.sql, obs_rows)
+        elif obs_rows:
+            conn.execute(
+                insert(ObservationRow),
+                [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows],
+            )
+    return len(obs_rows)
+
+
+class Recorder:
+    """Collects samples without blocking the caller and writes them from one background thread.
+
+    Each batch (at most `batch_max` samples) is one transaction. A batch is written when it is
+    full, when `flush_interval_s` has passed, or when `flush()`/`close()` asks. A write error is
+    logged, kept in `.error`, and raised (as StorageError) by the next `add`, `flush` or `close`;
+    the recorder then stops writing. What `flush()` returned for is committed (WAL: it survives
+    the process being killed).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        lesson_id: int,
+        *,
+        batch_max: int = 1000,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        if batch_max < 1:
+            raise ValueError(f"batch_max must be >= 1, got {batch_max}")
+        if flush_interval_s <= 0:
+            raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
+        self._engine = engine
+        self._lesson_id = lesson_id
+        self._batch_max = batch_max
+        self._flush_interval_s = flush_interval_s
+        self._cond = threading.Condition()
+        self._pending: list[Sample] = []
+        self._added = 0
+        self._committed = 0
+        self._flush_target = 0
+        self._stopping = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._observations_written = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"classpulse-recorder-{lesson_id}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def lesson_id(self) -> int:
+        """The lesson these samples belong to."""
+        return self._lesson_id
+
+    @property
+    def error(self) -> BaseException | None:
+        """The write error that stopped the recorder, if any."""
+        return self._error
+
+    @property
+    def observations_written(self) -> int:
+        """How many observations have been committed so far."""
+        return self._observations_written
+
+    def add(self, sample: Sample) -> None:
+        """Queue one sample for writing; returns at once."""
+        with self._cond:
+            self._raise_if_failed()
+            if self._closed:
+                raise StorageError("recorder is closed")
+            self._pending.append(sample)
+            self._added += 1
+            if len(self._pending) >= self._batch_max:
+                self._cond.notify_all()
+
+    def add_many(self, samples: Iterable[Sample]) -> None:
+        """Queue several samples at once; returns at once."""
+        with self._cond:
+            self._raise_if_failed()
+            if self._closed:
+                raise StorageError("recorder is closed")
+            before = len(self._pending)
+            self._pending.extend(samples)
+            self._added += len(self._pending) - before
+            if len(self._pending) >= self._batch_max:
+                self._cond.notify_all()
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Block until everything added so far is committed; raise StorageError on a write error."""
+        with self._cond:
+            target = self._added
+            self._flush_target = max(self._flush_target, target)
+            self._cond.notify_all()
+            done = self._cond.wait_for(
+                lambda: self._committed >= target or self._error is not None, timeout=timeout_s
+            )
+            self._raise_if_failed()
+            if not done:
+                raise StorageError(f"recorder flush did not finish within {timeout_s} s")
+
+    def close(self) -> None:
+        """Flush what is queued, stop the writer thread, and raise if a write failed."""
+        with self._cond:
+            if self._closed:
+                self._raise_if_failed()
+                return
+            self._closed = True
+            self._stopping = True
+            self._flush_target = self._added
+            self._cond.notify_all()
+        self._thread.join()
+        with self._cond:
+            self._raise_if_failed()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except StorageError:
+            log.exception("recorder for lesson %d failed while closing", self._lesson_id)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise StorageError(
+                f"recording lesson {self._lesson_id} failed: {_first_line(self._error)}"
+            ) from self._error
+
+    def _should_write(self) -> bool:
+        return bool(self._pending) and (
+            self._stopping
+            or len(self._pending) >= self._batch_max
+            or self._flush_target > self._committed
+        )
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._flush_interval_s
+        while True:
+            with self._cond:
+                while not self._should_write() and not self._stopping:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if not self._pending:
+                    deadline = time.monotonic() + self._flush_interval_s
+                    if self._stopping:
+                        return
+                    continue
+                batch = self._pending[: self._batch_max]
+                del self._pending[: self._batch_max]
+            try:
+                written = write_samples(self._engine, self._lesson_id, batch)
+            except Exception as exc:  # surfaced to the caller through .error / flush / close
+                log.exception("recorder for lesson %d could not write a batch", self._lesson_id)
+                with self._cond:
+                    self._error = exc
+                    self._pending.clear()
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._committed += len(batch)
+                self._observations_written += written
+                if not self._pending:
+                    deadline = time.monotonic() + self._flush_interval_s
+                self._cond.notify_all()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, without driver noise."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)

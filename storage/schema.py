@@ -1,0 +1,215 @@
+"""The stored shape of a lesson: typed ORM tables for lessons, samples and observations.
+
+Every timestamp is aware UTC (`UTCDateTime`). Besides `ts`, samples and observations carry
+`t_ms`, the same instant as integer epoch milliseconds, so that time-bucket aggregation is
+plain integer arithmetic on both SQLite and PostgreSQL (see docs/storage.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from engine.records import EXPRESSIONS, AttentionState
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LESSON_STATUSES: tuple[str, ...] = ("running", "finished", "interrupted")
+ATTENTION_STATES: tuple[str, ...] = tuple(state.value for state in AttentionState)
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{name}" for name in EXPRESSIONS)
+
+# SQLite keeps datetimes as text; we write ISO-8601 with an explicit +00:00 so that a
+# school's own tools reading the file see the zone, and the text still sorts by time.
+_SQLITE_UTC_TEXT = sqlite.DATETIME(
+    storage_format=(
+        "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d"
+        ".%(microsecond)06d+00:00"
+    ),
+    regexp=r"(\d+)-(\d+)-(\d+)[T ](\d+):(\d+):(\d+)(?:\.(\d+))?",
+)
+
+# SQLite only aliases the rowid (fast, auto-increment) for a column declared INTEGER.
+_BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamp: rejects naive datetimes, returns aware UTC on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """Use ISO text with offset on SQLite and TIMESTAMPTZ elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLITE_UTC_TEXT)
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store the instant in UTC."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: timestamps must be aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Hand back aware UTC whatever the backend returned."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose constraints carry stable names (so batch migrations can drop them)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Lesson(Base):
+    """One capture session of one class: what was watched, with which model and settings."""
+
+    __tablename__ = "lessons"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", LESSON_STATUSES), name="status"),
+        CheckConstraint("sample_rate_hz > 0", name="sample_rate_positive"),
+        Index("ix_lessons_group_started", "group_name", "started_at"),
+        Index("ix_lessons_started", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    group_name: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    source: Mapped[str] = mapped_column(Text, default="")
+    sample_rate_hz: Mapped[float] = mapped_column(Float)
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    attention_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SampleRow(Base):
+    """One processed frame, including frames where no face was found."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        CheckConstraint("faces_detected >= 0", name="faces_nonnegative"),
+        Index("ix_samples_lesson_ts", "lesson_id", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    lesson_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("lessons.id", ondelete="CASCADE")
+    )
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    t_ms: Mapped[int] = mapped_column(BigInteger)
+    faces_detected: Mapped[int] = mapped_column(Integer)
+    processing_ms: Mapped[float] = mapped_column(Float)
+
+
+class ObservationRow(Base):
+    """One anonymous student at one sample: state, engagement, expression and head pose."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        CheckConstraint(_in_list("state", ATTENTION_STATES), name="state"),
+        CheckConstraint(
+            f"expression IS NULL OR {_in_list('expression', EXPRESSIONS)}", name="expression"
+        ),
+        CheckConstraint("engagement >= 0 AND engagement <= 100", name="engagement_range"),
+        Index("ix_observations_lesson_ts", "lesson_id", "ts"),
+        Index("ix_observations_lesson_track_ts", "lesson_id", "track_id", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    lesson_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("lessons.id", ondelete="CASCADE")
+    )
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    t_ms: Mapped[int] = mapped_column(BigInteger)
+    track_id: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    engagement: Mapped[float] = mapped_column(Float)
+    expression: Mapped[str | None] = mapped_column(String(16))
+    box_x: Mapped[int | None] = mapped_column(Integer)
+    box_y: Mapped[int | None] = mapped_column(Integer)
+    box_w: Mapped[int | None] = mapped_column(Integer)
+    box_h: Mapped[int | None] = mapped_column(Integer)
+    p_angry: Mapped[float | None] = mapped_column(Float)
+    p_disgust: Mapped[float | None] = mapped_column(Float)
+    p_fear: Mapped[float | None] = mapped_column(Float)
+    p_happy: Mapped[float | None] = mapped_column(Float)
+    p_sad: Mapped[float | None] = mapped_column(Float)
+    p_surprise: Mapped[float | None] = mapped_column(Float)
+    p_neutral: Mapped[float | None] = mapped_column(Float)
+    yaw_deg: Mapped[float | None] = mapped_column(Float)
+    pitch_deg: Mapped[float | None] = mapped_column(Float)
+    roll_deg: Mapped[float | None] = mapped_column(Float)
+    eye_openness: Mapped[float | None] = mapped_column(Float)
+    gaze_offset: Mapped[float | None] = mapped_column(Float)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def to_epoch_ms(ts: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (the `t_ms` column)."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"naive datetime {ts.isoformat()} refused: timestamps must be aware UTC")
+    return (ts - _EPOCH) // _ONE_MS
+
+
+def from_epoch_ms(t_ms: int) -> datetime:
+    """Aware UTC datetime of epoch milliseconds."""
+    return _EPOCH + t_ms * _ONE_MS
+
+
+__all__ = [
+    "ATTENTION_STATES",
+    "LESSON_STATUSES",
+    "PROBABILITY_COLUMNS",
+    "Base",
+    "Lesson",
+    "ObservationRow",
+    "SampleRow",
+    "UTCDateTime",
+    "from_epoch_ms",
+    "to_epoch_ms",
+]
