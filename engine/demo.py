@@ -45,7 +45,7 @@ def make_demo(path: Path | None = None, *, force: bool = False) -> Path:
     nodder = read_video_frames(asset_path("single_face.mp4"), fps)
     leaving = read_video_frames(asset_path("face_noface.mov"), fps)
     returning = read_video_frames(asset_path("noface_face.mov"), fps)
-    # The student in tile 4 is there for 8 s, leaves for about 12 s, and comes back for the rest.
+    # The student in tile 4 is there for about 3 s, away for about 13 s, and back for the rest.
     away_hold = int(6 * fps)
     tiles = [
         looping(talker),
