@@ -19,7 +19,13 @@ from torch import nn
 from models.assets import asset_path, cache_dir, sha256_of
 from models.config import FER2013_LABELS, ModelConfig
 from models.minixception import MiniXception, SeparableConv2d
-from models.registry import CheckpointError, create_model, default_config, load_checkpoint, save_checkpoint
+from models.registry import (
+    CheckpointError,
+    create_model,
+    default_config,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from models.config import FER2013_LABELS
-from models.registry import CheckpointError, create_model, default_config, list_models, load_checkpoint, save_checkpoint
+from models.registry import (
+    CheckpointError,
+    create_model,
+    default_config,
+    list_models,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 MODELS = list_models()
 
