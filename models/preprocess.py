@@ -87,13 +87,13 @@ STEPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def prepare_crop(crop: np.ndarray, steps: Sequence[str] = (), size: tuple[int, int] = (64, 64),
                  interpolation: str = "area") -> np.ndarray:
-    """One face crop to the model's grey uint8 (H, W): light compensation on the original colours,
-    greyscale, resize, then the other selected steps at model resolution."""
+    """One face crop to the model's grey uint8 (H, W): every step runs at model resolution (cheap per
+    frame); light compensation runs on the colours before greyscale, the others after."""
     unknown = set(steps) - STEPS.keys()
     if unknown:
         raise ValueError(f"unknown preprocessing steps {sorted(unknown)}; known: {list(STEPS)}")
     if "light" in steps:
-        crop = compensate_light(crop)
+        crop = compensate_light(resize(crop, size, interpolation))
     grey = resize(to_grey(crop), size, interpolation)
     for name in ("equalise", "smooth", "stretch"):
         if name in steps:

@@ -81,3 +81,13 @@ def test_crop_faces_clips_boxes_to_the_image() -> None:
 def test_untrained_architectures_need_explicit_weights() -> None:
     with pytest.raises(CheckpointError, match="python -m models train"):
         load_classifier("papercnn")
+
+
+def test_default_preprocessing_is_what_the_measurement_favours(classifier: ExpressionClassifier) -> None:
+    from models.tools.measure_preprocessing import measure
+
+    scores = {s.steps: s for s in measure(classifier)}
+    baseline, chosen = scores[()], scores[classifier.cfg.preprocess]
+    assert chosen.correct >= baseline.correct
+    assert chosen.mean_true_probability >= baseline.mean_true_probability
+    assert scores[("equalise",)].mean_true_probability < baseline.mean_true_probability
