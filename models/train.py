@@ -16,7 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from models.config import FER2013_LABELS, ModelConfig
-from models.data import FaceSet, load_fer2013
+from models.data import DatasetError, FaceSet, load_fer2013
 from models.preprocess import prepare_crops, to_input_tensor
 from models.registry import create_model, save_checkpoint
 
@@ -109,8 +109,6 @@ def train(settings: TrainSettings) -> TrainResult:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     splits = load_fer2013(settings.data)
     if len(splits["train"]) == 0:
-        from models.data import DatasetError
-
         raise DatasetError(f"{settings.data}: the training split is empty")
     model = create_model(settings.arch, **settings.model_kwargs).to(device)
     cfg = model.pretrained_cfg.with_(name=f"{settings.arch}-{Path(settings.data).stem}",

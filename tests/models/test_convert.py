@@ -76,3 +76,16 @@ def test_symmetric_padding_would_differ_from_tensorflow_on_even_sizes() -> None:
 def test_same_pad_max_pool_never_picks_padding_on_negative_inputs() -> None:
     x = -torch.ones(1, 1, 4, 4)
     assert SamePadMaxPool2d(3, 2)(x).eq(-1).all()
+
+
+def test_a_damaged_cached_checkpoint_is_converted_again(tmp_path: Path) -> None:
+    import shutil
+
+    from models.assets import asset_path
+
+    shutil.copy(asset_path("emotion_model.hdf5"), tmp_path / "emotion_model.hdf5")
+    dest = ensure_converted(tmp_path)
+    assert dest == tmp_path / "minixception_fer2013.pt"
+    dest.write_bytes(b"not a checkpoint")
+    assert ensure_converted(tmp_path) == dest
+    assert load_checkpoint(dest)[0].name == "minixception-fer2013"
