@@ -15,6 +15,7 @@ from sqlalchemy import Dialect, Engine, insert
 
 from engine.records import Sample
 from storage.db import StorageError, write_transaction
+from storage.rollups import refresh_rollups
 from storage.schema import ObservationRow, SampleRow, to_epoch_ms
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class _ObservationInsert:
 
     sql: str
     ts_bind: Callable[[Any], Any]
+
+_T_MS = OBSERVATION_COLUMNS.index("t_ms")
 
 
 def _identity(value: Any) -> Any:
@@ -142,6 +145,9 @@ def write_samples(engine: Engine, lesson_id: int, samples: Sequence[Sample]) -> 
                 insert(ObservationRow),
                 [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows],
             )
+        if obs_rows:
+            t_ms = [row[_T_MS] for row in obs_rows]
+            refresh_rollups(conn, lesson_id, min(t_ms), max(t_ms))
     return len(obs_rows)
 
 

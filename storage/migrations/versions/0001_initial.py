@@ -18,6 +18,8 @@ branch_labels = None
 depends_on = None
 
 _BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_STATE_NAMES = ("attentive", "looking_away", "eyes_closed", "absent")
+_EXPRESSION_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 _STATES = "'attentive', 'looking_away', 'eyes_closed', 'absent'"
 _EXPRESSIONS = "'angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'"
 
@@ -107,8 +109,27 @@ def upgrade() -> None:
         "ix_observations_lesson_track_ts", "observations", ["lesson_id", "track_id", "ts"]
     )
 
+    op.create_table(
+        "observation_rollups",
+        sa.Column("lesson_id", sa.BigInteger(), nullable=False),
+        sa.Column("slot_ms", sa.BigInteger(), nullable=False),
+        sa.Column("track_id", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("engagement_sum", sa.Float(), nullable=False),
+        *(sa.Column(f"n_{state}", sa.Integer(), nullable=False) for state in _STATE_NAMES),
+        sa.Column("n_probabilities", sa.Integer(), nullable=False),
+        *(sa.Column(f"p_{name}_sum", sa.Float(), nullable=True) for name in _EXPRESSION_NAMES),
+        *(sa.Column(f"n_{name}", sa.Integer(), nullable=False) for name in _EXPRESSION_NAMES),
+        sa.PrimaryKeyConstraint("lesson_id", "slot_ms", "track_id", name=op.f("pk_observation_rollups")),
+        sa.ForeignKeyConstraint(
+            ["lesson_id"], ["lessons.id"], ondelete="CASCADE",
+            name=op.f("fk_observation_rollups_lesson_id_lessons"),
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("observation_rollups")
     op.drop_index("ix_observations_lesson_track_ts", table_name="observations")
     op.drop_index("ix_observations_lesson_ts", table_name="observations")
     op.drop_table("observations")

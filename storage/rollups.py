@@ -1,0 +1,121 @@
+"""Per-student 10-second rollups of observations: what every whole-lesson read aggregates.
+
+The recorder refreshes the slots a batch touched in the same transaction as the batch, by
+recomputing them from the observations in SQL (DELETE + INSERT ... SELECT, portable to every
+backend). Sums and counts add up exactly, so a read over rollups equals the read over rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+
+from engine.records import EXPRESSIONS
+from storage.db import write_transaction
+from storage.schema import (
+    ATTENTION_STATES,
+    ROLLUP_SLOT_MS,
+    ObservationRollup,
+    ObservationRow,
+    from_epoch_ms,
+)
+
+O = ObservationRow
+R = ObservationRollup
+
+# Summable columns shared by raw per-student aggregates and rollup rows, in table order.
+SUM_COLUMNS: tuple[str, ...] = (
+    "n",
+    "engagement_sum",
+    *(f"n_{state}" for state in ATTENTION_STATES),
+    "n_probabilities",
+    *(f"p_{name}_sum" for name in EXPRESSIONS),
+    *(f"n_{name}" for name in EXPRESSIONS),
+)
+
+
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    """SUM(CASE WHEN condition THEN 1 ELSE 0 END), portable across backends."""
+    return func.sum(case((condition, 1), else_=0))
+
+
+def bucket_of(t_ms: ColumnElement[Any], bucket_ms: int) -> ColumnElement[Any]:
+    """Start of the bucket holding t_ms (integer division on SQLite and PostgreSQL alike)."""
+    return (t_ms // literal(bucket_ms, BigInteger)) * bucket_ms
+
+
+def raw_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> Select[Any]:
+    """Observations summed per (lesson, bucket, student): the columns of SUM_COLUMNS."""
+    return (
+        select(
+            O.lesson_id.label("lesson_id"),
+            bucket_of(O.t_ms, bucket_ms).label("bucket_ms"),
+            O.track_id.label("track_id"),
+            func.count().label("n"),
+            func.sum(O.engagement).label("engagement_sum"),
+            *(count_if(O.state == state).label(f"n_{state}") for state in ATTENTION_STATES),
+            func.count(O.p_neutral).label("n_probabilities"),
+            *(func.sum(getattr(O, f"p_{name}")).label(f"p_{name}_sum") for name in EXPRESSIONS),
+            *(count_if(O.expression == name).label(f"n_{name}") for name in EXPRESSIONS),
+        )
+        .where(*conditions)
+        .group_by(O.lesson_id, bucket_of(O.t_ms, bucket_ms), O.track_id)
+    )
+
+
+def rollup_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> Select[Any]:
+    """Rollup rows summed per (lesson, bucket, student); bucket_ms must be a multiple of the slot."""
+    if bucket_ms % ROLLUP_SLOT_MS:
+        raise ValueError(f"bucket of {bucket_ms} ms is not a multiple of {ROLLUP_SLOT_MS} ms")
+    return (
+        select(
+            R.lesson_id.label("lesson_id"),
+            bucket_of(R.slot_ms, bucket_ms).label("bucket_ms"),
+            R.track_id.label("track_id"),
+            *(func.sum(getattr(R, name)).label(name) for name in SUM_COLUMNS),
+        )
+        .where(*conditions)
+        .group_by(R.lesson_id, bucket_of(R.slot_ms, bucket_ms), R.track_id)
+    )
+
+
+def refresh_rollups(conn: Connection, lesson_id: int, first_t_ms: int, last_t_ms: int) -> None:
+    """Recompute the lesson's slots that cover [first_t_ms, last_t_ms] from its observations."""
+    lo = first_t_ms // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS
+    hi = last_t_ms // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS
+    conn.execute(
+        delete(R).where(R.lesson_id == lesson_id, R.slot_ms >= lo, R.slot_ms < hi)
+    )
+    source = raw_per_student_select(
+        ROLLUP_SLOT_MS,
+        O.lesson_id == lesson_id,
+        O.ts >= from_epoch_ms(lo),
+        O.ts < from_epoch_ms(hi),
+    )
+    columns = ["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS]
+    conn.execute(insert(R).from_select(columns, source))
+
+
+def rebuild_rollups(engine: Engine, lesson_id: int) -> None:
+    """Recompute every rollup of a lesson (after rows were written by other means)."""
+    with write_transaction(engine) as conn:
+        conn.execute(delete(R).where(R.lesson_id == lesson_id))
+        columns = ["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS]
+        conn.execute(
+            insert(R).from_select(
+                columns, raw_per_student_select(ROLLUP_SLOT_MS, O.lesson_id == lesson_id)
+            )
+        )
