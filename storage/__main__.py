@@ -1,0 +1,100 @@
+"""`python -m storage ...`: export, purge, delete, upgrade, seed and bench from the command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from storage.db import StorageError, current_revision, open_database, safe_url
+from storage.export import EXPORT_KINDS, write_csv
+from storage.lessons import delete_lesson, purge_older_than
+from storage.synthetic import seed_lesson
+
+
+class _OneLineErrors(click.Group):
+    """Turn StorageError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except StorageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_OneLineErrors)
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="SQLAlchemy URL (default: $CLASSPULSE_DB_URL, else sqlite:///data/classpulse.db).")  # fmt: skip
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None) -> None:
+    """ClassPulse storage: lessons, samples and observations in SQLite or PostgreSQL."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = db_url
+
+
+@cli.command()
+@click.option("--lesson", "lesson_id", type=int, required=True)
+@click.option("--kind", type=click.Choice(EXPORT_KINDS), required=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True)
+@click.pass_obj
+def export(db_url: str | None, lesson_id: int, kind: str, out_path: str) -> None:
+    """Write one lesson as CSV (header row, ISO-8601 times with offset)."""
+    rows = write_csv(open_database(db_url), lesson_id, kind, out_path)
+    click.echo(f"wrote {rows} rows to {out_path}")
+
+
+@cli.command()
+@click.option("--older-than", "days", type=click.FloatRange(min=0), required=True, metavar="DAYS")
+@click.pass_obj
+def purge(db_url: str | None, days: float) -> None:
+    """Delete lessons that started more than DAYS ago (running lessons are kept)."""
+    deleted = purge_older_than(open_database(db_url), days, datetime.now(UTC))
+    click.echo(f"deleted {deleted} lessons")
+
+
+@cli.command()
+@click.option("--lesson", "lesson_id", type=int, required=True)
+@click.pass_obj
+def delete(db_url: str | None, lesson_id: int) -> None:
+    """Delete one lesson with its samples and observations."""
+    if not delete_lesson(open_database(db_url), lesson_id):
+        raise StorageError(f"no lesson with id {lesson_id}")
+    click.echo(f"deleted lesson {lesson_id}")
+
+
+@cli.command()
+@click.pass_obj
+def upgrade(db_url: str | None) -> None:
+    """Bring the database schema to the latest revision."""
+    engine = open_database(db_url)
+    click.echo(f"{safe_url(engine.url)} is at schema revision {current_revision(engine)}")
+
+
+@cli.command()
+@click.option("--students", default=30, show_default=True)
+@click.option("--hours", default=1.0, show_default=True)
+@click.option("--seed", "seed", default=0, show_default=True)
+@click.option("--title", default="Demo lesson", show_default=True)
+@click.option("--group", "group_name", default="Demo class", show_default=True)
+@click.pass_obj
+def seed(db_url: str | None, students: int, hours: float, seed: int, title: str, group_name: str) -> None:
+    """Write a generated demo lesson."""
+    lesson_id = seed_lesson(open_database(db_url), students=students, hours=hours, seed=seed,
+                            title=title, group_name=group_name)  # fmt: skip
+    click.echo(f"seeded lesson {lesson_id}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Run the storage benchmark (same options as `python -m storage.bench`)."""
+    from storage.bench import main
+
+    main.main(args=ctx.args, standalone_mode=False)
+
+
+if __name__ == "__main__":
+    cli()

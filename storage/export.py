@@ -1,0 +1,107 @@
+"""CSV export of one lesson, streamed in chunks (never the whole lesson in memory)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from storage import queries
+from storage.db import StorageError
+from storage.lessons import get_lesson
+from storage.schema import ObservationRow
+
+log = logging.getLogger(__name__)
+
+EXPORT_KINDS: tuple[str, ...] = ("observations", "minutes", "students")
+CHUNK_ROWS = 5000
+
+OBSERVATION_EXPORT_COLUMNS: tuple[str, ...] = (
+    "lesson_id", "ts", "track_id", "state", "engagement", "expression",
+    "box_x", "box_y", "box_w", "box_h",
+    "p_angry", "p_disgust", "p_fear", "p_happy", "p_sad", "p_surprise", "p_neutral",
+    "yaw_deg", "pitch_deg", "roll_deg", "eye_openness", "gaze_offset",
+)  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: ISO-8601 with offset for times, empty for missing values."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):  # pandas Timestamp
+        return value.isoformat()
+    if isinstance(value, float) and value != value:  # NaN
+        return ""
+    return value
+
+
+def _chunks(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV text in chunks of CHUNK_ROWS rows, header first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    count = 0
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+        count += 1
+        if count % CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _observation_rows(engine: Engine, lesson_id: int) -> Iterator[tuple[Any, ...]]:
+    """Observation rows in time order, fetched in partitions (server-side cursor on PostgreSQL)."""
+    columns = [getattr(ObservationRow, name) for name in OBSERVATION_EXPORT_COLUMNS]
+    stmt = (
+        select(*columns)
+        .where(ObservationRow.lesson_id == lesson_id)
+        .order_by(ObservationRow.ts, ObservationRow.track_id)
+    )
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=CHUNK_ROWS).execute(stmt)
+        for partition in result.partitions():
+            yield from partition
+
+
+def _frame_rows(frame: Any) -> Iterator[tuple[Any, ...]]:
+    return frame.itertuples(index=False, name=None)
+
+
+def iter_csv(engine: Engine, lesson_id: int, kind: str) -> Iterator[str]:
+    """CSV text of one lesson in chunks: observations (one row each), minutes, or students."""
+    if kind not in EXPORT_KINDS:
+        raise StorageError(f"unknown export kind {kind!r}; choose one of {', '.join(EXPORT_KINDS)}")
+    if get_lesson(engine, lesson_id) is None:
+        raise StorageError(f"no lesson with id {lesson_id}")
+    if kind == "observations":
+        return _chunks(OBSERVATION_EXPORT_COLUMNS, _observation_rows(engine, lesson_id))
+    if kind == "minutes":
+        frame = queries.lesson_timeline(engine, lesson_id, 60.0)
+    else:
+        frame = queries.student_summary(engine, lesson_id)
+    return _chunks(list(frame.columns), _frame_rows(frame))
+
+
+def write_csv(engine: Engine, lesson_id: int, kind: str, out_path: str | Path) -> int:
+    """Write one lesson's CSV to a file and return the number of data rows."""
+    path = Path(out_path)
+    rows = -1  # the header line is not a row
+    try:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            for chunk in iter_csv(engine, lesson_id, kind):
+                handle.write(chunk)
+                rows += chunk.count("\n")
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    log.info("exported %d %s rows of lesson %d to %s", rows, kind, lesson_id, path)
+    return rows
