@@ -19,7 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
+    literal_column,
     select,
 )
 
@@ -54,7 +54,9 @@ def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 def bucket_of(t_ms: ColumnElement[Any], bucket_ms: int) -> ColumnElement[Any]:
     """Start of the bucket holding t_ms (integer division on SQLite and PostgreSQL alike)."""
-    return (t_ms // literal(bucket_ms, BigInteger)) * bucket_ms
+    # Rendered inline (an int, so safe): PostgreSQL matches GROUP BY to SELECT only if identical.
+    width = literal_column(str(int(bucket_ms)), BigInteger)
+    return (t_ms // width) * width
 
 
 def raw_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> Select[Any]:
