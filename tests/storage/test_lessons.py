@@ -1,0 +1,111 @@
+"""Lesson lifecycle: create, finish, interrupted after a crash, running list, purge and retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine.records import AttentionState
+from storage.db import StorageError
+from storage.lessons import (
+    LessonSpec,
+    apply_retention,
+    create_lesson,
+    finish_lesson,
+    get_lesson,
+    mark_stale_running_interrupted,
+    purge_older_than,
+    retention_days_from_env,
+    running_lessons,
+)
+from storage.recorder import write_samples
+from tests.storage.conftest import T0, make_sample
+
+A = AttentionState
+
+
+def _spec(title: str = "Maths", started_at=T0, **kw) -> LessonSpec:
+    return LessonSpec(title=title, group_name="7B", started_at=started_at, source="webcam 0",
+                      sample_rate_hz=2.0, model_name="minixception", settings={"window_s": 3}, **kw)  # fmt: skip
+
+
+def test_created_lesson_is_running_with_its_fields(engine):
+    lesson_id = create_lesson(engine, _spec(attention_only=True))
+    lesson = get_lesson(engine, lesson_id)
+    assert lesson["status"] == "running" and lesson["ended_at"] is None
+    assert (lesson["title"], lesson["group_name"], lesson["source"]) == ("Maths", "7B", "webcam 0")
+    assert lesson["sample_rate_hz"] == 2.0 and lesson["model_name"] == "minixception"
+    assert lesson["attention_only"] is True and lesson["settings"] == {"window_s": 3}
+    assert lesson["started_at"] == T0
+
+
+def test_get_lesson_returns_none_for_unknown_id(engine):
+    assert get_lesson(engine, 999) is None
+
+
+def test_finish_lesson_records_status_and_end(engine):
+    lesson_id = create_lesson(engine, _spec())
+    finish_lesson(engine, lesson_id, ended_at=T0 + timedelta(minutes=45))
+    lesson = get_lesson(engine, lesson_id)
+    assert lesson["status"] == "finished" and lesson["ended_at"] == T0 + timedelta(minutes=45)
+
+
+def test_finish_unknown_lesson_raises_storage_error(engine):
+    with pytest.raises(StorageError, match="no lesson with id 77"):
+        finish_lesson(engine, 77)
+
+
+def test_stale_running_lessons_become_interrupted_at_their_last_sample(engine):
+    crashed = create_lesson(engine, _spec("crashed"))
+    write_samples(engine, crashed, [make_sample(s, {1: (A.ATTENTIVE, 70.0)}) for s in (0, 5, 12)])
+    empty = create_lesson(engine, _spec("empty"))
+    done = create_lesson(engine, _spec("done"))
+    finish_lesson(engine, done, ended_at=T0 + timedelta(hours=1))
+    assert sorted(mark_stale_running_interrupted(engine)) == sorted([crashed, empty])
+    assert get_lesson(engine, crashed)["status"] == "interrupted"
+    assert get_lesson(engine, crashed)["ended_at"] == T0 + timedelta(seconds=12)
+    assert get_lesson(engine, empty)["ended_at"] == T0
+    assert get_lesson(engine, done)["status"] == "finished"
+    assert running_lessons(engine).empty
+
+
+def test_running_lessons_lists_only_running_newest_first(engine):
+    older = create_lesson(engine, _spec("older"))
+    newer = create_lesson(engine, _spec("newer", started_at=T0 + timedelta(hours=1)))
+    finished = create_lesson(engine, _spec("finished"))
+    finish_lesson(engine, finished)
+    frame = running_lessons(engine)
+    assert list(frame["id"]) == [newer, older]
+    assert str(frame["started_at"].dt.tz) == "UTC"
+
+
+def test_purge_deletes_finished_lessons_older_than_the_period(engine):
+    now = T0 + timedelta(days=100)
+    old = create_lesson(engine, _spec("old"))
+    finish_lesson(engine, old, ended_at=T0 + timedelta(hours=1))
+    old_running = create_lesson(engine, _spec("old but running"))
+    recent = create_lesson(engine, _spec("recent", started_at=now - timedelta(days=5)))
+    finish_lesson(engine, recent, ended_at=now)
+    assert purge_older_than(engine, 30, now) == 1
+    assert get_lesson(engine, old) is None
+    assert get_lesson(engine, old_running) is not None and get_lesson(engine, recent) is not None
+
+
+def test_retention_keeps_everything_by_default_and_purges_when_set(engine):
+    old = create_lesson(engine, _spec("old"))
+    finish_lesson(engine, old, ended_at=T0)
+    now = T0 + timedelta(days=400)
+    assert retention_days_from_env({}) is None
+    assert apply_retention(engine, retention_days_from_env({}), now) == 0
+    assert get_lesson(engine, old) is not None
+    days = retention_days_from_env({"CLASSPULSE_RETENTION_DAYS": "365"})
+    assert days == 365.0
+    assert apply_retention(engine, days, now) == 1
+    assert get_lesson(engine, old) is None
+
+
+@pytest.mark.parametrize("raw", ["soon", "-3"])
+def test_retention_setting_that_is_not_a_positive_number_is_refused(raw):
+    with pytest.raises(StorageError, match="CLASSPULSE_RETENTION_DAYS"):
+        retention_days_from_env({"CLASSPULSE_RETENTION_DAYS": raw})
