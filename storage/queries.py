@@ -183,7 +183,11 @@ def previous_lessons(engine: Engine, lesson_id: int, limit: int = 10) -> pd.Data
 
 
 def _per_student(
-    lesson_id: int, bucket_ms: int, since: datetime | None, until: datetime | None
+    lesson_id: int,
+    bucket_ms: int,
+    since: datetime | None,
+    until: datetime | None,
+    from_rows: bool = False,
 ) -> Select[Any]:
     """Per (bucket, student) sums, from rollups when the bucket allows, else from observations.
 
@@ -191,7 +195,7 @@ def _per_student(
     """
     lo = None if since is None else to_epoch_ms(since) // bucket_ms * bucket_ms
     hi = None if until is None else to_epoch_ms(until) // bucket_ms * bucket_ms + bucket_ms
-    if bucket_ms % ROLLUP_SLOT_MS == 0:
+    if bucket_ms % ROLLUP_SLOT_MS == 0 and not from_rows:
         conditions = [R.lesson_id == lesson_id]
         if lo is not None:
             conditions.append(R.slot_ms >= lo)
@@ -212,10 +216,14 @@ def timeline_select(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    from_rows: bool = False,
 ) -> Select[Any]:
-    """Per bucket: concentration, state shares, mean expression probabilities and counts, students."""
+    """Per bucket: concentration, state shares, mean expression probabilities and counts, students.
+
+    `from_rows=True` aggregates the observations even where rollups could serve (for checks).
+    """
     bucket_ms = _bucket_ms(bucket_s)
-    c = _per_student(lesson_id, bucket_ms, since, until).subquery("per_student").c
+    c = _per_student(lesson_id, bucket_ms, since, until, from_rows).subquery("per_student").c
     total = func.sum(c.n)
     n_probabilities = func.sum(c.n_probabilities)
     return (
