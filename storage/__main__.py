@@ -80,7 +80,9 @@ def upgrade(db_url: str | None) -> None:
 @click.option("--title", default="Demo lesson", show_default=True)
 @click.option("--group", "group_name", default="Demo class", show_default=True)
 @click.pass_obj
-def seed(db_url: str | None, students: int, hours: float, seed: int, title: str, group_name: str) -> None:
+def seed(
+    db_url: str | None, students: int, hours: float, seed: int, title: str, group_name: str
+) -> None:
     """Write a generated demo lesson."""
     lesson_id = seed_lesson(open_database(db_url), students=students, hours=hours, seed=seed,
                             title=title, group_name=group_name)  # fmt: skip

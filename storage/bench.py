@@ -105,7 +105,9 @@ def markdown(ingest: dict[str, Any], reads: dict[str, Any]) -> str:
 @click.option("--ingest-minutes", default=10.0, show_default=True)
 @click.option("--runs", default=5, show_default=True, help="Runs per query (median reported).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
-def main(students: int, hours: float, ingest_minutes: float, runs: int, json_path: str | None) -> None:
+def main(
+    students: int, hours: float, ingest_minutes: float, runs: int, json_path: str | None
+) -> None:
     """Measure SQLite ingest and query speed on fresh files in a temporary folder."""
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="classpulse-bench-") as folder:

@@ -130,7 +130,9 @@ def _create_engine(url: URL) -> Engine:
     except NoSuchModuleError as exc:
         raise StorageError(f"unknown database kind in URL {safe_url(url)}") from exc
     except (SQLAlchemyError, ImportError) as exc:
-        raise StorageError(f"cannot use database {safe_url(url)}: {_reason(exc, password)}") from exc
+        raise StorageError(
+            f"cannot use database {safe_url(url)}: {_reason(exc, password)}"
+        ) from exc
 
 
 def _create_sqlite_engine(url: URL) -> Engine:

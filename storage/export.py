@@ -48,10 +48,8 @@ def _chunks(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[st
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    count = 0
-    for row in rows:
+    for count, row in enumerate(rows, start=1):
         writer.writerow([_cell(v) for v in row])
-        count += 1
         if count % CHUNK_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)

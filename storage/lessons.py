@@ -48,7 +48,9 @@ class LessonSpec:
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
-            raise ValueError(f"started_at must be timezone-aware, got {self.started_at.isoformat()}")
+            raise ValueError(
+                f"started_at must be timezone-aware, got {self.started_at.isoformat()}"
+            )
         if self.sample_rate_hz <= 0:
             raise ValueError(f"sample_rate_hz must be > 0, got {self.sample_rate_hz}")
 
@@ -122,14 +124,18 @@ def mark_stale_running_interrupted(engine: Engine) -> list[int]:
 def get_lesson(engine: Engine, lesson_id: int) -> dict[str, Any] | None:
     """One lesson's stored fields as a dict, or None when there is no such lesson."""
     with engine.connect() as conn:
-        row = conn.execute(select(*_LESSON_COLUMNS).where(Lesson.id == lesson_id)).mappings().first()
+        row = (
+            conn.execute(select(*_LESSON_COLUMNS).where(Lesson.id == lesson_id)).mappings().first()
+        )
     return dict(row) if row is not None else None
 
 
 def running_lessons(engine: Engine) -> pd.DataFrame:
     """Lessons currently marked running, newest first."""
-    stmt = select(*_LESSON_COLUMNS).where(Lesson.status == "running").order_by(
-        Lesson.started_at.desc()
+    stmt = (
+        select(*_LESSON_COLUMNS)
+        .where(Lesson.status == "running")
+        .order_by(Lesson.started_at.desc())
     )
     with engine.connect() as conn:
         result = conn.execute(stmt)

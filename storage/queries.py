@@ -40,7 +40,7 @@ from storage.schema import (
     to_epoch_ms,
 )
 
-O = ObservationRow
+Obs = ObservationRow
 R = ObservationRollup
 _ABSENT = AttentionState.ABSENT.value
 
@@ -202,11 +202,11 @@ def _per_student(
         if hi is not None:
             conditions.append(R.slot_ms < hi)
         return rollup_per_student_select(bucket_ms, *conditions)
-    conditions = [O.lesson_id == lesson_id]
+    conditions = [Obs.lesson_id == lesson_id]
     if lo is not None:
-        conditions.append(O.ts >= from_epoch_ms(lo))
+        conditions.append(Obs.ts >= from_epoch_ms(lo))
     if hi is not None:
-        conditions.append(O.ts < from_epoch_ms(hi))
+        conditions.append(Obs.ts < from_epoch_ms(hi))
     return raw_per_student_select(bucket_ms, *conditions)
 
 
@@ -278,7 +278,10 @@ def student_summary_select(lesson_id: int) -> Select[Any]:
             R.track_id,
             (cast(n - func.sum(R.n_absent), Float) / rate).label("time_present_s"),
             _ratio(func.sum(R.engagement_sum), n).label("mean_engagement"),
-            *(_ratio(func.sum(getattr(R, f"n_{s}")), n).label(f"share_{s}") for s in ATTENTION_STATES),
+            *(
+                _ratio(func.sum(getattr(R, f"n_{s}")), n).label(f"share_{s}")
+                for s in ATTENTION_STATES
+            ),
             *(func.sum(getattr(R, f"n_{name}")).label(f"count_{name}") for name in EXPRESSIONS),
         )
         .where(R.lesson_id == lesson_id)
@@ -316,27 +319,29 @@ def latest_states_select(lesson_id: int, now: datetime) -> Select[Any]:
     """Each student's latest observation at or before `now` (one index probe per student)."""
     tracks = select(R.track_id).where(R.lesson_id == lesson_id).distinct().subquery("tracks")
     latest_ts = (
-        select(func.max(O.ts))
-        .where(O.lesson_id == lesson_id, O.track_id == tracks.c.track_id, O.ts <= now)
+        select(func.max(Obs.ts))
+        .where(Obs.lesson_id == lesson_id, Obs.track_id == tracks.c.track_id, Obs.ts <= now)
         .scalar_subquery()
     )
     latest = select(tracks.c.track_id, latest_ts.label("ts")).subquery("latest")
     return (
-        select(O.track_id, O.ts, O.state, O.engagement, O.expression)
+        select(Obs.track_id, Obs.ts, Obs.state, Obs.engagement, Obs.expression)
         .join(
             latest,
-            and_(O.lesson_id == lesson_id, O.track_id == latest.c.track_id, O.ts == latest.c.ts),
+            and_(
+                Obs.lesson_id == lesson_id, Obs.track_id == latest.c.track_id, Obs.ts == latest.c.ts
+            ),
         )
-        .order_by(O.track_id)
+        .order_by(Obs.track_id)
     )
 
 
 def window_concentration_select(lesson_id: int, since: datetime, until: datetime) -> Select[Any]:
     """Class concentration over (since, until]: mean over students of their mean engagement."""
     per_student = (
-        select(func.avg(O.engagement).label("engagement"))
-        .where(O.lesson_id == lesson_id, O.ts > since, O.ts <= until)
-        .group_by(O.track_id)
+        select(func.avg(Obs.engagement).label("engagement"))
+        .where(Obs.lesson_id == lesson_id, Obs.ts > since, Obs.ts <= until)
+        .group_by(Obs.track_id)
         .subquery("per_student")
     )
     return select(func.avg(per_student.c.engagement))

@@ -36,6 +36,7 @@ class _ObservationInsert:
     sql: str
     ts_bind: Callable[[Any], Any]
 
+
 _T_MS = OBSERVATION_COLUMNS.index("t_ms")
 
 

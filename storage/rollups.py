@@ -33,7 +33,7 @@ from storage.schema import (
     from_epoch_ms,
 )
 
-O = ObservationRow
+Obs = ObservationRow
 R = ObservationRollup
 
 # Summable columns shared by raw per-student aggregates and rollup rows, in table order.
@@ -63,18 +63,18 @@ def raw_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> 
     """Observations summed per (lesson, bucket, student): the columns of SUM_COLUMNS."""
     return (
         select(
-            O.lesson_id.label("lesson_id"),
-            bucket_of(O.t_ms, bucket_ms).label("bucket_ms"),
-            O.track_id.label("track_id"),
+            Obs.lesson_id.label("lesson_id"),
+            bucket_of(Obs.t_ms, bucket_ms).label("bucket_ms"),
+            Obs.track_id.label("track_id"),
             func.count().label("n"),
-            func.sum(O.engagement).label("engagement_sum"),
-            *(count_if(O.state == state).label(f"n_{state}") for state in ATTENTION_STATES),
-            func.count(O.p_neutral).label("n_probabilities"),
-            *(func.sum(getattr(O, f"p_{name}")).label(f"p_{name}_sum") for name in EXPRESSIONS),
-            *(count_if(O.expression == name).label(f"n_{name}") for name in EXPRESSIONS),
+            func.sum(Obs.engagement).label("engagement_sum"),
+            *(count_if(Obs.state == state).label(f"n_{state}") for state in ATTENTION_STATES),
+            func.count(Obs.p_neutral).label("n_probabilities"),
+            *(func.sum(getattr(Obs, f"p_{name}")).label(f"p_{name}_sum") for name in EXPRESSIONS),
+            *(count_if(Obs.expression == name).label(f"n_{name}") for name in EXPRESSIONS),
         )
         .where(*conditions)
-        .group_by(O.lesson_id, bucket_of(O.t_ms, bucket_ms), O.track_id)
+        .group_by(Obs.lesson_id, bucket_of(Obs.t_ms, bucket_ms), Obs.track_id)
     )
 
 
@@ -98,14 +98,12 @@ def refresh_rollups(conn: Connection, lesson_id: int, first_t_ms: int, last_t_ms
     """Recompute the lesson's slots that cover [first_t_ms, last_t_ms] from its observations."""
     lo = first_t_ms // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS
     hi = last_t_ms // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS
-    conn.execute(
-        delete(R).where(R.lesson_id == lesson_id, R.slot_ms >= lo, R.slot_ms < hi)
-    )
+    conn.execute(delete(R).where(R.lesson_id == lesson_id, R.slot_ms >= lo, R.slot_ms < hi))
     source = raw_per_student_select(
         ROLLUP_SLOT_MS,
-        O.lesson_id == lesson_id,
-        O.ts >= from_epoch_ms(lo),
-        O.ts < from_epoch_ms(hi),
+        Obs.lesson_id == lesson_id,
+        Obs.ts >= from_epoch_ms(lo),
+        Obs.ts < from_epoch_ms(hi),
     )
     columns = ["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS]
     conn.execute(insert(R).from_select(columns, source))
@@ -118,6 +116,6 @@ def rebuild_rollups(engine: Engine, lesson_id: int) -> None:
         columns = ["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS]
         conn.execute(
             insert(R).from_select(
-                columns, raw_per_student_select(ROLLUP_SLOT_MS, O.lesson_id == lesson_id)
+                columns, raw_per_student_select(ROLLUP_SLOT_MS, Obs.lesson_id == lesson_id)
             )
         )

@@ -76,7 +76,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} refused: timestamps must be aware UTC")
+            raise ValueError(
+                f"naive datetime {value.isoformat()} refused: timestamps must be aware UTC"
+            )
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -134,9 +136,7 @@ class SampleRow(Base):
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
-    lesson_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("lessons.id", ondelete="CASCADE")
-    )
+    lesson_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lessons.id", ondelete="CASCADE"))
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     t_ms: Mapped[int] = mapped_column(BigInteger)
     faces_detected: Mapped[int] = mapped_column(Integer)
@@ -158,9 +158,7 @@ class ObservationRow(Base):
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
-    lesson_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("lessons.id", ondelete="CASCADE")
-    )
+    lesson_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lessons.id", ondelete="CASCADE"))
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     t_ms: Mapped[int] = mapped_column(BigInteger)
     track_id: Mapped[int] = mapped_column(Integer)

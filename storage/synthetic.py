@@ -54,7 +54,9 @@ def generate_samples(
             walk[i] = drift
         progress = (first + np.arange(count)) / max(n_samples, 1)
         fatigue = 12 * np.sin(np.pi * progress)[:, None]
-        engagement = np.clip(baseline[None, :] + walk * 4 - fatigue + rng.normal(0, 5, (count, students)), 0, 100)
+        engagement = np.clip(
+            baseline[None, :] + walk * 4 - fatigue + rng.normal(0, 5, (count, students)), 0, 100
+        )
         yaw = rng.normal(0, 12, (count, students)) + (60 - engagement) * 0.4
         pitch = rng.normal(-5, 6, (count, students))
         roll = rng.normal(0, 4, (count, students))
@@ -71,7 +73,12 @@ def generate_samples(
             for s in range(students):
                 if absent[s, index]:
                     observations.append(
-                        Observation(ts=ts, track_id=int(track_ids[s]), state=AttentionState.ABSENT, engagement=0.0)
+                        Observation(
+                            ts=ts,
+                            track_id=int(track_ids[s]),
+                            state=AttentionState.ABSENT,
+                            engagement=0.0,
+                        )
                     )
                     continue
                 present += 1
@@ -144,5 +151,7 @@ def seed_lesson(
         for sample in samples:
             recorder.add(sample)
     finish_lesson(engine, lesson_id, ended_at=started_at + timedelta(hours=hours))
-    log.info("seeded lesson %d: %d students, %.2f h at %.1f Hz", lesson_id, students, hours, rate_hz)
+    log.info(
+        "seeded lesson %d: %d students, %.2f h at %.1f Hz", lesson_id, students, hours, rate_hz
+    )
     return lesson_id

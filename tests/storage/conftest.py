@@ -40,7 +40,9 @@ def pg_schema_url() -> Iterator[str]:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except OperationalError as exc:
         admin.dispose()
-        _postgres_unavailable(f"PostgreSQL at {make_url(base).render_as_string()} unreachable: {exc.orig}")
+        _postgres_unavailable(
+            f"PostgreSQL at {make_url(base).render_as_string()} unreachable: {exc.orig}"
+        )
     url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
@@ -87,10 +89,21 @@ def make_sample(
                                   ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))  # fmt: skip
         observations.append(
             Observation(
-                ts=ts, track_id=track_id, state=state, engagement=engagement,
-                box=(10 * track_id, 20, 64, 64), probabilities=probabilities, expression=expression,
-                yaw_deg=5.0, pitch_deg=-2.0, roll_deg=1.0, eye_openness=0.3, gaze_offset=0.05,
+                ts=ts,
+                track_id=track_id,
+                state=state,
+                engagement=engagement,
+                box=(10 * track_id, 20, 64, 64),
+                probabilities=probabilities,
+                expression=expression,
+                yaw_deg=5.0,
+                pitch_deg=-2.0,
+                roll_deg=1.0,
+                eye_openness=0.3,
+                gaze_offset=0.05,
             )  # fmt: skip
         )
     present = sum(1 for state, _ in states.values() if state is not AttentionState.ABSENT)
-    return Sample(ts=ts, faces_detected=present, processing_ms=20.0, observations=tuple(observations))
+    return Sample(
+        ts=ts, faces_detected=present, processing_ms=20.0, observations=tuple(observations)
+    )

@@ -32,7 +32,17 @@ def test_seed_export_delete_round_trip(runner, db_url, tmp_path):
     assert seeded.exit_code == 0, seeded.output
     lesson_id = int(seeded.output.split()[-1])
     out = tmp_path / "students.csv"
-    exported = _run(runner, db_url, "export", "--lesson", str(lesson_id), "--kind", "students", "--out", str(out))
+    exported = _run(
+        runner,
+        db_url,
+        "export",
+        "--lesson",
+        str(lesson_id),
+        "--kind",
+        "students",
+        "--out",
+        str(out),
+    )
     assert exported.exit_code == 0, exported.output
     assert exported.output.strip() == f"wrote 3 rows to {out}"
     assert out.read_text().splitlines()[0].startswith("track_id,time_present_s,mean_engagement")

@@ -54,7 +54,9 @@ def test_writer_and_reader_processes_share_one_sqlite_file(tmp_path):
     lesson_id = create_lesson(open_database(url), LessonSpec("shared", "g", T0))
     ctx = mp.get_context("spawn")
     result = ctx.Queue()
-    processes = [ctx.Process(target=fn, args=(url, lesson_id, T0, result)) for fn in (_writer, _reader)]
+    processes = [
+        ctx.Process(target=fn, args=(url, lesson_id, T0, result)) for fn in (_writer, _reader)
+    ]
     for process in processes:
         process.start()
     outcomes = {}

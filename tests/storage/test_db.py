@@ -103,7 +103,10 @@ def test_migrate_false_accepts_a_database_at_head(tmp_path):
     dispose_engines()
     engine = open_database(url, migrate=False)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            == head_revision()
+        )
     dispose_engines()
 
 

@@ -49,7 +49,10 @@ def test_minutes_export_has_one_row_per_minute(engine, lesson, tmp_path):
     out = tmp_path / "minutes.csv"
     assert export.write_csv(engine, lesson, "minutes", out) == 2
     rows = _read(out)
-    assert [r["bucket_start"] for r in rows] == ["2025-03-03T09:00:00+00:00", "2025-03-03T09:01:00+00:00"]
+    assert [r["bucket_start"] for r in rows] == [
+        "2025-03-03T09:00:00+00:00",
+        "2025-03-03T09:01:00+00:00",
+    ]
     assert float(rows[0]["concentration"]) == pytest.approx((70 + (10 * 90 + 0 * 30) / 120) / 2)
 
 

@@ -6,7 +6,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from storage.db import current_revision, downgrade_database, head_revision, open_database, upgrade_database
+from storage.db import (
+    current_revision,
+    downgrade_database,
+    head_revision,
+    open_database,
+    upgrade_database,
+)
 from storage.schema import Base
 
 TABLES = {"lessons", "samples", "observations", "observation_rollups"}

@@ -21,7 +21,9 @@ def lesson(engine) -> int:
     """20 s at 1 Hz: student 1 attentive at 80 throughout; student 2 looking away at 40, then absent."""
     lesson_id = create_lesson(engine, LessonSpec("Physics", "9A", T0, sample_rate_hz=1.0))
     samples = [
-        make_sample(s, {1: (A.ATTENTIVE, 80.0), 2: (A.LOOKING_AWAY, 40.0) if s < 10 else (A.ABSENT, 0.0)})
+        make_sample(
+            s, {1: (A.ATTENTIVE, 80.0), 2: (A.LOOKING_AWAY, 40.0) if s < 10 else (A.ABSENT, 0.0)}
+        )
         for s in range(20)
     ]
     write_samples(engine, lesson_id, samples[:7])  # two batches, split inside a bucket
@@ -31,15 +33,23 @@ def lesson(engine) -> int:
 
 
 @pytest.mark.parametrize("bucket_s", [10.0, 5.0], ids=["rollups", "raw-rows"])
-def test_timeline_concentration_is_mean_of_students_means_with_absent_as_zero(engine, lesson, bucket_s):
+def test_timeline_concentration_is_mean_of_students_means_with_absent_as_zero(
+    engine, lesson, bucket_s
+):
     frame = queries.lesson_timeline(engine, lesson, bucket_s)
     per_10s = 10 / bucket_s
     assert len(frame) == 2 * per_10s
-    assert list(frame["concentration"]) == pytest.approx([60.0] * int(per_10s) + [40.0] * int(per_10s))
+    assert list(frame["concentration"]) == pytest.approx(
+        [60.0] * int(per_10s) + [40.0] * int(per_10s)
+    )
     assert frame["bucket_start"].iloc[0] == pd.Timestamp(T0)
     assert str(frame["bucket_start"].dt.tz) == "UTC"
     first, last = frame.iloc[0], frame.iloc[-1]
-    assert (first["share_attentive"], first["share_looking_away"], first["share_absent"]) == pytest.approx((0.5, 0.5, 0.0))
+    assert (
+        first["share_attentive"],
+        first["share_looking_away"],
+        first["share_absent"],
+    ) == pytest.approx((0.5, 0.5, 0.0))
     assert (last["share_attentive"], last["share_absent"]) == pytest.approx((0.5, 0.5))
     assert (first["students_present"], last["students_present"], last["students"]) == (2, 1, 2)
     assert first["p_happy"] == pytest.approx(0.4) and first["p_sad"] == pytest.approx(0.1)
@@ -48,7 +58,9 @@ def test_timeline_concentration_is_mean_of_students_means_with_absent_as_zero(en
 
 def test_rollup_and_raw_paths_agree_on_every_column(engine, lesson):
     via_rollups = queries.lesson_timeline(engine, lesson, 10.0)
-    via_rows = queries._timeline_frame(engine, queries.timeline_select(lesson, 10.0, from_rows=True))
+    via_rows = queries._timeline_frame(
+        engine, queries.timeline_select(lesson, 10.0, from_rows=True)
+    )
     assert len(via_rollups) == len(via_rows) == 2
     assert list(via_rollups.columns) == list(via_rows.columns)
     numeric = [c for c in via_rollups.columns if c not in ("bucket_start", "dominant_expression")]
@@ -84,8 +96,12 @@ def test_lessons_summary_has_duration_students_and_concentration(engine, lesson)
 def test_lessons_summary_filters_by_group_and_time(engine, lesson):
     create_lesson(engine, LessonSpec("Art", "9B", T0 + timedelta(days=1)))
     assert list(queries.lessons_summary(engine, group="9A")["id"]) == [lesson]
-    assert queries.lessons_summary(engine, since=T0 + timedelta(hours=1))["title"].tolist() == ["Art"]
-    assert queries.lessons_summary(engine, until=T0 + timedelta(hours=1))["title"].tolist() == ["Physics"]
+    assert queries.lessons_summary(engine, since=T0 + timedelta(hours=1))["title"].tolist() == [
+        "Art"
+    ]
+    assert queries.lessons_summary(engine, until=T0 + timedelta(hours=1))["title"].tolist() == [
+        "Physics"
+    ]
     assert queries.lessons_summary(engine, group="nobody").empty
 
 
@@ -105,7 +121,9 @@ def test_low_moments_returns_the_lowest_buckets_first(engine, lesson):
 
 
 def test_live_view_shows_latest_states_window_concentration_and_trend(engine, lesson):
-    view = queries.live_view(engine, lesson, window_s=5, now=T0 + timedelta(seconds=19), trend_s=20, trend_bucket_s=10)
+    view = queries.live_view(
+        engine, lesson, window_s=5, now=T0 + timedelta(seconds=19), trend_s=20, trend_bucket_s=10
+    )
     students = view.students.set_index("track_id")
     assert list(students["state"]) == ["attentive", "absent"]
     assert (students["ts"] == pd.Timestamp(T0 + timedelta(seconds=19))).all()
@@ -127,7 +145,9 @@ def test_live_view_of_an_empty_lesson_has_no_students_and_no_concentration(engin
 
 
 def test_previous_lessons_are_earlier_lessons_of_the_same_class(engine, lesson):
-    earlier = [create_lesson(engine, LessonSpec(f"P{d}", "9A", T0 - timedelta(days=d))) for d in (1, 2, 3)]
+    earlier = [
+        create_lesson(engine, LessonSpec(f"P{d}", "9A", T0 - timedelta(days=d))) for d in (1, 2, 3)
+    ]
     create_lesson(engine, LessonSpec("other class", "9B", T0 - timedelta(days=1)))
     create_lesson(engine, LessonSpec("later", "9A", T0 + timedelta(days=1)))
     frame = queries.previous_lessons(engine, lesson, limit=2)

@@ -41,7 +41,9 @@ def test_frames_without_faces_are_stored_as_samples(engine):
     with Recorder(engine, lesson_id) as recorder:
         recorder.add(Sample(ts=T0, faces_detected=0, processing_ms=12.5))
     with engine.connect() as conn:
-        row = conn.execute(select(SampleRow.faces_detected, SampleRow.processing_ms, SampleRow.ts)).one()
+        row = conn.execute(
+            select(SampleRow.faces_detected, SampleRow.processing_ms, SampleRow.ts)
+        ).one()
     assert tuple(row) == (0, 12.5, T0)
     assert _count(engine, ObservationRow) == 0
 
@@ -81,12 +83,22 @@ def test_rollups_written_in_batches_equal_a_full_rebuild(engine):
     with Recorder(engine, lesson_id, batch_max=3) as recorder:
         for i in range(90):
             state = A.ABSENT if i % 11 == 0 else A.ATTENTIVE
-            recorder.add(make_sample(i / 2, {1: (state, 0.0 if state is A.ABSENT else i % 100), 2: (A.LOOKING_AWAY, 40.0)}))
+            recorder.add(
+                make_sample(
+                    i / 2,
+                    {1: (state, 0.0 if state is A.ABSENT else i % 100), 2: (A.LOOKING_AWAY, 40.0)},
+                )
+            )
 
     def snapshot():
         with Session(engine) as session:
-            stmt = select(ObservationRollup).order_by(ObservationRollup.slot_ms, ObservationRollup.track_id)
-            return [tuple(round(getattr(r, c) or 0, 9) for c in SUM_COLUMNS) for r in session.scalars(stmt)]
+            stmt = select(ObservationRollup).order_by(
+                ObservationRollup.slot_ms, ObservationRollup.track_id
+            )
+            return [
+                tuple(round(getattr(r, c) or 0, 9) for c in SUM_COLUMNS)
+                for r in session.scalars(stmt)
+            ]
 
     incremental = snapshot()
     rebuild_rollups(engine, lesson_id)

@@ -10,7 +10,11 @@ from storage.synthetic import DEFAULT_STARTED_AT, generate_samples, seed_lesson
 
 
 def _samples(seed: int):
-    return list(generate_samples(students=6, hours=0.05, rate_hz=2.0, seed=seed, started_at=DEFAULT_STARTED_AT))
+    return list(
+        generate_samples(
+            students=6, hours=0.05, rate_hz=2.0, seed=seed, started_at=DEFAULT_STARTED_AT
+        )
+    )
 
 
 def test_same_seed_gives_the_same_samples_and_other_seeds_differ():
@@ -29,7 +33,9 @@ def test_generated_samples_have_one_row_per_student_and_a_mix_of_states_and_expr
 
 
 def test_seed_lesson_writes_a_finished_lesson_readable_by_queries(engine):
-    lesson_id = seed_lesson(engine, students=4, hours=0.02, seed=1, title="Demo", group_name="Demo 1")
+    lesson_id = seed_lesson(
+        engine, students=4, hours=0.02, seed=1, title="Demo", group_name="Demo 1"
+    )
     lesson = get_lesson(engine, lesson_id)
     assert lesson["status"] == "finished" and lesson["title"] == "Demo"
     summary = queries.student_summary(engine, lesson_id)
