@@ -102,7 +102,7 @@ def markdown(ingest: dict[str, Any], reads: dict[str, Any]) -> str:
 @click.command()
 @click.option("--students", default=30, show_default=True)
 @click.option("--hours", default=3.0, show_default=True, help="Length of the generated lesson.")
-@click.option("--ingest-minutes", default=10.0, show_default=True)
+@click.option("--ingest-minutes", default=30.0, show_default=True, help="Lesson minutes ingested.")
 @click.option("--runs", default=5, show_default=True, help="Runs per query (median reported).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 def main(

@@ -165,6 +165,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute("PRAGMA wal_autocheckpoint = 10000")
         cursor.execute("PRAGMA cache_size = -65536")
     finally:
         cursor.close()

@@ -202,9 +202,9 @@ def _per_student(
         if hi is not None:
             conditions.append(R.slot_ms < hi)
         return rollup_per_student_select(bucket_ms, *conditions)
-    conditions = [Obs.lesson_id == lesson_id]
-    if lo is not None:
-        conditions.append(Obs.ts >= from_epoch_ms(lo))
+    # A time range (even an open one) steers SQLite to the (lesson_id, ts) index, which reads
+    # rows in insertion order; the (lesson_id, track_id, ts) index would read them scattered.
+    conditions = [Obs.lesson_id == lesson_id, Obs.ts >= from_epoch_ms(lo or 0)]
     if hi is not None:
         conditions.append(Obs.ts < from_epoch_ms(hi))
     return raw_per_student_select(bucket_ms, *conditions)
