@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from sqlalchemy import Engine
 
 from engine.records import EXPRESSIONS, AttentionState, Observation, Sample
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
@@ -116,7 +117,7 @@ def generate_samples(
 
 
 def seed_lesson(
-    engine,
+    engine: Engine,
     *,
     students: int = 30,
     hours: float = 3.0,
