@@ -69,6 +69,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     from storage.lessons import (
         LessonSpec,
         create_lesson,
+        engine_owner,
         finish_lesson,
         mark_stale_running_interrupted,
     )
@@ -98,7 +99,8 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     model_name = "none (attention only)" if classifier is None else classifier.name
     spec = LessonSpec(title=title, group_name=group_name, source=source.description,
                       sample_rate_hz=settings.rate_hz, model_name=model_name,
-                      attention_only=settings.attention_only, settings=settings.as_dict(),
+                      attention_only=settings.attention_only,
+                      settings={**settings.as_dict(), "engine": engine_owner()},
                       started_at=started_at)
     lesson_id = create_lesson(engine, spec)
     click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,12 +91,36 @@ def finish_lesson(
         raise StorageError(f"no lesson with id {lesson_id}")
 
 
-def mark_stale_running_interrupted(engine: Engine) -> list[int]:
+def engine_owner() -> dict[str, Any]:
+    """Who runs a lesson (host and process id), kept in its settings under "engine"."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def owner_alive(settings: dict[str, Any] | None) -> bool | None:
+    """Whether the engine that owns a lesson still runs: None when that cannot be known from here."""
+    owner = (settings or {}).get("engine")
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return None if "pid" not in owner else True
+    return True
+
+
+def mark_stale_running_interrupted(
+    engine: Engine, *, now: datetime | None = None, quiet_after_s: float = 600.0
+) -> list[int]:
     """Mark lessons left 'running' by a crashed engine as interrupted; return their ids.
 
-    Call it once when an engine starts, before it creates its own lesson. The end time is the
-    lesson's last sample (or its start when it has none).
+    Call it once when an engine starts, before it creates its own lesson. A lesson whose engine
+    runs on this host is stale when that process is gone; one from another host (a shared
+    PostgreSQL server) only when nothing was written to it for `quiet_after_s`. The end time is
+    the lesson's last sample (or its start when it has none).
     """
+    now = now or datetime.now(UTC)
     last_sample = (
         select(SampleRow.ts)
         .where(SampleRow.lesson_id == Lesson.id)
@@ -103,22 +128,28 @@ def mark_stale_running_interrupted(engine: Engine) -> list[int]:
         .limit(1)
         .scalar_subquery()
     )
+    stale: list[int] = []
     with write_transaction(engine) as conn:
-        stale = conn.execute(
-            select(Lesson.id, Lesson.started_at, last_sample.label("last_ts")).where(
+        running = conn.execute(
+            select(Lesson.id, Lesson.started_at, Lesson.settings, last_sample.label("last_ts")).where(
                 Lesson.status == "running"
             )
         ).all()
-        for lesson_id, started_at, last_ts in stale:
+        for lesson_id, started_at, settings, last_ts in running:
+            alive = owner_alive(settings)
+            last_activity = last_ts or started_at
+            quiet = (now - last_activity).total_seconds() > quiet_after_s
+            if alive is True or (alive is None and not quiet):
+                continue
             conn.execute(
                 update(Lesson)
                 .where(Lesson.id == lesson_id)
-                .values(status="interrupted", ended_at=last_ts or started_at)
+                .values(status="interrupted", ended_at=last_activity)
             )
-    ids = [int(row.id) for row in stale]
-    if ids:
-        log.warning("marked running lessons as interrupted: %s", ids)
-    return ids
+            stale.append(int(lesson_id))
+    if stale:
+        log.warning("marked running lessons as interrupted: %s", stale)
+    return stale
 
 
 def get_lesson(engine: Engine, lesson_id: int) -> dict[str, Any] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from storage.lessons import (
     LessonSpec,
     apply_retention,
     create_lesson,
+    engine_owner,
     finish_lesson,
     get_lesson,
     mark_stale_running_interrupted,
@@ -25,9 +28,10 @@ from tests.storage.conftest import T0, make_sample
 A = AttentionState
 
 
-def _spec(title: str = "Maths", started_at=T0, **kw) -> LessonSpec:
+def _spec(title: str = "Maths", started_at=T0, settings=None, **kw) -> LessonSpec:
     return LessonSpec(title=title, group_name="7B", started_at=started_at, source="webcam 0",
-                      sample_rate_hz=2.0, model_name="minixception", settings={"window_s": 3}, **kw)  # fmt: skip
+                      sample_rate_hz=2.0, model_name="minixception",
+                      settings=settings or {"window_s": 3}, **kw)  # fmt: skip
 
 
 def test_created_lesson_is_running_with_its_fields(engine):
@@ -68,6 +72,21 @@ def test_stale_running_lessons_become_interrupted_at_their_last_sample(engine):
     assert get_lesson(engine, empty)["ended_at"] == T0
     assert get_lesson(engine, done)["status"] == "finished"
     assert running_lessons(engine).empty
+
+
+def test_a_lesson_whose_engine_still_runs_is_left_running(engine):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = T0 + timedelta(minutes=1)
+    live = create_lesson(engine, _spec("live", settings={"engine": engine_owner()}))
+    crashed = create_lesson(engine, _spec("crashed", settings={"engine": {**engine_owner(), "pid": dead.pid}}))
+    elsewhere = create_lesson(engine, _spec("other host", settings={"engine": {"host": "elsewhere", "pid": 1}}))
+    assert mark_stale_running_interrupted(engine, now=now) == [crashed]
+    assert get_lesson(engine, live)["status"] == "running"
+    assert get_lesson(engine, elsewhere)["status"] == "running"  # recent: its engine may be alive
+    later = T0 + timedelta(hours=1)
+    assert mark_stale_running_interrupted(engine, now=later) == [elsewhere]  # quiet for an hour
+    assert get_lesson(engine, live)["status"] == "running"
 
 
 def test_running_lessons_lists_only_running_newest_first(engine):
