@@ -1,7 +1,72 @@
-"""ClassPulse dashboard entry point: `streamlit run streamlit_app.py`."""
+"""ClassPulse dashboard entry point: `streamlit run streamlit_app.py`.
+
+Sets up what every page shares (settings, the database check, the sidebar) and hands over to the
+page the teacher chose; one file per page in dashboard/app_pages/.
+"""
 
 import streamlit as st
 
+from dashboard import control, loaders, state
+from dashboard.config import DashboardSettings
+from dashboard.errors import friendly_errors
+from storage.db import StorageError, safe_url
+
 st.set_page_config(page_title="ClassPulse", page_icon=":bar_chart:", layout="wide")
-st.title("ClassPulse")
-st.write("Engagement monitor for online classrooms. The dashboard pages arrive with the dashboard issue.")
+
+state.init(DashboardSettings.from_env())
+settings = state.settings()
+
+PAGES_NEEDING_DATABASE = {"live", "lessons", "export", "privacy"}
+pages = [
+    st.Page(
+        "dashboard/app_pages/live.py",
+        title="Live lesson",
+        icon=":material/sensors:",
+        url_path="live",
+        default=True,
+    ),
+    st.Page(
+        "dashboard/app_pages/lessons.py",
+        title="Lessons",
+        icon=":material/history:",
+        url_path="lessons",
+    ),
+    st.Page(
+        "dashboard/app_pages/export.py",
+        title="Export",
+        icon=":material/download:",
+        url_path="export",
+    ),
+    st.Page(
+        "dashboard/app_pages/photo.py",
+        title="Analyse a photo",
+        icon=":material/photo_camera:",
+        url_path="photo",
+    ),
+    st.Page(
+        "dashboard/app_pages/privacy.py",
+        title="Privacy & settings",
+        icon=":material/shield:",
+        url_path="privacy",
+    ),
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    st.caption(f"Times in {settings.timezone} · database {safe_url(settings.db_url)}")
+    running = control.find_engine(settings.data_dir)
+    if running is not None:
+        st.success(f"Engine running: {running.launch.title}", icon=":material/sensors:")
+
+if page.url_path in PAGES_NEEDING_DATABASE:
+    try:
+        loaders.database(settings.db_url)
+    except StorageError as exc:
+        st.error(f"The database cannot be opened: {exc}", icon=":material/error:")
+        st.caption(
+            "Check CLASSPULSE_DB_URL (or that the data/ folder is writable), then reload the page."
+        )
+        st.stop()
+
+with friendly_errors():
+    page.run()

@@ -1,0 +1,161 @@
+"""Lessons: past lessons filtered by class and date, and one lesson's report (with delete)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loaders, report, state
+from dashboard.config import DashboardSettings
+from storage.lessons import delete_lesson
+
+ALL_CLASSES = "All classes"
+
+
+# --- pure helpers -----------------------------------------------------------------------------
+
+
+def day_bounds(days: tuple[date, date], tz: str) -> tuple[datetime, datetime]:
+    """The teacher's local days [first, last] as a UTC [since, until) range."""
+    zone = ZoneInfo(tz)
+    since = datetime.combine(days[0], time.min, zone)
+    until = datetime.combine(days[-1] + timedelta(days=1), time.min, zone)
+    return since, until
+
+
+def lessons_table(lessons: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """The lesson list as the teacher reads it."""
+    return pd.DataFrame(
+        {
+            "Date": [report.local_time(t, tz, "%Y-%m-%d %H:%M") for t in lessons["started_at"]],
+            "Lesson": lessons["title"],
+            "Class": lessons["group_name"],
+            "Duration": [report.duration_text(s) for s in lessons["duration_s"]],
+            "Students": lessons["students_seen"].astype(int),
+            "Mean concentration": lessons["mean_concentration"].astype(float).round(1),
+            "Status": lessons["status"],
+            "Attention only": lessons["attention_only"],
+        }
+    )
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def show_report(settings: DashboardSettings, lesson_id: int) -> None:
+    tz, level = settings.timezone, settings.alert_level
+    data = report.load_report(settings.db_url, lesson_id)
+    if data is None:
+        st.warning(f"Lesson {lesson_id} no longer exists.")
+        return
+    st.header(str(data.lesson["title"]))
+    facts = report.headline(data, tz)
+    for column, (label, value) in zip(st.columns(len(facts)), facts.items(), strict=True):
+        column.metric(label, value)
+    if data.timeline.empty:
+        st.info("This lesson has no observations yet.")
+        return
+    figs = report.figures(data, tz, level)
+    st.plotly_chart(figs["concentration"], key="lessons_concentration")
+    st.caption(
+        f"Shaded: minutes when class concentration was under {level:g} (set on Privacy & settings)."
+    )
+    st.subheader("Lowest-concentration moments")
+    st.dataframe(report.low_moments_table(data, tz), hide_index=True, key="lessons_low_moments")
+    if data.attention_only:
+        st.info("Attention-only lesson: no expressions were inferred or stored.")
+    else:
+        left, right = st.columns([2, 3])
+        left.plotly_chart(figs["expressions"], key="lessons_expressions")
+        right.plotly_chart(figs["expression_mix"], key="lessons_expression_mix")
+    st.plotly_chart(figs["states"], key="lessons_states")
+    st.subheader("Students")
+    st.dataframe(report.students_table(data), hide_index=True, key="lessons_students")
+    st.subheader("Against this class's earlier lessons")
+    if data.previous.empty:
+        st.caption("No earlier lesson of this class yet.")
+    else:
+        st.plotly_chart(figs["comparison"], key="lessons_comparison")
+    delete_section(settings, data.lesson)
+
+
+def delete_section(settings: DashboardSettings, lesson: dict) -> None:
+    lesson_id = int(lesson["id"])
+    with st.expander("Delete this lesson"):
+        if lesson["status"] == "running":
+            st.caption("A running lesson cannot be deleted; stop it first.")
+            return
+        st.write("This removes the lesson and all its observations for good.")
+        confirm = st.checkbox(
+            f"Yes, delete “{lesson['title']}” and its data", key=f"lessons_confirm_{lesson_id}"
+        )
+        if st.button(
+            "Delete lesson",
+            type="primary",
+            disabled=not confirm,
+            key="lessons_delete",
+            icon=":material/delete:",
+        ):
+            deleted = delete_lesson(loaders.database(settings.db_url), lesson_id)
+            loaders.clear_caches()
+            st.session_state.pop("lessons_selected", None)
+            st.session_state["lessons_deleted"] = lesson["title"] if deleted else None
+            st.rerun()
+
+
+# --- layout -----------------------------------------------------------------------------------
+
+settings = state.settings()
+st.title("Lessons")
+if deleted := st.session_state.pop("lessons_deleted", None):
+    st.success(f"Lesson “{deleted}” deleted.")
+everything = loaders.load_lessons(settings.db_url)
+if everything.empty:
+    st.info("No lessons yet. Start one on the **Live lesson** page — the demo needs no camera.")
+    st.page_link(
+        "dashboard/app_pages/live.py", label="Go to Live lesson", icon=":material/sensors:"
+    )
+    st.stop()
+
+left, right = st.columns(2)
+classes = [ALL_CLASSES, *sorted(everything["group_name"].dropna().unique())]
+group = left.selectbox("Class", classes, key="lessons_class")
+local_days = [
+    pd.Timestamp(t).tz_convert(settings.timezone).date() for t in everything["started_at"]
+]
+first_day, last_day = (
+    min(local_days),
+    max(max(local_days), datetime.now(ZoneInfo(settings.timezone)).date()),
+)
+days = right.date_input("Dates", value=(first_day, last_day), key="lessons_dates")
+if not isinstance(days, tuple | list) or len(days) == 0:
+    days = (first_day, last_day)
+since, until = day_bounds(tuple(days), settings.timezone)
+lessons = loaders.load_lessons(
+    settings.db_url, None if group == ALL_CLASSES else group, since, until
+)
+st.dataframe(lessons_table(lessons, settings.timezone), hide_index=True, key="lessons_list")
+if lessons.empty:
+    st.caption("No lesson matches these filters.")
+    st.stop()
+
+ids = [int(i) for i in lessons["id"]]
+labels = {
+    int(
+        r.id
+    ): f"{report.local_time(r.started_at, settings.timezone, '%Y-%m-%d %H:%M')} · {r.title} · {r.group_name}"
+    for r in lessons.itertuples(index=False)
+}
+wanted = st.session_state.get("lessons_selected")
+chosen = st.selectbox(
+    "Lesson report",
+    ids,
+    index=ids.index(wanted) if wanted in ids else 0,
+    format_func=labels.__getitem__,
+    key="lessons_report_choice",
+)
+st.session_state["lessons_selected"] = chosen
+show_report(settings, chosen)

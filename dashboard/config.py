@@ -1,0 +1,105 @@
+"""Dashboard settings: typed, documented defaults filled from CLASSPULSE_* in one place; the clock."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from storage.db import DEFAULT_URL, URL_ENV
+
+TIMEZONE_ENV = "CLASSPULSE_TIMEZONE"
+DATA_DIR_ENV = "CLASSPULSE_DATA_DIR"
+ATTENTION_ONLY_ENV = "CLASSPULSE_ATTENTION_ONLY"
+ALERT_LEVEL_ENV = "CLASSPULSE_ALERT_LEVEL"
+ALERT_MINUTES_ENV = "CLASSPULSE_ALERT_MINUTES"
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC. Pages call it through this module so tests can fix the clock."""
+    return datetime.now(UTC)
+
+
+def machine_timezone(environ: Mapping[str, str] | None = None) -> str:
+    """The machine's IANA zone name ($TZ, /etc/timezone, the /etc/localtime link), else UTC."""
+    environ = os.environ if environ is None else environ
+    candidates = [environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+    try:
+        link = os.readlink("/etc/localtime")
+        if "zoneinfo/" in link:
+            candidates.append(link.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        if name and is_timezone(name):
+            return name
+    return "UTC"
+
+
+def is_timezone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def timezone_choices(current: str) -> list[str]:
+    """All IANA zones (sorted), with `current` guaranteed among them."""
+    zones = sorted(available_timezones() | {"UTC", current})
+    return zones
+
+
+def _env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    return raw in ("1", "true", "yes", "on")
+
+
+def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = (environ.get(name) or "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What the dashboard is configured by.
+
+    db_url: the database (CLASSPULSE_DB_URL, else SQLite data/classpulse.db).
+    data_dir: where engine logs, the running-engine file and uploaded clips go (CLASSPULSE_DATA_DIR).
+    timezone: the teacher's zone for every time shown (CLASSPULSE_TIMEZONE, else the machine's).
+    attention_only: the Live form's default (CLASSPULSE_ATTENTION_ONLY, as the engine reads it).
+    alert_level / alert_minutes: warn when class concentration stays under the level this long.
+    """
+
+    db_url: str
+    data_dir: Path
+    timezone: str = "UTC"
+    attention_only: bool = False
+    alert_level: float = 40.0
+    alert_minutes: float = 3.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
+        """Defaults overridden by CLASSPULSE_* variables."""
+        environ = os.environ if environ is None else environ
+        zone = (environ.get(TIMEZONE_ENV) or "").strip()
+        return cls(
+            db_url=environ.get(URL_ENV) or DEFAULT_URL,
+            data_dir=Path(environ.get(DATA_DIR_ENV) or "data"),
+            timezone=zone if zone and is_timezone(zone) else machine_timezone(environ),
+            attention_only=_env_bool(environ, ATTENTION_ONLY_ENV, False),
+            alert_level=min(100.0, max(0.0, _env_float(environ, ALERT_LEVEL_ENV, 40.0))),
+            alert_minutes=min(10.0, max(0.5, _env_float(environ, ALERT_MINUTES_ENV, 3.0))),
+        )

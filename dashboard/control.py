@@ -1,0 +1,255 @@
+"""Starting and stopping the capture engine as its own process, and finding it again after a reload.
+
+The engine runs `python -m engine run ...` in a new session (it outlives the Streamlit script run
+and a page reload); its pid and what it was asked to do are kept in a small JSON file under the
+data folder, its output in data/engine-logs/. Stopping sends SIGTERM: the engine flushes its last
+samples and marks the lesson finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "engine.json"
+LOG_DIR = "engine-logs"
+UPLOAD_DIR = "uploads"
+FILE_SOURCES_PLAYED_IN_REAL_TIME = True
+_LESSON_STARTED = re.compile(r"^lesson (\d+) started", re.MULTILINE)
+# MediaPipe / TensorFlow Lite chatter on stderr: not what a teacher needs to read.
+_NOISE = re.compile(r"^(?:[WIEF]\d{4} |INFO: |WARNING: Logging before|WARNING: All log messages)")
+
+
+class ControlError(Exception):
+    """The engine could not be started or stopped; the message is one line for a person."""
+
+
+@dataclass(frozen=True)
+class LessonLaunch:
+    """What the teacher asked for on the Live page."""
+
+    title: str
+    group_name: str
+    source: str
+    rate_hz: float = 2.0
+    attention_only: bool = False
+    db_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.title.strip():
+            raise ValueError("the lesson needs a title")
+        if not self.source.strip():
+            raise ValueError("choose a source")
+        if not 0.2 <= self.rate_hz <= 30:
+            raise ValueError(
+                f"the sample rate must be within 0.2-30 per second, got {self.rate_hz}"
+            )
+
+
+@dataclass(frozen=True)
+class EngineHandle:
+    """A started engine process: its pid, log file and the launch it serves."""
+
+    pid: int
+    log_path: str
+    started_at: str  # ISO-8601 UTC
+    launch: LessonLaunch
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineHandle:
+        raw = json.loads(text)
+        return cls(
+            pid=int(raw["pid"]),
+            log_path=str(raw["log_path"]),
+            started_at=str(raw["started_at"]),
+            launch=LessonLaunch(**raw["launch"]),
+        )
+
+
+def is_file_source(source: str) -> bool:
+    """Whether the source is a recording (the demo clip or a video file) rather than a live feed."""
+    return source == "demo" or (
+        not source.isdigit() and not source.startswith(("screen", "rtsp:", "http:", "https:"))
+    )
+
+
+def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[str]:
+    """The engine's command line for a launch (recordings play at real-time pace, as in a lesson)."""
+    command = [
+        python,
+        "-m",
+        "engine",
+        "run",
+        "--source",
+        launch.source,
+        "--rate",
+        f"{launch.rate_hz:g}",
+        "--lesson",
+        launch.title.strip(),
+        "--group",
+        launch.group_name.strip(),
+        "--quiet",
+    ]
+    if launch.db_url:
+        command += ["--db", launch.db_url]
+    if launch.attention_only:
+        command.append("--attention-only")
+    if FILE_SOURCES_PLAYED_IN_REAL_TIME and is_file_source(launch.source):
+        command.append("--realtime")
+    return command
+
+
+def start_engine(launch: LessonLaunch, data_dir: Path, *, cwd: Path | None = None) -> EngineHandle:
+    """Start the engine in its own session, log to a file, remember it in the state file."""
+    running = find_engine(data_dir)
+    if running is not None:
+        raise ControlError(f"an engine is already running (pid {running.pid}); stop it first")
+    logs = Path(data_dir) / LOG_DIR
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ControlError(f"cannot create {logs}: {exc.strerror or exc}") from exc
+    now = datetime.now(UTC)
+    log_path = logs / f"engine-{now:%Y%m%d-%H%M%S}.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GLOG_minloglevel="2")
+    try:
+        with log_path.open("ab") as out:
+            process = subprocess.Popen(
+                engine_command(launch),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=cwd or Path.cwd(),
+                env=env,
+            )
+    except OSError as exc:
+        raise ControlError(f"cannot start the engine: {exc.strerror or exc}") from exc
+    handle = EngineHandle(
+        pid=process.pid, log_path=str(log_path), started_at=now.isoformat(), launch=launch
+    )
+    _state_path(data_dir).write_text(handle.to_json(), encoding="utf-8")
+    log.info("engine started: pid %d, log %s", process.pid, log_path)
+    return handle
+
+
+def _state_path(data_dir: Path) -> Path:
+    return Path(data_dir) / STATE_FILE
+
+
+def load_handle(data_dir: Path) -> EngineHandle | None:
+    """The last engine this dashboard started (alive or not), or None."""
+    path = _state_path(data_dir)
+    try:
+        return EngineHandle.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def forget_engine(data_dir: Path) -> None:
+    """Remove the state file (after the teacher has seen how the engine ended)."""
+    _state_path(data_dir).unlink(missing_ok=True)
+
+
+def is_alive(pid: int) -> bool:
+    """Whether the process runs (a finished child is reaped; a zombie counts as dead)."""
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (started before a server restart): ask the kernel
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def find_engine(data_dir: Path) -> EngineHandle | None:
+    """The engine this dashboard started, when it is still running."""
+    handle = load_handle(data_dir)
+    if handle is None or not is_alive(handle.pid):
+        return None
+    return handle
+
+
+def stop_engine(handle: EngineHandle, timeout_s: float = 20.0) -> bool:
+    """SIGTERM the engine and wait for it to finish its lesson; True when it has exited."""
+    try:
+        os.kill(handle.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_alive(handle.pid):
+            return True
+        time.sleep(0.2)
+    return not is_alive(handle.pid)
+
+
+def read_log(handle: EngineHandle, max_bytes: int = 64_000) -> str:
+    """The tail of the engine's log, '' when it cannot be read."""
+    try:
+        with open(handle.log_path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - max_bytes))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def lesson_id_from_log(text: str) -> int | None:
+    """The lesson id the engine announced ("lesson N started: ..."), None before it has."""
+    found = _LESSON_STARTED.findall(text)
+    return int(found[-1]) if found else None
+
+
+def last_message(text: str) -> str | None:
+    """The engine's last line worth showing a person (its one-line error when it failed)."""
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines()]
+    lines = [ln for ln in lines if ln and not _NOISE.match(ln)]
+    for line in reversed(lines):
+        if line.startswith("Error:"):
+            return line.removeprefix("Error:").strip()
+    return lines[-1] if lines else None
+
+
+def webcam_indices(dev: Path = Path("/dev")) -> list[int]:
+    """Camera indices the machine offers (/dev/videoN); no device is opened."""
+    found = []
+    for path in dev.glob("video*"):
+        suffix = path.name.removeprefix("video")
+        if suffix.isdigit():
+            found.append(int(suffix))
+    return sorted(found)
+
+
+def save_upload(data_dir: Path, name: str, content: bytes) -> Path:
+    """Keep an uploaded lesson video under the data folder (the engine reads it from there)."""
+    folder = Path(data_dir) / UPLOAD_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "video"
+    path = folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{safe}"
+    path.write_bytes(content)
+    return path

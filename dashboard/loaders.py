@@ -1,0 +1,114 @@
+"""Cached reads through storage's query functions. Every loader takes the database URL as a plain
+argument (so caches never mix databases) and returns what storage returns (DataFrames, dicts).
+
+Connections are `st.cache_resource` (one Engine per URL, never mutated); query results are
+`st.cache_data` with a short TTL and a bound on entries, so a page rerun costs no database time
+and a new sample shows up within seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from storage import export, lessons, queries
+from storage.db import open_database
+
+LIVE_WINDOW_S = 10.0  # "concentration now" is the class concentration over the last 10 s
+LIVE_TREND_S = 600.0
+LIVE_TREND_BUCKET_S = 10.0
+
+
+@st.cache_resource(show_spinner=False)
+def database(db_url: str) -> Engine:
+    """The one Engine for a URL, reachable and migrated (raises storage.db.StorageError)."""
+    return open_database(db_url)
+
+
+@st.cache_data(ttl=5, max_entries=32, show_spinner=False)
+def load_lessons(
+    db_url: str,
+    group: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """Lessons with duration, students, mean concentration (newest first)."""
+    return queries.lessons_summary(database(db_url), group=group, since=since, until=until)
+
+
+@st.cache_data(ttl=2, max_entries=64, show_spinner=False)
+def load_lesson_row(db_url: str, lesson_id: int, started_at: datetime) -> pd.DataFrame:
+    """One lesson's summary row (empty when gone): its duration tells the time of its last sample."""
+    frame = queries.lessons_summary(
+        database(db_url), since=started_at, until=started_at + timedelta(milliseconds=1)
+    )
+    return frame[frame["id"] == lesson_id].reset_index(drop=True)
+
+
+@st.cache_data(ttl=5, max_entries=64, show_spinner=False)
+def load_lesson(db_url: str, lesson_id: int) -> dict[str, Any] | None:
+    """One lesson's stored fields, None when there is no such lesson."""
+    return lessons.get_lesson(database(db_url), lesson_id)
+
+
+@st.cache_data(ttl=2, max_entries=8, show_spinner=False)
+def load_running(db_url: str) -> pd.DataFrame:
+    """Lessons the database marks as running, newest first."""
+    return lessons.running_lessons(database(db_url))
+
+
+@st.cache_data(ttl=30, max_entries=32, show_spinner=False)
+def load_timeline(db_url: str, lesson_id: int, bucket_s: float) -> pd.DataFrame:
+    """A lesson per time bucket (concentration, state shares, expression means and counts)."""
+    return queries.lesson_timeline(database(db_url), lesson_id, bucket_s)
+
+
+@st.cache_data(ttl=30, max_entries=32, show_spinner=False)
+def load_students(db_url: str, lesson_id: int) -> pd.DataFrame:
+    """One row per anonymous student of a lesson."""
+    return queries.student_summary(database(db_url), lesson_id)
+
+
+@st.cache_data(ttl=30, max_entries=32, show_spinner=False)
+def load_low_moments(db_url: str, lesson_id: int, bucket_s: float, n: int = 3) -> pd.DataFrame:
+    """The n buckets with the lowest class concentration, lowest first."""
+    return queries.low_moments(database(db_url), lesson_id, bucket_s, n)
+
+
+@st.cache_data(ttl=30, max_entries=32, show_spinner=False)
+def load_previous(db_url: str, lesson_id: int, limit: int = 10) -> pd.DataFrame:
+    """The same class's earlier lessons, newest first."""
+    return queries.previous_lessons(database(db_url), lesson_id, limit)
+
+
+@st.cache_data(ttl=1.5, max_entries=16, show_spinner=False)
+def load_live(db_url: str, lesson_id: int, now: datetime) -> queries.LiveView:
+    """Students' latest states, concentration over the last 10 s and the last 10 minutes' trend."""
+    return queries.live_view(
+        database(db_url),
+        lesson_id,
+        window_s=LIVE_WINDOW_S,
+        now=now,
+        trend_s=LIVE_TREND_S,
+        trend_bucket_s=LIVE_TREND_BUCKET_S,
+    )
+
+
+def iter_export(db_url: str, lesson_id: int, kind: str) -> Iterator[str]:
+    """A lesson's CSV in chunks, straight from storage (not cached: exports can be large)."""
+    return export.iter_csv(database(db_url), lesson_id, kind)
+
+
+def export_bytes(db_url: str, lesson_id: int, kind: str) -> bytes:
+    """A lesson's whole CSV as UTF-8 bytes, built when the teacher clicks download."""
+    return "".join(iter_export(db_url, lesson_id, kind)).encode("utf-8")
+
+
+def clear_caches() -> None:
+    """Forget cached query results (after a delete or a purge)."""
+    st.cache_data.clear()

@@ -1,0 +1,158 @@
+"""Analysing one photo: faces, landmarks, expression probabilities, head pose and eye openness.
+
+The face finder and the classifier come from engine/ and models/ through their public functions,
+imported only when the photo page first needs them (MediaPipe and torch stay out of every other
+page). Nothing here touches the database: a photo is analysed in memory and forgotten.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine import landmarks as lm
+from engine.attention import AttentionSettings, face_features
+
+MAX_SIDE_PX = 1600  # larger photos are scaled down first: faster, and plenty for landmarks
+BOX_COLOR = (0, 114, 178)  # Okabe-Ito blue (RGB)
+FEATURE_COLORS = {  # RGB, Okabe-Ito
+    "eyes": (230, 159, 0),
+    "eyebrows": (213, 94, 0),
+    "nose": (0, 158, 115),
+    "mouth": (204, 121, 167),
+}
+FEATURE_GROUPS = {
+    "eyes": ("right_eye", "left_eye", "right_iris", "left_iris"),
+    "eyebrows": ("right_eyebrow", "left_eyebrow"),
+    "nose": ("nose",),
+    "mouth": ("mouth", "mouth_inner"),
+}
+
+
+class PhotoModelError(Exception):
+    """The face or expression model cannot be loaded; the message says how to fix it."""
+
+
+class ImageError(ValueError):
+    """The upload is not an image we can read."""
+
+
+@dataclass(frozen=True)
+class PhotoModels:
+    """The loaded finder and classifier (None when expressions are off), used under one lock."""
+
+    finder: Any
+    classifier: Any | None
+    lock: threading.Lock
+
+
+@dataclass(frozen=True)
+class FaceReading:
+    """One face of a photo: where it is, its landmarks, and what the models read from it."""
+
+    box: tuple[int, int, int, int]
+    landmarks: np.ndarray
+    probabilities: dict[str, float] | None
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    eye_openness: float
+    gaze_offset: float
+
+    @property
+    def expression(self) -> str | None:
+        if not self.probabilities:
+            return None
+        return max(self.probabilities, key=self.probabilities.__getitem__)
+
+
+def load_models(with_expressions: bool) -> PhotoModels:
+    """MediaPipe's face finder and the expression CNN, from the asset cache (one-line errors)."""
+    from engine.faces import FaceFinder, FaceModelError
+    from models.assets import AssetError, asset_path
+    from models.classify import load_classifier
+    from models.registry import CheckpointError
+
+    try:
+        finder = FaceFinder(asset_path("face_landmarker.task"))
+        classifier = load_classifier("minixception") if with_expressions else None
+    except (AssetError, FaceModelError, CheckpointError, OSError) as exc:
+        raise PhotoModelError(str(exc).splitlines()[0]) from exc
+    return PhotoModels(finder, classifier, threading.Lock())
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """An uploaded file's bytes as an RGB array, scaled so its longer side is at most MAX_SIDE_PX."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageError("this file is not an image that can be read (use JPEG, PNG or WebP)")
+    scale = MAX_SIDE_PX / max(bgr.shape[:2])
+    if scale < 1:
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def analyse(rgb: np.ndarray, models: PhotoModels) -> list[FaceReading]:
+    """Every face of an RGB photo, ordered top-left to bottom-right."""
+    from engine.faces import aligned_face_crop
+
+    with models.lock:  # MediaPipe graphs are not shared between threads
+        faces = models.finder.find(rgb)
+    if not faces:
+        return []
+    probabilities: list[dict[str, float] | None] = [None] * len(faces)
+    if models.classifier is not None:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        rows = models.classifier.predict([aligned_face_crop(gray, f) for f in faces])
+        labels = tuple(models.classifier.labels)
+        probabilities = [dict(zip(labels, map(float, row), strict=True)) for row in rows]
+    settings = AttentionSettings()
+    readings = []
+    for face, probs in zip(faces, probabilities, strict=True):
+        features = face_features(face.landmarks, face.blendshapes, face.matrix, settings)
+        readings.append(
+            FaceReading(
+                box=tuple(int(v) for v in face.box),
+                landmarks=face.landmarks,
+                probabilities=probs,
+                yaw_deg=features.yaw_deg,
+                pitch_deg=features.pitch_deg,
+                roll_deg=features.roll_deg,
+                eye_openness=features.eye_openness,
+                gaze_offset=features.gaze_offset,
+            )
+        )
+    return readings
+
+
+def draw_faces(rgb: np.ndarray, faces: Sequence[FaceReading]) -> np.ndarray:
+    """A copy of the photo with each face's box and number, and its eyes, eyebrows, nose and mouth."""
+    out = rgb.copy()
+    thickness = max(1, round(max(out.shape[:2]) / 600))
+    for number, face in enumerate(faces, start=1):
+        x, y, w, h = face.box
+        cv2.rectangle(out, (x, y), (x + w, y + h), BOX_COLOR, thickness + 1)
+        cv2.putText(
+            out,
+            str(number),
+            (x, max(12, y - 6)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 + thickness * 0.3,
+            BOX_COLOR,
+            thickness + 1,
+            cv2.LINE_AA,
+        )
+        points = face.landmarks[:, :2]
+        for feature, groups in FEATURE_GROUPS.items():
+            color = FEATURE_COLORS[feature]
+            for group in groups:
+                for a, b in lm.CONNECTIONS[group]:
+                    pa = tuple(int(round(v)) for v in points[a])
+                    pb = tuple(int(round(v)) for v in points[b])
+                    cv2.line(out, pa, pb, color, thickness, cv2.LINE_AA)
+    return out

@@ -1,0 +1,180 @@
+"""One lesson's report: the data (read through the loaders), its figures, and a self-contained HTML file.
+
+The same figures serve the Lessons page and the downloadable report, so both always agree.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from dashboard import charts
+
+REPORT_BUCKET_S = 60.0  # one point per minute: readable over three hours, cheap to draw
+
+
+@dataclass(frozen=True)
+class LessonReport:
+    """Everything a lesson report shows, as storage returned it."""
+
+    lesson: dict[str, Any]
+    summary: pd.DataFrame  # one row of lessons_summary
+    timeline: pd.DataFrame
+    low_moments: pd.DataFrame
+    students: pd.DataFrame
+    previous: pd.DataFrame
+
+    @property
+    def attention_only(self) -> bool:
+        return bool(self.lesson.get("attention_only"))
+
+
+def load_report(db_url: str, lesson_id: int) -> LessonReport | None:
+    """Read a lesson's report through the cached loaders; None when the lesson does not exist."""
+    from dashboard import loaders
+
+    lesson = loaders.load_lesson(db_url, lesson_id)
+    if lesson is None:
+        return None
+    return LessonReport(
+        lesson=lesson,
+        summary=loaders.load_lesson_row(db_url, lesson_id, lesson["started_at"]),
+        timeline=loaders.load_timeline(db_url, lesson_id, REPORT_BUCKET_S),
+        low_moments=loaders.load_low_moments(db_url, lesson_id, REPORT_BUCKET_S, 3),
+        students=loaders.load_students(db_url, lesson_id),
+        previous=loaders.load_previous(db_url, lesson_id),
+    )
+
+
+def local_time(ts: datetime | pd.Timestamp, tz: str, fmt: str = "%a %d %b %Y %H:%M") -> str:
+    """A UTC time as the teacher's wall-clock text."""
+    return pd.Timestamp(ts).tz_convert(tz).strftime(fmt)
+
+
+def duration_text(seconds: float) -> str:
+    """1 h 05 min / 12 min 30 s."""
+    seconds = int(round(seconds or 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s"
+
+
+def figures(report: LessonReport, tz: str, level: float) -> dict[str, go.Figure]:
+    """The report's charts by name; no expression charts in attention-only lessons."""
+    figs = {
+        "concentration": charts.concentration_timeline(
+            report.timeline, tz, level=level, bucket_s=REPORT_BUCKET_S, lows=report.low_moments
+        ),
+        "states": charts.state_shares_over_time(report.timeline, tz),
+    }
+    if not report.attention_only:
+        figs["expressions"] = charts.expression_distribution(report.timeline)
+        figs["expression_mix"] = charts.expression_mix_over_time(report.timeline, tz)
+    if not report.summary.empty:
+        figs["comparison"] = charts.lesson_comparison(report.summary, report.previous, tz)
+    return figs
+
+
+def low_moments_table(report: LessonReport, tz: str) -> pd.DataFrame:
+    """The three lowest-concentration minutes as the teacher reads them."""
+    lows = report.low_moments
+    table = pd.DataFrame(
+        {
+            "Time": [local_time(t, tz, "%H:%M") for t in lows["bucket_start"]],
+            "Class concentration": lows["concentration"].round(1),
+            "Students present": lows["students_present"].astype(int),
+            "Looking away (%)": (lows["share_looking_away"] * 100).round(0),
+            "Eyes closed (%)": (lows["share_eyes_closed"] * 100).round(0),
+        }
+    )
+    if not report.attention_only:
+        table["Most common expression"] = lows["dominant_expression"].fillna("–")
+    return table
+
+
+def students_table(report: LessonReport) -> pd.DataFrame:
+    """Per-student summary with anonymous names and readable units."""
+    s = report.students
+    table = pd.DataFrame(
+        {
+            "Student": [f"Student {int(t)}" for t in s["track_id"]],
+            "Time present (min)": (s["time_present_s"].astype(float) / 60).round(1),
+            "Mean engagement": s["mean_engagement"].astype(float).round(1),
+            "Attentive (%)": (s["share_attentive"].astype(float) * 100).round(0),
+            "Looking away (%)": (s["share_looking_away"].astype(float) * 100).round(0),
+            "Eyes closed (%)": (s["share_eyes_closed"].astype(float) * 100).round(0),
+            "Absent (%)": (s["share_absent"].astype(float) * 100).round(0),
+        }
+    )
+    if not report.attention_only:
+        table["Most common expression"] = s["dominant_expression"].fillna("–")
+    return table
+
+
+def headline(report: LessonReport, tz: str) -> dict[str, str]:
+    """The lesson's key facts as label → text."""
+    lesson = report.lesson
+    row = report.summary.iloc[0] if not report.summary.empty else None
+    mean = (
+        None
+        if row is None or pd.isna(row["mean_concentration"])
+        else float(row["mean_concentration"])
+    )
+    return {
+        "Class": lesson.get("group_name") or "–",
+        "Started": local_time(lesson["started_at"], tz),
+        "Duration": duration_text(float(row["duration_s"])) if row is not None else "–",
+        "Students": str(int(row["students_seen"])) if row is not None else "0",
+        "Mean concentration": "–" if mean is None else f"{mean:.1f}",
+    }
+
+
+def report_html(report: LessonReport, tz: str, level: float, generated_at: datetime) -> str:
+    """A self-contained HTML report: Plotly's JavaScript inlined once, so it opens offline."""
+    lesson = report.lesson
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>ClassPulse report: {html.escape(str(lesson['title']))}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+        "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}</style></head><body>",
+        f"<h1>{html.escape(str(lesson['title']))}</h1>",
+        "<table>"
+        + "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in headline(report, tz).items()
+        )
+        + "</table>",
+        f"<p>Times are in {html.escape(tz)}. Students are anonymous per-lesson numbers. "
+        f"Shaded periods: class concentration under {level:g}.</p>",
+    ]
+    first = True
+    for name, fig in figures(report, tz, level).items():
+        parts.append(
+            pio.to_html(
+                fig,
+                include_plotlyjs=first,
+                full_html=False,
+                div_id=f"chart-{name}",
+                config={"displaylogo": False},
+            )
+        )
+        first = False
+        if name == "concentration":
+            parts.append("<h2>Lowest-concentration moments</h2>")
+            parts.append(low_moments_table(report, tz).to_html(index=False, border=0))
+    parts.append("<h2>Students</h2>")
+    parts.append(students_table(report).to_html(index=False, border=0))
+    parts.append(
+        f"<p><small>Generated by ClassPulse on {local_time(generated_at, tz)} ({html.escape(tz)}); "
+        f"model: {html.escape(str(lesson.get('model_name') or '–'))}.</small></p></body></html>"
+    )
+    return "\n".join(parts)

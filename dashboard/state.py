@@ -1,0 +1,41 @@
+"""Session-wide settings the entry file sets up and every page reads (time zone, alert, defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from dashboard.config import DashboardSettings
+
+_BASE = "cp_settings"
+TIMEZONE = "cp_timezone"
+ALERT_LEVEL = "cp_alert_level"
+ALERT_MINUTES = "cp_alert_minutes"
+ATTENTION_ONLY = "cp_attention_only"
+
+
+def init(base: DashboardSettings) -> None:
+    """Put the environment's settings in the session once; later changes come from the Settings page."""
+    st.session_state[_BASE] = base
+    st.session_state.setdefault(TIMEZONE, base.timezone)
+    st.session_state.setdefault(ALERT_LEVEL, base.alert_level)
+    st.session_state.setdefault(ALERT_MINUTES, base.alert_minutes)
+    st.session_state.setdefault(ATTENTION_ONLY, base.attention_only)
+
+
+def settings() -> DashboardSettings:
+    """The environment's settings with this session's choices applied."""
+    base = st.session_state.get(_BASE) or DashboardSettings.from_env()
+    return replace(
+        base,
+        timezone=st.session_state.get(TIMEZONE, base.timezone),
+        alert_level=float(st.session_state.get(ALERT_LEVEL, base.alert_level)),
+        alert_minutes=float(st.session_state.get(ALERT_MINUTES, base.alert_minutes)),
+        attention_only=bool(st.session_state.get(ATTENTION_ONLY, base.attention_only)),
+    )
+
+
+def keep(widget_key: str, setting_key: str) -> None:
+    """on_change callback: copy a widget's value into the session setting it edits."""
+    st.session_state[setting_key] = st.session_state[widget_key]
