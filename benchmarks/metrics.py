@@ -33,9 +33,16 @@ class Scores:
         found = self.images - self.missed
         return self.correct / found if found else 0.0
 
+    @property
+    def balanced_accuracy(self) -> float:
+        """Mean recall over the classes present, so a set of mostly neutral faces cannot hide the others."""
+        present = [r for r in self.recall.values() if r is not None]
+        return sum(present) / len(present) if present else 0.0
+
     def as_dict(self) -> dict[str, object]:
         return {"images": self.images, "missed": self.missed, "correct": self.correct,
                 "accuracy": round(self.accuracy, 4), "accuracy_found": round(self.accuracy_found, 4),
+                "balanced_accuracy": round(self.balanced_accuracy, 4),
                 "recall": {k: None if v is None else round(v, 4) for k, v in self.recall.items()},
                 "support": self.support, "confusion_columns": [*self.labels, MISSED],
                 "confusion": self.confusion}

