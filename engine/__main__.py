@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import click
@@ -57,10 +58,12 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
 @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default CLASSPULSE_DB_URL or SQLite).")
 @click.option("--max-seconds", type=float, default=None, help="Stop after this much lesson time.")
 @click.option("--realtime", is_flag=True, help="Play files at real-time pace instead of as fast as possible.")
+@click.option("--max-faces", type=click.IntRange(1, 100), default=None,
+              help="Most faces analysed per frame (default 30, or CLASSPULSE_MAX_FACES).")
 @click.option("--quiet", is_flag=True, help="No live status line.")
 def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str,
             attention_only: bool | None, db_url: str | None, max_seconds: float | None,
-            realtime: bool, quiet: bool) -> None:
+            realtime: bool, max_faces: int | None, quiet: bool) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
     from engine.faces import FaceFinder, FaceModelError
     from models.classify import load_classifier
@@ -78,6 +81,8 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     try:
         settings = EngineSettings.from_env(rate_hz=rate_hz, attention_only=attention_only,
                                            realtime=realtime or None, max_seconds=max_seconds)
+        if max_faces is not None:
+            settings = replace(settings, faces=replace(settings.faces, max_faces=max_faces))
     except (ValueError, SourceError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
