@@ -36,6 +36,7 @@ class _Session:
         self._classifier = None
         self._sanity = None
         self._fer = None
+        self._fer_keras = None
         self._fer_versions: dict[str, str] = {}
 
     @property
@@ -72,6 +73,14 @@ class _Session:
             self._fer_versions = self._fer.versions
         return self._fer
 
+    def fer_keras(self):
+        """fer with its Keras model, a second worker (speed study only)."""
+        if self._fer_keras is None:
+            from benchmarks.fer_env import FerWorker, ensure_fer_venv
+
+            self._fer_keras = FerWorker(ensure_fer_venv(), self.options.out / "fer_keras_worker.log", keras=True)
+        return self._fer_keras
+
     def machine(self) -> dict:
         info = machine()
         if self._fer_versions:
@@ -79,14 +88,15 @@ class _Session:
         return info
 
     def close(self) -> None:
-        if self._fer is not None:
-            self._fer.close()
+        for worker in (self._fer, self._fer_keras):
+            if worker is not None:
+                worker.close()
 
 
 def _speed(s: _Session) -> list[Path]:
     from benchmarks import speed
 
-    data = speed.run(s.fer(required=True), s.classifier, one_face=15 if s.options.quick else 30,
+    data = speed.run(s.fer(required=True), s.classifier, fer_keras=s.fer_keras(), one_face=15 if s.options.quick else 30,
                      gallery=10 if s.options.quick else 20)
     info = s.machine()
     return write_study(s.options.out, "speed_vs_fer", speed.markdown(data, info), {"machine": info, **data},

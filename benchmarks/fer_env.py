@@ -81,11 +81,11 @@ class FerFace:
 class FerWorker:
     """One long-lived fer process; `detect(image)` returns (faces, ms inside fer)."""
 
-    def __init__(self, python: Path, log_path: Path) -> None:
+    def __init__(self, python: Path, log_path: Path, *, keras: bool = False) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="classpulse-fer-")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w")
-        self._proc = subprocess.Popen([str(python), str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self._proc = subprocess.Popen([str(python), str(WORKER), *(["--keras"] if keras else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._log, text=True, bufsize=1)
         self.versions = self._read().get("hello", {})
 

@@ -3,7 +3,7 @@
 Protocol, one JSON object per line: the worker first writes {"hello": {...versions}}; then for each request
 line {"path": "frame.npy"} (a uint8 BGR array) it writes {"ms": ..., "faces": [{"box", "label", "probs"}]},
 where "ms" times `FER.detect_emotions` alone (Haar cascade + mini-Xception), so loading the frame,
-process start and the TensorFlow import are excluded. An empty line ends the worker.
+process start and the TensorFlow import are excluded. An empty line ends the worker. With --keras, fer runs its Keras HDF5 model instead of its default TFLite one.
 """
 
 import json
@@ -21,7 +21,8 @@ def main() -> None:
     from fer import __version__ as fer_version
     from fer.fer import FER
 
-    detector = FER()  # fer's defaults: Haar cascade, the quantized TFLite mini-Xception
+    # fer's defaults: Haar cascade and the quantized TFLite mini-Xception; --keras: the original HDF5 model.
+    detector = FER(use_tflite="--keras" not in sys.argv[1:])
     labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     out.write(json.dumps({"hello": {"fer": fer_version, "tensorflow": tf.__version__, "opencv": cv2.__version__,
                                     "numpy": np.__version__, "use_tflite": bool(detector.use_tflite)}}) + "\n")

@@ -48,7 +48,8 @@ def machine() -> dict[str, Any]:
 def machine_line(info: dict[str, Any]) -> str:
     """One Markdown line naming the machine and versions."""
     v = ", ".join(f"{k} {val}" for k, val in info["versions"].items() if val)
-    extra = "".join(f", {k} {val}" for k, val in info.get("fer", {}).items())
+    fer = info.get("fer", {})
+    extra = ("; fer venv: " + ", ".join(f"{k} {val}" for k, val in fer.items())) if fer else ""
     return (f"_Measured {info['measured_at']} at commit {info['git_commit']} on {info['cpu']} "
             f"({info['cpus_usable']} usable CPUs, load {info['load_avg_1m']}), Python {info['python']}, {v}{extra}._")
 

@@ -62,59 +62,88 @@ def _lesson_frames(frames: list[np.ndarray]) -> Iterator[Frame]:
         yield Frame(image, START + timedelta(seconds=t_s), t_s, i)
 
 
-def measure_set(frame_set: FrameSet, finder: FaceFinder, classifier, fer: FerWorker) -> dict[str, Any]:
-    """Alternate the two tools over one set; per-frame times, faces and matched-label agreement."""
+STAGES = ("detect_ms", "landmarks_ms", "classifier_ms", "features_ms")
+
+
+def _rotated(calls: list, shift: int) -> list:
+    """Run the calls in an order rotated by `shift`, returning results in the original order."""
+    n = len(calls)
+    out = [None] * n
+    for k in range(n):
+        i = (k + shift) % n
+        out[i] = calls[i]()
+    return out
+
+
+def measure_set(frame_set: FrameSet, finder: FaceFinder, classifier, fer: FerWorker,
+                fer_keras: FerWorker | None = None) -> dict[str, Any]:
+    """Alternate the tools over one set (order rotated each frame); per-frame times, faces, agreement."""
     finder.reset()
     pipeline = LessonPipeline(finder, classifier, EngineSettings())
     rows = []
     for frame in _lesson_frames(frame_set.frames):
-        def ours():
+        def ours(frame=frame):
             t0 = time.perf_counter()
             result = pipeline.process(frame)
             return result, (time.perf_counter() - t0) * 1000
-        if frame.index % 2 == 0:
-            (result, cp_ms), (fer_faces, fer_ms) = ours(), fer.detect(frame.image)
-        else:
-            (fer_faces, fer_ms), (result, cp_ms) = fer.detect(frame.image), ours()
+        calls = [ours, lambda frame=frame: fer.detect(frame.image)]
+        if fer_keras is not None:
+            calls.append(lambda frame=frame: fer_keras.detect(frame.image))
+        (result, cp_ms), (fer_faces, fer_ms), *keras = _rotated(calls, frame.index)
         n = len(result.faces)
         cp_labels = [o.expression for o in result.sample.observations[:n]]
         pairs = match_boxes([f.box for f in result.faces], [f.box for f in fer_faces])
-        rows.append({"cp_ms": cp_ms, "fer_ms": fer_ms, "cp_faces": n, "fer_faces": len(fer_faces),
-                     "matched": len(pairs),
-                     "agree": sum(cp_labels[i] == fer_faces[j].label for i, j in pairs)})
+        row = {"cp_ms": cp_ms, "fer_ms": fer_ms, "cp_faces": n, "fer_faces": len(fer_faces),
+               "matched": len(pairs), "agree": sum(cp_labels[i] == fer_faces[j].label for i, j in pairs),
+               **{k: result.timings_ms[k] for k in STAGES if k in result.timings_ms},
+               "discovery": bool(result.timings_ms.get("discovery", 0.0))}
+        if keras:
+            row["fer_keras_ms"] = keras[0][1]
+        rows.append(row)
     return summarise(frame_set.name, rows)
 
 
-def summarise(name: str, rows: list[dict[str, float]]) -> dict[str, Any]:
+def summarise(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians, spreads, the ClassPulse/fer time ratio and agreement of one set's frame rows."""
     cp = [r["cp_ms"] for r in rows]
     fer = [r["fer_ms"] for r in rows]
     matched = sum(r["matched"] for r in rows)
     cp_t, fer_t = timing_summary(cp), timing_summary(fer)
-    return {
+    out = {
         "set": name, "frames": len(rows), "classpulse_ms": cp_t, "fer_ms": fer_t,
         "time_ratio": round(cp_t["median"] / fer_t["median"], 3) if fer_t["median"] else None,
         "per_frame_ratio_median": round(float(np.median(np.divide(cp, fer))), 3),
         "classpulse_faces": sum(r["cp_faces"] for r in rows), "fer_faces": sum(r["fer_faces"] for r in rows),
         "classpulse_frames_with_face": sum(r["cp_faces"] > 0 for r in rows),
         "fer_frames_with_face": sum(r["fer_faces"] > 0 for r in rows),
-        "matched_faces": matched, "label_agreement": round(sum(r["agree"] for r in rows) / matched, 3)
-        if matched else None,
+        "matched_faces": matched,
+        "label_agreement": round(sum(r["agree"] for r in rows) / matched, 3) if matched else None,
+        "discovery_frames": sum(r.get("discovery", False) for r in rows),
+        "classpulse_stage_median_ms": {k: round(float(np.median([r[k] for r in rows if k in r])), 2)
+                                       for k in STAGES if any(k in r for r in rows)},
         "rows": rows,
     }
+    keras = [r["fer_keras_ms"] for r in rows if "fer_keras_ms" in r]
+    if keras:
+        out["fer_keras_ms"] = timing_summary(keras)
+        out["time_ratio_keras"] = round(cp_t["median"] / out["fer_keras_ms"]["median"], 3)
+    return out
 
 
-def run(fer: FerWorker, classifier, *, one_face: int = 30, gallery: int = 20) -> dict[str, Any]:
+def run(fer: FerWorker, classifier, *, fer_keras: FerWorker | None = None, one_face: int = 30,
+        gallery: int = 20) -> dict[str, Any]:
     """The whole speed study: every set, then the totals over all frames."""
     sets = frame_sets(one_face, gallery)
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         warm = sets[0].frames[0]
         LessonPipeline(finder, classifier, EngineSettings()).process(next(_lesson_frames([warm])))
-        fer.detect(warm)
+        for worker in (fer, fer_keras):
+            if worker is not None:
+                worker.detect(warm)
         results = []
         for s in sets:
             log.info("speed: %s (%d frames)", s.name, len(s.frames))
-            results.append(measure_set(s, finder, classifier, fer))
+            results.append(measure_set(s, finder, classifier, fer, fer_keras))
     all_rows = [r for s in results for r in s["rows"]]
     total = summarise("all frames", all_rows)
     total["sum_ratio"] = round(sum(r["cp_ms"] for r in all_rows) / sum(r["fer_ms"] for r in all_rows), 3)
@@ -131,7 +160,9 @@ def markdown(data: dict[str, Any], info: dict[str, Any]) -> str:
                      round(1 / s["time_ratio"], 2) if s["time_ratio"] else None,
                      f"{s['classpulse_faces']} / {s['fer_faces']}",
                      f"{s['classpulse_frames_with_face']} / {s['fer_frames_with_face']}",
-                     f"{s['label_agreement']} ({s['matched_faces']})" if s["matched_faces"] else "–"])
+                     f"{s['label_agreement']} ({s['matched_faces']})" if s["matched_faces"] else "–",
+                     _keras_cell(s), s["discovery_frames"],
+                     " / ".join(str(v) for v in s["classpulse_stage_median_ms"].values())])
     total = data["total"]
     speedup = 1 / total["time_ratio"]
     verdict = "met" if speedup >= data["goal_speedup"] else "NOT met"
@@ -139,13 +170,23 @@ def markdown(data: dict[str, Any], info: dict[str, Any]) -> str:
         "## ClassPulse beside fer: time per frame", "", machine_line(info), "",
         table(["frames", "n", "ClassPulse ms median (p10–p90)", "fer ms median (p10–p90)",
                "time ratio ClassPulse / fer", "speed-up", "faces found ClassPulse / fer",
-               "frames with a face ClassPulse / fer", "label agreement (matched faces)"], rows), "",
+               "frames with a face ClassPulse / fer", "label agreement (matched faces)",
+               "fer Keras ms median (ClassPulse ratio)", "frames with a discovery pass",
+               "ClassPulse " + " / ".join(k.removesuffix("_ms") for k in STAGES) + " ms (medians)"], rows), "",
         f"Over all {total['frames']} frames ClassPulse's median time per frame is {total['time_ratio']} of fer's "
         f"({speedup:.2f}x; per-frame ratio median {total['per_frame_ratio_median']}, ratio of summed time "
         f"{total['sum_ratio']}). The goal of ≥ {data['goal_speedup']:.0f}x is **{verdict}**.",
+        "fer's own default (TFLite) is the comparison; the Keras column runs fer with `use_tflite=False`, "
+        "the original HDF5 weights ClassPulse converted.",
         "ClassPulse's time covers the whole per-frame pipeline (MediaPipe detection and 478 landmarks per face, "
         "head pose, eyes, gaze, tracking, expressions, engagement); fer's covers Haar detection and expressions.",
     ])
+
+
+def _keras_cell(s: dict[str, Any]) -> str:
+    if "fer_keras_ms" not in s:
+        return "–"
+    return f"{s['fer_keras_ms']['median']} ({s['time_ratio_keras']})"
 
 
 def figures(data: dict[str, Any]) -> dict[str, Any]:
@@ -153,11 +194,13 @@ def figures(data: dict[str, Any]) -> dict[str, Any]:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for tool, key in (("ClassPulse", "cp_ms"), ("fer", "fer_ms")):
+    for tool, key in (("ClassPulse", "cp_ms"), ("fer", "fer_ms"), ("fer (Keras)", "fer_keras_ms")):
         xs, ys = [], []
         for s in data["sets"]:
-            xs += [s["set"]] * len(s["rows"])
-            ys += [r[key] for r in s["rows"]]
+            xs += [s["set"]] * sum(key in r for r in s["rows"])
+            ys += [r[key] for r in s["rows"] if key in r]
+        if not ys:
+            continue
         fig.add_trace(go.Box(x=xs, y=ys, name=tool, boxpoints="all", jitter=0.3, pointpos=0))
     fig.update_layout(boxmode="group", yaxis_title="ms per frame", title="Time per frame: ClassPulse vs fer")
     return {"time_per_frame": fig}
