@@ -1,0 +1,88 @@
+"""Engine control: the command line, a real child process found again, stopped, and its last words."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from dashboard import control
+
+SLEEPER = [sys.executable, "-c",
+           "import sys, time; print('lesson 12 started: Maths from demo', file=sys.stderr, flush=True); "
+           "time.sleep(60)"]
+
+
+@pytest.mark.parametrize(
+    ("source", "attention_only", "tail"),
+    [
+        ("demo", False, ["--quiet", "--realtime"]),
+        ("0", True, ["--quiet", "--attention-only"]),
+        ("screen:0,0,800,600", False, ["--quiet"]),
+        ("/videos/lesson.mp4", False, ["--quiet", "--realtime"]),
+    ],
+)
+def test_engine_command_per_source(source, attention_only, tail):
+    launch = control.LessonLaunch("Maths", "7A", source, 2.0, attention_only)
+    command = control.engine_command(launch, python="py")
+    assert command[:8] == ["py", "-m", "engine", "run", "--source", source, "--rate", "2"]
+    assert command[8:12] == ["--lesson", "Maths", "--group", "7A"]
+    assert command[12:] == tail
+
+
+def test_engine_command_passes_the_database():
+    launch = control.LessonLaunch("Maths", "", "demo", 1.5, db_url="sqlite:///x.db")
+    command = control.engine_command(launch, python="py")
+    assert command[command.index("--db") + 1] == "sqlite:///x.db"
+    assert command[command.index("--rate") + 1] == "1.5"
+
+
+@pytest.mark.parametrize(("title", "source", "rate"), [("", "demo", 2.0), ("x", "", 2.0), ("x", "demo", 50.0)])
+def test_launch_rejects_missing_title_source_or_bad_rate(title, source, rate):
+    with pytest.raises(ValueError):
+        control.LessonLaunch(title, "", source, rate)
+
+
+def test_started_engine_is_found_again_and_stops_on_sigterm(tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    handle = control.start_engine(control.LessonLaunch("Maths", "7A", "demo"), tmp_path)
+    try:
+        found = control.find_engine(tmp_path)  # as after a page reload: from the state file
+        assert found == handle
+        deadline = time.monotonic() + 10
+        while control.lesson_id_from_log(control.read_log(handle)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert control.lesson_id_from_log(control.read_log(handle)) == 12
+        with pytest.raises(control.ControlError, match="already running"):
+            control.start_engine(control.LessonLaunch("Other", "", "demo"), tmp_path)
+    finally:
+        assert control.stop_engine(handle, timeout_s=10)
+    assert control.find_engine(tmp_path) is None
+    assert not control.is_alive(handle.pid)
+
+
+@pytest.mark.parametrize(
+    ("log", "message"),
+    [
+        ("W0000 00:00 noise\nINFO: Created delegate\nError: source 'x' is not a camera index\n",
+         "source 'x' is not a camera index"),
+        ("lesson 3 started: T from demo\nlesson 3 finished: 80 samples (end of source)\n",
+         "lesson 3 finished: 80 samples (end of source)"),
+        ("", None),
+    ],
+)
+def test_last_message_skips_mediapipe_noise(log, message):
+    assert control.last_message(log) == message
+
+
+def test_webcam_indices_lists_video_devices(tmp_path):
+    for name in ("video2", "video0", "vga_arbiter", "videoX"):
+        (tmp_path / name).touch()
+    assert control.webcam_indices(tmp_path) == [0, 2]
+
+
+def test_handle_round_trips_through_json():
+    handle = control.EngineHandle(41, "/tmp/x.log", "2025-01-01T00:00:00+00:00",
+                                  control.LessonLaunch("T", "G", "demo", 2.0, True, "sqlite:///a.db"))
+    assert control.EngineHandle.from_json(handle.to_json()) == handle

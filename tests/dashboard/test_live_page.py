@@ -1,0 +1,111 @@
+"""The Live page: a running lesson's live card (numbers from storage), health, alert, first run."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import pytest
+
+from dashboard import control
+from storage import queries
+from storage.db import open_database
+from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_concentration_now_equals_storage_live_view(app, seeded_db):
+    at = app(seeded_db.url, "live", cp_alert_level=1.0)
+    live = queries.live_view(open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW)
+    metrics = _metrics(at)
+    assert metrics["Class concentration now"] == f"{live.concentration:.0f}"
+    present = int((live.students["state"] != "absent").sum())
+    assert metrics["Students present"] == f"{present} of 8"
+    assert metrics["Last sample"] == "1 s ago"
+    assert metrics["Samples/s"] == "2.0"
+    assert not at.error and not at.warning
+
+
+def test_change_over_the_last_minute_is_now_minus_a_minute_ago(app, seeded_db):
+    at = app(seeded_db.url, "live")
+    live = queries.live_view(open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW)
+    trend = live.trend
+    minute_ago = trend[trend["bucket_start"] <= LIVE_NOW - timedelta(seconds=60)]["concentration"].iloc[-1]
+    metric = next(m for m in at.metric if m.label == "Class concentration now")
+    assert metric.delta == f"{live.concentration - minute_ago:+.0f} in the last minute"
+
+
+def test_live_card_draws_trend_expressions_and_a_tile_per_student(app, seeded_db):
+    at = app(seeded_db.url, "live")
+    titles = chart_titles(at)
+    assert "Class concentration, last 10 minutes" in titles
+    assert "Expression mix, last 10 minutes" in titles
+    tiles = [m.value for m in at.markdown if m.value.startswith("**Student ")]
+    assert len(tiles) == 8
+    assert tiles[0].startswith("**Student 1**")
+
+
+def test_attention_only_lesson_shows_no_expression_chart(app, tmp_path):
+    url = f"sqlite:///{tmp_path / 'att.db'}"
+    seed_running_lesson(open_database(url), attention_only=True)
+    at = app(url, "live")
+    titles = chart_titles(at)
+    assert "Class concentration, last 10 minutes" in titles
+    assert not [t for t in titles if "xpression" in t]
+
+
+def test_no_frames_for_a_while_says_camera_lost(app, seeded_db, monkeypatch):
+    monkeypatch.setattr("dashboard.config.utc_now", lambda: LIVE_NOW + timedelta(seconds=30))
+    at = app(seeded_db.url, "live")
+    assert [w.value for w in at.warning] == ["No frames for 31 s — camera lost, or the video ended?"]
+    assert _metrics(at)["Class concentration now"] == "–"
+
+
+def test_alert_when_concentration_stays_under_the_level(app, seeded_db):
+    at = app(seeded_db.url, "live", cp_alert_level=100.0, cp_alert_minutes=2.0)
+    assert any("has been under 100 for" in e.value for e in at.error)
+    quiet = app(seeded_db.url, "live", cp_alert_level=1.0, cp_alert_minutes=2.0)
+    assert not quiet.error
+
+
+def test_first_run_shows_the_guide_with_a_demo_button(app, tmp_path):
+    at = app(f"sqlite:///{tmp_path / 'empty.db'}", "live")
+    assert at.subheader[0].value == "Welcome to ClassPulse"
+    assert at.button(key="live_demo_start").label == "Start a demo lesson"
+
+
+def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch):
+    open_database(own_db.url)
+    from storage.lessons import finish_lesson
+
+    finish_lesson(open_database(own_db.url), own_db.running)
+    monkeypatch.setattr(control, "webcam_indices", lambda dev=None: [])
+    at = app(own_db.url, "live")
+    assert list(at.radio(key="live_source").options) == [
+        "Screen region (a video-call gallery on this screen)", "Video file", "Demo gallery (recorded video call)"
+    ]
+    assert at.radio(key="live_source").value == "demo"
+
+
+def test_an_engine_that_fails_to_start_shows_its_one_line_error(app, own_db, tmp_path, monkeypatch):
+    failing = [sys.executable, "-c", "import sys; print('Error: camera 0 cannot be opened', file=sys.stderr); sys.exit(1)"]
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: failing)
+    data_dir = tmp_path / "data"
+    handle = control.start_engine(control.LessonLaunch("x", "", "0", db_url=own_db.url), data_dir)
+    _wait_dead(handle.pid)
+    at = app(own_db.url, "live")
+    assert at.error[0].value == "The engine could not start: camera 0 cannot be opened"
+    assert control.load_handle(data_dir) is None  # shown once, then forgotten
+
+
+def _wait_dead(pid: int, timeout_s: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while control.is_alive(pid):
+        if time.monotonic() > deadline:
+            pytest.fail(f"process {pid} did not exit")
+        time.sleep(0.05)
