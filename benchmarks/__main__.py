@@ -1,7 +1,7 @@
 """`python -m benchmarks all`: every study, each writing Markdown, JSON and Plotly charts.
 
-    python -m benchmarks all [--out benchmarks/results] [--papercnn-weights PATH] [--no-fer] [--quick]
-    python -m benchmarks speed | accuracy | robustness | engine | storage  [same options]
+python -m benchmarks all [--out benchmarks/results] [--papercnn-weights PATH] [--no-fer] [--quick]
+python -m benchmarks speed | accuracy | robustness | engine | storage  [same options]
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ class _Session:
         if self._fer_keras is None:
             from benchmarks.fer_env import FerWorker, ensure_fer_venv
 
-            self._fer_keras = FerWorker(ensure_fer_venv(), self.options.out / "fer_keras_worker.log", keras=True)
+            self._fer_keras = FerWorker(
+                ensure_fer_venv(), self.options.out / "fer_keras_worker.log", keras=True
+            )
         return self._fer_keras
 
     def machine(self) -> dict:
@@ -96,11 +98,21 @@ class _Session:
 def _speed(s: _Session) -> list[Path]:
     from benchmarks import speed
 
-    data = speed.run(s.fer(required=True), s.classifier, fer_keras=s.fer_keras(), one_face=15 if s.options.quick else 30,
-                     gallery=10 if s.options.quick else 20)
+    data = speed.run(
+        s.fer(required=True),
+        s.classifier,
+        fer_keras=s.fer_keras(),
+        one_face=15 if s.options.quick else 30,
+        gallery=10 if s.options.quick else 20,
+    )
     info = s.machine()
-    return write_study(s.options.out, "speed_vs_fer", speed.markdown(data, info), {"machine": info, **data},
-                       speed.figures(data))
+    return write_study(
+        s.options.out,
+        "speed_vs_fer",
+        speed.markdown(data, info),
+        {"machine": info, **data},
+        speed.figures(data),
+    )
 
 
 def _accuracy(s: _Session) -> list[Path]:
@@ -108,8 +120,13 @@ def _accuracy(s: _Session) -> list[Path]:
 
     data = accuracy.run(s.sanity, s.classifiers(), s.fer())
     info = s.machine()
-    return write_study(s.options.out, "accuracy", accuracy.markdown(data, info), {"machine": info, **data},
-                       accuracy.figures(data))
+    return write_study(
+        s.options.out,
+        "accuracy",
+        accuracy.markdown(data, info),
+        {"machine": info, **data},
+        accuracy.figures(data),
+    )
 
 
 def _robustness(s: _Session) -> list[Path]:
@@ -117,21 +134,34 @@ def _robustness(s: _Session) -> list[Path]:
 
     data = robustness.run(s.sanity, s.classifier, s.fer())
     info = s.machine()
-    return write_study(s.options.out, "robustness", robustness.markdown(data, info), {"machine": info, **data},
-                       robustness.figures(data))
+    return write_study(
+        s.options.out,
+        "robustness",
+        robustness.markdown(data, info),
+        {"machine": info, **data},
+        robustness.figures(data),
+    )
 
 
 def _engine(s: _Session) -> list[Path]:
-    return external.run_module("engine.bench", external.engine_args(s.options.quick), s.options.out, "engine_speed")
+    return external.run_module(
+        "engine.bench", external.engine_args(s.options.quick), s.options.out, "engine_speed"
+    )
 
 
 def _storage(s: _Session) -> list[Path]:
-    return external.run_module("storage.bench", external.storage_args(s.options.quick), s.options.out,
-                               "storage_speed")
+    return external.run_module(
+        "storage.bench", external.storage_args(s.options.quick), s.options.out, "storage_speed"
+    )
 
 
-STUDIES = {"speed": _speed, "accuracy": _accuracy, "robustness": _robustness, "engine": _engine,
-           "storage": _storage}
+STUDIES = {
+    "speed": _speed,
+    "accuracy": _accuracy,
+    "robustness": _robustness,
+    "engine": _engine,
+    "storage": _storage,
+}
 
 
 def _run(names: list[str], options: Options) -> None:
@@ -149,9 +179,17 @@ def _run(names: list[str], options: Options) -> None:
     finally:
         session.close()
     if names == list(STUDIES):
-        parts = [(options.out / f).read_text() for f in
-                 ("speed_vs_fer.md", "accuracy.md", "robustness.md", "engine_speed.md", "storage_speed.md")
-                 if (options.out / f).is_file()]
+        parts = [
+            (options.out / f).read_text()
+            for f in (
+                "speed_vs_fer.md",
+                "accuracy.md",
+                "robustness.md",
+                "engine_speed.md",
+                "storage_speed.md",
+            )
+            if (options.out / f).is_file()
+        ]
         (options.out / "summary.md").write_text("\n\n".join(parts))
         click.echo(f"wrote {options.out / 'summary.md'}", err=True)
     if failed:
@@ -159,12 +197,25 @@ def _run(names: list[str], options: Options) -> None:
 
 
 def _options(func):
-    func = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
-                        show_default=True, help="Folder for the Markdown, JSON and HTML results.")(func)
-    func = click.option("--papercnn-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        default=None, help="A trained PaperCNN checkpoint to score beside mini-Xception.")(func)
-    func = click.option("--no-fer", is_flag=True, help="Skip fer in the accuracy and robustness studies.")(func)
-    func = click.option("--quick", is_flag=True, help="Fewer frames and a shorter storage run.")(func)
+    func = click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_OUT,
+        show_default=True,
+        help="Folder for the Markdown, JSON and HTML results.",
+    )(func)
+    func = click.option(
+        "--papercnn-weights",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="A trained PaperCNN checkpoint to score beside mini-Xception.",
+    )(func)
+    func = click.option(
+        "--no-fer", is_flag=True, help="Skip fer in the accuracy and robustness studies."
+    )(func)
+    func = click.option("--quick", is_flag=True, help="Fewer frames and a shorter storage run.")(
+        func
+    )
     return func
 
 
@@ -172,14 +223,19 @@ def _options(func):
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def cli(verbose: bool) -> None:
     """ClassPulse benchmarks: every figure in docs/benchmarks.md comes from here."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
 
 
 def _command(name: str, help_text: str):
     @_options
     def command(out: Path, papercnn_weights: Path | None, no_fer: bool, quick: bool) -> None:
-        _run(list(STUDIES) if name == "all" else [name], Options(out, papercnn_weights, not no_fer, quick))
+        _run(
+            list(STUDIES) if name == "all" else [name],
+            Options(out, papercnn_weights, not no_fer, quick),
+        )
 
     command.__doc__ = help_text
     cli.command(name)(command)

@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 def scores_dict(truth: list[str], predicted: list[str | None]) -> dict[str, Any]:
     """All images, and the expressive (non-neutral) ones alone."""
     expressive = [i for i, t in enumerate(truth) if t != "neutral"]
-    return {"all": score(truth, predicted, EXPRESSIONS).as_dict(),
-            "expressive": score([truth[i] for i in expressive], [predicted[i] for i in expressive],
-                                EXPRESSIONS).as_dict()}
+    return {
+        "all": score(truth, predicted, EXPRESSIONS).as_dict(),
+        "expressive": score(
+            [truth[i] for i in expressive], [predicted[i] for i in expressive], EXPRESSIONS
+        ).as_dict(),
+    }
 
 
 def run(sanity: SanitySet, classifiers: list, fer: FerWorker | None) -> dict[str, Any]:
@@ -57,31 +60,61 @@ def run(sanity: SanitySet, classifiers: list, fer: FerWorker | None) -> dict[str
     models = {name: scores_dict(truth, p) for name, p in preds.items()}
     if fer is not None:
         models["fer (Haar + mini-Xception TFLite)"] = scores_dict(truth, fer_preds)
-    return {"images": len(truth), "label_counts": {k: truth.count(k) for k in EXPRESSIONS},
-            "excluded": [{"image": e.path, "why": e.note} for e in sanity.excluded],
-            "models": models, "per_image": per_image}
+    return {
+        "images": len(truth),
+        "label_counts": {k: truth.count(k) for k in EXPRESSIONS},
+        "excluded": [{"image": e.path, "why": e.note} for e in sanity.excluded],
+        "models": models,
+        "per_image": per_image,
+    }
 
 
 def _row(name: str, s: dict[str, Any], e: dict[str, Any]) -> list[Any]:
     recalls = [s["recall"][k] for k in EXPRESSIONS]
-    return [name, f"{s['accuracy']:.3f}", f"{s['accuracy_found']:.3f}", f"{e['accuracy']:.3f}", s["missed"],
-            *["–" if r is None else f"{r:.2f}" for r in recalls]]
+    return [
+        name,
+        f"{s['accuracy']:.3f}",
+        f"{s['accuracy_found']:.3f}",
+        f"{e['accuracy']:.3f}",
+        s["missed"],
+        *["–" if r is None else f"{r:.2f}" for r in recalls],
+    ]
 
 
 def markdown(data: dict[str, Any], info: dict[str, Any]) -> str:
     """Accuracy table, per-class recall and each confusion matrix."""
     counts = ", ".join(f"{k} {v}" for k, v in data["label_counts"].items() if v)
-    lines = ["## Accuracy sanity check (posed faces)", "", machine_line(info), "",
-             f"{data['images']} images ({counts}); {len(data['excluded'])} CK+ frames excluded "
-             "(their sequence sits in folders that disagree). A missed face counts as wrong.", "",
-             table(["model", "accuracy", "accuracy where a face was found", "accuracy on expressive faces",
-                    "faces missed", *[f"recall {k}" for k in EXPRESSIONS]],
-                   [_row(n, m["all"], m["expressive"]) for n, m in data["models"].items()])]
+    lines = [
+        "## Accuracy sanity check (posed faces)",
+        "",
+        machine_line(info),
+        "",
+        f"{data['images']} images ({counts}); {len(data['excluded'])} CK+ frames excluded "
+        "(their sequence sits in folders that disagree). A missed face counts as wrong.",
+        "",
+        table(
+            [
+                "model",
+                "accuracy",
+                "accuracy where a face was found",
+                "accuracy on expressive faces",
+                "faces missed",
+                *[f"recall {k}" for k in EXPRESSIONS],
+            ],
+            [_row(n, m["all"], m["expressive"]) for n, m in data["models"].items()],
+        ),
+    ]
     for name, m in data["models"].items():
         s = m["all"]
-        rows = [[f"**{t}**", *s["confusion"][i]] for i, t in enumerate(EXPRESSIONS) if s["support"][t]]
-        lines += ["", f"Confusion matrix, {name} (rows: truth; columns: prediction):", "",
-                  table(["truth \\ predicted", *s["confusion_columns"]], rows)]
+        rows = [
+            [f"**{t}**", *s["confusion"][i]] for i, t in enumerate(EXPRESSIONS) if s["support"][t]
+        ]
+        lines += [
+            "",
+            f"Confusion matrix, {name} (rows: truth; columns: prediction):",
+            "",
+            table(["truth \\ predicted", *s["confusion_columns"]], rows),
+        ]
     return "\n".join(lines)
 
 
@@ -94,10 +127,19 @@ def figures(data: dict[str, Any]) -> dict[str, Any]:
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
     for k, name in enumerate(names, start=1):
         s = data["models"][name]["all"]
-        fig.add_trace(go.Heatmap(z=s["confusion"], x=s["confusion_columns"], y=list(EXPRESSIONS),
-                                 colorscale="Blues", showscale=False, text=s["confusion"],
-                                 texttemplate="%{text}"), row=1, col=k)
+        fig.add_trace(
+            go.Heatmap(
+                z=s["confusion"],
+                x=s["confusion_columns"],
+                y=list(EXPRESSIONS),
+                colorscale="Blues",
+                showscale=False,
+                text=s["confusion"],
+                texttemplate="%{text}",
+            ),
+            row=1,
+            col=k,
+        )
         fig.update_yaxes(autorange="reversed", row=1, col=k)
     fig.update_layout(title="Confusion matrices on the posed sanity set (rows: truth)")
     return {"confusion": fig}
-

@@ -20,8 +20,16 @@ def engine_args(quick: bool) -> list[str]:
 
 
 def storage_args(quick: bool) -> list[str]:
-    return ["--students", "30", "--hours", "1" if quick else "3", "--ingest-minutes", "5" if quick else "30",
-            "--runs", "3" if quick else "5"]
+    return [
+        "--students",
+        "30",
+        "--hours",
+        "1" if quick else "3",
+        "--ingest-minutes",
+        "5" if quick else "30",
+        "--runs",
+        "3" if quick else "5",
+    ]
 
 
 def run_module(module: str, args: list[str], out_dir: Path, name: str) -> list[Path]:

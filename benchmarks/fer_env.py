@@ -25,8 +25,15 @@ log = logging.getLogger(__name__)
 FER_REQUIREMENT = "fer==25.10.3"
 # What fer's Haar-cascade path imports. OpenCV 5 moved CascadeClassifier out of the main wheels, so
 # the 4.12 contrib wheel (fer's declared opencv-contrib-python, headless) is pinned.
-FER_DEPENDENCIES = ("tensorflow-cpu==2.21.0", "opencv-contrib-python-headless==4.12.0.88", "pandas", "tqdm",
-                    "requests", "pillow", "setuptools<81")
+FER_DEPENDENCIES = (
+    "tensorflow-cpu==2.21.0",
+    "opencv-contrib-python-headless==4.12.0.88",
+    "pandas",
+    "tqdm",
+    "requests",
+    "pillow",
+    "setuptools<81",
+)
 VENV_FOLDER = "fer-venv"
 SPEC_FILE = ".classpulse-spec"
 WORKER = Path(__file__).with_name("fer_worker.py")
@@ -85,8 +92,14 @@ class FerWorker:
         self._tmp = tempfile.TemporaryDirectory(prefix="classpulse-fer-")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w")
-        self._proc = subprocess.Popen([str(python), str(WORKER), *(["--keras"] if keras else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self._log, text=True, bufsize=1)
+        self._proc = subprocess.Popen(
+            [str(python), str(WORKER), *(["--keras"] if keras else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            bufsize=1,
+        )
         self.versions = self._read().get("hello", {})
 
     def _read(self) -> dict:

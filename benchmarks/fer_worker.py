@@ -24,8 +24,20 @@ def main() -> None:
     # fer's defaults: Haar cascade and the quantized TFLite mini-Xception; --keras: the original HDF5 model.
     detector = FER(use_tflite="--keras" not in sys.argv[1:])
     labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-    out.write(json.dumps({"hello": {"fer": fer_version, "tensorflow": tf.__version__, "opencv": cv2.__version__,
-                                    "numpy": np.__version__, "use_tflite": bool(detector.use_tflite)}}) + "\n")
+    out.write(
+        json.dumps(
+            {
+                "hello": {
+                    "fer": fer_version,
+                    "tensorflow": tf.__version__,
+                    "opencv": cv2.__version__,
+                    "numpy": np.__version__,
+                    "use_tflite": bool(detector.use_tflite),
+                }
+            }
+        )
+        + "\n"
+    )
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -37,8 +49,13 @@ def main() -> None:
         faces = []
         for face in found:
             probs = [float(face["emotions"][k]) for k in labels]
-            faces.append({"box": [int(v) for v in face["box"]], "label": labels[int(np.argmax(probs))],
-                          "probs": probs})
+            faces.append(
+                {
+                    "box": [int(v) for v in face["box"]],
+                    "label": labels[int(np.argmax(probs))],
+                    "probs": probs,
+                }
+            )
         out.write(json.dumps({"ms": ms, "faces": faces}) + "\n")
 
 

@@ -40,12 +40,18 @@ class Scores:
         return sum(present) / len(present) if present else 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {"images": self.images, "missed": self.missed, "correct": self.correct,
-                "accuracy": round(self.accuracy, 4), "accuracy_found": round(self.accuracy_found, 4),
-                "balanced_accuracy": round(self.balanced_accuracy, 4),
-                "recall": {k: None if v is None else round(v, 4) for k, v in self.recall.items()},
-                "support": self.support, "confusion_columns": [*self.labels, MISSED],
-                "confusion": self.confusion}
+        return {
+            "images": self.images,
+            "missed": self.missed,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+            "accuracy_found": round(self.accuracy_found, 4),
+            "balanced_accuracy": round(self.balanced_accuracy, 4),
+            "recall": {k: None if v is None else round(v, 4) for k, v in self.recall.items()},
+            "support": self.support,
+            "confusion_columns": [*self.labels, MISSED],
+            "confusion": self.confusion,
+        }
 
 
 def score(truth: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> Scores:
@@ -63,11 +69,19 @@ def score(truth: Sequence[str], predicted: Sequence[str | None], labels: Sequenc
         confusion[index[true], index[MISSED if pred is None else pred]] += 1
     support = confusion.sum(axis=1)
     diagonal = np.diag(confusion[:, : len(labels)])
-    recall = {name: (float(diagonal[i] / support[i]) if support[i] else None) for i, name in enumerate(labels)}
-    return Scores(labels=tuple(labels), images=len(truth), missed=int(confusion[:, -1].sum()),
-                  correct=int(diagonal.sum()), recall=recall,
-                  support={name: int(support[i]) for i, name in enumerate(labels)},
-                  confusion=confusion.tolist())
+    recall = {
+        name: (float(diagonal[i] / support[i]) if support[i] else None)
+        for i, name in enumerate(labels)
+    }
+    return Scores(
+        labels=tuple(labels),
+        images=len(truth),
+        missed=int(confusion[:, -1].sum()),
+        correct=int(diagonal.sum()),
+        recall=recall,
+        support={name: int(support[i]) for i, name in enumerate(labels)},
+        confusion=confusion.tolist(),
+    )
 
 
 def timing_summary(values_ms: Sequence[float]) -> dict[str, float]:
@@ -76,9 +90,16 @@ def timing_summary(values_ms: Sequence[float]) -> dict[str, float]:
         raise ValueError("no timings to summarise")
     v = np.asarray(values_ms, dtype=float)
     p10, p25, p50, p75, p90 = np.percentile(v, [10, 25, 50, 75, 90])
-    return {"n": int(v.size), "median": round(float(p50), 2), "p10": round(float(p10), 2),
-            "p25": round(float(p25), 2), "p75": round(float(p75), 2), "p90": round(float(p90), 2),
-            "min": round(float(v.min()), 2), "max": round(float(v.max()), 2)}
+    return {
+        "n": int(v.size),
+        "median": round(float(p50), 2),
+        "p10": round(float(p10), 2),
+        "p25": round(float(p25), 2),
+        "p75": round(float(p75), 2),
+        "p90": round(float(p90), 2),
+        "min": round(float(v.min()), 2),
+        "max": round(float(v.max()), 2),
+    }
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -92,10 +113,13 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def match_boxes(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
-                min_iou: float = 0.3) -> list[tuple[int, int]]:
+def match_boxes(
+    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], min_iou: float = 0.3
+) -> list[tuple[int, int]]:
     """Greedy one-to-one pairs (i, j) of boxes from `a` and `b`, best IoU first, each at least `min_iou`."""
-    pairs = sorted(((box_iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)), reverse=True)
+    pairs = sorted(
+        ((box_iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)), reverse=True
+    )
     used_a: set[int] = set()
     used_b: set[int] = set()
     out = []

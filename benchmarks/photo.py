@@ -19,9 +19,15 @@ class Verdict:
     state: str
     eyes_closed: bool
     looking_away: bool
+    yaw_deg: float = 0.0
+    pitch_deg: float = 0.0
+    eye_openness: float = 0.0
+    gaze_offset: float = 0.0
 
 
-def subject_face(finder: FaceFinder, image_bgr: np.ndarray) -> tuple[FaceLandmarks | None, list[FaceLandmarks]]:
+def subject_face(
+    finder: FaceFinder, image_bgr: np.ndarray
+) -> tuple[FaceLandmarks | None, list[FaceLandmarks]]:
     """The largest face found (IMAGE mode, nothing carried over from other photos) and all faces."""
     faces = finder.find(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
     i = largest_box_index([f.box for f in faces])
@@ -38,4 +44,12 @@ def verdict(face: FaceLandmarks, settings: AttentionSettings | None = None) -> V
     settings = settings or AttentionSettings()
     features = face_features(face.landmarks, face.blendshapes, face.matrix, settings)
     state = attention_state(features, features.eyes_closed_now, settings)
-    return Verdict(str(state), features.eyes_closed_now, deviation(features, settings) > 1.0)
+    return Verdict(
+        str(state),
+        features.eyes_closed_now,
+        deviation(features, settings) > 1.0,
+        features.yaw_deg,
+        features.pitch_deg,
+        features.eye_openness,
+        features.gaze_offset,
+    )

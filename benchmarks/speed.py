@@ -13,14 +13,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.fer_env import FerWorker
 from benchmarks.metrics import match_boxes, timing_summary
-from benchmarks.report import machine, machine_line, table
+from benchmarks.report import machine_line, table
 from engine.bench import gallery_frame, one_face_frames
 from engine.faces import FaceFinder
 from engine.pipeline import EngineSettings, LessonPipeline
@@ -30,7 +29,13 @@ from models.assets import asset_path
 log = logging.getLogger(__name__)
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-VIDEOS = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4")
+VIDEOS = (
+    "single_face.mp4",
+    "WolfgangLanger_Pexels.mp4",
+    "face_noface.mov",
+    "noface_face.mov",
+    "no_face.mp4",
+)
 GOAL_SPEEDUP = 5.0
 
 
@@ -75,17 +80,24 @@ def _rotated(calls: list, shift: int) -> list:
     return out
 
 
-def measure_set(frame_set: FrameSet, finder: FaceFinder, classifier, fer: FerWorker,
-                fer_keras: FerWorker | None = None) -> dict[str, Any]:
+def measure_set(
+    frame_set: FrameSet,
+    finder: FaceFinder,
+    classifier,
+    fer: FerWorker,
+    fer_keras: FerWorker | None = None,
+) -> dict[str, Any]:
     """Alternate the tools over one set (order rotated each frame); per-frame times, faces, agreement."""
     finder.reset()
     pipeline = LessonPipeline(finder, classifier, EngineSettings())
     rows = []
     for frame in _lesson_frames(frame_set.frames):
+
         def ours(frame=frame):
             t0 = time.perf_counter()
             result = pipeline.process(frame)
             return result, (time.perf_counter() - t0) * 1000
+
         calls = [ours, lambda frame=frame: fer.detect(frame.image)]
         if fer_keras is not None:
             calls.append(lambda frame=frame: fer_keras.detect(frame.image))
@@ -93,10 +105,16 @@ def measure_set(frame_set: FrameSet, finder: FaceFinder, classifier, fer: FerWor
         n = len(result.faces)
         cp_labels = [o.expression for o in result.sample.observations[:n]]
         pairs = match_boxes([f.box for f in result.faces], [f.box for f in fer_faces])
-        row = {"cp_ms": cp_ms, "fer_ms": fer_ms, "cp_faces": n, "fer_faces": len(fer_faces),
-               "matched": len(pairs), "agree": sum(cp_labels[i] == fer_faces[j].label for i, j in pairs),
-               **{k: result.timings_ms[k] for k in STAGES if k in result.timings_ms},
-               "discovery": bool(result.timings_ms.get("discovery", 0.0))}
+        row = {
+            "cp_ms": cp_ms,
+            "fer_ms": fer_ms,
+            "cp_faces": n,
+            "fer_faces": len(fer_faces),
+            "matched": len(pairs),
+            "agree": sum(cp_labels[i] == fer_faces[j].label for i, j in pairs),
+            **{k: result.timings_ms[k] for k in STAGES if k in result.timings_ms},
+            "discovery": bool(result.timings_ms.get("discovery", 0.0)),
+        }
         if keras:
             row["fer_keras_ms"] = keras[0][1]
         rows.append(row)
@@ -110,17 +128,24 @@ def summarise(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     matched = sum(r["matched"] for r in rows)
     cp_t, fer_t = timing_summary(cp), timing_summary(fer)
     out = {
-        "set": name, "frames": len(rows), "classpulse_ms": cp_t, "fer_ms": fer_t,
+        "set": name,
+        "frames": len(rows),
+        "classpulse_ms": cp_t,
+        "fer_ms": fer_t,
         "time_ratio": round(cp_t["median"] / fer_t["median"], 3) if fer_t["median"] else None,
         "per_frame_ratio_median": round(float(np.median(np.divide(cp, fer))), 3),
-        "classpulse_faces": sum(r["cp_faces"] for r in rows), "fer_faces": sum(r["fer_faces"] for r in rows),
+        "classpulse_faces": sum(r["cp_faces"] for r in rows),
+        "fer_faces": sum(r["fer_faces"] for r in rows),
         "classpulse_frames_with_face": sum(r["cp_faces"] > 0 for r in rows),
         "fer_frames_with_face": sum(r["fer_faces"] > 0 for r in rows),
         "matched_faces": matched,
         "label_agreement": round(sum(r["agree"] for r in rows) / matched, 3) if matched else None,
         "discovery_frames": sum(r.get("discovery", False) for r in rows),
-        "classpulse_stage_median_ms": {k: round(float(np.median([r[k] for r in rows if k in r])), 2)
-                                       for k in STAGES if any(k in r for r in rows)},
+        "classpulse_stage_median_ms": {
+            k: round(float(np.median([r[k] for r in rows if k in r])), 2)
+            for k in STAGES
+            if any(k in r for r in rows)
+        },
         "rows": rows,
     }
     keras = [r["fer_keras_ms"] for r in rows if "fer_keras_ms" in r]
@@ -130,8 +155,14 @@ def summarise(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run(fer: FerWorker, classifier, *, fer_keras: FerWorker | None = None, one_face: int = 30,
-        gallery: int = 20) -> dict[str, Any]:
+def run(
+    fer: FerWorker,
+    classifier,
+    *,
+    fer_keras: FerWorker | None = None,
+    one_face: int = 30,
+    gallery: int = 20,
+) -> dict[str, Any]:
     """The whole speed study: every set, then the totals over all frames."""
     sets = frame_sets(one_face, gallery)
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
@@ -146,7 +177,9 @@ def run(fer: FerWorker, classifier, *, fer_keras: FerWorker | None = None, one_f
             results.append(measure_set(s, finder, classifier, fer, fer_keras))
     all_rows = [r for s in results for r in s["rows"]]
     total = summarise("all frames", all_rows)
-    total["sum_ratio"] = round(sum(r["cp_ms"] for r in all_rows) / sum(r["fer_ms"] for r in all_rows), 3)
+    total["sum_ratio"] = round(
+        sum(r["cp_ms"] for r in all_rows) / sum(r["fer_ms"] for r in all_rows), 3
+    )
     return {"sets": results, "total": total, "goal_speedup": GOAL_SPEEDUP}
 
 
@@ -155,32 +188,60 @@ def markdown(data: dict[str, Any], info: dict[str, Any]) -> str:
     rows = []
     for s in [*data["sets"], data["total"]]:
         c, f = s["classpulse_ms"], s["fer_ms"]
-        rows.append([s["set"], s["frames"], f"{c['median']} ({c['p10']}–{c['p90']})",
-                     f"{f['median']} ({f['p10']}–{f['p90']})", s["time_ratio"],
-                     round(1 / s["time_ratio"], 2) if s["time_ratio"] else None,
-                     f"{s['classpulse_faces']} / {s['fer_faces']}",
-                     f"{s['classpulse_frames_with_face']} / {s['fer_frames_with_face']}",
-                     f"{s['label_agreement']} ({s['matched_faces']})" if s["matched_faces"] else "–",
-                     _keras_cell(s), s["discovery_frames"],
-                     " / ".join(str(v) for v in s["classpulse_stage_median_ms"].values())])
+        rows.append(
+            [
+                s["set"],
+                s["frames"],
+                f"{c['median']} ({c['p10']}–{c['p90']})",
+                f"{f['median']} ({f['p10']}–{f['p90']})",
+                s["time_ratio"],
+                round(1 / s["time_ratio"], 2) if s["time_ratio"] else None,
+                f"{s['classpulse_faces']} / {s['fer_faces']}",
+                f"{s['classpulse_frames_with_face']} / {s['fer_frames_with_face']}",
+                f"{s['label_agreement']} ({s['matched_faces']})" if s["matched_faces"] else "–",
+                _keras_cell(s),
+                s["discovery_frames"],
+                " / ".join(str(v) for v in s["classpulse_stage_median_ms"].values()),
+            ]
+        )
     total = data["total"]
     speedup = 1 / total["time_ratio"]
     verdict = "met" if speedup >= data["goal_speedup"] else "NOT met"
-    return "\n".join([
-        "## ClassPulse beside fer: time per frame", "", machine_line(info), "",
-        table(["frames", "n", "ClassPulse ms median (p10–p90)", "fer ms median (p10–p90)",
-               "time ratio ClassPulse / fer", "speed-up", "faces found ClassPulse / fer",
-               "frames with a face ClassPulse / fer", "label agreement (matched faces)",
-               "fer Keras ms median (ClassPulse ratio)", "frames with a discovery pass",
-               "ClassPulse " + " / ".join(k.removesuffix("_ms") for k in STAGES) + " ms (medians)"], rows), "",
-        f"Over all {total['frames']} frames ClassPulse's median time per frame is {total['time_ratio']} of fer's "
-        f"({speedup:.2f}x; per-frame ratio median {total['per_frame_ratio_median']}, ratio of summed time "
-        f"{total['sum_ratio']}). The goal of ≥ {data['goal_speedup']:.0f}x is **{verdict}**.",
-        "fer's own default (TFLite) is the comparison; the Keras column runs fer with `use_tflite=False`, "
-        "the original HDF5 weights ClassPulse converted.",
-        "ClassPulse's time covers the whole per-frame pipeline (MediaPipe detection and 478 landmarks per face, "
-        "head pose, eyes, gaze, tracking, expressions, engagement); fer's covers Haar detection and expressions.",
-    ])
+    return "\n".join(
+        [
+            "## ClassPulse beside fer: time per frame",
+            "",
+            machine_line(info),
+            "",
+            table(
+                [
+                    "frames",
+                    "n",
+                    "ClassPulse ms median (p10–p90)",
+                    "fer ms median (p10–p90)",
+                    "time ratio ClassPulse / fer",
+                    "speed-up",
+                    "faces found ClassPulse / fer",
+                    "frames with a face ClassPulse / fer",
+                    "label agreement (matched faces)",
+                    "fer Keras ms median (ClassPulse ratio)",
+                    "frames with a discovery pass",
+                    "ClassPulse "
+                    + " / ".join(k.removesuffix("_ms") for k in STAGES)
+                    + " ms (medians)",
+                ],
+                rows,
+            ),
+            "",
+            f"Over all {total['frames']} frames ClassPulse's median time per frame is {total['time_ratio']} of fer's "
+            f"({speedup:.2f}x; per-frame ratio median {total['per_frame_ratio_median']}, ratio of summed time "
+            f"{total['sum_ratio']}). The goal of ≥ {data['goal_speedup']:.0f}x is **{verdict}**.",
+            "fer's own default (TFLite) is the comparison; the Keras column runs fer with `use_tflite=False`, "
+            "the original HDF5 weights ClassPulse converted.",
+            "ClassPulse's time covers the whole per-frame pipeline (MediaPipe detection and 478 landmarks per face, "
+            "head pose, eyes, gaze, tracking, expressions, engagement); fer's covers Haar detection and expressions.",
+        ]
+    )
 
 
 def _keras_cell(s: dict[str, Any]) -> str:
@@ -202,5 +263,7 @@ def figures(data: dict[str, Any]) -> dict[str, Any]:
         if not ys:
             continue
         fig.add_trace(go.Box(x=xs, y=ys, name=tool, boxpoints="all", jitter=0.3, pointpos=0))
-    fig.update_layout(boxmode="group", yaxis_title="ms per frame", title="Time per frame: ClassPulse vs fer")
+    fig.update_layout(
+        boxmode="group", yaxis_title="ms per frame", title="Time per frame: ClassPulse vs fer"
+    )
     return {"time_per_frame": fig}

@@ -24,12 +24,16 @@ from engine import landmarks as lm
 
 @pytest.mark.parametrize(
     ("gain", "gamma", "pixels", "expected"),
-    [(1.0, 1.0, [0, 128, 255], [0, 128, 255]),
-     (0.5, 1.0, [0, 100, 255], [0, 50, 128]),
-     (2.0, 1.0, [0, 100, 200], [0, 200, 255]),  # highlights clip
-     (1.0, 2.0, [0, 51, 255], [0, 10, 255])],
+    [
+        (1.0, 1.0, [0, 128, 255], [0, 128, 255]),
+        (0.5, 1.0, [0, 100, 255], [0, 50, 128]),
+        (2.0, 1.0, [0, 100, 200], [0, 200, 255]),  # highlights clip
+        (1.0, 2.0, [0, 51, 255], [0, 10, 255]),
+    ],
 )
-def test_exposure_scales_then_applies_gamma(gain: float, gamma: float, pixels: list[int], expected: list[int]) -> None:
+def test_exposure_scales_then_applies_gamma(
+    gain: float, gamma: float, pixels: list[int], expected: list[int]
+) -> None:
     image = np.array([pixels], np.uint8)
     assert exposure(image, gain, gamma).tolist() == [expected]
 
@@ -41,7 +45,11 @@ def test_low_contrast_pulls_pixels_toward_mid_grey() -> None:
 
 def test_noise_is_repeatable_by_seed_and_keeps_the_mean() -> None:
     image = np.full((64, 64, 3), 128, np.uint8)
-    a, b, c = add_noise(image, 20.0, seed=3), add_noise(image, 20.0, seed=3), add_noise(image, 20.0, seed=4)
+    a, b, c = (
+        add_noise(image, 20.0, seed=3),
+        add_noise(image, 20.0, seed=3),
+        add_noise(image, 20.0, seed=4),
+    )
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
     assert abs(float(a.mean()) - 128.0) < 1.0
@@ -55,7 +63,10 @@ def _face(cx: float = 200.0, cy: float = 200.0, r: float = 100.0) -> np.ndarray:
     for k, i in enumerate(lm.FACE_OVAL):
         a = 2 * math.pi * k / len(lm.FACE_OVAL)
         pts[i, :2] = (cx + r * math.sin(a), cy - r * math.cos(a))
-    for contour, corners, ex in ((lm.RIGHT_EYE, lm.RIGHT_EYE_CORNERS, cx - 40), (lm.LEFT_EYE, lm.LEFT_EYE_CORNERS, cx + 40)):
+    for contour, corners, ex in (
+        (lm.RIGHT_EYE, lm.RIGHT_EYE_CORNERS, cx - 40),
+        (lm.LEFT_EYE, lm.LEFT_EYE_CORNERS, cx + 40),
+    ):
         for k, i in enumerate(contour):
             a = 2 * math.pi * k / len(contour)
             pts[i, :2] = (ex + 15 * math.cos(a), cy - 25 + 5 * math.sin(a))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.metrics import MISSED, box_iou, largest_box_index, match_boxes, score, timing_summary
+from benchmarks.metrics import (
+    MISSED,
+    box_iou,
+    largest_box_index,
+    match_boxes,
+    score,
+    timing_summary,
+)
 
 LABELS = ("angry", "happy", "neutral")
 
@@ -26,8 +33,12 @@ def test_recall_is_none_for_a_class_without_images_and_balanced_accuracy_skips_i
     assert s.support == {"angry": 0, "happy": 2, "neutral": 1}
 
 
-@pytest.mark.parametrize(("truth", "predicted"), [(["sad"], ["happy"]), (["happy"], ["sad"]), (["happy"], [])])
-def test_score_rejects_unknown_labels_and_length_mismatch(truth: list[str], predicted: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("truth", "predicted"), [(["sad"], ["happy"]), (["happy"], ["sad"]), (["happy"], [])]
+)
+def test_score_rejects_unknown_labels_and_length_mismatch(
+    truth: list[str], predicted: list[str]
+) -> None:
     with pytest.raises(ValueError):
         score(truth, predicted, LABELS)
 
@@ -41,8 +52,12 @@ def test_timing_summary_gives_median_and_spread() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "iou"),
-    [((0, 0, 10, 10), (0, 0, 10, 10), 1.0), ((0, 0, 10, 10), (5, 0, 10, 10), 50 / 150),
-     ((0, 0, 10, 10), (20, 20, 5, 5), 0.0), ((0, 0, 0, 0), (0, 0, 0, 0), 0.0)],
+    [
+        ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
+        ((0, 0, 10, 10), (5, 0, 10, 10), 50 / 150),
+        ((0, 0, 10, 10), (20, 20, 5, 5), 0.0),
+        ((0, 0, 0, 0), (0, 0, 0, 0), 0.0),
+    ],
 )
 def test_box_iou(a: tuple, b: tuple, iou: float) -> None:
     assert box_iou(a, b) == pytest.approx(iou)

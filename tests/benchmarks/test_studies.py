@@ -18,8 +18,12 @@ def test_stability_compares_only_faces_found_in_both_images() -> None:
     clean = [ATTENTIVE, ATTENTIVE, AWAY, None, CLOSED]
     altered = [ATTENTIVE, AWAY, AWAY, ATTENTIVE, None]
     s = stability(clean, altered)
-    assert s == {"compared": 3, "state": pytest.approx(2 / 3, abs=1e-4), "eyes_closed": 1.0,
-                 "looking_away": pytest.approx(2 / 3, abs=1e-4)}
+    assert s == {
+        "compared": 3,
+        "state": pytest.approx(2 / 3, abs=1e-4),
+        "eyes_closed": 1.0,
+        "looking_away": pytest.approx(2 / 3, abs=1e-4),
+    }
 
 
 def test_stability_without_any_pair_is_none() -> None:
@@ -30,18 +34,28 @@ def test_score_variant_counts_missed_faces_as_wrong_with_zero_true_probability()
     labels = ("happy", "neutral")
     probs = [np.array([0.9, 0.1]), np.array([0.4, 0.6]), None]
     s = score_variant(["happy", "happy", "neutral"], probs, labels)
-    assert s == {"accuracy": pytest.approx(1 / 3, abs=1e-4), "balanced_accuracy": 0.25,
-                 "mean_p_true": pytest.approx((0.9 + 0.4 + 0.0) / 3, abs=1e-4)}
+    assert s == {
+        "accuracy": pytest.approx(1 / 3, abs=1e-4),
+        "balanced_accuracy": 0.25,
+        "mean_p_true": pytest.approx((0.9 + 0.4 + 0.0) / 3, abs=1e-4),
+    }
 
 
 def _row(condition: str, scores: dict[str, tuple[float, float]]) -> dict:
-    return {"condition": condition, "variants": {n: {"balanced_accuracy": b, "accuracy": b, "mean_p_true": p}
-                                                 for n, (b, p) in scores.items()}}
+    return {
+        "condition": condition,
+        "variants": {
+            n: {"balanced_accuracy": b, "accuracy": b, "mean_p_true": p}
+            for n, (b, p) in scores.items()
+        },
+    }
 
 
 def test_decide_picks_the_best_mean_balanced_accuracy_and_each_conditions_best() -> None:
-    results = [_row("clean", {"none": (0.8, 0.5), "light": (0.7, 0.5)}),
-               _row("dark", {"none": (0.3, 0.2), "light": (0.6, 0.4)})]
+    results = [
+        _row("clean", {"none": (0.8, 0.5), "light": (0.7, 0.5)}),
+        _row("dark", {"none": (0.3, 0.2), "light": (0.6, 0.4)}),
+    ]
     d = decide(results)
     assert d["best_overall"] == "light"
     assert d["best_per_condition"] == {"clean": "none", "dark": "light"}
@@ -58,8 +72,12 @@ def test_variant_names() -> None:
     assert variant_name(("light", "equalise")) == "light+equalise"
 
 
-@pytest.mark.parametrize(("shift", "order"), [(0, ["a", "b", "c"]), (1, ["b", "c", "a"]), (5, ["c", "a", "b"])])
-def test_rotated_changes_the_call_order_but_not_the_result_order(shift: int, order: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("shift", "order"), [(0, ["a", "b", "c"]), (1, ["b", "c", "a"]), (5, ["c", "a", "b"])]
+)
+def test_rotated_changes_the_call_order_but_not_the_result_order(
+    shift: int, order: list[str]
+) -> None:
     called = []
     calls = [lambda n=n: called.append(n) or n for n in "abc"]
     assert _rotated(calls, shift) == ["a", "b", "c"]
@@ -67,8 +85,10 @@ def test_rotated_changes_the_call_order_but_not_the_result_order(shift: int, ord
 
 
 def test_summarise_reports_classpulse_time_as_a_ratio_of_fers() -> None:
-    rows = [{"cp_ms": cp, "fer_ms": fer, "cp_faces": 1, "fer_faces": f, "matched": f, "agree": a}
-            for cp, fer, f, a in [(10.0, 50.0, 1, 1), (20.0, 100.0, 1, 0), (30.0, 60.0, 0, 0)]]
+    rows = [
+        {"cp_ms": cp, "fer_ms": fer, "cp_faces": 1, "fer_faces": f, "matched": f, "agree": a}
+        for cp, fer, f, a in [(10.0, 50.0, 1, 1), (20.0, 100.0, 1, 0), (30.0, 60.0, 0, 0)]
+    ]
     s = summarise("set", rows)
     assert s["classpulse_ms"]["median"] == 20.0 and s["fer_ms"]["median"] == 60.0
     assert s["time_ratio"] == pytest.approx(1 / 3, abs=1e-3)
