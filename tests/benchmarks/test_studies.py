@@ -18,12 +18,21 @@ def test_stability_compares_only_faces_found_in_both_images() -> None:
     clean = [ATTENTIVE, ATTENTIVE, AWAY, None, CLOSED]
     altered = [ATTENTIVE, AWAY, AWAY, ATTENTIVE, None]
     s = stability(clean, altered)
-    assert s == {
-        "compared": 3,
-        "state": pytest.approx(2 / 3, abs=1e-4),
-        "eyes_closed": 1.0,
-        "looking_away": pytest.approx(2 / 3, abs=1e-4),
-    }
+    assert (s["compared"], s["eyes_closed"]) == (3, 1.0)
+    assert s["state"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["looking_away"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_stability_reports_the_median_drift_of_the_measures() -> None:
+    clean = [Verdict("attentive", False, False, 0.0, 0.0, 0.30, 0.0)] * 3
+    altered = [
+        Verdict("attentive", False, False, yaw, 0.0, 0.30 - d, 0.0)
+        for yaw, d in ((1.0, 0.0), (-4.0, 0.05), (2.0, 0.1))
+    ]
+    s = stability(clean, altered)
+    assert s["median_abs_change_yaw_deg"] == 2.0
+    assert s["median_abs_change_eye_openness"] == pytest.approx(0.05)
+    assert s["median_abs_change_gaze_offset"] == 0.0
 
 
 def test_stability_without_any_pair_is_none() -> None:
