@@ -71,10 +71,11 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
         return "–" if v is None else str(v)
 
-    align = [
-        "---:" if rows and isinstance(rows[0][i], int | float) else "---"
-        for i in range(len(header))
-    ]
+    def numeric(v: Any) -> bool:
+        text = str(v).strip("*")
+        return isinstance(v, int | float) or text.replace(".", "", 1).isdigit()
+
+    align = ["---:" if rows and numeric(rows[0][i]) else "---" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
