@@ -19,6 +19,7 @@ from benchmarks.sanity_set import SanitySet
 from engine.faces import FaceFinder
 from engine.records import EXPRESSIONS
 from models.assets import asset_path
+from models.classify import ExpressionModel
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ def scores_dict(truth: list[str], predicted: list[str | None]) -> dict[str, Any]
     }
 
 
-def run(sanity: SanitySet, classifiers: list, fer: FerWorker | None) -> dict[str, Any]:
+def run(
+    sanity: SanitySet, classifiers: list[ExpressionModel], fer: FerWorker | None
+) -> dict[str, Any]:
     """Predict every sanity image with each classifier (after MediaPipe) and with fer; score each."""
     truth = [im.label for im in sanity.images]
     preds: dict[str, list[str | None]] = {c.name: [] for c in classifiers}

@@ -25,6 +25,7 @@ from engine.faces import FaceFinder
 from engine.pipeline import EngineSettings, LessonPipeline
 from engine.sources import Frame, VideoFileSource
 from models.assets import asset_path
+from models.classify import ExpressionModel
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def _rotated(calls: list, shift: int) -> list:
 def measure_set(
     frame_set: FrameSet,
     finder: FaceFinder,
-    classifier,
+    classifier: ExpressionModel,
     fer: FerWorker,
     fer_keras: FerWorker | None = None,
 ) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def summarise(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(
     fer: FerWorker,
-    classifier,
+    classifier: ExpressionModel,
     *,
     fer_keras: FerWorker | None = None,
     one_face: int = 30,
