@@ -16,7 +16,7 @@ st.set_page_config(page_title="ClassPulse", page_icon=":bar_chart:", layout="wid
 state.init(DashboardSettings.from_env())
 settings = state.settings()
 
-PAGES_NEEDING_DATABASE = {"live", "lessons", "export", "privacy"}
+PAGES_WITHOUT_DATABASE = {"Analyse a photo"}
 pages = [
     st.Page(
         "dashboard/app_pages/live.py",
@@ -58,7 +58,7 @@ with st.sidebar:
     if running is not None:
         st.success(f"Engine running: {running.launch.title}", icon=":material/sensors:")
 
-if page.url_path in PAGES_NEEDING_DATABASE:
+if page.title not in PAGES_WITHOUT_DATABASE:
     try:
         loaders.database(settings.db_url)
     except StorageError as exc:

@@ -49,7 +49,7 @@ upload = upload_tab.file_uploader(
     "Photo", type=["jpg", "jpeg", "png", "webp", "bmp"], key="photo_upload"
 )
 shot = camera_tab.camera_input("Camera", key="photo_camera")
-source = upload or shot
+source = upload if upload is not None else shot
 if source is None:
     st.info("Upload a photo, or take one with your camera. Several faces work.")
     st.stop()

@@ -46,12 +46,28 @@ def seed_running_lesson(
     engine, *, students: int = 8, seconds: int = LIVE_SECONDS, attention_only: bool = False
 ) -> int:
     """A lesson still marked running whose generated samples end just before LIVE_NOW."""
-    lesson_id = create_lesson(engine, LessonSpec(
-        title="Live physics", group_name="9B", started_at=LIVE_START, source="synthetic",
-        sample_rate_hz=LIVE_RATE_HZ, model_name="synthetic", attention_only=attention_only,
-    ))
-    samples = list(generate_samples(students=students, hours=seconds / 3600, rate_hz=LIVE_RATE_HZ,
-                                    seed=7, started_at=LIVE_START, attention_only=attention_only))
+    lesson_id = create_lesson(
+        engine,
+        LessonSpec(
+            title="Live physics",
+            group_name="9B",
+            started_at=LIVE_START,
+            source="synthetic",
+            sample_rate_hz=LIVE_RATE_HZ,
+            model_name="synthetic",
+            attention_only=attention_only,
+        ),
+    )
+    samples = list(
+        generate_samples(
+            students=students,
+            hours=seconds / 3600,
+            rate_hz=LIVE_RATE_HZ,
+            seed=7,
+            started_at=LIVE_START,
+            attention_only=attention_only,
+        )
+    )
     write_samples(engine, lesson_id, samples)
     return lesson_id
 
@@ -59,12 +75,34 @@ def seed_running_lesson(
 def seed_database(path: Path) -> SeededDb:
     url = f"sqlite:///{path}"
     engine = open_database(url)
-    earlier = seed_lesson(engine, students=6, hours=0.1, seed=1, title="Fractions I", group_name="7A",
-                          started_at=T_FIRST - timedelta(days=7))
-    lesson = seed_lesson(engine, students=6, hours=0.25, seed=2, title="Fractions II", group_name="7A",
-                         started_at=T_FIRST)
-    attention = seed_lesson(engine, students=5, hours=0.1, seed=3, attention_only=True,
-                            title="Reading", group_name="8C", started_at=T_FIRST + timedelta(hours=2))
+    earlier = seed_lesson(
+        engine,
+        students=6,
+        hours=0.1,
+        seed=1,
+        title="Fractions I",
+        group_name="7A",
+        started_at=T_FIRST - timedelta(days=7),
+    )
+    lesson = seed_lesson(
+        engine,
+        students=6,
+        hours=0.25,
+        seed=2,
+        title="Fractions II",
+        group_name="7A",
+        started_at=T_FIRST,
+    )
+    attention = seed_lesson(
+        engine,
+        students=5,
+        hours=0.1,
+        seed=3,
+        attention_only=True,
+        title="Reading",
+        group_name="8C",
+        started_at=T_FIRST + timedelta(hours=2),
+    )
     running = seed_running_lesson(engine)
     return SeededDb(url, earlier, lesson, attention, running)
 
@@ -88,8 +126,12 @@ def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
     monkeypatch.setenv("CLASSPULSE_TIMEZONE", "UTC")
     monkeypatch.setenv("CLASSPULSE_DATA_DIR", str(tmp_path / "data"))
-    for name in ("CLASSPULSE_ATTENTION_ONLY", "CLASSPULSE_RETENTION_DAYS", "CLASSPULSE_ALERT_LEVEL",
-                 "CLASSPULSE_ALERT_MINUTES"):
+    for name in (
+        "CLASSPULSE_ATTENTION_ONLY",
+        "CLASSPULSE_RETENTION_DAYS",
+        "CLASSPULSE_ALERT_LEVEL",
+        "CLASSPULSE_ALERT_MINUTES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("dashboard.config.utc_now", lambda: LIVE_NOW)
     st.cache_data.clear()
@@ -125,7 +167,9 @@ def table_with(at: AppTest, column: str):
     for frame in at.dataframe:
         if column in frame.value.columns:
             return frame.value
-    raise AssertionError(f"no table with a {column!r} column among {[list(f.value.columns) for f in at.dataframe]}")
+    raise AssertionError(
+        f"no table with a {column!r} column among {[list(f.value.columns) for f in at.dataframe]}"
+    )
 
 
 def chart_titles(at: AppTest) -> list[str]:

@@ -9,9 +9,12 @@ import pytest
 
 from dashboard import control
 
-SLEEPER = [sys.executable, "-c",
-           "import sys, time; print('lesson 12 started: Maths from demo', file=sys.stderr, flush=True); "
-           "time.sleep(60)"]
+SLEEPER = [
+    sys.executable,
+    "-c",
+    "import sys, time; print('lesson 12 started: Maths from demo', file=sys.stderr, flush=True); "
+    "time.sleep(60)",
+]
 
 
 @pytest.mark.parametrize(
@@ -38,7 +41,9 @@ def test_engine_command_passes_the_database():
     assert command[command.index("--rate") + 1] == "1.5"
 
 
-@pytest.mark.parametrize(("title", "source", "rate"), [("", "demo", 2.0), ("x", "", 2.0), ("x", "demo", 50.0)])
+@pytest.mark.parametrize(
+    ("title", "source", "rate"), [("", "demo", 2.0), ("x", "", 2.0), ("x", "demo", 50.0)]
+)
 def test_launch_rejects_missing_title_source_or_bad_rate(title, source, rate):
     with pytest.raises(ValueError):
         control.LessonLaunch(title, "", source, rate)
@@ -51,7 +56,10 @@ def test_started_engine_is_found_again_and_stops_on_sigterm(tmp_path, monkeypatc
         found = control.find_engine(tmp_path)  # as after a page reload: from the state file
         assert found == handle
         deadline = time.monotonic() + 10
-        while control.lesson_id_from_log(control.read_log(handle)) is None and time.monotonic() < deadline:
+        while (
+            control.lesson_id_from_log(control.read_log(handle)) is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert control.lesson_id_from_log(control.read_log(handle)) == 12
         with pytest.raises(control.ControlError, match="already running"):
@@ -65,10 +73,14 @@ def test_started_engine_is_found_again_and_stops_on_sigterm(tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("log", "message"),
     [
-        ("W0000 00:00 noise\nINFO: Created delegate\nError: source 'x' is not a camera index\n",
-         "source 'x' is not a camera index"),
-        ("lesson 3 started: T from demo\nlesson 3 finished: 80 samples (end of source)\n",
-         "lesson 3 finished: 80 samples (end of source)"),
+        (
+            "W0000 00:00 noise\nINFO: Created delegate\nError: source 'x' is not a camera index\n",
+            "source 'x' is not a camera index",
+        ),
+        (
+            "lesson 3 started: T from demo\nlesson 3 finished: 80 samples (end of source)\n",
+            "lesson 3 finished: 80 samples (end of source)",
+        ),
         ("", None),
     ],
 )
@@ -83,6 +95,10 @@ def test_webcam_indices_lists_video_devices(tmp_path):
 
 
 def test_handle_round_trips_through_json():
-    handle = control.EngineHandle(41, "/tmp/x.log", "2025-01-01T00:00:00+00:00",
-                                  control.LessonLaunch("T", "G", "demo", 2.0, True, "sqlite:///a.db"))
+    handle = control.EngineHandle(
+        41,
+        "/tmp/x.log",
+        "2025-01-01T00:00:00+00:00",
+        control.LessonLaunch("T", "G", "demo", 2.0, True, "sqlite:///a.db"),
+    )
     assert control.EngineHandle.from_json(handle.to_json()) == handle

