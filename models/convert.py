@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 KERAS_ASSET = "emotion_model.hdf5"
 CONVERTED_NAME = "minixception_fer2013.pt"
 PRETRAINED_NAME = "minixception-fer2013"
-# Chosen by `python -m models.tools.measure_preprocessing` (docs/models.md): reference-white light
-# compensation was the one step that raised top-1 on the labelled faces without lowering any face's
-# true-class probability; histogram equalisation lowered it (mini-Xception was trained without it).
-DEFAULT_PREPROCESS: tuple[str, ...] = ("light",)
+# Chosen by measurement: `python -m benchmarks robustness` (docs/benchmarks.md, 101 labelled faces under
+# seven image conditions) found reference-white light compensation followed by Gaussian smoothing best
+# or equal under every condition; histogram equalisation hurts (mini-Xception was trained without it).
+DEFAULT_PREPROCESS: tuple[str, ...] = ("light", "smooth")
 _WEIGHTED = {"Conv2D": nn.Conv2d, "SeparableConv2D": SeparableConv2d, "BatchNormalization": nn.BatchNorm2d}
 
 

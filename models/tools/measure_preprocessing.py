@@ -34,7 +34,7 @@ class VariantScore:
 
 def variants() -> list[tuple[str, ...]]:
     """No step, each step alone, equalise + smooth, and every step."""
-    return [(), *((s,) for s in STEPS), ("equalise", "smooth"), tuple(STEPS)]
+    return [(), *((s,) for s in STEPS), ("equalise", "smooth"), ("light", "smooth"), tuple(STEPS)]
 
 
 def measure(classifier: ExpressionClassifier, faces: tuple[SampleFace, ...] = SAMPLE_FACES) -> list[VariantScore]:
