@@ -111,7 +111,7 @@ def concentration_timeline(
         go.Scatter(
             x=x,
             y=timeline["concentration"],
-            mode="lines",
+            mode="lines" if len(timeline) > 30 else "lines+markers",
             name="concentration",
             line={"color": CONCENTRATION_COLOR, "width": 2},
             hovertemplate="%{y:.0f}<extra>concentration</extra>",

@@ -130,7 +130,7 @@ def headline(report: LessonReport, tz: str) -> dict[str, str]:
     )
     return {
         "Class": lesson.get("group_name") or "–",
-        "Started": local_time(lesson["started_at"], tz),
+        "Started": local_time(lesson["started_at"], tz, "%d %b %Y %H:%M"),
         "Duration": duration_text(float(row["duration_s"])) if row is not None else "–",
         "Students": str(int(row["students_seen"])) if row is not None else "0",
         "Mean concentration": "–" if mean is None else f"{mean:.1f}",

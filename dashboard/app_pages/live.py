@@ -237,6 +237,21 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
             st.rerun(scope="app")
 
 
+@st.fragment(run_every=REFRESH_S)
+def waiting_for_engine(data_dir: str) -> None:
+    """While the engine loads its models: check every 2 s, and show the lesson once it announces it."""
+    st.info(
+        "The engine is starting (loading the models takes a few seconds)…",
+        icon=":material/hourglass_top:",
+    )
+    handle = control.load_handle(data_dir)
+    if handle is None or not control.is_alive(handle.pid):
+        st.rerun(scope="app")
+    if control.lesson_id_from_log(control.read_log(handle)) is not None:
+        loaders.clear_caches()
+        st.rerun(scope="app")
+
+
 # --- layout -----------------------------------------------------------------------------------
 
 
@@ -347,11 +362,7 @@ def engine_panel(settings) -> int | None:
             control.forget_engine(settings.data_dir)
             st.rerun()
         if lesson_id is None:
-            st.info(
-                "The engine is starting (loading the models takes a few seconds)…",
-                icon=":material/hourglass_top:",
-            )
-            st.button("Refresh", key="live_refresh")
+            waiting_for_engine(str(settings.data_dir))
         return lesson_id
     # The engine ended by itself: say how, once, and keep the lesson's id for its report.
     message = control.last_message(log_text)

@@ -142,7 +142,6 @@ def test_demo_lesson_from_start_to_report_and_csv(server: str, tmp_path: Path) -
             expect(concentration).to_have_text(re.compile(r"^\d+$"), timeout=120_000)
             last_sample = _metric(page, "Last sample")
             expect(last_sample).to_have_text(re.compile(r"^\d+ s ago$"), timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
 
             # The card refreshes itself: its numbers change without any click.
             first = page.get_by_test_id("stMetric").all_inner_texts()
@@ -151,6 +150,9 @@ def test_demo_lesson_from_start_to_report_and_csv(server: str, tmp_path: Path) -
                 assert time.monotonic() < deadline, f"live numbers did not change: {first}"
                 page.wait_for_timeout(500)
             assert page.get_by_text("Student 1", exact=False).first.is_visible()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
 
             stop = page.get_by_role("button", name="Stop lesson")
             if stop.is_visible():  # the demo clip may have ended by itself on a slow machine
@@ -158,6 +160,7 @@ def test_demo_lesson_from_start_to_report_and_csv(server: str, tmp_path: Path) -
             page.get_by_role("button", name="Open its report").click(timeout=60_000)
             expect(page.get_by_text("Lowest-concentration moments")).to_be_visible(timeout=60_000)
             expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / "lessons.png"), full_page=True)
 
             page.goto(f"{server}/export")
@@ -168,6 +171,7 @@ def test_demo_lesson_from_start_to_report_and_csv(server: str, tmp_path: Path) -
             download_info.value.save_as(saved)
             rows = list(csv.DictReader(saved.open(encoding="utf-8")))
             assert rows and "mean_engagement" in rows[0]
+            page.wait_for_timeout(1000)
             page.screenshot(path=str(ARTIFACTS / "export.png"), full_page=True)
 
             page.goto(f"{server}/photo")
