@@ -9,6 +9,7 @@ Between full "discovery" passes, known faces are re-landmarked in a crop around 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import zipfile
 from collections.abc import Sequence
@@ -122,6 +123,18 @@ def square_crop_window(box: Box, scale: float, width: int, height: int) -> Box:
     return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
+_LIVE_TASKS: set[object] = set()  # MediaPipe tasks not yet closed; see FaceFinder.__del__
+
+
+def _close_tasks(tasks: Sequence[object]) -> None:
+    for task in tasks:
+        try:
+            task.close()
+        except Exception:  # a finaliser must not raise; the process may be shutting down
+            log.debug("closing a MediaPipe task failed", exc_info=True)
+        _LIVE_TASKS.discard(task)
+
+
 def _mp_image(rgb: np.ndarray) -> mp.Image:
     return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
 
@@ -155,10 +168,23 @@ class FaceFinder:
         self._known: list[Box] = []
         self._last_discovery_s: float | None = None
         self.last_timings_ms: dict[str, float] = {}
+        self._closed = False
+        _LIVE_TASKS.update((self._detector, self._landmarker))
 
     def close(self) -> None:
-        self._detector.close()
-        self._landmarker.close()
+        """Shut MediaPipe's task runners down; call it (or use `with`) rather than leave it to the GC."""
+        if not self._closed:
+            self._closed = True
+            _close_tasks((self._detector, self._landmarker))
+
+    def __del__(self) -> None:
+        # MediaPipe's own finaliser waits for its dispatcher thread; run by the garbage collector in
+        # the middle of an import, that wait deadlocks. So its tasks stay referenced in _LIVE_TASKS
+        # (never garbage), and an unclosed finder has them closed on a thread of their own.
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            tasks = (self._detector, self._landmarker)
+            threading.Thread(target=_close_tasks, args=(tasks,), name="mediapipe-close", daemon=True).start()
 
     def __enter__(self) -> FaceFinder:
         return self

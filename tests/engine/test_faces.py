@@ -132,3 +132,37 @@ def test_aligned_crop_levels_the_eye_line():
     ys, xs = np.nonzero(crop > 128)
     left_blob, right_blob = ys[xs < 50].mean(), ys[xs >= 50].mean()
     assert abs(left_blob - right_blob) < 1.5
+
+
+GC_DURING_IMPORT = """
+import gc, sys, cv2
+from engine.faces import FaceFinder
+from models.assets import asset_path
+finder = FaceFinder(asset_path("face_landmarker.task"))
+finder.find(cv2.cvtColor(cv2.imread(str(asset_path("single_face.jpg"))), cv2.COLOR_BGR2RGB))
+finder.cycle = finder  # only the cyclic garbage collector can free it now
+del finder
+gc.disable()
+
+class CollectDuringImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy.testing":
+            gc.collect()
+
+sys.meta_path.insert(0, CollectDuringImport())
+import numpy.testing
+print("imported")
+"""
+
+
+def test_an_unclosed_finder_collected_during_an_import_does_not_hang(asset):
+    # MediaPipe's finaliser waits on its own thread; run by the GC inside an import it deadlocked
+    # (seen when the dashboard's cached finder was released between tests).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", GC_DURING_IMPORT], cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "imported"
