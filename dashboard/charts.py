@@ -148,6 +148,16 @@ def live_trend(trend: pd.DataFrame, tz: str, *, level: float) -> go.Figure:
         trend, tz, level=level, bucket_s=10.0, title="Class concentration, last 10 minutes"
     )
     fig.update_layout(height=280, showlegend=False)
+    return show_last_minutes(fig, trend, tz)
+
+
+def show_last_minutes(
+    fig: go.Figure, trend: pd.DataFrame, tz: str, minutes: float = 10.0, bucket_s: float = 10.0
+) -> go.Figure:
+    """Fix a live chart's time axis to the last `minutes` (so a young lesson is not stretched)."""
+    if not trend.empty:
+        end = local_times(trend["bucket_start"], tz).max() + pd.Timedelta(seconds=bucket_s)
+        fig.update_xaxes(range=[end - pd.Timedelta(minutes=minutes), end])
     return fig
 
 

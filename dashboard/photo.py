@@ -7,6 +7,7 @@ page). Nothing here touches the database: a photo is analysed in memory and forg
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ def load_models(with_expressions: bool) -> PhotoModels:
         classifier = load_classifier("minixception") if with_expressions else None
     except (AssetError, FaceModelError, CheckpointError, OSError) as exc:
         raise PhotoModelError(str(exc).splitlines()[0]) from exc
+    atexit.register(finder.close)  # MediaPipe's graph threads keep a process alive until closed
     return PhotoModels(finder, classifier, threading.Lock())
 
 

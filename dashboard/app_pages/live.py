@@ -223,8 +223,12 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
             )
             if not lesson["attention_only"]:
                 st.plotly_chart(
-                    charts.expression_mix_over_time(
-                        live.trend, settings.timezone, title="Expression mix, last 10 minutes"
+                    charts.show_last_minutes(
+                        charts.expression_mix_over_time(
+                            live.trend, settings.timezone, title="Expression mix, last 10 minutes"
+                        ),
+                        live.trend,
+                        settings.timezone,
                     ),
                     key="live_expression_chart",
                 )
