@@ -110,6 +110,8 @@ def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[s
         command.append("--attention-only")
     if FILE_SOURCES_PLAYED_IN_REAL_TIME and is_file_source(launch.source):
         command.append("--realtime")
+    if launch.source == "demo":
+        command.append("--loop")  # the 40 s clip plays until the teacher stops the lesson
     return command
 
 

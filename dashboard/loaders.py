@@ -9,7 +9,7 @@ and a new sample shows up within seconds.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -26,8 +26,13 @@ LIVE_TREND_BUCKET_S = 10.0
 
 @st.cache_resource(show_spinner=False)
 def database(db_url: str) -> Engine:
-    """The one Engine for a URL, reachable and migrated (raises storage.db.StorageError)."""
-    return open_database(db_url)
+    """The one Engine for a URL, reachable and migrated (raises storage.db.StorageError).
+
+    The retention period (CLASSPULSE_RETENTION_DAYS) is applied here, once per server start.
+    """
+    engine = open_database(db_url)
+    lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC))
+    return engine
 
 
 @st.cache_data(ttl=5, max_entries=32, show_spinner=False)

@@ -58,12 +58,13 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
 @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default CLASSPULSE_DB_URL or SQLite).")
 @click.option("--max-seconds", type=float, default=None, help="Stop after this much lesson time.")
 @click.option("--realtime", is_flag=True, help="Play files at real-time pace instead of as fast as possible.")
+@click.option("--loop", is_flag=True, help="Play a file (or the demo) again and again until stopped.")
 @click.option("--max-faces", type=click.IntRange(1, 100), default=None,
               help="Most faces analysed per frame (default 30, or CLASSPULSE_MAX_FACES).")
 @click.option("--quiet", is_flag=True, help="No live status line.")
 def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str,
             attention_only: bool | None, db_url: str | None, max_seconds: float | None,
-            realtime: bool, max_faces: int | None, quiet: bool) -> None:
+            realtime: bool, loop: bool, max_faces: int | None, quiet: bool) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
     from engine.faces import FaceFinder, FaceModelError
     from models.classify import load_classifier
@@ -95,7 +96,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     started_at = datetime.now(UTC)
     try:
         source = open_source(source_spec, settings.rate_hz, start=started_at, realtime=settings.realtime,
-                             demo_path=demo_path())
+                             loop=loop, demo_path=demo_path())
         classifier = None if settings.attention_only else load_classifier(settings.model_name)
         finder = FaceFinder(asset_path("face_landmarker.task"), settings.faces)
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:

@@ -73,13 +73,14 @@ class VideoFileSource:
     live = False
 
     def __init__(self, path: Path, rate_hz: float, start: datetime, *, realtime: bool = False,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 loop: bool = False, sleep: Callable[[float], None] = time.sleep) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise SourceError(f"video file {self.path} does not exist; check the path")
         self.rate_hz = check_rate(rate_hz)
         self.start = start
         self.realtime = realtime
+        self.loop = loop
         self._sleep = sleep
         self._cap = cv2.VideoCapture(str(self.path))
         ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
@@ -95,13 +96,15 @@ class VideoFileSource:
         self.truncated = False
 
     def frames(self) -> Iterator[Frame]:
+        """Sampled frames; with `loop`, the file plays again and again, media time running on."""
         period = 1.0 / self.rate_hz
         next_t = 0.0
+        offset_s = 0.0  # media time of the current pass's first frame
         index, image = 0, self._first
         began = time.monotonic()
         sampled = 0
         while image is not None:
-            media_t = index / self.fps
+            media_t = offset_s + index / self.fps
             if media_t + 1e-9 >= next_t:
                 if self.realtime:
                     self._sleep(max(0.0, media_t - (time.monotonic() - began)))
@@ -112,10 +115,15 @@ class VideoFileSource:
             index += 1
             if not ok:
                 image = None
-        if self.frame_count and index < self.frame_count - 2:
-            self.truncated = True
-            log.warning("video %s ended at frame %d of %d: truncated or corrupt", self.path,
-                        index, self.frame_count)
+                if self.frame_count and index < self.frame_count - 2:
+                    self.truncated = True
+                    log.warning("video %s ended at frame %d of %d: truncated or corrupt", self.path,
+                                index, self.frame_count)
+                elif self.loop and index > 1:
+                    self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    ok, image = self._cap.read()
+                    offset_s, index = offset_s + index / self.fps, 0
+                    image = image if ok else None
 
     def close(self) -> None:
         self._cap.release()
@@ -310,7 +318,7 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def open_source(spec: str, rate_hz: float, *, start: datetime | None = None, realtime: bool = False,
-                clock: Clock = utc_now, demo_path: Path | None = None) -> FrameSource:
+                loop: bool = False, clock: Clock = utc_now, demo_path: Path | None = None) -> FrameSource:
     """Open a source from its spec: `0` (webcam), `demo`, `screen[:x,y,w,h]`, a URL, a folder or a video."""
     spec = spec.strip()
     start = start or clock()
@@ -321,7 +329,7 @@ def open_source(spec: str, rate_hz: float, *, start: datetime | None = None, rea
     if spec == "demo":
         if demo_path is None or not demo_path.is_file():
             raise SourceError("the demo clip is missing; run `python -m engine make-demo` (or `make assets`)")
-        source = VideoFileSource(demo_path, rate_hz, start, realtime=realtime)
+        source = VideoFileSource(demo_path, rate_hz, start, realtime=realtime, loop=loop)
         source.description = "demo gallery clip"
         return source
     if match := _SCREEN.match(spec):
@@ -336,7 +344,7 @@ def open_source(spec: str, rate_hz: float, *, start: datetime | None = None, rea
     if path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return SingleImageSource(path, rate_hz, start)
-        return VideoFileSource(path, rate_hz, start, realtime=realtime)
+        return VideoFileSource(path, rate_hz, start, realtime=realtime, loop=loop)
     raise SourceError(
         f"source {spec!r} is not a camera index, 'demo', 'screen', a URL, a folder or an existing file"
     )

@@ -20,7 +20,7 @@ SLEEPER = [
 @pytest.mark.parametrize(
     ("source", "attention_only", "tail"),
     [
-        ("demo", False, ["--quiet", "--realtime"]),
+        ("demo", False, ["--quiet", "--realtime", "--loop"]),
         ("0", True, ["--quiet", "--attention-only"]),
         ("screen:0,0,800,600", False, ["--quiet"]),
         ("/videos/lesson.mp4", False, ["--quiet", "--realtime"]),

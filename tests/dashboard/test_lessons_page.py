@@ -95,3 +95,18 @@ def test_times_follow_the_teacher_time_zone(app, seeded_db, monkeypatch):
     metrics = {m.label: m.value for m in at.metric}
     local = (T_FIRST + timedelta(hours=1)).strftime("%d %b %Y %H:%M")  # CET = UTC+1 in January
     assert metrics["Started"] == local
+
+
+def test_retention_period_is_applied_when_the_app_opens_the_database(app, own_db, monkeypatch):
+    from datetime import UTC, datetime
+
+    from storage.lessons import get_lesson
+
+    # Keep lessons up to 3 days older than the seeded "Fractions II"; "Fractions I" is 7 days older.
+    days = (datetime.now(UTC) - T_FIRST).total_seconds() / 86400 + 3
+    monkeypatch.setenv("CLASSPULSE_RETENTION_DAYS", f"{days:.4f}")
+    at = app(own_db.url, "lessons")
+    engine = open_database(own_db.url)
+    assert get_lesson(engine, own_db.earlier) is None
+    assert get_lesson(engine, own_db.lesson) is not None
+    assert "Fractions I" not in list(table_with(at, "Lesson")["Lesson"])

@@ -171,3 +171,20 @@ def test_still_image_file_is_one_sample(asset, tmp_path):
 def test_frames_are_refused_when_the_folder_is_empty(tmp_path: Path):
     with pytest.raises(SourceError, match="holds no images"):
         ImageFolderSource(tmp_path, 2.0, START)
+
+
+def test_a_looped_file_plays_again_with_media_time_running_on(asset):
+    source = VideoFileSource(asset("single_face.mp4"), 2.0, START, loop=True)  # 2.4 s long
+    frames = []
+    for frame in source.frames():
+        frames.append(frame)
+        if len(frames) == 12:
+            break
+    source.close()
+    times = [f.t_s for f in frames]
+    assert times == sorted(times) and times[-1] > 5.0  # past two passes of the clip
+    assert all(0.4 < b - a < 0.6 for a, b in zip(times, times[1:], strict=False))
+    from tests.conftest import video_frame
+
+    assert frames[5].t_s == pytest.approx(2.5)  # 0.1 s into the second pass: the clip's frame 3
+    assert np.array_equal(frames[5].image, video_frame(asset("single_face.mp4"), 3))
