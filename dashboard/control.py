@@ -65,6 +65,7 @@ class EngineHandle:
     log_path: str
     started_at: str  # ISO-8601 UTC
     launch: LessonLaunch
+    start_ticks: int | None = None  # the kernel's start time of that pid: tells a recycled pid apart
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -77,6 +78,7 @@ class EngineHandle:
             log_path=str(raw["log_path"]),
             started_at=str(raw["started_at"]),
             launch=LessonLaunch(**raw["launch"]),
+            start_ticks=raw.get("start_ticks"),
         )
 
 
@@ -142,7 +144,11 @@ def start_engine(launch: LessonLaunch, data_dir: Path, *, cwd: Path | None = Non
     except OSError as exc:
         raise ControlError(f"cannot start the engine: {exc.strerror or exc}") from exc
     handle = EngineHandle(
-        pid=process.pid, log_path=str(log_path), started_at=now.isoformat(), launch=launch
+        pid=process.pid,
+        log_path=str(log_path),
+        started_at=now.isoformat(),
+        launch=launch,
+        start_ticks=process_start_ticks(process.pid),
     )
     _state_path(data_dir).write_text(handle.to_json(), encoding="utf-8")
     log.info("engine started: pid %d, log %s", process.pid, log_path)
@@ -167,8 +173,21 @@ def forget_engine(data_dir: Path) -> None:
     _state_path(data_dir).unlink(missing_ok=True)
 
 
-def is_alive(pid: int) -> bool:
-    """Whether the process runs (a finished child is reaped; a zombie counts as dead)."""
+def process_start_ticks(pid: int) -> int | None:
+    """When the kernel started a process (clock ticks since boot), None when it cannot be read."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def is_alive(pid: int, start_ticks: int | None = None) -> bool:
+    """Whether the process runs (a finished child is reaped; a zombie counts as dead).
+
+    With `start_ticks`, a pid the kernel has since given to another process counts as dead.
+    """
+    if start_ticks is not None and process_start_ticks(pid) not in (start_ticks, None):
+        return False
     try:
         done, _status = os.waitpid(pid, os.WNOHANG)
         if done == pid:
@@ -191,23 +210,28 @@ def is_alive(pid: int) -> bool:
 def find_engine(data_dir: Path) -> EngineHandle | None:
     """The engine this dashboard started, when it is still running."""
     handle = load_handle(data_dir)
-    if handle is None or not is_alive(handle.pid):
+    if handle is None or not is_alive(handle.pid, handle.start_ticks):
         return None
     return handle
 
 
 def stop_engine(handle: EngineHandle, timeout_s: float = 20.0) -> bool:
-    """SIGTERM the engine and wait for it to finish its lesson; True when it has exited."""
+    """SIGTERM the engine and wait for it to finish its lesson; True when it has exited.
+
+    A pid that now belongs to another process (the engine ended long ago) is never signalled.
+    """
+    if not is_alive(handle.pid, handle.start_ticks):
+        return True
     try:
         os.kill(handle.pid, signal.SIGTERM)
     except ProcessLookupError:
         return True
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not is_alive(handle.pid):
+        if not is_alive(handle.pid, handle.start_ticks):
             return True
         time.sleep(0.2)
-    return not is_alive(handle.pid)
+    return not is_alive(handle.pid, handle.start_ticks)
 
 
 def read_log(handle: EngineHandle, max_bytes: int = 64_000) -> str:

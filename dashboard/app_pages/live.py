@@ -104,7 +104,7 @@ def engine_health(
 ) -> Health:
     """Whether the engine runs, how old its last sample is, and its sampling speed."""
     if handle is not None:
-        alive = control.is_alive(handle.pid)
+        alive = control.is_alive(handle.pid, handle.start_ticks)
         message = None if alive else control.last_message(control.read_log(handle))
     else:
         alive, message = lesson.get("status") == "running", None
@@ -249,7 +249,7 @@ def waiting_for_engine(data_dir: str) -> None:
         icon=":material/hourglass_top:",
     )
     handle = control.load_handle(data_dir)
-    if handle is None or not control.is_alive(handle.pid):
+    if handle is None or not control.is_alive(handle.pid, handle.start_ticks):
         st.rerun(scope="app")
     if control.lesson_id_from_log(control.read_log(handle)) is not None:
         loaders.clear_caches()
@@ -345,7 +345,7 @@ def engine_panel(settings) -> int | None:
     handle = control.load_handle(settings.data_dir)
     if handle is None:
         return None
-    alive = control.is_alive(handle.pid)
+    alive = control.is_alive(handle.pid, handle.start_ticks)
     log_text = control.read_log(handle)
     lesson_id = control.lesson_id_from_log(log_text)
     if alive:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
@@ -102,3 +103,23 @@ def test_handle_round_trips_through_json():
         control.LessonLaunch("T", "G", "demo", 2.0, True, "sqlite:///a.db"),
     )
     assert control.EngineHandle.from_json(handle.to_json()) == handle
+
+
+def test_a_recycled_pid_is_neither_found_nor_signalled(tmp_path):
+    # The engine ended long ago and the kernel gave its pid to another process: leave that one alone.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        stale = control.EngineHandle(
+            pid=other.pid,
+            log_path=str(tmp_path / "engine.log"),
+            started_at="2026-01-05T09:00:00+00:00",
+            launch=control.LessonLaunch("Maths", "7A", "demo", 2.0, False),
+            start_ticks=control.process_start_ticks(other.pid) - 1,  # a different process's start time
+        )
+        (tmp_path / control.STATE_FILE).write_text(stale.to_json(), encoding="utf-8")
+        assert control.find_engine(tmp_path) is None
+        assert control.stop_engine(stale, timeout_s=1.0)
+        assert other.poll() is None  # still running: never signalled
+    finally:
+        other.kill()
+        other.wait()
