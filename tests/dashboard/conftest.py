@@ -122,7 +122,13 @@ def own_db(tmp_path: Path) -> SeededDb:
 @pytest.fixture(autouse=True)
 def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Fixed clock, UTC display, a private data folder; nothing from the developer's environment."""
+    import sys
+
     import streamlit as st
+
+    # AppTest installs the app script as __main__; put pytest's back afterwards, or processes that
+    # later tests spawn (multiprocessing re-imports __main__) would run the dashboard script.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
     monkeypatch.setenv("CLASSPULSE_TIMEZONE", "UTC")
     monkeypatch.setenv("CLASSPULSE_DATA_DIR", str(tmp_path / "data"))
