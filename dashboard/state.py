@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.config import DashboardSettings
@@ -13,6 +14,7 @@ TIMEZONE = "cp_timezone"
 ALERT_LEVEL = "cp_alert_level"
 ALERT_MINUTES = "cp_alert_minutes"
 ATTENTION_ONLY = "cp_attention_only"
+SELECTED_LESSON = "lessons_selected"  # the lesson chosen last, shared by the Lessons and Export pages
 
 
 def init(base: DashboardSettings) -> None:
@@ -39,3 +41,19 @@ def settings() -> DashboardSettings:
 def keep(widget_key: str, setting_key: str) -> None:
     """on_change callback: copy a widget's value into the session setting it edits."""
     st.session_state[setting_key] = st.session_state[widget_key]
+
+
+def pick_lesson(lessons: pd.DataFrame, timezone: str, label: str, key: str) -> int:
+    """A lesson chooser (local start time · title · class), starting at the lesson chosen last."""
+    from dashboard.report import local_time
+
+    ids = [int(i) for i in lessons["id"]]
+    labels = {
+        int(r.id): f"{local_time(r.started_at, timezone, '%Y-%m-%d %H:%M')} · {r.title} · {r.group_name}"
+        for r in lessons.itertuples(index=False)
+    }
+    wanted = st.session_state.get(SELECTED_LESSON)
+    chosen = st.selectbox(label, ids, index=ids.index(wanted) if wanted in ids else 0,
+                          format_func=labels.__getitem__, key=key)
+    st.session_state[SELECTED_LESSON] = chosen
+    return chosen

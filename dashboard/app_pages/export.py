@@ -37,21 +37,7 @@ if lessons.empty:
     st.info("No lessons to export yet. Start one on the **Live lesson** page.")
     st.stop()
 
-ids = [int(i) for i in lessons["id"]]
-labels = {
-    int(
-        r.id
-    ): f"{report.local_time(r.started_at, settings.timezone, '%Y-%m-%d %H:%M')} · {r.title} · {r.group_name}"
-    for r in lessons.itertuples(index=False)
-}
-wanted = st.session_state.get("lessons_selected")
-lesson_id = st.selectbox(
-    "Lesson",
-    ids,
-    index=ids.index(wanted) if wanted in ids else 0,
-    format_func=labels.__getitem__,
-    key="export_lesson",
-)
+lesson_id = state.pick_lesson(lessons, settings.timezone, "Lesson", key="export_lesson")
 st.caption("Times in the CSV files are ISO-8601 in UTC; students are anonymous per-lesson numbers.")
 
 st.subheader("CSV files")

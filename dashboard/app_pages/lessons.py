@@ -101,7 +101,7 @@ def delete_section(settings: DashboardSettings, lesson: dict) -> None:
         ):
             deleted = delete_lesson(loaders.database(settings.db_url), lesson_id)
             loaders.clear_caches()
-            st.session_state.pop("lessons_selected", None)
+            st.session_state.pop(state.SELECTED_LESSON, None)
             st.session_state["lessons_deleted"] = lesson["title"] if deleted else None
             st.rerun()
 
@@ -142,20 +142,5 @@ if lessons.empty:
     st.caption("No lesson matches these filters.")
     st.stop()
 
-ids = [int(i) for i in lessons["id"]]
-labels = {
-    int(
-        r.id
-    ): f"{report.local_time(r.started_at, settings.timezone, '%Y-%m-%d %H:%M')} · {r.title} · {r.group_name}"
-    for r in lessons.itertuples(index=False)
-}
-wanted = st.session_state.get("lessons_selected")
-chosen = st.selectbox(
-    "Lesson report",
-    ids,
-    index=ids.index(wanted) if wanted in ids else 0,
-    format_func=labels.__getitem__,
-    key="lessons_report_choice",
-)
-st.session_state["lessons_selected"] = chosen
+chosen = state.pick_lesson(lessons, settings.timezone, "Lesson report", key="lessons_report_choice")
 show_report(settings, chosen)

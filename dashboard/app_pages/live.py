@@ -391,7 +391,7 @@ def finished_notice(settings) -> None:
         return
     st.success(f"Lesson “{lesson['title']}” has ended.", icon=":material/check_circle:")
     if st.button("Open its report", key="live_open_report"):
-        st.session_state["lessons_selected"] = lesson_id
+        st.session_state[state.SELECTED_LESSON] = lesson_id
         st.switch_page("dashboard/app_pages/lessons.py")
 
 

@@ -91,3 +91,12 @@ def test_default_preprocessing_is_what_the_measurement_favours(classifier: Expre
     assert chosen.correct >= baseline.correct
     assert chosen.mean_true_probability >= baseline.mean_true_probability
     assert scores[("equalise",)].mean_true_probability < baseline.mean_true_probability
+
+
+def test_frozen_classifier_gives_the_eager_models_probabilities(classifier: ExpressionClassifier) -> None:
+    rng = np.random.default_rng(7)
+    crops = [rng.integers(0, 256, (90, 80), dtype=np.uint8) for _ in range(5)]
+    eager = ExpressionClassifier(classifier.model, classifier.cfg, frozen=False).predict(crops)
+    frozen = ExpressionClassifier(classifier.model, classifier.cfg, frozen=True).predict(crops)
+    assert np.allclose(eager, frozen, atol=1e-5)
+    assert (eager.argmax(axis=1) == frozen.argmax(axis=1)).all()
