@@ -64,6 +64,7 @@ def freeze_for_inference(model: nn.Module, input_size: tuple[int, int, int]) -> 
     example = torch.zeros((1, *input_size))
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # padding sizes become constants
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 flags jit; compile needs a C++ toolchain
         return torch.jit.freeze(torch.jit.trace(model.eval(), example))
 
 
