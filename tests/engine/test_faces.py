@@ -8,6 +8,9 @@ from engine.faces import (
     FaceFinder,
     FaceLandmarks,
     FaceModelError,
+    FaceSettings,
+    TaskPool,
+    VideoClock,
     aligned_face_crop,
     square_crop_window,
     suppress_duplicates,
@@ -78,6 +81,95 @@ def test_known_faces_are_followed_between_discovery_passes(asset):
         second = f.find(image, t_s=0.5)  # not a discovery pass: follows the known box
     assert len(first) == len(second) == 1
     assert np.allclose(first[0].box, second[0].box, atol=3)
+
+
+def _talking_head(asset, count: int) -> list[np.ndarray]:
+    """Frames of a real one-person video, 0.5 s apart, on a 640x480 canvas as a webcam gives them."""
+    frames = []
+    for i in range(count):
+        canvas = np.zeros((480, 640, 3), np.uint8)
+        canvas[60:420] = video_frame(asset("WolfgangLanger_Pexels.mp4"), 12 * i)
+        frames.append(rgb(canvas))
+    return frames
+
+
+def test_a_lone_webcam_face_is_followed_in_video_mode_like_its_crop(asset):
+    frames = _talking_head(asset, 8)
+    with FaceFinder(asset("face_landmarker.task")) as follower, \
+            FaceFinder(asset("face_landmarker.task"), FaceSettings(follow_lone_face=False)) as cropper:
+        for i, frame in enumerate(frames):
+            followed, cropped = follower.find(frame, t_s=0.5 * i), cropper.find(frame, t_s=0.5 * i)
+            assert follower.last_timings_ms["followed"] == 1.0
+            assert cropper.last_timings_ms["followed"] == 0.0
+            assert len(followed) == len(cropped) == 1
+            # The same face: landmarks agree to within 2 % of the face's size on average.
+            side = max(cropped[0].box[2:])
+            error = np.abs(followed[0].landmarks[:, :2] - cropped[0].landmarks[:, :2]).mean()
+            assert error < 0.02 * side
+
+
+def test_a_lost_lone_face_falls_back_to_crops_and_then_to_nothing(asset):
+    # face_noface.mov (26 fps): a face for about 2.7 s, then an empty scene.
+    path = asset("face_noface.mov")
+    counts, followed = [], []
+    with FaceFinder(asset("face_landmarker.task")) as f:
+        for index in range(0, 169, 13):  # 0.5 s apart
+            counts.append(len(f.find(rgb(video_frame(path, index)), t_s=index / 26)))
+            followed.append(f.last_timings_ms["followed"])
+    assert counts[:5] == [1] * 5 and followed[:5] == [1.0] * 5
+    assert counts[-6:] == [0] * 6 and followed[-6:] == [0.0] * 6
+
+
+def test_small_lone_faces_are_not_left_to_the_short_range_follower(asset):
+    from engine.gallery import compose_gallery
+
+    portrait = cv2.imread(str(asset("single_face.jpg")))
+    frame = rgb(compose_gallery([portrait], (4, 4), (1280, 720)))  # one small tile in a gallery
+    with FaceFinder(asset("face_landmarker.task")) as f:
+        faces = [f.find(frame, t_s=0.5 * i) for i in range(3)]
+        assert f.last_timings_ms["followed"] == 0.0
+    assert [len(x) for x in faces] == [1, 1, 1]
+
+
+def test_parallel_landmarking_gives_the_same_faces_as_one_worker(asset, gallery_16):
+    frame = rgb(gallery_16)
+    with FaceFinder(asset("face_landmarker.task"), FaceSettings(workers=1)) as one, \
+            FaceFinder(asset("face_landmarker.task"), FaceSettings(workers=2)) as two:
+        serial, parallel = one.find(frame), two.find(frame)
+    assert [f.box for f in serial] == [f.box for f in parallel]
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a.landmarks, b.landmarks)
+
+
+def test_task_pool_keeps_order_and_never_shares_a_task():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy: set[int] = set()
+    lock = threading.Lock()
+
+    def run(task: int, item: int) -> tuple[int, int]:
+        with lock:
+            assert task not in busy  # one task, one call at a time
+            busy.add(task)
+        threading.Event().wait(0.002)
+        with lock:
+            busy.discard(task)
+        return item, task
+
+    with ThreadPoolExecutor(3) as executor:
+        results = TaskPool([0, 1, 2], executor).map(run, list(range(30)))
+    assert [item for item, _ in results] == list(range(30))
+    assert {task for _, task in results} <= {0, 1, 2}
+    assert TaskPool([7], None).map(run, [1, 2]) == [(1, 7), (2, 7)]  # no executor: in order, inline
+
+
+def test_video_clock_never_goes_back():
+    clock = VideoClock()
+    stamps = [clock.tick(t) for t in (0.0, 0.5, 1.0, 0.0, 0.5, 0.5, 30.0)]  # a file restarts, a repeat
+    assert stamps[:3] == [0, 500, 1000]
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert stamps[4] - stamps[3] == 500  # spacing kept after the restart
 
 
 def test_missing_model_is_one_clear_error(tmp_path):
