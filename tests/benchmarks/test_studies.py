@@ -104,3 +104,14 @@ def test_summarise_reports_classpulse_time_as_a_ratio_of_fers() -> None:
     assert s["per_frame_ratio_median"] == pytest.approx(0.2)
     assert (s["classpulse_faces"], s["fer_faces"], s["fer_frames_with_face"]) == (3, 2, 2)
     assert s["label_agreement"] == 0.5
+
+
+def test_summarise_bounds_the_speed_up_by_mediapipe_alone() -> None:
+    rows = [
+        {"cp_ms": cp, "fer_ms": 40.0, "cp_faces": 1, "fer_faces": 1, "matched": 1, "agree": 1,
+         "detect_ms": det, "landmarks_ms": lm}
+        for cp, det, lm in [(14.0, 0.0, 8.0), (25.0, 10.0, 9.0), (13.0, 0.0, 10.0)]
+    ]
+    s = summarise("set", rows)
+    assert s["mediapipe_ms_median"] == 10.0  # per-frame detect + landmarks: 8, 19, 10
+    assert s["best_possible_speedup"] == 4.0  # fer 40 ms over MediaPipe's 10 ms
