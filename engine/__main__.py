@@ -67,6 +67,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             realtime: bool, loop: bool, max_faces: int | None, quiet: bool) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
     from engine.faces import FaceFinder, FaceModelError
+    from engine.runtime import limit_malloc_arenas
     from models.classify import load_classifier
     from models.registry import CheckpointError
     from storage.db import StorageError, open_database
@@ -79,6 +80,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     )
     from storage.recorder import Recorder
 
+    limit_malloc_arenas()  # before any model starts its threads: memory stays flat over a lesson
     try:
         settings = EngineSettings.from_env(rate_hz=rate_hz, attention_only=attention_only,
                                            realtime=realtime or None, max_seconds=max_seconds)

@@ -24,6 +24,7 @@ import numpy as np
 from engine.faces import FaceFinder
 from engine.gallery import compose_gallery
 from engine.pipeline import EngineSettings, LessonPipeline
+from engine.runtime import limit_malloc_arenas
 from engine.sources import Frame
 from models.assets import asset_path
 from models.classify import load_classifier
@@ -138,6 +139,7 @@ def _table(name: str, result: dict[str, object]) -> str:
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results here.")
 def main(frames: int, soak_minutes: float, json_out: Path | None) -> None:
     """Measure the engine's per-frame cost on this machine."""
+    limit_malloc_arenas()  # as `python -m engine run` does
     classifier = load_classifier()
     results: dict[str, object] = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(),

@@ -271,11 +271,9 @@ class FaceFinder:
             windows += tile_windows(width, height, self.settings.tile_px, self.settings.tile_overlap)
         boxes: list[Box] = []
         scores: list[float] = []
-        def run(detector: vision.FaceDetector, window: Box) -> vision.FaceDetectorResult:
-            x0, y0, w, h = window
-            return detector.detect(_mp_image(rgb[y0:y0 + h, x0:x0 + w]))
-
-        for (x0, y0, _, _), result in zip(windows, self._detectors.map(run, windows), strict=True):
+        images = [_mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
+        results = self._detectors.map(lambda detector, image: detector.detect(image), images)
+        for (x0, y0, _, _), result in zip(windows, results, strict=True):
             for d in result.detections:
                 b = d.bounding_box
                 boxes.append((b.origin_x + x0, b.origin_y + y0, b.width, b.height))
@@ -287,14 +285,10 @@ class FaceFinder:
 
     def landmark(self, rgb: np.ndarray, windows: Sequence[Box]) -> list[FaceLandmarks | None]:
         """Landmark the one face inside each window of the frame (None where there is none), in parallel."""
-
-        def run(landmarker: vision.FaceLandmarker, window: Box) -> FaceLandmarks | None:
-            x0, y0, w, h = window
-            if w < 16 or h < 16:
-                return None
-            return _to_face(detect_first_face(landmarker, _mp_image(rgb[y0:y0 + h, x0:x0 + w])), window)
-
-        return self._landmarkers.map(run, windows)
+        windows = [w for w in windows if w[2] >= 16 and w[3] >= 16]
+        images = [_mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
+        raws = self._landmarkers.map(detect_first_face, images)
+        return [_to_face(raw, window) for raw, window in zip(raws, windows, strict=True)]
 
     def follow(self, rgb: np.ndarray, t_s: float, box: Box) -> FaceLandmarks | None:
         """Landmark a lone face over the whole frame in VIDEO mode; None when it is lost or elsewhere."""

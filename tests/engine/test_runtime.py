@@ -1,0 +1,19 @@
+"""The engine's process tuning."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_malloc_arenas_are_capped_in_a_fresh_process():
+    # In a process of its own: the cap is process-wide and must come before threads start.
+    code = "from engine.runtime import limit_malloc_arenas; print(limit_malloc_arenas(2))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
