@@ -306,13 +306,38 @@ def student_summary(engine: Engine, lesson_id: int) -> pd.DataFrame:
 # --- live ------------------------------------------------------------------------------------
 
 
+def student_trends_select(
+    lesson_id: int, bucket_s: float, *, since: datetime | None = None, until: datetime | None = None
+) -> Select[Any]:
+    """Per student and bucket: the student's mean engagement (absent samples count as scored)."""
+    c = _per_student(lesson_id, _bucket_ms(bucket_s), since, until).subquery("per_student").c
+    return select(
+        c.track_id, c.bucket_ms, (cast(c.engagement_sum, Float) / c.n).label("engagement")
+    ).order_by(c.track_id, c.bucket_ms)
+
+
+def student_trends(
+    engine: Engine | Connection,
+    lesson_id: int,
+    bucket_s: float,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """track_id, bucket_start (aware UTC) and engagement: each student's trend, oldest first."""
+    stmt = student_trends_select(lesson_id, bucket_s, since=since, until=until)
+    frame = _frame(engine, stmt, ms_columns=("bucket_ms",))
+    return frame.rename(columns={"bucket_ms": "bucket_start"})
+
+
 @dataclass(frozen=True)
 class LiveView:
-    """What the live card shows: each student's latest state, the class now, and the recent trend."""
+    """What the live card shows: each student's latest state and trend, the class now and its trend."""
 
     students: pd.DataFrame
     concentration: float | None
     trend: pd.DataFrame
+    student_trends: pd.DataFrame
 
 
 def latest_states_select(lesson_id: int, now: datetime) -> Select[Any]:
@@ -355,8 +380,10 @@ def live_view(
     now: datetime,
     trend_s: float = 600.0,
     trend_bucket_s: float = 10.0,
+    student_trend_s: float = 300.0,
 ) -> LiveView:
-    """Students' latest states, concentration over the last window_s, and the last trend_s in buckets."""
+    """Students' latest states, concentration over the last window_s, the class's last trend_s and
+    each student's last student_trend_s, in trend_bucket_s buckets."""
     since = now - timedelta(seconds=window_s)
     with engine.connect() as conn:
         students = _frame(conn, latest_states_select(lesson_id, now))
@@ -368,10 +395,14 @@ def live_view(
                 lesson_id, trend_bucket_s, since=now - timedelta(seconds=trend_s), until=now
             ),
         )
+        per_student = student_trends(
+            conn, lesson_id, trend_bucket_s, since=now - timedelta(seconds=student_trend_s), until=now
+        )
     return LiveView(
         students=students,
         concentration=None if concentration is None else float(concentration),
         trend=trend,
+        student_trends=per_student,
     )
 
 
@@ -388,6 +419,8 @@ __all__ = [
     "previous_lessons",
     "student_summary",
     "student_summary_select",
+    "student_trends",
+    "student_trends_select",
     "timeline_select",
     "window_concentration_select",
 ]

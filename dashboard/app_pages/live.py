@@ -13,7 +13,6 @@ from dashboard.errors import friendly_errors
 
 REFRESH_S = 2.0
 STALE_AFTER_S = 10.0  # no sample for this long: the camera or the engine is gone
-HISTORY_POINTS = 150  # a student tile's trend: the last 5 minutes at one point per refresh
 TILE_COLUMNS = 6
 STATE_BADGE = {
     "attentive": ":green-badge[attentive]",
@@ -81,17 +80,6 @@ def low_streak_s(trend: pd.DataFrame, level: float, bucket_s: float) -> float:
     return (end - start).total_seconds() if end == newest_end else 0.0
 
 
-def update_history(
-    history: dict[int, list[tuple[datetime, float]]], students: pd.DataFrame
-) -> None:
-    """Append each student's newest engagement to their tile's trend (bounded)."""
-    for row in students.itertuples(index=False):
-        points = history.setdefault(int(row.track_id), [])
-        if not points or points[-1][0] < row.ts:
-            points.append((row.ts, float(row.engagement)))
-            del points[:-HISTORY_POINTS]
-
-
 # --- live card --------------------------------------------------------------------------------
 
 
@@ -136,9 +124,8 @@ def show_health(health: Health) -> None:
         )
 
 
-def show_tiles(
-    students: pd.DataFrame, history: dict[int, list[tuple[datetime, float]]], attention_only: bool
-) -> None:
+def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: bool) -> None:
+    """One tile per student: state, engagement, expression and the last 5 minutes as a sparkline."""
     st.subheader("Students")
     if students.empty:
         st.caption("No student seen yet.")
@@ -155,7 +142,7 @@ def show_tiles(
                 if not attention_only and isinstance(row.expression, str):
                     detail += f" · {row.expression}"
                 st.markdown(detail)
-                values = [v for _, v in history.get(int(row.track_id), [])]
+                values = trends.loc[trends["track_id"] == row.track_id, "engagement"].tolist()
                 if len(values) >= 2:
                     st.plotly_chart(
                         charts.student_sparkline(values),
@@ -181,10 +168,6 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
         summary = loaders.load_lesson_row(db_url, lesson_id, lesson["started_at"])
         health = engine_health(lesson, summary, live.trend, now, handle)
         show_health(health)
-
-        history_key = f"live_history_{lesson_id}"
-        history = st.session_state.setdefault(history_key, {})
-        update_history(history, live.students)
 
         present = int((live.students["state"] != "absent").sum()) if not live.students.empty else 0
         delta = change_over_minute(live.concentration, live.trend, now)
@@ -232,7 +215,7 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
                     ),
                     key="live_expression_chart",
                 )
-        show_tiles(live.students, history, bool(lesson["attention_only"]))
+        show_tiles(live.students, live.student_trends, bool(lesson["attention_only"]))
 
         finished = lesson["status"] != "running" or (handle is not None and not health.engine_alive)
         if finished and st.session_state.get("live_watching") == lesson_id:

@@ -54,6 +54,25 @@ def test_live_card_draws_trend_expressions_and_a_tile_per_student(app, seeded_db
     assert tiles[0].startswith("**Student 1**")
 
 
+def test_student_sparklines_show_the_stored_last_five_minutes_on_first_open(app, seeded_db):
+    # A freshly opened page (no session history) already draws each student's stored trend.
+    import json
+
+    at = app(seeded_db.url, "live")
+    live = queries.live_view(
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW
+    )
+    sparks = {}
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        if spec["layout"].get("height") == 50:  # the tiles' sparklines
+            sparks[len(sparks) + 1] = spec["data"][0]["y"]
+    expected = live.student_trends.groupby("track_id")["engagement"].apply(list).to_dict()
+    assert len(sparks) == 8 and all(len(v) >= 10 for v in expected.values())
+    for track_id, values in expected.items():
+        assert sparks[track_id] == pytest.approx(values)
+
+
 def test_attention_only_lesson_shows_no_expression_chart(app, tmp_path):
     url = f"sqlite:///{tmp_path / 'att.db'}"
     seed_running_lesson(open_database(url), attention_only=True)

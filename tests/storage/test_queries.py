@@ -130,6 +130,23 @@ def test_live_view_shows_latest_states_window_concentration_and_trend(engine, le
     assert students.loc[1, "expression"] == "happy" and students.loc[1, "engagement"] == 80.0
     assert view.concentration == pytest.approx(40.0)
     assert list(view.trend["concentration"]) == pytest.approx([60.0, 40.0])
+    trends = view.student_trends
+    assert list(trends["track_id"]) == [1, 1, 2, 2]
+    assert list(trends["engagement"]) == pytest.approx([80.0, 80.0, 40.0, 0.0])  # absent scored 0
+    assert list(trends["bucket_start"][:2]) == [pd.Timestamp(T0), pd.Timestamp(T0 + timedelta(seconds=10))]
+
+
+@pytest.mark.parametrize("bucket_s", [10.0, 5.0], ids=["rollups", "raw-rows"])
+def test_student_trends_are_each_students_mean_engagement_per_bucket(engine, lesson, bucket_s):
+    frame = queries.student_trends(
+        engine, lesson, bucket_s, since=T0 + timedelta(seconds=5), until=T0 + timedelta(seconds=14)
+    )
+    # The whole buckets overlapping [5 s, 14 s]: [0, 10) and [10, 20), or [5, 10) and [10, 15).
+    per_student = frame.groupby("track_id")["engagement"].apply(list).to_dict()
+    assert per_student == {1: pytest.approx([80.0, 80.0]), 2: pytest.approx([40.0, 0.0])}
+    first = T0 + timedelta(seconds=10 - bucket_s)
+    assert list(frame["bucket_start"][:2]) == [pd.Timestamp(first), pd.Timestamp(T0 + timedelta(seconds=10))]
+    assert str(frame["bucket_start"].dt.tz) == "UTC"
 
 
 def test_live_view_at_an_earlier_moment_ignores_later_rows(engine, lesson):
@@ -142,6 +159,7 @@ def test_live_view_of_an_empty_lesson_has_no_students_and_no_concentration(engin
     lesson_id = create_lesson(engine, LessonSpec("Empty", "9A", T0))
     view = queries.live_view(engine, lesson_id, window_s=30, now=T0)
     assert view.students.empty and view.concentration is None and view.trend.empty
+    assert view.student_trends.empty
 
 
 def test_previous_lessons_are_earlier_lessons_of_the_same_class(engine, lesson):
