@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import pairwise
 
 import numpy as np
 
 from engine import landmarks as lm
 from engine.records import AttentionState
+
+ATTENTION_ENV_PREFIX = "CLASSPULSE_ATTENTION_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,23 @@ class AttentionSettings:
             raise ValueError(f"perclos_fraction must be within (0, 1], got {self.perclos_fraction}")
         if self.absent_grace_s < 0:
             raise ValueError(f"absent_grace_s must be >= 0, got {self.absent_grace_s}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AttentionSettings:
+        """Defaults, each overridden by CLASSPULSE_ATTENTION_<FIELD> when set (e.g. ..._YAW_LIMIT_DEG=30)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, float] = {}
+        for f in fields(cls):
+            name = ATTENTION_ENV_PREFIX + f.name.upper()
+            if name not in environ:
+                continue
+            try:
+                values[f.name] = float(environ[name])
+                cls(**{f.name: values[f.name]})  # each check concerns one field
+            except ValueError as exc:
+                reason = str(exc) if f.name in values else "it must be a number"
+                raise ValueError(f"{name}={environ[name]!r}: {reason}") from None
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

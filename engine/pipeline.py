@@ -60,7 +60,8 @@ class EngineSettings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> EngineSettings:
-        """Defaults, then CLASSPULSE_RATE_HZ / _ATTENTION_ONLY / _MODEL / _MAX_FACES, then overrides."""
+        """Defaults, then CLASSPULSE_RATE_HZ / _ATTENTION_ONLY / _MODEL / _MAX_FACES and the
+        CLASSPULSE_ATTENTION_* thresholds, then overrides."""
         defaults = cls()
         try:
             rate_hz = float(os.environ.get("CLASSPULSE_RATE_HZ", defaults.rate_hz))
@@ -70,6 +71,7 @@ class EngineSettings:
             defaults, rate_hz=rate_hz,
             attention_only=_env_bool("CLASSPULSE_ATTENTION_ONLY", False),
             model_name=os.environ.get("CLASSPULSE_MODEL", defaults.model_name),
+            attention=AttentionSettings.from_env(),
         )
         if "CLASSPULSE_MAX_FACES" in os.environ:
             faces = replace(settings.faces, max_faces=int(os.environ["CLASSPULSE_MAX_FACES"]))

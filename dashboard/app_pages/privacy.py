@@ -145,8 +145,17 @@ st.caption(
 )
 
 st.subheader("Thresholds of the attention states")
-st.dataframe(thresholds_table(AttentionSettings()), hide_index=True, key="privacy_thresholds")
-st.caption("The engine's defaults, from the measures explained in docs/engagement.md.")
+try:
+    thresholds = AttentionSettings.from_env()
+except ValueError as exc:
+    st.error(f"{exc}. Fix or unset it; engines started from here will refuse to start until then.")
+    thresholds = AttentionSettings()
+st.dataframe(thresholds_table(thresholds), hide_index=True, key="privacy_thresholds")
+st.caption(
+    "What engines started from this dashboard use: the defaults explained in docs/engagement.md, "
+    "each changed by its CLASSPULSE_ATTENTION_<NAME> variable (for example "
+    "CLASSPULSE_ATTENTION_YAW_LIMIT_DEG=30) when set."
+)
 
 st.subheader("A notice to show your students")
 st.code(

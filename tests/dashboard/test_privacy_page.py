@@ -55,3 +55,18 @@ def test_settings_change_the_time_zone_and_attention_default_for_other_pages(app
     assert "Times in Asia/Tokyo" in at.sidebar.caption[0].value
     started = {m.label: m.value for m in at.metric}["Started"]
     assert started == "03 Mar 2025 18:00"  # the newest lesson, 09:00 UTC
+
+
+def test_thresholds_follow_the_environment_and_a_bad_one_is_one_line(app, seeded_db, monkeypatch):
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_YAW_LIMIT_DEG", "32")
+    at = app(seeded_db.url, "privacy")
+    values = dict(zip(*(table_with(at, "Setting")[c] for c in ("Setting", "Value")), strict=True))
+    assert values["Head turned sideways beyond (degrees)"] == 32.0
+    assert not at.error and not at.exception
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_YAW_LIMIT_DEG", "wide")
+    at = app(seeded_db.url, "privacy")
+    assert [e.value for e in at.error] == [
+        "CLASSPULSE_ATTENTION_YAW_LIMIT_DEG='wide': it must be a number. Fix or unset it; engines "
+        "started from here will refuse to start until then."
+    ]
+    assert not at.exception

@@ -89,6 +89,16 @@ def test_unreadable_source_exits_with_one_line_and_creates_no_lesson(tmp_path):
     assert rows(db, select(func.count()).select_from(Lesson)) == [(0,)]
 
 
+def test_a_bad_attention_threshold_exits_with_one_line_and_creates_no_lesson(asset, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_EAR_CLOSED", "0")
+    db = tmp_path / "lesson.db"
+    done = run_engine("--source", str(asset("single_face.mp4")), "--lesson", "x", "--db", f"sqlite:///{db}")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
+    assert lines == ["Error: CLASSPULSE_ATTENTION_EAR_CLOSED='0': ear_closed must be > 0, got 0.0"]
+    assert not db.exists() or rows(db, select(func.count()).select_from(Lesson)) == [(0,)]
+
+
 def wait_for_samples(db: Path, at_least: int, timeout_s: float = 120) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

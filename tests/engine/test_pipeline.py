@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from engine.attention import AttentionSettings
 from engine.faces import FaceLandmarks
 from engine.pipeline import EngineSettings, LessonPipeline, run_lesson
 from engine.records import EXPRESSIONS, AttentionState
@@ -161,4 +162,18 @@ def test_settings_come_from_the_environment_then_options(monkeypatch):
     assert EngineSettings.from_env(rate_hz=1.0).rate_hz == 1.0
     monkeypatch.setenv("CLASSPULSE_RATE_HZ", "100")
     with pytest.raises(Exception, match="outside"):
+        EngineSettings.from_env()
+
+
+def test_attention_thresholds_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_YAW_LIMIT_DEG", "35")
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_ABSENT_GRACE_S", "0")
+    attention = EngineSettings.from_env().attention
+    assert attention.yaw_limit_deg == 35.0 and attention.absent_grace_s == 0.0
+    assert attention.pitch_limit_deg == AttentionSettings().pitch_limit_deg  # the rest stay default
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG", "steep")
+    with pytest.raises(ValueError, match="CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG=.steep.: it must be a number"):
+        EngineSettings.from_env()
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG", "-5")
+    with pytest.raises(ValueError, match="pitch_limit_deg must be > 0"):
         EngineSettings.from_env()
