@@ -17,7 +17,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -284,7 +284,8 @@ class FaceFinder:
         return [(boxes[i], scores[i]) for i in keep]
 
     def landmark(self, rgb: np.ndarray, windows: Sequence[Box]) -> list[FaceLandmarks | None]:
-        """Landmark the one face inside each window of the frame (None where there is none), in parallel."""
+        """Landmark the one face inside each window (of at least 16 px) of the frame, in parallel; None
+        where a window holds no face."""
         windows = [w for w in windows if w[2] >= 16 and w[3] >= 16]
         images = [_mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
         raws = self._landmarkers.map(detect_first_face, images)
@@ -300,10 +301,13 @@ class FaceFinder:
         iou = _box_iou_matrix(np.array([face.box], float), np.array([box], float))[0, 0]
         return face if iou >= 0.3 else None  # another face than the one known: use its crop instead
 
-    def _is_lone_large_face(self, boxes: list[Box], width: int, height: int) -> bool:
+    def _lone_face_box(self, width: int, height: int) -> Box | None:
+        """The one known face's box when it is big enough for the VIDEO-mode follower, else None."""
         s = self.settings
-        return (s.follow_lone_face and self._follow_ok and len(boxes) == 1
-                and max(boxes[0][2], boxes[0][3]) >= s.lone_face_min_fraction * min(width, height))
+        if not (s.follow_lone_face and self._follow_ok and len(self._known) == 1):
+            return None
+        box = self._known[0]
+        return box if max(box[2], box[3]) >= s.lone_face_min_fraction * min(width, height) else None
 
     def find(self, rgb: np.ndarray, t_s: float | None = None) -> list[FaceLandmarks]:
         """All faces of a frame, landmarked. With t_s, known faces are followed between discoveries."""
@@ -314,6 +318,16 @@ class FaceFinder:
             self.reset()
         discover = (t_s is None or self._last_discovery_s is None or not self._known
                     or t_s - self._last_discovery_s >= s.discovery_every_s)
+        # A lone webcam face is followed in VIDEO mode; during a discovery pass, on one core while
+        # the detector searches the frame on the other.
+        lone_box = self._lone_face_box(width, height) if t_s is not None else None
+        lone: FaceLandmarks | None = None
+        pending: Future[FaceLandmarks | None] | None = None
+        if lone_box is not None and discover and self._executor is not None:
+            pending = self._executor.submit(self.follow, rgb, t_s, lone_box)
+        elif lone_box is not None:
+            lone = self.follow(rgb, t_s, lone_box)
+        t_followed = time.perf_counter()
         if discover:
             candidates = [box for box, _ in self.detect(rgb, tiled=True)]
             self._follow_ok = True
@@ -328,15 +342,18 @@ class FaceFinder:
         else:
             candidates = list(self._known)  # a newcomer is found at the next discovery pass
         t1 = time.perf_counter()
+        if pending is not None:
+            lone = pending.result()
         faces: list[FaceLandmarks] = []
-        followed = False
-        if t_s is not None and self._is_lone_large_face(candidates, width, height):
-            lone = self.follow(rgb, t_s, candidates[0])
-            followed = self._follow_ok = lone is not None  # lost: crops until the next discovery
-            faces = [lone] if lone is not None else []
-        if not followed:
-            windows = [square_crop_window(box, s.crop_scale, width, height) for box in candidates[: s.max_faces * 2]]
-            faces = [face for face in self.landmark(rgb, windows) if face is not None]
+        if lone is not None:
+            faces.append(lone)
+            # The followed face needs no crop; anyone else the detector found (a newcomer) does.
+            taken = np.array([lone.box, lone_box], float)
+            candidates = [c for c in candidates if _box_iou_matrix(np.array([c], float), taken).max() < 0.2]
+        elif lone_box is not None:
+            self._follow_ok = False  # lost or elsewhere: crops, until the next discovery pass
+        windows = [square_crop_window(box, s.crop_scale, width, height) for box in candidates[: s.max_faces * 2]]
+        faces += [face for face in self.landmark(rgb, windows) if face is not None]
         if faces:
             boxes = np.array([f.box for f in faces], float)
             keep = suppress_duplicates(boxes, boxes[:, 2] * boxes[:, 3], s.nms_iou)
@@ -344,8 +361,10 @@ class FaceFinder:
         faces.sort(key=lambda f: (f.box[1] // max(1, f.box[3]), f.box[0]))
         self._known = [f.box for f in faces]
         t2 = time.perf_counter()
-        self.last_timings_ms = {"detect_ms": (t1 - t0) * 1000, "landmarks_ms": (t2 - t1) * 1000,
-                                "discovery": float(discover), "followed": float(followed)}
+        # A follower that ran during the detection counts in landmarks only for the time it outlasted it.
+        self.last_timings_ms = {"detect_ms": (t1 - t_followed) * 1000,
+                                "landmarks_ms": (t_followed - t0 + t2 - t1) * 1000,
+                                "discovery": float(discover), "followed": float(lone is not None)}
         return faces
 
 

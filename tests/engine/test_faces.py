@@ -99,13 +99,37 @@ def test_a_lone_webcam_face_is_followed_in_video_mode_like_its_crop(asset):
             FaceFinder(asset("face_landmarker.task"), FaceSettings(follow_lone_face=False)) as cropper:
         for i, frame in enumerate(frames):
             followed, cropped = follower.find(frame, t_s=0.5 * i), cropper.find(frame, t_s=0.5 * i)
-            assert follower.last_timings_ms["followed"] == 1.0
+            # Found by the first frame's search, followed from the second (discovery frames included).
+            assert follower.last_timings_ms["followed"] == float(i > 0)
             assert cropper.last_timings_ms["followed"] == 0.0
             assert len(followed) == len(cropped) == 1
             # The same face: landmarks agree to within 2 % of the face's size on average.
             side = max(cropped[0].box[2:])
             error = np.abs(followed[0].landmarks[:, :2] - cropped[0].landmarks[:, :2]).mean()
             assert error < 0.02 * side
+
+
+def test_a_newcomer_beside_a_followed_face_is_found_at_the_next_discovery(asset):
+    head = video_frame(asset("WolfgangLanger_Pexels.mp4"), 0)  # 640x360, one person
+    newcomer = cv2.resize(cv2.imread(str(asset("single_face.jpg"))), (480, 360))
+
+    def frame(with_newcomer: bool) -> np.ndarray:
+        canvas = np.zeros((720, 1280, 3), np.uint8)
+        canvas[180:540, :640] = head
+        if with_newcomer:
+            canvas[180:540, 700:1180] = newcomer
+        return rgb(canvas)
+
+    with FaceFinder(asset("face_landmarker.task")) as f:
+        seen = []
+        for i, with_newcomer in enumerate([False, False, False, True, True, True]):  # discovery at 0 s, 2 s
+            faces = f.find(frame(with_newcomer), t_s=0.5 * i)
+            seen.append((len(faces), f.last_timings_ms["followed"], f.last_timings_ms["discovery"]))
+    assert seen[:3] == [(1, 0.0, 1.0), (1, 1.0, 0.0), (1, 1.0, 0.0)]
+    assert seen[3] == (1, 1.0, 0.0)  # arrived between discovery passes: not searched for yet
+    assert seen[4] == (2, 1.0, 1.0)  # the pass finds it; the first face is still followed
+    assert seen[5] == (2, 0.0, 0.0)  # two faces: both landmarked on crops
+    assert faces[0].box[0] < 640 <= faces[1].box[0]
 
 
 def test_a_lost_lone_face_falls_back_to_crops_and_then_to_nothing(asset):
@@ -116,7 +140,7 @@ def test_a_lost_lone_face_falls_back_to_crops_and_then_to_nothing(asset):
         for index in range(0, 169, 13):  # 0.5 s apart
             counts.append(len(f.find(rgb(video_frame(path, index)), t_s=index / 26)))
             followed.append(f.last_timings_ms["followed"])
-    assert counts[:5] == [1] * 5 and followed[:5] == [1.0] * 5
+    assert counts[:5] == [1] * 5 and followed[:5] == [0.0, 1.0, 1.0, 1.0, 1.0]
     assert counts[-6:] == [0] * 6 and followed[-6:] == [0.0] * 6
 
 
