@@ -119,6 +119,7 @@ def measure_set(
         if keras:
             row["fer_keras_ms"] = keras[0][1]
         rows.append(row)
+    pipeline.close()
     return summarise(frame_set.name, rows)
 
 
@@ -173,7 +174,8 @@ def run(
     sets = frame_sets(one_face, gallery)
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         warm = sets[0].frames[0]
-        LessonPipeline(finder, classifier, EngineSettings()).process(next(_lesson_frames([warm])))
+        with LessonPipeline(finder, classifier, EngineSettings()) as warm_up:
+            warm_up.process(next(_lesson_frames([warm])))
         for worker in (fer, fer_keras):
             if worker is not None:
                 worker.detect(warm)

@@ -128,6 +128,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                                  on_sample=None if quiet else _status_line)
     finally:
         source.close()
+        pipeline.close()
         finder.close()
         finish_lesson(engine, lesson_id, "finished")
         if not quiet:

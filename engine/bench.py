@@ -89,6 +89,7 @@ def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None
             timings["write_ms"] = (cv2.getTickCount() - t0) / cv2.getTickFrequency() * 1000
         rows.append(timings)
         faces.append(result.sample.faces_detected)
+    pipeline.close()
     rows, faces = rows[2:], faces[2:]  # warm-up
     out: dict[str, object] = {"frames": len(rows), "faces_median": statistics.median(faces)}
     for stage in STAGES:
@@ -120,6 +121,7 @@ def soak(minutes: float, finder: FaceFinder, classifier) -> dict[str, float]:
                 break
         source.close()
         loops += 1
+    pipeline.close()
     return {"samples": samples, "rss_mb_after_1st_min": round(rss[1] if len(rss) > 1 else rss[0], 1),
             "rss_mb_end": round(rss[-1], 1)}
 

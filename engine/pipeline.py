@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -19,7 +20,14 @@ import numpy as np
 
 from engine.attention import AttentionSettings, face_features
 from engine.engagement import StudentAttention, class_concentration
-from engine.faces import FaceLandmarks, FaceSettings, aligned_face_crop, face_boxes
+from engine.faces import (
+    CropGeometry,
+    FaceLandmarks,
+    FaceSettings,
+    aligned_crop,
+    crop_geometry,
+    face_boxes,
+)
 from engine.records import EXPRESSIONS, AttentionState, Observation, Sample
 from engine.sources import Frame, FrameSource, SourceLost, check_rate
 from engine.tracking import Tracker, TrackingSettings
@@ -54,6 +62,9 @@ class EngineSettings:
     realtime: bool = False
     max_seconds: float | None = None
     model_name: str = "minixception"
+    # A lone face's expression is classified while it is being landmarked, on a crop placed where the
+    # last sample's landmarks put it, and kept only if the new landmarks agree (see LessonPipeline).
+    classify_ahead: bool = True
     faces: FaceSettings = field(default_factory=FaceSettings)
     attention: AttentionSettings = field(default_factory=AttentionSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
@@ -113,6 +124,20 @@ class LessonPipeline:
         self.tracker = Tracker(settings.tracking)
         self.students: dict[int, StudentAttention] = {}
         self.engagement: dict[int, float] = {}  # each track's latest smoothed engagement
+        self._lone_crop: CropGeometry | None = None  # the last sample's crop, when it had one face
+        self._ahead = (ThreadPoolExecutor(1, "classpulse-classify")
+                       if classifier is not None and settings.classify_ahead else None)
+
+    def close(self) -> None:
+        """Stop the classify-ahead thread (it is idle between frames)."""
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True)
+
+    def __enter__(self) -> LessonPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def process(self, frame: Frame) -> SampleResult:
         """Run every stage on one frame and build its sample."""
@@ -120,6 +145,8 @@ class LessonPipeline:
         clock = time.perf_counter
         t0 = clock()
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY) if self.classifier is not None else None
+        ahead = self._classify_ahead(gray)
         faces = self.finder.find(rgb, frame.t_s)
         t1 = clock()
         timings["faces_ms"] = (t1 - t0) * 1000
@@ -127,12 +154,11 @@ class LessonPipeline:
         update = self.tracker.update(face_boxes(faces), frame.t_s)
         t2 = clock()
         timings["tracking_ms"] = (t2 - t1) * 1000
-        crops = self._crops(frame.image, faces)
-        t2b = clock()
-        probabilities = self._expressions(crops)
+        probabilities, crop_ms, used_ahead = self._expressions(gray, faces, ahead)
         t3 = clock()
-        timings["crops_ms"] = (t2b - t2) * 1000
-        timings["classifier_ms"] = (t3 - t2b) * 1000
+        timings["crops_ms"] = crop_ms
+        timings["classifier_ms"] = (t3 - t2) * 1000 - crop_ms
+        timings["classified_ahead"] = float(used_ahead)
         observations = self._observations(frame, faces, update.ids, update.missing, probabilities)
         for gone in update.forgotten:
             self.students.pop(gone, None)
@@ -147,16 +173,34 @@ class LessonPipeline:
                         observations=tuple(observations))
         return SampleResult(sample, faces, list(update.ids), concentration, timings)
 
-    def _crops(self, image: np.ndarray, faces: list[FaceLandmarks]) -> list[np.ndarray]:
-        if self.classifier is None or not faces:
-            return []
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        return [aligned_face_crop(gray, face) for face in faces]
+    def _classify_ahead(self, gray: np.ndarray | None) -> tuple[CropGeometry, Future[np.ndarray]] | None:
+        """Start classifying where the lone face was, on the other core, while it is landmarked.
 
-    def _expressions(self, crops: list[np.ndarray]) -> np.ndarray | None:
-        if not crops:
+        This is what MediaPipe's own VIDEO mode does for the landmark model: the current frame,
+        cropped where the last landmarks were. `_expressions` keeps the result only when the new
+        landmarks put the crop within 4 % of its size and 2 degrees of that guess.
+        """
+        if self._ahead is None or self._lone_crop is None or gray is None:
             return None
-        return np.asarray(self.classifier.predict(crops), dtype=np.float64)
+        guess = self._lone_crop
+        return guess, self._ahead.submit(self.classifier.predict, [aligned_crop(gray, guess)])
+
+    def _expressions(self, gray: np.ndarray | None, faces: list[FaceLandmarks],
+                     ahead: tuple[CropGeometry, Future[np.ndarray]] | None) -> tuple[np.ndarray | None, float, bool]:
+        """(N, 7) probabilities (None without a classifier or a face), crop time in ms, ahead used."""
+        t0 = time.perf_counter()
+        geometries = [crop_geometry(face) for face in faces] if gray is not None else []
+        self._lone_crop = geometries[0] if len(geometries) == 1 else None
+        if ahead is not None:
+            guess, future = ahead
+            probabilities = future.result()  # finish it either way: the next frame may queue behind it
+            if len(geometries) == 1 and geometries[0].close_to(guess):
+                return np.asarray(probabilities, dtype=np.float64), 0.0, True
+        if not geometries:
+            return None, (time.perf_counter() - t0) * 1000, False
+        crops = [aligned_crop(gray, g) for g in geometries]
+        crop_ms = (time.perf_counter() - t0) * 1000
+        return np.asarray(self.classifier.predict(crops), dtype=np.float64), crop_ms, False
 
     def _observations(self, frame: Frame, faces: list[FaceLandmarks], ids: Iterable[int],
                       missing: Iterable[int], probabilities: np.ndarray | None) -> list[Observation]:

@@ -177,3 +177,57 @@ def test_attention_thresholds_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG", "-5")
     with pytest.raises(ValueError, match="pitch_limit_deg must be > 0"):
         EngineSettings.from_env()
+
+
+class CountingClassifier:
+    """Records the thread and crop of every call; call k answers with `happy` = k / 100."""
+
+    name = "counting-test"
+    labels = EXPRESSIONS
+
+    def __init__(self):
+        self.calls: list[tuple[str, tuple[int, ...]]] = []
+
+    def predict(self, crops):
+        self.calls.append((threading.current_thread().name, crops[0].shape))
+        out = np.zeros((len(crops), 7))
+        out[:, 3] = len(self.calls) / 100
+        out[:, 6] = 1 - out[:, 3]
+        return out
+
+
+def test_a_still_lone_face_is_classified_ahead_and_a_moved_one_again_on_its_new_crop():
+    boxes = {0.0: SEAT_A, 0.5: SEAT_A, 1.0: (SEAT_A[0] + 20, *SEAT_A[1:]), 1.5: SEAT_A}
+    classifier = CountingClassifier()
+    pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(boxes[t])]), classifier, EngineSettings())
+    try:
+        results = [pipe.process(f) for f in frames(2.0)]
+    finally:
+        pipe.close()
+    happy = [r.sample.observations[0].probabilities[3] for r in results]
+    ahead = [r.timings_ms["classified_ahead"] for r in results]
+    threads = [name for name, _ in classifier.calls]
+    # 0 s: nothing to guess from; the exact crop, on the pipeline's thread.
+    # 0.5 s: the face is where it was: the guess made on the classify thread stands (call 2).
+    # 1.0 s: it moved 25 % of its size: the guess (call 3) is dropped, the new crop classified (call 4).
+    # 1.5 s: moved back, so the guess from 1.0 s is off again (call 5), the new crop is call 6.
+    assert ahead == [0.0, 1.0, 0.0, 0.0]
+    assert happy == pytest.approx([0.01, 0.02, 0.04, 0.06])
+    assert threads[0] == threads[3] == threading.current_thread().name
+    assert threads[1] == threads[2] == "classpulse-classify_0"
+    assert all(shape == (80, 80) for _, shape in classifier.calls)
+
+
+def test_no_classify_ahead_for_several_faces_or_without_a_classifier():
+    classifier = CountingClassifier()
+    pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A), face_at(SEAT_B)]), classifier,
+                          EngineSettings())
+    results = [pipe.process(f) for f in frames(1.5)]
+    pipe.close()
+    assert [r.timings_ms["classified_ahead"] for r in results] == [0.0, 0.0, 0.0]
+    assert len(classifier.calls) == 3  # one batch of two crops per frame, nothing ahead
+    off = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), CountingClassifier(),
+                         EngineSettings(classify_ahead=False))
+    assert [off.process(f).timings_ms["classified_ahead"] for f in frames(1.5)] == [0.0, 0.0, 0.0]
+    assert off._ahead is None
+    assert LessonPipeline(ScriptedFinder(lambda t: []), None, EngineSettings(attention_only=True))._ahead is None

@@ -1,0 +1,41 @@
+"""Classify-ahead on real media: the guessed crop's probabilities stay within the landmarks' own noise."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import cv2
+import numpy as np
+
+from engine.faces import FaceFinder, aligned_face_crop
+from engine.pipeline import EngineSettings, LessonPipeline
+from engine.sources import Frame
+from models.classify import load_classifier
+from tests.conftest import video_frame
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_classify_ahead_agrees_with_the_exact_crop_on_a_talking_head(asset):
+    classifier = load_classifier()
+    path = asset("WolfgangLanger_Pexels.mp4")  # a person talking and moving, 24 fps
+    images = [video_frame(path, 12 * i) for i in range(30)]  # 2 Hz
+    used, agree, worst = 0, 0, []
+    with FaceFinder(asset("face_landmarker.task")) as finder, \
+            LessonPipeline(finder, classifier, EngineSettings()) as pipeline:
+        for i, image in enumerate(images):
+            result = pipeline.process(Frame(image, START + timedelta(seconds=i / 2), i / 2, i))
+            if not result.timings_ms["classified_ahead"]:
+                continue
+            used += 1
+            stored = np.array(result.sample.observations[0].probabilities)
+            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            exact = classifier.predict([aligned_face_crop(gray, result.faces[0])])[0]
+            agree += int(stored.argmax() == exact.argmax())
+            worst.append(float(np.abs(stored - exact).max()))
+    # Measured on 120 frames of this clip: guess kept on 72 %, same top label on 91 %, median
+    # largest probability difference 0.036 -- the same as between MediaPipe's VIDEO- and IMAGE-mode
+    # landmarks for the same frames (93 %, 0.035).
+    assert used >= 10
+    assert agree / used >= 0.8
+    assert float(np.median(worst)) <= 0.1
