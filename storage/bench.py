@@ -70,7 +70,7 @@ def measure_queries(url: str, *, students: int, hours: float, runs: int) -> dict
         "lesson_timeline (10 s)": lambda: queries.lesson_timeline(engine, lesson_id, 10),
         "lesson_timeline (15 s, raw rows)": lambda: queries.lesson_timeline(engine, lesson_id, 15),
         "student_summary": lambda: queries.student_summary(engine, lesson_id),
-        "live_view (30 s window, 10 min trend)": lambda: queries.live_view(
+        "live_view (30 s window, 10 min trend, 5 min per student)": lambda: queries.live_view(
             engine, lesson_id, window_s=30, now=now
         ),
         "previous_lessons": lambda: queries.previous_lessons(engine, lesson_id),
