@@ -8,14 +8,14 @@ teacher clicks around or the live card refreshes).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import click
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAGES = (
@@ -82,28 +82,28 @@ def time_page(
     return cold, statistics.median(warm), problems
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--hours", type=float, default=3.0)
-    parser.add_argument("--rate", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=5, help="warm runs per page")
-    parser.add_argument("--db", help="SQLite file to seed (default: a temporary one)")
-    args = parser.parse_args(argv)
-
+@click.command()
+@click.option("--students", default=30, show_default=True, help="Students in the generated lesson.")
+@click.option("--hours", default=3.0, show_default=True, help="Length of the generated lesson.")
+@click.option("--rate", default=2.0, show_default=True, help="Samples per second.")
+@click.option("--runs", default=5, show_default=True, help="Warm runs per page.")
+@click.option("--db", "db_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite file to seed (default: a temporary one).")
+def main(students: int, hours: float, rate: float, runs: int, db_file: Path | None) -> None:
+    """Server render time of every page on a generated lesson (AppTest)."""
     folder = tempfile.mkdtemp(prefix="classpulse-bench-")
-    path = Path(args.db) if args.db else Path(folder) / "bench.db"
+    path = db_file or Path(folder) / "bench.db"
     url = f"sqlite:///{path}"
     os.environ["CLASSPULSE_DB_URL"] = url
     os.environ["CLASSPULSE_DATA_DIR"] = str(Path(folder) / "data")
     os.environ.setdefault("CLASSPULSE_TIMEZONE", "UTC")
-    print(
-        f"seeding {args.students} students x {args.hours} h at {args.rate}/s into {path} ...",
-        file=sys.stderr,
+    click.echo(
+        f"seeding {students} students x {hours} h at {rate}/s into {path} ...",
+        err=True,
     )
     t0 = time.perf_counter()
-    lesson_id, now = seed(url, args.students, args.hours, args.rate)
-    print(f"seeded lesson {lesson_id} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    lesson_id, now = seed(url, students, hours, rate)
+    click.echo(f"seeded lesson {lesson_id} in {time.perf_counter() - t0:.0f} s", err=True)
 
     from dashboard import config
     from storage.db import open_database
@@ -117,26 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     def tick() -> None:  # as the live card's own refresh: 2 s later, so no cached live query
         clock[0] += timedelta(seconds=2)
 
-    _, refresh, problems = time_page(PAGES[0][1], args.runs, session, before_run=tick)
+    _, refresh, problems = time_page(PAGES[0][1], runs, session, before_run=tick)
     rows.append(("Live lesson, 2-s refresh (new query each run)", float("nan"), refresh, problems))
     clock[0] = now + timedelta(seconds=1)
     for name, page in PAGES:
         if page.endswith("lessons.py"):
             finish_lesson(open_database(url), lesson_id, ended_at=now)
-        cold, warm, problems = time_page(page, args.runs, session)
+        cold, warm, problems = time_page(page, runs, session)
         rows.append((name, cold, warm, problems))
-    print(
-        f"\n{args.students} students, {args.hours:g} h at {args.rate:g} samples/s "
-        f"({int(args.students * args.hours * 3600 * args.rate):,} observations); "
-        f"server time per page run (AppTest), median of {args.runs} warm runs\n"
+    click.echo(
+        f"\n{students} students, {hours:g} h at {rate:g} samples/s "
+        f"({int(students * hours * 3600 * rate):,} observations); "
+        f"server time per page run (AppTest), median of {runs} warm runs\n"
     )
-    print("| Page | First run, empty caches (s) | Warm run (s) |")
-    print("|---|---:|---:|")
+    click.echo("| Page | First run, empty caches (s) | Warm run (s) |")
+    click.echo("|---|---:|---:|")
     for name, cold, warm, problems in rows:
         first = "–" if cold != cold else f"{cold:.2f}"
-        print(f"| {name} | {first} | {warm:.2f} |" + (f" errors: {problems}" if problems else ""))
-    return 1 if any(problems for *_, problems in rows) else 0
+        click.echo(f"| {name} | {first} | {warm:.2f} |" + (f" errors: {problems}" if problems else ""))
+    if any(problems for *_, problems in rows):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
