@@ -64,10 +64,13 @@ class AttentionSettings:
             if name not in environ:
                 continue
             try:
-                values[f.name] = float(environ[name])
-                cls(**{f.name: values[f.name]})  # each check concerns one field
+                value = float(environ[name])
+                if not math.isfinite(value):
+                    raise ValueError
+                values[f.name] = value
+                cls(**{f.name: value})  # each check concerns one field
             except ValueError as exc:
-                reason = str(exc) if f.name in values else "it must be a number"
+                reason = str(exc) if f.name in values else "it must be a finite number"
                 raise ValueError(f"{name}={environ[name]!r}: {reason}") from None
         return cls(**values)
 

@@ -219,9 +219,22 @@ class FaceFinder:
         s = self.settings
         workers = max(1, s.workers)
         self._executor = ThreadPoolExecutor(workers, "classpulse-faces") if workers > 1 else None
-        self._detectors = TaskPool([_face_detector(detector_bytes, s) for _ in range(workers)], self._executor)
-        self._landmarkers = TaskPool([_landmarker(bundle, s) for _ in range(workers)], self._executor)
-        self._follower = _landmarker(bundle, s, vision.RunningMode.VIDEO)
+        created: list[object] = []
+        try:
+            for _ in range(workers):
+                created.append(_face_detector(detector_bytes, s))
+            for _ in range(workers):
+                created.append(_landmarker(bundle, s))
+            created.append(_landmarker(bundle, s, vision.RunningMode.VIDEO))
+        except Exception:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+            _close_tasks(created)
+            self._closed = True
+            raise
+        self._detectors = TaskPool(created[:workers], self._executor)
+        self._landmarkers = TaskPool(created[workers:2 * workers], self._executor)
+        self._follower = created[-1]
         self._known: list[Box] = []
         self._last_discovery_s: float | None = None
         self._follow_ok = True  # cleared when the follower loses the face, until the next discovery
@@ -330,7 +343,11 @@ class FaceFinder:
             lone = self.follow(rgb, t_s, lone_box)
         t_followed = time.perf_counter()
         if discover:
-            candidates = [box for box, _ in self.detect(rgb, tiled=True)]
+            try:
+                candidates = [box for box, _ in self.detect(rgb, tiled=True)]
+            finally:
+                if pending is not None:
+                    pending.exception()  # never leave a follower running into the next frame
             self._follow_ok = True
             if t_s is not None:
                 self._last_discovery_s = t_s
@@ -349,7 +366,7 @@ class FaceFinder:
         if lone is not None:
             faces.append(lone)
             # The followed face needs no crop; anyone else the detector found (a newcomer) does.
-            taken = np.array([lone.box, lone_box], float)
+            taken = np.array([lone.box], float)
             candidates = [c for c in candidates if _box_iou_matrix(np.array([c], float), taken).max() < 0.2]
         elif lone_box is not None:
             self._follow_ok = False  # lost or elsewhere: crops, until the next discovery pass

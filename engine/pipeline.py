@@ -193,9 +193,13 @@ class LessonPipeline:
         self._lone_crop = geometries[0] if len(geometries) == 1 else None
         if ahead is not None:
             guess, future = ahead
-            probabilities = future.result()  # finish it either way: the next frame may queue behind it
-            if len(geometries) == 1 and geometries[0].close_to(guess):
-                return np.asarray(probabilities, dtype=np.float64), 0.0, True
+            try:
+                probabilities = future.result()  # wait either way: the next frame may queue behind it
+            except Exception:  # the exact crop below is classified on this thread, and fails here if it must
+                log.warning("classifying ahead failed; classifying the exact crop", exc_info=True)
+            else:
+                if len(geometries) == 1 and geometries[0].close_to(guess):
+                    return np.asarray(probabilities, dtype=np.float64), 0.0, True
         if not geometries:
             return None, (time.perf_counter() - t0) * 1000, False
         crops = [aligned_crop(gray, g) for g in geometries]

@@ -66,7 +66,7 @@ def test_thresholds_follow_the_environment_and_a_bad_one_is_one_line(app, seeded
     monkeypatch.setenv("CLASSPULSE_ATTENTION_YAW_LIMIT_DEG", "wide")
     at = app(seeded_db.url, "privacy")
     assert [e.value for e in at.error] == [
-        "CLASSPULSE_ATTENTION_YAW_LIMIT_DEG='wide': it must be a number. Fix or unset it; engines "
+        "CLASSPULSE_ATTENTION_YAW_LIMIT_DEG='wide': it must be a finite number. Fix or unset it; engines "
         "started from here will refuse to start until then."
     ]
     assert not at.exception

@@ -172,7 +172,10 @@ def test_attention_thresholds_come_from_the_environment(monkeypatch):
     assert attention.yaw_limit_deg == 35.0 and attention.absent_grace_s == 0.0
     assert attention.pitch_limit_deg == AttentionSettings().pitch_limit_deg  # the rest stay default
     monkeypatch.setenv("CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG", "steep")
-    with pytest.raises(ValueError, match="CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG=.steep.: it must be a number"):
+    with pytest.raises(ValueError, match="CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG=.steep.: it must be a finite number"):
+        EngineSettings.from_env()
+    monkeypatch.setenv("CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG", "nan")
+    with pytest.raises(ValueError, match="must be a finite number"):
         EngineSettings.from_env()
     monkeypatch.setenv("CLASSPULSE_ATTENTION_PITCH_LIMIT_DEG", "-5")
     with pytest.raises(ValueError, match="pitch_limit_deg must be > 0"):
@@ -231,3 +234,19 @@ def test_no_classify_ahead_for_several_faces_or_without_a_classifier():
     assert [off.process(f).timings_ms["classified_ahead"] for f in frames(1.5)] == [0.0, 0.0, 0.0]
     assert off._ahead is None
     assert LessonPipeline(ScriptedFinder(lambda t: []), None, EngineSettings(attention_only=True))._ahead is None
+
+
+def test_a_failure_while_classifying_ahead_falls_back_to_the_exact_crop():
+    class FailsAhead(CountingClassifier):
+        def predict(self, crops):
+            if threading.current_thread().name.startswith("classpulse-classify"):
+                self.calls.append(("failed", crops[0].shape))
+                raise RuntimeError("out of memory, say")
+            return super().predict(crops)
+
+    classifier = FailsAhead()
+    with LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), classifier, EngineSettings()) as pipe:
+        results = [pipe.process(f) for f in frames(1.5)]
+    assert [r.timings_ms["classified_ahead"] for r in results] == [0.0, 0.0, 0.0]
+    assert [name for name, _ in classifier.calls] == ["MainThread", "failed", "MainThread", "failed", "MainThread"]
+    assert all(r.sample.observations[0].expression is not None for r in results)
