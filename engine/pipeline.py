@@ -145,7 +145,9 @@ class LessonPipeline:
         clock = time.perf_counter
         t0 = clock()
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-        gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY) if self.classifier is not None else None
+        gray = None  # the classifier's grey frame, converted only when a crop will be cut from it
+        if self._ahead is not None and self._lone_crop is not None:
+            gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
         ahead = self._classify_ahead(gray)
         faces = self.finder.find(rgb, frame.t_s)
         t1 = clock()
@@ -154,6 +156,8 @@ class LessonPipeline:
         update = self.tracker.update(face_boxes(faces), frame.t_s)
         t2 = clock()
         timings["tracking_ms"] = (t2 - t1) * 1000
+        if gray is None and self.classifier is not None and faces:
+            gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
         probabilities, crop_ms, used_ahead = self._expressions(gray, faces, ahead)
         t3 = clock()
         timings["crops_ms"] = crop_ms
