@@ -1,10 +1,12 @@
 """Engine speed benchmark: per-stage medians for one face at 640x480 and a 16-face gallery at 1280x720.
 
-    python -m engine.bench [--frames 40] [--soak-minutes 0] [--json out.json]
+    python -m engine.bench [--frames 40] [--ahead-frames 0] [--soak-minutes 0] [--json out.json]
 
 Frames are processed as a 2 Hz lesson would (t advances 0.5 s per frame), so the finder's discovery
 passes (every 2 s) are counted at their real share. The soak run replays the demo clip at 2 Hz for
-the given lesson minutes and reports the resident memory at its start and end.
+the given lesson minutes and reports the resident memory at its start and end. The classify-ahead
+check compares the expressions the pipeline kept from its early guess with the exact crop's, beside
+the noise between MediaPipe's two landmark modes.
 """
 
 from __future__ import annotations
@@ -100,6 +102,42 @@ def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None
     return out
 
 
+def ahead_agreement(images: list[np.ndarray], finder: FaceFinder, classifier) -> dict[str, float]:
+    """How classify-ahead compares with the exact crop, beside the landmarks' own noise.
+
+    For each frame where the pipeline kept its classify-ahead guess: the same top label as the exact
+    crop's, and the largest probability difference. The noise floor: the exact crops from a second
+    finder that landmarks on crops in IMAGE mode (no VIDEO-mode follower), same frames.
+    """
+    from engine.faces import FaceSettings, aligned_face_crop
+
+    kept, agree, diff, floor_agree, floor_diff = 0, [], [], [], []
+    finder.reset()
+    with LessonPipeline(finder, classifier, EngineSettings()) as pipeline, \
+            FaceFinder(asset_path("face_landmarker.task"), FaceSettings(follow_lone_face=False)) as cropper:
+        for i, image in enumerate(images):
+            t_s = i * 0.5
+            result = pipeline.process(Frame(image, START + timedelta(seconds=t_s), t_s, i))
+            other = cropper.find(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t_s)
+            if len(result.faces) != 1 or len(other) != 1:
+                continue
+            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            exact, crop_path = classifier.predict([aligned_face_crop(gray, result.faces[0]),
+                                                   aligned_face_crop(gray, other[0])])
+            floor_agree.append(exact.argmax() == crop_path.argmax())
+            floor_diff.append(float(np.abs(exact - crop_path).max()))
+            if result.timings_ms.get("classified_ahead"):
+                kept += 1
+                stored = np.array(result.sample.observations[0].probabilities)
+                agree.append(stored.argmax() == exact.argmax())
+                diff.append(float(np.abs(stored - exact).max()))
+    return {"frames": len(images), "ahead_kept": kept,
+            "ahead_same_label": round(float(np.mean(agree)), 3) if agree else None,
+            "ahead_max_diff_median": round(statistics.median(diff), 4) if diff else None,
+            "noise_same_label": round(float(np.mean(floor_agree)), 3) if floor_agree else None,
+            "noise_max_diff_median": round(statistics.median(floor_diff), 4) if floor_diff else None}
+
+
 def soak(minutes: float, finder: FaceFinder, classifier) -> dict[str, float]:
     """Replay the demo clip at 2 Hz for `minutes` of lesson time; resident memory before and after."""
     from engine.demo import make_demo
@@ -137,9 +175,11 @@ def _table(name: str, result: dict[str, object]) -> str:
 
 @click.command()
 @click.option("--frames", default=40, show_default=True, help="Frames per scenario.")
+@click.option("--ahead-frames", default=0, show_default=True,
+              help="One-face frames for the classify-ahead agreement check (0: skip).")
 @click.option("--soak-minutes", default=0.0, show_default=True, help="Lesson minutes of the memory soak run.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results here.")
-def main(frames: int, soak_minutes: float, json_out: Path | None) -> None:
+def main(frames: int, ahead_frames: int, soak_minutes: float, json_out: Path | None) -> None:
     """Measure the engine's per-frame cost on this machine."""
     limit_malloc_arenas()  # as `python -m engine run` does
     classifier = load_classifier()
@@ -150,11 +190,15 @@ def main(frames: int, soak_minutes: float, json_out: Path | None) -> None:
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         results["one_face_640x480"] = measure(one_face_frames(frames), finder, classifier)
         results["gallery_16_1280x720"] = measure([gallery_frame()] * frames, finder, classifier)
+        if ahead_frames > 0:
+            results["classify_ahead"] = ahead_agreement(one_face_frames(ahead_frames), finder, classifier)
         if soak_minutes > 0:
             results["soak"] = soak(soak_minutes, finder, classifier)
     click.echo(_table("One face, 640x480", results["one_face_640x480"]))
     click.echo()
     click.echo(_table("16-face gallery, 1280x720", results["gallery_16_1280x720"]))
+    if "classify_ahead" in results:
+        click.echo(f"\nclassify-ahead: {results['classify_ahead']}")
     if "soak" in results:
         click.echo(f"\nsoak: {results['soak']}")
     if json_out:
