@@ -42,17 +42,17 @@ class _Session:
     @property
     def classifier(self):
         if self._classifier is None:
-            from models.classify import load_classifier
+            from engine.expressions import load_expression_model
 
-            self._classifier = load_classifier()
+            self._classifier = load_expression_model()
         return self._classifier
 
     def classifiers(self) -> list:
         out = [self.classifier]
         if self.options.papercnn_weights is not None:
-            from models.classify import load_classifier
+            from engine.expressions import load_expression_model
 
-            out.append(load_classifier("papercnn", weights=self.options.papercnn_weights))
+            out.append(load_expression_model("papercnn", weights=self.options.papercnn_weights))
         return out
 
     @property

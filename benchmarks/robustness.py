@@ -22,9 +22,9 @@ from benchmarks.photo import Verdict, classifier_crop, subject_face, verdict
 from benchmarks.report import machine_line, table
 from benchmarks.sanity_set import SanitySet
 from engine.faces import FaceFinder
-from engine.records import EXPRESSIONS
 from models.assets import asset_path
 from models.classify import ExpressionClassifier
+from storage.records import EXPRESSIONS
 
 log = logging.getLogger(__name__)
 

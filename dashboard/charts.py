@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.records import EXPRESSIONS, AttentionState
+from storage.records import EXPRESSIONS, AttentionState
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {

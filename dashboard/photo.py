@@ -74,14 +74,14 @@ class FaceReading:
 
 def load_models(with_expressions: bool) -> PhotoModels:
     """MediaPipe's face finder and the expression CNN, from the asset cache (one-line errors)."""
+    from engine.expressions import load_expression_model
     from engine.faces import FaceFinder, FaceModelError
     from models.assets import AssetError, asset_path
-    from models.classify import load_classifier
     from models.registry import CheckpointError
 
     try:
         finder = FaceFinder(asset_path("face_landmarker.task"))
-        classifier = load_classifier("minixception") if with_expressions else None
+        classifier = load_expression_model("minixception") if with_expressions else None
     except (AssetError, FaceModelError, CheckpointError, OSError) as exc:
         raise PhotoModelError(str(exc).splitlines()[0]) from exc
     atexit.register(finder.close)  # MediaPipe's graph threads keep a process alive until closed

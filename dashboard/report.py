@@ -15,8 +15,22 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from dashboard import charts
+from storage.records import LessonStatus
 
 REPORT_BUCKET_S = 60.0  # one point per minute: readable over three hours, cheap to draw
+
+STATUS_WORDS: dict[str, str] = {
+    LessonStatus.RUNNING: "recording",
+    LessonStatus.FINISHED: "finished",
+    LessonStatus.SOURCE_LOST: "ended early: the camera, screen or video was lost",
+    LessonStatus.FAILED: "ended early: the engine failed (see its log)",
+    LessonStatus.INTERRUPTED: "interrupted: the engine stopped unexpectedly",
+}
+
+
+def status_words(status: str) -> str:
+    """A lesson's stored status as the teacher reads it."""
+    return STATUS_WORDS.get(status, status)
 
 
 @dataclass(frozen=True)

@@ -66,9 +66,9 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             attention_only: bool | None, db_url: str | None, max_seconds: float | None,
             realtime: bool, loop: bool, max_faces: int | None, quiet: bool) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
+    from engine.expressions import load_expression_model
     from engine.faces import FaceFinder, FaceModelError
     from engine.runtime import limit_malloc_arenas
-    from models.classify import load_classifier
     from models.registry import CheckpointError
     from storage.db import StorageError, open_database
     from storage.lessons import (
@@ -99,7 +99,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     try:
         source = open_source(source_spec, settings.rate_hz, start=started_at, realtime=settings.realtime,
                              loop=loop, demo_path=demo_path())
-        classifier = None if settings.attention_only else load_classifier(settings.model_name)
+        classifier = None if settings.attention_only else load_expression_model(settings.model_name)
         finder = FaceFinder(asset_path("face_landmarker.task"), settings.faces)
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -12,7 +12,7 @@ from itertools import pairwise
 import numpy as np
 
 from engine import landmarks as lm
-from engine.records import AttentionState
+from storage.records import AttentionState
 
 ATTENTION_ENV_PREFIX = "CLASSPULSE_ATTENTION_"
 

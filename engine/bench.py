@@ -23,13 +23,13 @@ import click
 import cv2
 import numpy as np
 
+from engine.expressions import load_expression_model
 from engine.faces import FaceFinder
 from engine.gallery import compose_gallery
 from engine.pipeline import EngineSettings, LessonPipeline
 from engine.runtime import limit_malloc_arenas
 from engine.sources import Frame
 from models.assets import asset_path
-from models.classify import load_classifier
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 STAGES = ("detect_ms", "landmarks_ms", "tracking_ms", "crops_ms", "classifier_ms", "features_ms", "write_ms",
@@ -182,7 +182,7 @@ def _table(name: str, result: dict[str, object]) -> str:
 def main(frames: int, ahead_frames: int, soak_minutes: float, json_out: Path | None) -> None:
     """Measure the engine's per-frame cost on this machine."""
     limit_malloc_arenas()  # as `python -m engine run` does
-    classifier = load_classifier()
+    classifier = load_expression_model()
     results: dict[str, object] = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count()},

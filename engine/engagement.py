@@ -13,7 +13,7 @@ from engine.attention import (
     attention_state,
     deviation,
 )
-from engine.records import AttentionState
+from storage.records import AttentionState
 
 
 def instant_engagement(

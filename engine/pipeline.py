@@ -28,9 +28,9 @@ from engine.faces import (
     crop_geometry,
     face_boxes,
 )
-from engine.records import EXPRESSIONS, AttentionState, Observation, Sample
 from engine.sources import Frame, FrameSource, SourceLost, check_rate
 from engine.tracking import Tracker, TrackingSettings
+from storage.records import EXPRESSIONS, AttentionState, Observation, Sample
 
 log = logging.getLogger(__name__)
 

@@ -33,15 +33,38 @@ class ExpressionModel(Protocol):
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
-class ExpressionClassifier:
-    """A loaded model and its checkpoint config; `predict` batches crops through one forward pass."""
+def label_order(model_labels: Sequence[str], vocabulary: Sequence[str]) -> list[int]:
+    """Index of each `vocabulary` label among the model's outputs, matched by name.
 
-    def __init__(self, model: nn.Module, cfg: ModelConfig, *, frozen: bool = False) -> None:
+    A model whose labels are not exactly the vocabulary (another set, a misspelling, a duplicate) is
+    refused rather than stored under the wrong names.
+    """
+    if len(set(model_labels)) != len(model_labels) or set(model_labels) != set(vocabulary):
+        raise CheckpointError(
+            f"the model's labels {tuple(model_labels)} are not the stored expressions "
+            f"{tuple(vocabulary)}; use a checkpoint trained on these seven classes")
+    return [list(model_labels).index(label) for label in vocabulary]
+
+
+class ExpressionClassifier:
+    """A loaded model and its checkpoint config; `predict` batches crops through one forward pass.
+
+    With a `vocabulary`, output columns follow it (matched by label name, checked here once);
+    without one they follow the checkpoint's own label order.
+    """
+
+    def __init__(self, model: nn.Module, cfg: ModelConfig, *, frozen: bool = False,
+                 vocabulary: Sequence[str] | None = None) -> None:
         self.model = model.eval()
         self.cfg = cfg
         self.name = cfg.name
-        self.labels = cfg.labels
         self.input_size = cfg.input_size
+        self._columns: list[int] | None = None
+        self.labels = cfg.labels
+        if vocabulary is not None:
+            order = label_order(cfg.labels, vocabulary)
+            self.labels = tuple(vocabulary)
+            self._columns = None if order == list(range(len(order))) else order
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         if frozen:
             self._forward = freeze_for_inference(self.model, cfg.input_size)
@@ -52,7 +75,8 @@ class ExpressionClassifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         x = to_input_tensor(prepare_crops(crops, self.cfg), self.cfg)
         with torch.inference_mode():
-            return self._forward(x).softmax(dim=1).numpy().astype(np.float32, copy=False)
+            probabilities = self._forward(x).softmax(dim=1).numpy().astype(np.float32, copy=False)
+        return probabilities if self._columns is None else probabilities[:, self._columns]
 
 
 def freeze_for_inference(model: nn.Module, input_size: tuple[int, int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -69,10 +93,12 @@ def freeze_for_inference(model: nn.Module, input_size: tuple[int, int, int]) -> 
 
 
 def load_classifier(name: str = "minixception", weights: Path | None = None,
-                    num_threads: int | None = None) -> ExpressionClassifier:
+                    num_threads: int | None = None,
+                    vocabulary: Sequence[str] | None = None) -> ExpressionClassifier:
     """Load a classifier once; without `weights`, the converted FER-2013 mini-Xception from the asset cache.
 
     `num_threads` sets torch's intra-op threads (process-wide); by default they are capped at 4.
+    `vocabulary` orders the outputs by label name (see `ExpressionClassifier`).
     """
     if weights is None:
         if name != "minixception":
@@ -85,7 +111,7 @@ def load_classifier(name: str = "minixception", weights: Path | None = None,
     model = create_model(name, weights=weights)
     log.info("expression classifier %s from %s (%d threads)", model.pretrained_cfg.name, weights,
              torch.get_num_threads())
-    return ExpressionClassifier(model, model.pretrained_cfg, frozen=True)
+    return ExpressionClassifier(model, model.pretrained_cfg, frozen=True, vocabulary=vocabulary)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-# FER-2013's class indices 0..6, the order of the mini-Xception outputs and of `engine.records.EXPRESSIONS`.
+# FER-2013's class indices 0..6, the order of the mini-Xception outputs and of `storage.records.EXPRESSIONS`.
 FER2013_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 

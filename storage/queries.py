@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 
-from engine.records import EXPRESSIONS, AttentionState
+from storage.records import EXPRESSIONS, AttentionState
 from storage.rollups import count_if, raw_per_student_select, rollup_per_student_select
 from storage.schema import (
     ATTENTION_STATES,

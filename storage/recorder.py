@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Dialect, Engine, insert
 
-from engine.records import Sample
 from storage.db import StorageError, write_transaction
+from storage.records import Sample
 from storage.rollups import refresh_rollups
 from storage.schema import ObservationRow, SampleRow, to_epoch_ms
 

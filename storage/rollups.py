@@ -23,8 +23,8 @@ from sqlalchemy import (
     select,
 )
 
-from engine.records import EXPRESSIONS
 from storage.db import write_transaction
+from storage.records import EXPRESSIONS
 from storage.schema import (
     ATTENTION_STATES,
     ROLLUP_SLOT_MS,

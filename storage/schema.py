@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from engine.records import EXPRESSIONS, AttentionState
+from storage.records import EXPRESSIONS, AttentionState
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from sqlalchemy import Engine
 
-from engine.records import EXPRESSIONS, AttentionState, Observation, Sample
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
 from storage.recorder import Recorder
+from storage.records import EXPRESSIONS, AttentionState, Observation, Sample
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dashboard import charts
-from engine.records import EXPRESSIONS
+from storage.records import EXPRESSIONS
 
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dashboard import charts, photo
-from engine.records import EXPRESSIONS
+from storage.records import EXPRESSIONS
 from tests.dashboard.conftest import chart_titles
 
 

@@ -20,7 +20,7 @@ from engine.attention import (
     head_pose_deg,
 )
 from engine.landmarks import LEFT_EYE_EAR, RIGHT_EYE_EAR
-from engine.records import AttentionState
+from storage.records import AttentionState
 from tests.engine.synthetic_face import (
     FRONTAL,
     axis_rotation,

@@ -8,7 +8,7 @@ import pytest
 
 from engine.attention import AttentionSettings, FaceFeatures, attention_state, face_features
 from engine.faces import FaceFinder
-from engine.records import AttentionState
+from storage.records import AttentionState
 
 SETTINGS = AttentionSettings()
 

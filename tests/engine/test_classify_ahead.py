@@ -7,17 +7,17 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
+from engine.expressions import load_expression_model
 from engine.faces import FaceFinder, aligned_face_crop
 from engine.pipeline import EngineSettings, LessonPipeline
 from engine.sources import Frame
-from models.classify import load_classifier
 from tests.conftest import video_frame
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def test_classify_ahead_agrees_with_the_exact_crop_on_a_talking_head(asset):
-    classifier = load_classifier()
+    classifier = load_expression_model()
     path = asset("WolfgangLanger_Pexels.mp4")  # a person talking and moving, 24 fps
     images = [video_frame(path, 12 * i) for i in range(30)]  # 2 Hz
     used, agree, worst = 0, 0, []

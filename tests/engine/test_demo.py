@@ -10,8 +10,8 @@ from engine.demo import DEMO_GRID, DEMO_SIZE, demo_path, make_demo
 from engine.faces import FaceFinder
 from engine.gallery import tile_rects
 from engine.pipeline import EngineSettings, LessonPipeline
-from engine.records import AttentionState
 from engine.sources import VideoFileSource
+from storage.records import AttentionState
 
 pytestmark = pytest.mark.slow
 LEAVER_TILE = 3

@@ -8,7 +8,7 @@ import pytest
 
 from engine.attention import AttentionSettings, FaceFeatures
 from engine.engagement import StudentAttention, class_concentration, instant_engagement
-from engine.records import AttentionState
+from storage.records import AttentionState
 
 SETTINGS = AttentionSettings()
 ATTENTIVE, AWAY, CLOSED, ABSENT = (

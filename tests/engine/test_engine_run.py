@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from engine.records import EXPRESSIONS
+from storage.records import EXPRESSIONS
 from storage.schema import Lesson, ObservationRow, SampleRow
 
 pytestmark = pytest.mark.slow

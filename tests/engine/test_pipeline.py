@@ -11,8 +11,8 @@ import pytest
 from engine.attention import AttentionSettings
 from engine.faces import FaceLandmarks
 from engine.pipeline import EngineSettings, LessonPipeline, run_lesson
-from engine.records import EXPRESSIONS, AttentionState
 from engine.sources import Frame
+from storage.records import EXPRESSIONS, AttentionState
 from tests.engine.synthetic_face import FRONTAL, euler_pose_matrix, face_landmarks
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

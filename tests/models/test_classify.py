@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.classify import ExpressionClassifier, classify_faces, crop_faces, load_classifier
+from models.classify import (
+    ExpressionClassifier,
+    classify_faces,
+    crop_faces,
+    label_order,
+    load_classifier,
+)
 from models.config import FER2013_LABELS
 from models.registry import CheckpointError
 from models.tools.sample_faces import SAMPLE_FACES, face_crop, grey_crop, load_image
@@ -100,3 +106,33 @@ def test_frozen_classifier_gives_the_eager_models_probabilities(classifier: Expr
     frozen = ExpressionClassifier(classifier.model, classifier.cfg, frozen=True).predict(crops)
     assert np.allclose(eager, frozen, atol=1e-5)
     assert (eager.argmax(axis=1) == frozen.argmax(axis=1)).all()
+
+
+@pytest.mark.parametrize(
+    ("model_labels", "vocabulary", "expected"),
+    [
+        (("a", "b", "c"), ("a", "b", "c"), [0, 1, 2]),
+        (("c", "a", "b"), ("a", "b", "c"), [1, 2, 0]),
+    ],
+)
+def test_label_order_matches_outputs_by_name(model_labels: tuple[str, ...], vocabulary: tuple[str, ...],
+                                              expected: list[int]) -> None:
+    assert label_order(model_labels, vocabulary) == expected
+
+
+@pytest.mark.parametrize(
+    "model_labels",
+    [("a", "b"), ("a", "b", "d"), ("a", "a", "b"), ("a", "b", "c", "d")],
+)
+def test_label_order_refuses_a_model_with_other_labels(model_labels: tuple[str, ...]) -> None:
+    with pytest.raises(CheckpointError, match="are not the stored expressions"):
+        label_order(model_labels, ("a", "b", "c"))
+
+
+def test_classifier_reorders_real_outputs_to_the_vocabulary(classifier: ExpressionClassifier) -> None:
+    face_crops = [face_crop(f) for f in SAMPLE_FACES[:3]]
+    own = classifier.predict(face_crops)
+    vocabulary = tuple(reversed(classifier.labels))
+    reordered = ExpressionClassifier(classifier.model, classifier.cfg, vocabulary=vocabulary)
+    assert reordered.labels == vocabulary
+    np.testing.assert_allclose(reordered.predict(face_crops), own[:, ::-1], atol=1e-5)

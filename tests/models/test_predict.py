@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from engine.records import EXPRESSIONS
+from storage.records import EXPRESSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from engine.records import AttentionState, Observation, Sample
 from storage.db import dispose_engines, open_database
+from storage.records import AttentionState, Observation, Sample
 
 PG_URL_ENV = "CLASSPULSE_TEST_PG_URL"
 REQUIRE_PG_ENV = "CLASSPULSE_REQUIRE_PG"

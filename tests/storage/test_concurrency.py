@@ -12,8 +12,8 @@ SAMPLES = 400
 
 
 def _writer(url: str, lesson_id: int, started, result) -> None:
-    from engine.records import AttentionState, Observation, Sample
     from storage.recorder import Recorder
+    from storage.records import AttentionState, Observation, Sample
 
     try:
         engine = open_database(url)

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from engine.records import AttentionState
 from storage import export
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson
 from storage.recorder import write_samples
+from storage.records import AttentionState
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from engine.records import AttentionState
 from storage.db import StorageError
 from storage.lessons import (
     LessonSpec,
@@ -23,6 +22,7 @@ from storage.lessons import (
     running_lessons,
 )
 from storage.recorder import write_samples
+from storage.records import AttentionState
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from engine.records import AttentionState
 from storage import queries
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
 from storage.recorder import write_samples
+from storage.records import AttentionState
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState

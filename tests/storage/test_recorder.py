@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.records import AttentionState, Observation, Sample
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson
 from storage.recorder import Recorder
+from storage.records import AttentionState, Observation, Sample
 from storage.rollups import SUM_COLUMNS, rebuild_rollups
 from storage.schema import ObservationRollup, ObservationRow, SampleRow
 from tests.storage.conftest import T0, make_sample

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from engine.records import AttentionState
 from storage.db import write_transaction
 from storage.lessons import LessonSpec, create_lesson, delete_lesson, get_lesson
 from storage.recorder import write_samples
+from storage.records import AttentionState
 from storage.schema import (
     Lesson,
     ObservationRollup,

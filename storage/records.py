@@ -1,4 +1,8 @@
-"""The one typed record that flows engine -> storage: a sample (one processed frame) and its observations."""
+"""The typed records every package may import: storage owns the contract it accepts.
+
+A sample (one processed frame) and its observations flow engine -> storage; the stored expression
+vocabulary and the lesson statuses are defined here once. This module imports nothing of the project.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,16 @@ class AttentionState(StrEnum):
     LOOKING_AWAY = "looking_away"
     EYES_CLOSED = "eyes_closed"
     ABSENT = "absent"
+
+
+class LessonStatus(StrEnum):
+    """How a lesson stands, or how it ended; stored as the lesson's status."""
+
+    RUNNING = "running"
+    FINISHED = "finished"  # the teacher stopped it, or the file ended
+    SOURCE_LOST = "source_lost"  # camera, stream or screen gone past the retry window, or a corrupt file
+    FAILED = "failed"  # the engine raised
+    INTERRUPTED = "interrupted"  # the engine was killed; found afterwards
 
 
 def _require_aware(ts: datetime, what: str) -> None:
