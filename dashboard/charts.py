@@ -6,6 +6,7 @@ expression has one colour on every chart. Times are shown as wall-clock time in 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -55,6 +56,15 @@ def local_times(times: pd.Series, tz: str) -> pd.Series:
 
 def _time_axis(tz: str) -> str:
     return f"Time ({tz})"
+
+
+def plain_text(text: object) -> str:
+    """Teacher-typed text for a Plotly label or hover: its HTML tags shown as typed, never rendered.
+
+    Plotly reads a subset of HTML (`<a href>`, `<b>`, ...) in labels; escaped, a title such as
+    `<a href="...">` stays text instead of becoming a link on the chart.
+    """
+    return html.escape(str(text), quote=False)
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 340) -> go.Figure:
@@ -230,7 +240,8 @@ def lesson_comparison(this_lesson: pd.DataFrame, previous: pd.DataFrame, tz: str
     """Mean concentration of this lesson beside the same class's earlier lessons (oldest left)."""
     rows = pd.concat([previous, this_lesson], ignore_index=True).sort_values("started_at")
     starts = local_times(rows["started_at"], tz)
-    labels = [f"{t:%d %b %H:%M}<br>{title}" for t, title in zip(starts, rows["title"], strict=True)]
+    labels = [f"{t:%d %b %H:%M}<br>{plain_text(title)}"
+              for t, title in zip(starts, rows["title"], strict=True)]
     this_id = int(this_lesson["id"].iloc[0]) if not this_lesson.empty else None
     colors = [CONCENTRATION_COLOR if int(i) == this_id else OKABE_ITO["grey"] for i in rows["id"]]
     fig = go.Figure(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,8 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from storage.masking import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,13 @@ def resolve_url(url: str | None) -> str:
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL as text with the password masked, for messages and logs."""
+    """The URL as text with the password (user info or query) masked, for messages and logs."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
+        return mask_url(url.render_as_string(hide_password=True))
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return mask_url(make_url(url).render_as_string(hide_password=True))
     except (ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        return mask_url(url)
 
 
 def _one_line(message: str, password: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -187,8 +188,8 @@ def delete_lesson(engine: Engine, lesson_id: int) -> bool:
 
 def purge_older_than(engine: Engine, days: float, now: datetime) -> int:
     """Delete lessons that started more than `days` before `now` (running ones are kept)."""
-    if days < 0:
-        raise ValueError(f"days must be >= 0, got {days}")
+    if not math.isfinite(days) or days < 0:
+        raise ValueError(f"days must be a finite number >= 0, got {days}")
     cutoff = now - timedelta(days=days)
     with write_transaction(engine) as conn:
         deleted = conn.execute(

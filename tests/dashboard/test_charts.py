@@ -97,3 +97,15 @@ def test_probability_bars_mark_only_the_highest_in_red():
         == [charts.OTHER_BAR] * 3 + [charts.TOP_BAR_RED] + [charts.OTHER_BAR] * 3
     )
     assert bar.orientation == "h"
+
+
+def test_lesson_titles_on_the_comparison_chart_are_text_not_links() -> None:
+    lesson = pd.DataFrame({"id": [2], "title": ['<a href="https://evil.example">Quiz</a>'],
+                           "started_at": pd.to_datetime([T0], utc=True), "mean_concentration": [60.0]})
+    earlier = pd.DataFrame({"id": [1], "title": ["Maths & <b>bold</b>"],
+                            "started_at": pd.to_datetime([T0 - timedelta(days=1)], utc=True),
+                            "mean_concentration": [55.0]})
+    labels = list(charts.lesson_comparison(lesson, earlier, "UTC").data[0].x)
+    assert labels[0].endswith("<br>Maths &amp; &lt;b&gt;bold&lt;/b&gt;")
+    assert labels[1].endswith('<br>&lt;a href="https://evil.example"&gt;Quiz&lt;/a&gt;')
+    assert all("<a " not in label and "<b>" not in label for label in labels)
