@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import charts, config, control, loaders, state
 from dashboard.errors import friendly_errors
+from dashboard.launch import save_upload
 
 REFRESH_S = 2.0
 STALE_AFTER_S = 10.0  # no sample for this long: the camera or the engine is gone
@@ -310,7 +311,7 @@ def start_form(settings) -> None:
     if st.button("Start lesson", type="primary", key="live_start", icon=":material/play_arrow:"):
         if source.startswith("upload:") and upload is not None:
             source = str(
-                control.save_upload(settings.data_dir, upload.name, upload.getvalue()).resolve()
+                save_upload(settings.data_dir, upload.name, upload.getvalue()).resolve()
             )
         try:
             launch = control.LessonLaunch(
