@@ -1,8 +1,8 @@
 """Starting and stopping the capture engine as its own process, and finding it again after a reload.
 
 What the teacher asked for arrives checked, as a `dashboard.launch.LessonLaunch`. The engine runs
-`python -m engine run ...` in a new session (it outlives the Streamlit script run
-and a page reload); its pid and what it was asked to do are kept in a small JSON file under the
+`python -m engine run ...` in a new session (it outlives the Streamlit script run and a page
+reload); its pid and what it was asked to do are kept in a small JSON file under the
 data folder, its output in data/engine-logs/. Stopping sends SIGTERM: the engine flushes its last
 samples and marks the lesson finished.
 """
