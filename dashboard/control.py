@@ -1,7 +1,8 @@
 """Starting and stopping the capture engine as its own process, and finding it again after a reload.
 
-The engine runs `python -m engine run ...` in a new session (it outlives the Streamlit script run
-and a page reload); its pid and what it was asked to do are kept in a small JSON file under the
+What the teacher asked for arrives checked, as a `dashboard.launch.LessonLaunch`. The engine runs
+`python -m engine run ...` in a new session (it outlives the Streamlit script run and a page
+reload); its pid and what it was asked to do are kept in a small JSON file under the
 data folder, its output in data/engine-logs/. Stopping sends SIGTERM: the engine flushes its last
 samples and marks the lesson finished.
 """
@@ -20,11 +21,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dashboard.launch import LessonLaunch
+from engine.source_spec import SourceKind
+
 log = logging.getLogger(__name__)
 
 STATE_FILE = "engine.json"
 LOG_DIR = "engine-logs"
-UPLOAD_DIR = "uploads"
 FILE_SOURCES_PLAYED_IN_REAL_TIME = True
 _LESSON_STARTED = re.compile(r"^lesson (\d+) started", re.MULTILINE)
 # MediaPipe / TensorFlow Lite chatter on stderr: not what a teacher needs to read.
@@ -33,28 +36,6 @@ _NOISE = re.compile(r"^(?:[WIEF]\d{4} |INFO: |WARNING: Logging before|WARNING: A
 
 class ControlError(Exception):
     """The engine could not be started or stopped; the message is one line for a person."""
-
-
-@dataclass(frozen=True)
-class LessonLaunch:
-    """What the teacher asked for on the Live page."""
-
-    title: str
-    group_name: str
-    source: str
-    rate_hz: float = 2.0
-    attention_only: bool = False
-    db_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.title.strip():
-            raise ValueError("the lesson needs a title")
-        if not self.source.strip():
-            raise ValueError("choose a source")
-        if not 0.2 <= self.rate_hz <= 30:
-            raise ValueError(
-                f"the sample rate must be within 0.2-30 per second, got {self.rate_hz}"
-            )
 
 
 @dataclass(frozen=True)
@@ -82,13 +63,6 @@ class EngineHandle:
         )
 
 
-def is_file_source(source: str) -> bool:
-    """Whether the source is a recording (the demo clip or a video file) rather than a live feed."""
-    return source == "demo" or (
-        not source.isdigit() and not source.startswith(("screen", "rtsp:", "http:", "https:"))
-    )
-
-
 def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[str]:
     """The engine's command line for a launch (recordings play at real-time pace, as in a lesson)."""
     command = [
@@ -110,9 +84,10 @@ def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[s
         command += ["--db", launch.db_url]
     if launch.attention_only:
         command.append("--attention-only")
-    if FILE_SOURCES_PLAYED_IN_REAL_TIME and is_file_source(launch.source):
+    spec = launch.spec
+    if FILE_SOURCES_PLAYED_IN_REAL_TIME and not spec.live:
         command.append("--realtime")
-    if launch.source == "demo":
+    if spec.kind is SourceKind.DEMO:
         command.append("--loop")  # the 40 s clip plays until the teacher stops the lesson
     return command
 
@@ -215,6 +190,40 @@ def find_engine(data_dir: Path) -> EngineHandle | None:
     return handle
 
 
+@dataclass(frozen=True)
+class EngineStatus:
+    """The engine this dashboard started, as one look at its process and its log found it."""
+
+    handle: EngineHandle
+    alive: bool
+    lesson_id: int | None  # the lesson it announced; None before it has, or when it failed to start
+    message: str | None  # its last line worth showing a person (its one-line error when it failed)
+
+
+def engine_status(data_dir: Path) -> EngineStatus | None:
+    """How the engine this dashboard started stands (alive or not), None when it started none."""
+    handle = load_handle(data_dir)
+    if handle is None:
+        return None
+    text = read_log(handle)
+    alive = is_alive(handle.pid, handle.start_ticks)
+    return EngineStatus(handle, alive, lesson_id_from_log(text), last_message(text))
+
+
+def engine_for_lesson(data_dir: Path, lesson_id: int) -> EngineStatus | None:
+    """The engine this dashboard started when it serves `lesson_id`, else None (started elsewhere)."""
+    status = engine_status(data_dir)
+    return status if status is not None and status.lesson_id == lesson_id else None
+
+
+def stop_lesson(data_dir: Path, handle: EngineHandle, timeout_s: float = 20.0) -> bool:
+    """Stop the engine and, once it has exited, forget it; False when it is still running."""
+    stopped = stop_engine(handle, timeout_s)
+    if stopped:
+        forget_engine(data_dir)
+    return stopped
+
+
 def stop_engine(handle: EngineHandle, timeout_s: float = 20.0) -> bool:
     """SIGTERM the engine and wait for it to finish its lesson; True when it has exited.
 
@@ -269,13 +278,3 @@ def webcam_indices(dev: Path = Path("/dev")) -> list[int]:
         if suffix.isdigit():
             found.append(int(suffix))
     return sorted(found)
-
-
-def save_upload(data_dir: Path, name: str, content: bytes) -> Path:
-    """Keep an uploaded lesson video under the data folder (the engine reads it from there)."""
-    folder = Path(data_dir) / UPLOAD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "video"
-    path = folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{safe}"
-    path.write_bytes(content)
-    return path

@@ -8,6 +8,7 @@ and a new sample shows up within seconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from storage.db import open_database
 LIVE_WINDOW_S = 10.0  # "concentration now" is the class concentration over the last 10 s
 LIVE_TREND_S = 600.0
 LIVE_TREND_BUCKET_S = 10.0
+LIVE_REFRESH_S = 2.0  # the live card reruns this often; its data is as of the last such tick
 
 
 @st.cache_resource(show_spinner=False)
@@ -91,14 +93,28 @@ def load_previous(db_url: str, lesson_id: int, limit: int = 10) -> pd.DataFrame:
     return queries.previous_lessons(database(db_url), lesson_id, limit)
 
 
-@st.cache_data(ttl=1.5, max_entries=16, show_spinner=False)
+def live_tick(now: datetime, period_s: float = LIVE_REFRESH_S) -> datetime:
+    """`now` floored to the live card's refresh period (aware UTC): the time a live view is as of."""
+    if now.tzinfo is None:
+        raise ValueError(f"the live clock must be timezone-aware, got naive {now.isoformat()}")
+    return datetime.fromtimestamp(math.floor(now.timestamp() / period_s) * period_s, UTC)
+
+
 def load_live(db_url: str, lesson_id: int, now: datetime) -> queries.LiveView:
-    """Students' latest states, concentration over the last 10 s and the last 10 minutes' trend."""
+    """Students' latest states, concentration over the last 10 s and the last 10 minutes' trend,
+    as of the refresh tick `now` falls in (see live_tick)."""
+    return _load_live_at(db_url, lesson_id, live_tick(now))
+
+
+# Keyed on the refresh tick, not the clock's microseconds: every run within one tick (a fragment
+# refresh, a widget rerun, a second browser tab) shares one query; a new tick is a new key.
+@st.cache_data(ttl=60, max_entries=16, show_spinner=False)
+def _load_live_at(db_url: str, lesson_id: int, as_of: datetime) -> queries.LiveView:
     return queries.live_view(
         database(db_url),
         lesson_id,
         window_s=LIVE_WINDOW_S,
-        now=now,
+        now=as_of,
         trend_s=LIVE_TREND_S,
         trend_bucket_s=LIVE_TREND_BUCKET_S,
     )

@@ -9,7 +9,6 @@ so a slow machine skips frames instead of building a backlog.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,8 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+
+from engine.source_spec import SourceKind, SourceSpec, SourceSpecError, parse_source_spec
 
 log = logging.getLogger(__name__)
 
@@ -313,32 +314,31 @@ def _screen_opener(region: tuple[int, int, int, int] | None) -> Callable[[], Cal
     return open_screen
 
 
-_SCREEN = re.compile(r"^screen(?::(\d+),(\d+),(\d+),(\d+))?$")
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-
-
-def open_source(spec: str, rate_hz: float, *, start: datetime | None = None, realtime: bool = False,
-                loop: bool = False, clock: Clock = utc_now, demo_path: Path | None = None) -> FrameSource:
+def open_source(spec: str | SourceSpec, rate_hz: float, *, start: datetime | None = None,
+                realtime: bool = False, loop: bool = False, clock: Clock = utc_now,
+                demo_path: Path | None = None) -> FrameSource:
     """Open a source from its spec: `0` (webcam), `demo`, `screen[:x,y,w,h]`, a URL, a folder or a video."""
-    spec = spec.strip()
+    try:
+        spec = spec if isinstance(spec, SourceSpec) else parse_source_spec(spec)
+    except SourceSpecError as exc:
+        raise SourceError(str(exc)) from exc
     start = start or clock()
-    if spec.isdigit():
-        index = int(spec)
-        opener = _capture_opener(index, f"camera {index}")
-        return LiveSource(opener, f"camera {index}", rate_hz, clock=clock)
-    if spec == "demo":
+    if spec.kind is SourceKind.CAMERA:
+        what = f"camera {spec.camera_index}"
+        return LiveSource(_capture_opener(spec.camera_index, what), what, rate_hz, clock=clock)
+    if spec.kind is SourceKind.DEMO:
         if demo_path is None or not demo_path.is_file():
             raise SourceError("the demo clip is missing; run `python -m engine make-demo` (or `make assets`)")
         source = VideoFileSource(demo_path, rate_hz, start, realtime=realtime, loop=loop)
         source.description = "demo gallery clip"
         return source
-    if match := _SCREEN.match(spec):
-        region = tuple(int(v) for v in match.groups()) if match.group(1) else None
-        return LiveSource(_screen_opener(region), f"screen {spec[7:] or 'full'}", rate_hz, clock=clock)
-    if _URL.match(spec):
-        shown = re.sub(r"//[^/@]*@", "//***@", spec)  # never show credentials in a stream URL
-        return LiveSource(_capture_opener(spec, f"stream {shown}"), f"stream {shown}", rate_hz, clock=clock)
-    path = Path(spec).expanduser()
+    if spec.kind is SourceKind.SCREEN:
+        shown = "full" if spec.region is None else ",".join(map(str, spec.region))
+        return LiveSource(_screen_opener(spec.region), f"screen {shown}", rate_hz, clock=clock)
+    if spec.kind is SourceKind.URL:  # never show credentials in a stream URL
+        what = f"stream {spec.shown}"
+        return LiveSource(_capture_opener(str(spec), what), what, rate_hz, clock=clock)
+    path = Path(spec.target).expanduser()
     if path.is_dir():
         return ImageFolderSource(path, rate_hz, start)
     if path.is_file():
@@ -346,7 +346,7 @@ def open_source(spec: str, rate_hz: float, *, start: datetime | None = None, rea
             return SingleImageSource(path, rate_hz, start)
         return VideoFileSource(path, rate_hz, start, realtime=realtime, loop=loop)
     raise SourceError(
-        f"source {spec!r} is not a camera index, 'demo', 'screen', a URL, a folder or an existing file"
+        f"source {str(spec)!r} is not a camera index, 'demo', 'screen', a URL, a folder or an existing file"
     )
 
 

@@ -1,43 +1,30 @@
-"""Live lesson: start and stop the engine, and watch the class refresh itself every 2 seconds."""
+"""Live lesson: start and stop the engine, and watch the class refresh itself every 2 seconds.
+
+Layout only: the engine is started, stopped and read by dashboard.control, the form is checked by
+dashboard.launch, and the live card's numbers and notices come from dashboard.live_metrics.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, config, control, loaders, state
+from dashboard import charts, config, control, launch, live_metrics, loaders, state
+from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
 
-REFRESH_S = 2.0
-STALE_AFTER_S = 10.0  # no sample for this long: the camera or the engine is gone
+REFRESH_S = loaders.LIVE_REFRESH_S
 TILE_COLUMNS = 6
+FINISHED_LESSON = "live_finished_lesson"  # the lesson that ended last, for its notice and report
 STATE_BADGE = {
     "attentive": ":green-badge[attentive]",
     "looking_away": ":orange-badge[looking away]",
     "eyes_closed": ":blue-badge[eyes closed]",
     "absent": ":gray-badge[absent]",
 }
-SOURCE_LABELS = {
-    "demo": "Demo gallery (recorded video call)",
-    "screen": "Screen region (a video-call gallery on this screen)",
-    "file": "Video file",
-}
-
-
-@dataclass(frozen=True)
-class Health:
-    """How the engine is doing, as the live card tells the teacher."""
-
-    engine_alive: bool
-    last_sample_age_s: float | None
-    samples_per_s: float | None
-    message: str | None  # the engine's last words when it died
-
-
-# --- cached lookups ---------------------------------------------------------------------------
+NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 
 
 @st.cache_data(ttl=60, max_entries=1, show_spinner=False)
@@ -46,82 +33,38 @@ def load_webcams() -> list[int]:
     return control.webcam_indices()
 
 
-# --- pure helpers -----------------------------------------------------------------------------
-
-
-def change_over_minute(now_value: float | None, trend: pd.DataFrame, now: datetime) -> float | None:
-    """Concentration now minus the trend's value one minute ago (None when either is missing)."""
-    if now_value is None or trend.empty:
-        return None
-    earlier = trend[trend["bucket_start"] <= pd.Timestamp(now) - pd.Timedelta(seconds=60)]
-    if earlier.empty or pd.isna(earlier["concentration"].iloc[-1]):
-        return None
-    return now_value - float(earlier["concentration"].iloc[-1])
-
-
-def samples_per_s(trend: pd.DataFrame, now: datetime, bucket_s: float) -> float | None:
-    """Samples per second in the newest complete trend bucket (rows per student ÷ bucket width)."""
-    complete = trend[trend["bucket_start"] + pd.Timedelta(seconds=bucket_s) <= pd.Timestamp(now)]
-    if complete.empty:
-        return None
-    last = complete.iloc[-1]
-    if not last["students"]:
-        return None
-    return float(last["observations"]) / float(last["students"]) / bucket_s
-
-
-def low_streak_s(trend: pd.DataFrame, level: float, bucket_s: float) -> float:
-    """How long the class has been under `level` up to the newest bucket (0 when it is not now)."""
-    periods = charts.low_periods(trend, level, bucket_s)
-    if not periods or trend.empty:
-        return 0.0
-    start, end = periods[-1]
-    newest_end = trend["bucket_start"].iloc[-1] + pd.Timedelta(seconds=bucket_s)
-    return (end - start).total_seconds() if end == newest_end else 0.0
+def show(notice: live_metrics.Notice | None) -> None:
+    if notice is not None:
+        NOTICE[notice.level](notice.text, icon=notice.icon)
 
 
 # --- live card --------------------------------------------------------------------------------
 
 
-def engine_health(
-    lesson: dict,
-    summary: pd.DataFrame,
-    trend: pd.DataFrame,
-    now: datetime,
-    handle: control.EngineHandle | None,
-) -> Health:
-    """Whether the engine runs, how old its last sample is, and its sampling speed."""
-    if handle is not None:
-        alive = control.is_alive(handle.pid, handle.start_ticks)
-        message = None if alive else control.last_message(control.read_log(handle))
-    else:
-        alive, message = lesson.get("status") == "running", None
-    age = None
-    if not summary.empty:
-        last = pd.Timestamp(summary["started_at"].iloc[0]) + pd.Timedelta(
-            seconds=float(summary["duration_s"].iloc[0])
-        )
-        if float(summary["duration_s"].iloc[0]) > 0:
-            age = max(0.0, (pd.Timestamp(now) - last).total_seconds())
-    return Health(alive, age, samples_per_s(trend, now, loaders.LIVE_TREND_BUCKET_S), message)
-
-
-def show_health(health: Health) -> None:
-    if not health.engine_alive:
-        st.error(
-            "The engine has stopped." + (f" It said: {health.message}" if health.message else ""),
-            icon=":material/error:",
-        )
-    elif health.last_sample_age_s is None:
-        st.info(
-            "The engine is starting (loading the models takes a few seconds)…",
-            icon=":material/hourglass_top:",
-        )
-    elif health.last_sample_age_s > STALE_AFTER_S:
-        st.warning(
-            f"No frames for {health.last_sample_age_s:.0f} s — camera lost, or the video ended?",
-            icon=":material/videocam_off:",
-        )
+def show_metrics(
+    numbers: live_metrics.LiveNumbers, health: live_metrics.Health, rate_hz: float
+) -> None:
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+    delta = numbers.change_over_minute
+    c1.metric(
+        "Class concentration now",
+        "–" if numbers.concentration is None else f"{numbers.concentration:.0f}",
+        delta=None if delta is None else f"{delta:+.0f} in the last minute",
+        help="Mean engagement of the students over the last 10 s (0-100).",
+        border=True,
+    )
+    c2.metric("Students present", f"{numbers.present} of {numbers.students}", border=True)
+    c3.metric(
+        "Samples/s",
+        "–" if health.samples_per_s is None else f"{health.samples_per_s:.1f}",
+        help=f"Asked for {rate_hz:g}/s.",
+        border=True,
+    )
+    c4.metric(
+        "Last sample",
+        "–" if health.last_sample_age_s is None else f"{health.last_sample_age_s:.0f} s ago",
+        border=True,
+    )
 
 
 def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: bool) -> None:
@@ -161,44 +104,21 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
         if lesson is None:
             st.warning(f"Lesson {lesson_id} no longer exists.")
             return
-        handle = control.load_handle(data_dir)
-        if handle is not None and control.lesson_id_from_log(control.read_log(handle)) != lesson_id:
-            handle = None  # the saved engine serves another lesson
+        engine = control.engine_for_lesson(Path(data_dir), lesson_id)
         live = loaders.load_live(db_url, lesson_id, now)
         summary = loaders.load_lesson_row(db_url, lesson_id, lesson["started_at"])
-        health = engine_health(lesson, summary, live.trend, now, handle)
-        show_health(health)
-
-        present = int((live.students["state"] != "absent").sum()) if not live.students.empty else 0
-        delta = change_over_minute(live.concentration, live.trend, now)
-        c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-        c1.metric(
-            "Class concentration now",
-            "–" if live.concentration is None else f"{live.concentration:.0f}",
-            delta=None if delta is None else f"{delta:+.0f} in the last minute",
-            help="Mean engagement of the students over the last 10 s (0-100).",
-            border=True,
+        bucket_s = loaders.LIVE_TREND_BUCKET_S
+        health = live_metrics.engine_health(
+            lesson["status"], summary, live.trend, now, engine, bucket_s
         )
-        c2.metric("Students present", f"{present} of {len(live.students)}", border=True)
-        c3.metric(
-            "Samples/s",
-            "–" if health.samples_per_s is None else f"{health.samples_per_s:.1f}",
-            help=f"Asked for {lesson['sample_rate_hz']:g}/s.",
-            border=True,
-        )
-        c4.metric(
-            "Last sample",
-            "–" if health.last_sample_age_s is None else f"{health.last_sample_age_s:.0f} s ago",
-            border=True,
-        )
-
-        streak = low_streak_s(live.trend, settings.alert_level, loaders.LIVE_TREND_BUCKET_S)
-        if streak >= settings.alert_minutes * 60:
-            st.error(
-                f"Class concentration has been under {settings.alert_level:g} for {streak / 60:.0f} min.",
-                icon=":material/notifications_active:",
+        numbers = live_metrics.live_numbers(live, now, settings.alert_level, bucket_s)
+        show(live_metrics.health_notice(health))
+        show_metrics(numbers, health, lesson["sample_rate_hz"])
+        show(
+            live_metrics.alert_notice(
+                numbers.low_streak_s, settings.alert_level, settings.alert_minutes
             )
-
+        )
         if not live.trend.empty:
             st.plotly_chart(
                 charts.live_trend(live.trend, settings.timezone, level=settings.alert_level),
@@ -216,10 +136,8 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
                     key="live_expression_chart",
                 )
         show_tiles(live.students, live.student_trends, bool(lesson["attention_only"]))
-
-        finished = lesson["status"] != "running" or (handle is not None and not health.engine_alive)
-        if finished and st.session_state.get("live_watching") == lesson_id:
-            st.session_state["live_watching"] = None
+        if live_metrics.card_has_ended(lesson["status"], engine):
+            st.session_state[FINISHED_LESSON] = lesson_id
             loaders.clear_caches()
             st.rerun(scope="app")
 
@@ -227,14 +145,9 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
 @st.fragment(run_every=REFRESH_S)
 def waiting_for_engine(data_dir: str) -> None:
     """While the engine loads its models: check every 2 s, and show the lesson once it announces it."""
-    st.info(
-        "The engine is starting (loading the models takes a few seconds)…",
-        icon=":material/hourglass_top:",
-    )
-    handle = control.load_handle(data_dir)
-    if handle is None or not control.is_alive(handle.pid, handle.start_ticks):
-        st.rerun(scope="app")
-    if control.lesson_id_from_log(control.read_log(handle)) is not None:
+    st.info(live_metrics.STARTING_TEXT, icon=":material/hourglass_top:")
+    engine = control.engine_status(Path(data_dir))
+    if engine is None or not engine.alive or engine.lesson_id is not None:
         loaders.clear_caches()
         st.rerun(scope="app")
 
@@ -242,15 +155,24 @@ def waiting_for_engine(data_dir: str) -> None:
 # --- layout -----------------------------------------------------------------------------------
 
 
-def start(launch: control.LessonLaunch, data_dir) -> None:
-    """Start the engine and remember that this session watches it."""
-    handle = control.start_engine(launch, data_dir)
-    st.session_state["live_handle_pid"] = handle.pid
-    st.session_state["live_lesson_id"] = None
+def start(
+    settings: DashboardSettings, form: launch.LessonForm, upload: launch.Upload | None = None
+) -> None:
+    """Check the form and start the engine; the page then follows it through the state file."""
+    try:
+        new_launch = launch.launch_from_form(
+            form, db_url=settings.db_url, data_dir=settings.data_dir, upload=upload
+        )
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    control.start_engine(new_launch, settings.data_dir)
+    st.session_state.pop(FINISHED_LESSON, None)
     loaders.clear_caches()
+    st.rerun()
 
 
-def first_run_guide(settings) -> None:
+def first_run_guide(settings: DashboardSettings) -> None:
     st.subheader("Welcome to ClassPulse")
     st.markdown(
         "No lesson is stored yet. A lesson is recorded by the **engine**, which watches a webcam, a "
@@ -263,20 +185,16 @@ def first_run_guide(settings) -> None:
     if st.button(
         "Start a demo lesson", type="primary", key="live_demo_start", icon=":material/play_arrow:"
     ):
-        start(
-            control.LessonLaunch(
-                "Demo lesson", "Demo class", "demo", 2.0, settings.attention_only, settings.db_url
-            ),
-            settings.data_dir,
+        demo = launch.LessonForm(
+            "Demo lesson", "Demo class", launch.DEMO, attention_only=settings.attention_only
         )
-        st.rerun()
+        start(settings, demo)
 
 
-def start_form(settings) -> None:
+def start_form(settings: DashboardSettings) -> None:
     st.subheader("Start a lesson")
     webcams = load_webcams()
-    options = [f"webcam:{i}" for i in webcams] + ["screen", "file", "demo"]
-    labels = {f"webcam:{i}": f"Webcam {i}" for i in webcams} | SOURCE_LABELS
+    options = launch.source_choices(webcams)
     left, right = st.columns(2)
     title = left.text_input("Lesson title", value="Lesson", key="live_title")
     group = left.text_input(
@@ -285,22 +203,19 @@ def start_form(settings) -> None:
     choice = right.radio(
         "Source",
         options,
-        format_func=labels.__getitem__,
+        format_func=launch.source_label,
         key="live_source",
-        index=0 if webcams else options.index("demo"),
+        index=0 if webcams else options.index(launch.DEMO),
     )
-    source = choice.split(":", 1)[1] if choice.startswith("webcam:") else choice
-    if choice == "screen":
+    region = path = ""
+    upload = None
+    if choice == launch.SCREEN:
         region = right.text_input("Region x,y,w,h (empty: the whole screen)", key="live_region")
-        source = f"screen:{region.strip()}" if region.strip() else "screen"
-    elif choice == "file":
+    elif choice == launch.FILE:
         upload = right.file_uploader(
             "Upload a video", type=["mp4", "mov", "avi", "mkv", "webm"], key="live_upload"
         )
         path = right.text_input("…or a path on this machine", key="live_path")
-        source = "" if upload is None else f"upload:{upload.name}"
-        if upload is None:
-            source = path.strip()
     rate = left.slider("Samples per second", 0.5, 10.0, 2.0, 0.5, key="live_rate")
     attention_only = left.checkbox(
         "Attention only (no expression recognition)",
@@ -308,71 +223,69 @@ def start_form(settings) -> None:
         key="live_attention_only",
     )
     if st.button("Start lesson", type="primary", key="live_start", icon=":material/play_arrow:"):
-        if source.startswith("upload:") and upload is not None:
-            source = str(
-                control.save_upload(settings.data_dir, upload.name, upload.getvalue()).resolve()
-            )
-        try:
-            launch = control.LessonLaunch(
-                title, group, source, rate, attention_only, settings.db_url
-            )
-        except ValueError as exc:
-            st.error(str(exc))
-            return
-        start(launch, settings.data_dir)
-        st.rerun()
+        form = launch.LessonForm(title, group, choice, region, path, rate, attention_only)
+        start(
+            settings,
+            form,
+            None if upload is None else launch.Upload(upload.name, upload.getvalue()),
+        )
 
 
-def engine_panel(settings) -> int | None:
-    """Show the engine this dashboard started; return the lesson id it announced."""
-    handle = control.load_handle(settings.data_dir)
-    if handle is None:
+def engine_panel(settings: DashboardSettings, engine: control.EngineStatus | None) -> int | None:
+    """Show the engine this dashboard started; return the lesson id it announced while it runs."""
+    if engine is None:
         return None
-    alive = control.is_alive(handle.pid, handle.start_ticks)
-    log_text = control.read_log(handle)
-    lesson_id = control.lesson_id_from_log(log_text)
-    if alive:
-        st.session_state["live_lesson_id"] = lesson_id
-        cols = st.columns([3, 1])
-        cols[0].markdown(
-            f"**{handle.launch.title}** · {handle.launch.group_name or 'no class'} · "
-            f"source `{handle.launch.source}` · engine pid {handle.pid}"
-        )
-        if cols[1].button("Stop lesson", type="primary", key="live_stop", icon=":material/stop:"):
-            with st.spinner("Stopping: the engine saves its last samples…"):
-                stopped = control.stop_engine(handle)
-            loaders.clear_caches()
-            if not stopped:
-                st.error(f"The engine (pid {handle.pid}) did not stop within 20 s.")
-                return lesson_id
-            st.session_state["live_finished_lesson"] = lesson_id
-            control.forget_engine(settings.data_dir)
-            st.rerun()
-        if lesson_id is None:
-            waiting_for_engine(str(settings.data_dir))
-        return lesson_id
-    # The engine ended by itself: say how, once, and keep the lesson's id for its report.
-    message = control.last_message(log_text)
-    if lesson_id is None:
-        st.error(
-            f"The engine could not start: {message or 'no message (see ' + handle.log_path + ')'}",
-            icon=":material/error:",
-        )
-    else:
-        st.info(f"The engine has stopped ({message or 'no message'}).", icon=":material/info:")
-        st.session_state["live_finished_lesson"] = lesson_id
-    control.forget_engine(settings.data_dir)
-    return None
+    if not engine.alive:  # it ended by itself: say how, once, and keep its lesson for the report
+        show(live_metrics.engine_ended_notice(engine))
+        if engine.lesson_id is not None:
+            st.session_state[FINISHED_LESSON] = engine.lesson_id
+        control.forget_engine(settings.data_dir)
+        return None
+    handle = engine.handle
+    cols = st.columns([3, 1])
+    cols[0].markdown(
+        f"**{handle.launch.title}** · {handle.launch.group_name or 'no class'} · "
+        f"source `{handle.launch.spec.shown}` · engine pid {handle.pid}"
+    )
+    if cols[1].button("Stop lesson", type="primary", key="live_stop", icon=":material/stop:"):
+        with st.spinner("Stopping: the engine saves its last samples…"):
+            stopped = control.stop_lesson(settings.data_dir, handle)
+        loaders.clear_caches()
+        if not stopped:
+            st.error(f"The engine (pid {handle.pid}) did not stop within 20 s.")
+            return engine.lesson_id
+        st.session_state[FINISHED_LESSON] = engine.lesson_id
+        st.rerun()
+    if engine.lesson_id is None:
+        waiting_for_engine(str(settings.data_dir))
+    return engine.lesson_id
 
 
-def finished_notice(settings) -> None:
-    lesson_id = st.session_state.get("live_finished_lesson")
-    if lesson_id is None:
-        return
-    lesson = loaders.load_lesson(settings.db_url, lesson_id)
+def running_elsewhere(settings: DashboardSettings) -> int | None:
+    """A lesson an engine started elsewhere is running: let the teacher pick one to watch."""
+    running = loaders.load_running(settings.db_url)
+    if running.empty:
+        return None
+    st.caption(
+        "A lesson is running from an engine started elsewhere (e.g. `python -m engine run`); "
+        "stop it where it runs."
+    )
+    ids = [int(i) for i in running["id"]]
+    titles = dict(zip(ids, running["title"], strict=True))
+    return st.selectbox(
+        "Running lesson",
+        ids,
+        format_func=lambda i: f"{titles[i]} (lesson {i})",
+        key="live_running_choice",
+    )
+
+
+def finished_notice(settings: DashboardSettings) -> None:
+    lesson_id = st.session_state.get(FINISHED_LESSON)
+    lesson = None if lesson_id is None else loaders.load_lesson(settings.db_url, lesson_id)
     if lesson is None:
         return
-    st.success(f"Lesson “{lesson['title']}” has ended.", icon=":material/check_circle:")
+    show(live_metrics.finished_notice(lesson["title"], lesson["status"]))
     if st.button("Open its report", key="live_open_report"):
         st.session_state[state.SELECTED_LESSON] = lesson_id
         st.switch_page("dashboard/app_pages/lessons.py")
@@ -380,26 +293,14 @@ def finished_notice(settings) -> None:
 
 settings = state.settings()
 st.title("Live lesson")
-own_lesson = engine_panel(settings)
-running = loaders.load_running(settings.db_url)
-watch: int | None = own_lesson
-if own_lesson is None and control.find_engine(settings.data_dir) is None and not running.empty:
-    st.caption(
-        "A lesson is running from an engine started elsewhere (e.g. `python -m engine run`); "
-        "stop it where it runs."
-    )
-    ids = [int(i) for i in running["id"]]
-    titles = dict(zip(ids, running["title"], strict=True))
-    watch = st.selectbox(
-        "Running lesson",
-        ids,
-        format_func=lambda i: f"{titles[i]} (lesson {i})",
-        key="live_running_choice",
-    )
+engine = control.engine_status(settings.data_dir)
+watch = engine_panel(settings, engine)
+engine_running = engine is not None and engine.alive
+if watch is None and not engine_running:
+    watch = running_elsewhere(settings)
 if watch is not None:
-    st.session_state["live_watching"] = watch
     live_card(settings.db_url, watch, str(settings.data_dir))
-elif control.find_engine(settings.data_dir) is None:
+elif not engine_running:
     finished_notice(settings)
     if loaders.load_lessons(settings.db_url).empty:
         first_run_guide(settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +27,8 @@ SLEEPER = [
         ("0", True, ["--quiet", "--attention-only"]),
         ("screen:0,0,800,600", False, ["--quiet"]),
         ("/videos/lesson.mp4", False, ["--quiet", "--realtime"]),
+        ("rtsp://cam.local/live", False, ["--quiet"]),
+        ("udp://0.0.0.0:5000", False, ["--quiet"]),
     ],
 )
 def test_engine_command_per_source(source, attention_only, tail):
@@ -123,3 +127,48 @@ def test_a_recycled_pid_is_neither_found_nor_signalled(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("the engine process did not get there")
+        time.sleep(0.05)
+
+
+def test_engine_status_reads_the_process_and_the_lesson_it_announced(tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    handle = control.start_engine(control.LessonLaunch("Maths", "7A", "demo"), tmp_path)
+    try:
+        _wait_for(lambda: control.engine_status(tmp_path).lesson_id is not None)
+        status = control.engine_status(tmp_path)
+        assert (status.handle, status.alive, status.lesson_id) == (handle, True, 12)
+        assert status.message == "lesson 12 started: Maths from demo"
+        assert control.engine_for_lesson(tmp_path, 12) == status
+        assert control.engine_for_lesson(tmp_path, 13) is None  # lesson 13 runs elsewhere
+    finally:
+        assert control.stop_lesson(tmp_path, handle, timeout_s=10)
+    assert control.engine_status(tmp_path) is None  # stopped and forgotten
+
+
+def test_an_engine_that_will_not_stop_is_kept(tmp_path, monkeypatch):
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', file=sys.stderr, flush=True); time.sleep(60)",
+    ]
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: stubborn)
+    handle = control.start_engine(control.LessonLaunch("Maths", "7A", "demo"), tmp_path)
+    try:
+        _wait_for(lambda: "ready" in control.read_log(handle))
+        assert not control.stop_lesson(tmp_path, handle, timeout_s=0.5)
+        assert control.engine_status(tmp_path).alive
+    finally:
+        os.kill(handle.pid, signal.SIGKILL)
+        _wait_for(lambda: not control.is_alive(handle.pid))
+
+
+def test_engine_status_of_a_dashboard_that_started_none_is_none(tmp_path):
+    assert control.engine_status(tmp_path) is None

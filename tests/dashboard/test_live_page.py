@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard import control
+from dashboard import control, loaders
 from storage import queries
 from storage.db import open_database
 from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson
+
+AS_OF = loaders.live_tick(LIVE_NOW)  # the card shows the live view as of its refresh tick
 
 
 def _metrics(at) -> dict[str, str]:
@@ -20,7 +22,7 @@ def _metrics(at) -> dict[str, str]:
 def test_concentration_now_equals_storage_live_view(app, seeded_db):
     at = app(seeded_db.url, "live", cp_alert_level=1.0)
     live = queries.live_view(
-        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF
     )
     metrics = _metrics(at)
     assert metrics["Class concentration now"] == f"{live.concentration:.0f}"
@@ -34,10 +36,10 @@ def test_concentration_now_equals_storage_live_view(app, seeded_db):
 def test_change_over_the_last_minute_is_now_minus_a_minute_ago(app, seeded_db):
     at = app(seeded_db.url, "live")
     live = queries.live_view(
-        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF
     )
     trend = live.trend
-    minute_ago = trend[trend["bucket_start"] <= LIVE_NOW - timedelta(seconds=60)][
+    minute_ago = trend[trend["bucket_start"] <= AS_OF - timedelta(seconds=60)][
         "concentration"
     ].iloc[-1]
     metric = next(m for m in at.metric if m.label == "Class concentration now")
@@ -60,7 +62,7 @@ def test_student_sparklines_show_the_stored_last_five_minutes_on_first_open(app,
 
     at = app(seeded_db.url, "live")
     live = queries.live_view(
-        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=LIVE_NOW
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF
     )
     sparks = {}
     for element in at.get("plotly_chart"):
@@ -132,6 +134,84 @@ def test_an_engine_that_fails_to_start_shows_its_one_line_error(app, own_db, tmp
     at = app(own_db.url, "live")
     assert at.error[0].value == "The engine could not start: camera 0 cannot be opened"
     assert control.load_handle(data_dir) is None  # shown once, then forgotten
+
+
+def _finish_running_lesson(db, status: str = "finished") -> None:
+    from storage.lessons import finish_lesson
+
+    finish_lesson(open_database(db.url), db.running, status)
+
+
+def _engine_that_runs(monkeypatch, code: str) -> None:
+    """The engine's command replaced by a small real process running `code`."""
+    command = [sys.executable, "-c", code]
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: command)
+
+
+def test_a_bad_screen_region_is_refused_on_the_form_and_starts_nothing(app, own_db, tmp_path):
+    _finish_running_lesson(own_db)
+    at = app(own_db.url, "live")
+    at.radio(key="live_source").set_value("screen").run()
+    at.text_input(key="live_region").input("1,2").run()
+    at.button(key="live_start").click().run()
+    assert at.error[0].value == (
+        "a screen region is x,y,w,h in whole pixels (e.g. 0,0,1280,720), got '1,2'"
+    )
+    assert control.load_handle(tmp_path / "data") is None
+
+
+def test_a_typed_path_that_does_not_exist_is_refused_on_the_form(app, own_db, tmp_path):
+    _finish_running_lesson(own_db)
+    at = app(own_db.url, "live")
+    at.radio(key="live_source").set_value("file").run()
+    at.text_input(key="live_path").input(str(tmp_path / "nope.mp4")).run()
+    at.button(key="live_start").click().run()
+    assert at.error[0].value == f"there is no file or folder at {tmp_path / 'nope.mp4'}"
+    assert control.load_handle(tmp_path / "data") is None
+
+
+def test_start_from_the_form_then_stop_forgets_the_engine(app, own_db, tmp_path, monkeypatch):
+    _finish_running_lesson(own_db)
+    _engine_that_runs(monkeypatch, "import time; time.sleep(60)")
+    video = tmp_path / "lesson.mp4"
+    video.write_bytes(b"not decoded here")
+    at = app(own_db.url, "live")
+    at.text_input(key="live_title").input("Optics").run()
+    at.radio(key="live_source").set_value("file").run()
+    at.text_input(key="live_path").input(f" {video} ").run()
+    at.button(key="live_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    handle = control.load_handle(tmp_path / "data")
+    try:
+        assert (handle.launch.title, handle.launch.source) == ("Optics", str(video))
+        assert f"source `{video}`" in at.markdown[0].value
+        assert at.info[0].value.startswith("The engine is starting")
+        at.button(key="live_stop").click().run()
+        assert control.load_handle(tmp_path / "data") is None
+        assert not control.is_alive(handle.pid)
+        assert at.button(key="live_start")  # back to the form
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+
+
+def test_a_lesson_that_ended_shows_its_status_in_words(app, own_db, tmp_path, monkeypatch):
+    _finish_running_lesson(own_db, "interrupted")
+    lesson = own_db.running
+    _engine_that_runs(
+        monkeypatch,
+        f"import sys; print('lesson {lesson} started: Live physics from demo', file=sys.stderr); "
+        f"print('lesson {lesson} finished: 3 samples (stopped)', file=sys.stderr)",
+    )
+    handle = control.start_engine(control.LessonLaunch("x", "", "demo"), tmp_path / "data")
+    _wait_dead(handle.pid)
+    at = app(own_db.url, "live")
+    assert [i.value for i in at.info] == [
+        f"The engine has stopped (lesson {lesson} finished: 3 samples (stopped))."
+    ]
+    assert [w.value for w in at.warning] == [
+        "Lesson “Live physics” interrupted: the engine stopped unexpectedly."
+    ]
+    assert at.button(key="live_open_report").label == "Open its report"
 
 
 def _wait_dead(pid: int, timeout_s: float = 10.0) -> None:

@@ -83,6 +83,9 @@ def test_image_folder_yields_each_image_one_period_apart(asset, tmp_path):
 @pytest.mark.parametrize(("spec", "message"), [
     ("demo", "demo clip is missing"),
     ("/no/such/file.mp4", "is not a camera index"),
+    ("screen:1,2", "a screen region is x,y,w,h"),
+    ("", "no source given"),
+    ("99", "cannot open camera 99"),
 ])
 def test_unknown_sources_give_one_line_errors(spec, message, tmp_path):
     with pytest.raises(SourceError, match=message):

@@ -1,0 +1,185 @@
+"""The live card's numbers and notices, derived without I/O from what storage and the engine report.
+
+Every function takes DataFrames as `storage.queries.live_view` and `lessons_summary` return them,
+the engine's status as `dashboard.control.engine_status` read it, and the time explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from dashboard import charts
+from dashboard.control import EngineStatus
+from dashboard.report import status_words
+from storage.queries import LiveView
+from storage.records import AttentionState, LessonStatus
+
+STALE_AFTER_S = 10.0  # no sample for this long: the camera or the engine is gone
+STARTING_TEXT = "The engine is starting (loading the models takes a few seconds)…"
+
+
+@dataclass(frozen=True)
+class Health:
+    """How the engine is doing, as the live card tells the teacher."""
+
+    engine_alive: bool
+    last_sample_age_s: float | None
+    samples_per_s: float | None
+    message: str | None  # the engine's last words when it died
+
+
+@dataclass(frozen=True)
+class LiveNumbers:
+    """The class right now: what the live card's metrics and alert show."""
+
+    concentration: float | None
+    change_over_minute: float | None
+    present: int
+    students: int
+    low_streak_s: float
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One line for the teacher and how loudly to say it (success, info, warning or error)."""
+
+    level: str
+    text: str
+    icon: str
+
+
+def change_over_minute(now_value: float | None, trend: pd.DataFrame, now: datetime) -> float | None:
+    """Concentration now minus the trend's value one minute ago (None when either is missing)."""
+    if now_value is None or trend.empty:
+        return None
+    earlier = trend[trend["bucket_start"] <= pd.Timestamp(now) - pd.Timedelta(seconds=60)]
+    if earlier.empty or pd.isna(earlier["concentration"].iloc[-1]):
+        return None
+    return now_value - float(earlier["concentration"].iloc[-1])
+
+
+def samples_per_s(trend: pd.DataFrame, now: datetime, bucket_s: float) -> float | None:
+    """Samples per second in the newest complete trend bucket (rows per student ÷ bucket width)."""
+    complete = trend[trend["bucket_start"] + pd.Timedelta(seconds=bucket_s) <= pd.Timestamp(now)]
+    if complete.empty:
+        return None
+    last = complete.iloc[-1]
+    if not last["students"]:
+        return None
+    return float(last["observations"]) / float(last["students"]) / bucket_s
+
+
+def low_streak_s(trend: pd.DataFrame, level: float, bucket_s: float) -> float:
+    """How long the class has been under `level` up to the newest bucket (0 when it is not now)."""
+    periods = charts.low_periods(trend, level, bucket_s)
+    if not periods or trend.empty:
+        return 0.0
+    start, end = periods[-1]
+    newest_end = trend["bucket_start"].iloc[-1] + pd.Timedelta(seconds=bucket_s)
+    return (end - start).total_seconds() if end == newest_end else 0.0
+
+
+def last_sample_age_s(summary: pd.DataFrame, now: datetime) -> float | None:
+    """Seconds since the lesson's last sample (its start + duration); None before the second one."""
+    if summary.empty or float(summary["duration_s"].iloc[0]) <= 0:
+        return None
+    last = pd.Timestamp(summary["started_at"].iloc[0]) + pd.Timedelta(
+        seconds=float(summary["duration_s"].iloc[0])
+    )
+    return max(0.0, (pd.Timestamp(now) - last).total_seconds())
+
+
+def live_numbers(live: LiveView, now: datetime, alert_level: float, bucket_s: float) -> LiveNumbers:
+    """Concentration now and its change over a minute, who is present, how long it has been low."""
+    students = live.students
+    present = int((students["state"] != AttentionState.ABSENT).sum()) if not students.empty else 0
+    return LiveNumbers(
+        concentration=live.concentration,
+        change_over_minute=change_over_minute(live.concentration, live.trend, now),
+        present=present,
+        students=len(students),
+        low_streak_s=low_streak_s(live.trend, alert_level, bucket_s),
+    )
+
+
+def engine_health(
+    lesson_status: str,
+    summary: pd.DataFrame,
+    trend: pd.DataFrame,
+    now: datetime,
+    engine: EngineStatus | None,
+    bucket_s: float,
+) -> Health:
+    """Whether the engine runs, how old its last sample is, and its sampling speed.
+
+    `engine` is the engine this dashboard started for this lesson; without one (a lesson started
+    elsewhere) the lesson's stored status tells whether it runs.
+    """
+    if engine is not None:
+        alive, message = engine.alive, None if engine.alive else engine.message
+    else:
+        alive, message = lesson_status == LessonStatus.RUNNING, None
+    return Health(
+        alive, last_sample_age_s(summary, now), samples_per_s(trend, now, bucket_s), message
+    )
+
+
+def health_notice(health: Health) -> Notice | None:
+    """What the card says about the engine: stopped, starting, no frames lately, or nothing."""
+    if not health.engine_alive:
+        said = f" It said: {health.message}" if health.message else ""
+        return Notice("error", f"The engine has stopped.{said}", ":material/error:")
+    if health.last_sample_age_s is None:
+        return Notice("info", STARTING_TEXT, ":material/hourglass_top:")
+    if health.last_sample_age_s > STALE_AFTER_S:
+        return Notice(
+            "warning",
+            f"No frames for {health.last_sample_age_s:.0f} s — camera lost, or the video ended?",
+            ":material/videocam_off:",
+        )
+    return None
+
+
+def alert_notice(low_streak_s: float, level: float, minutes: float) -> Notice | None:
+    """The alert once class concentration has stayed under `level` for `minutes`."""
+    if low_streak_s < minutes * 60:
+        return None
+    return Notice(
+        "error",
+        f"Class concentration has been under {level:g} for {low_streak_s / 60:.0f} min.",
+        ":material/notifications_active:",
+    )
+
+
+def card_has_ended(lesson_status: str, engine: EngineStatus | None) -> bool:
+    """Whether the live card should hand back to the page: the lesson it shows has ended.
+
+    With our own engine, its exit decides (the page then says how it ended); a lesson started
+    elsewhere has ended once storage no longer marks it running.
+    """
+    if engine is not None:
+        return not engine.alive
+    return lesson_status != LessonStatus.RUNNING
+
+
+def engine_ended_notice(engine: EngineStatus) -> Notice:
+    """How the engine this dashboard started ended, said once when the page finds it gone."""
+    if engine.lesson_id is None:
+        said = engine.message or f"no message (see {engine.handle.log_path})"
+        return Notice("error", f"The engine could not start: {said}", ":material/error:")
+    return Notice(
+        "info", f"The engine has stopped ({engine.message or 'no message'}).", ":material/info:"
+    )
+
+
+def finished_notice(title: str, status: str) -> Notice:
+    """A finished lesson's status in words ("Lesson “Maths” ended early: the camera ... was lost.")."""
+    if status == LessonStatus.RUNNING:  # the engine is gone but did not get to mark the lesson
+        return Notice("success", f"Lesson “{title}” has ended.", ":material/check_circle:")
+    words = status_words(status)
+    if status == LessonStatus.FINISHED:
+        return Notice("success", f"Lesson “{title}” {words}.", ":material/check_circle:")
+    return Notice("warning", f"Lesson “{title}” {words}.", ":material/warning:")

@@ -1,0 +1,215 @@
+"""The live card's numbers and notices, from literal frames and engine statuses (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboard import control, launch, live_metrics
+from storage.queries import LiveView
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def trend(*rows: tuple[float, float | None, int, int]) -> pd.DataFrame:
+    """(seconds after T0, concentration, observations, students) per 10 s bucket."""
+    return pd.DataFrame(
+        {
+            "bucket_start": pd.to_datetime([T0 + timedelta(seconds=r[0]) for r in rows], utc=True),
+            "concentration": [r[1] for r in rows],
+            "observations": [r[2] for r in rows],
+            "students": [r[3] for r in rows],
+        }
+    )
+
+
+def summary(duration_s: float) -> pd.DataFrame:
+    return pd.DataFrame({"started_at": [pd.Timestamp(T0)], "duration_s": [duration_s]})
+
+
+def status(alive: bool, lesson_id: int | None = 7, message: str | None = None):
+    handle = control.EngineHandle(
+        41, "/data/engine-logs/e.log", T0.isoformat(), launch.LessonLaunch("T", "", "demo")
+    )
+    return control.EngineStatus(handle, alive, lesson_id, message)
+
+
+@pytest.mark.parametrize(
+    ("now_value", "rows", "at_s", "expected"),
+    [
+        (60.0, [(0, 50.0, 10, 1), (60, 60.0, 10, 1)], 70, 10.0),
+        (40.0, [(0, 50.0, 10, 1), (60, 60.0, 10, 1)], 70, -10.0),
+        (60.0, [(30, 50.0, 10, 1)], 70, None),  # no bucket a minute old yet
+        (60.0, [(0, None, 0, 0), (60, 60.0, 10, 1)], 70, None),
+        (None, [(0, 50.0, 10, 1)], 70, None),
+    ],
+)
+def test_change_over_minute_is_now_minus_the_bucket_a_minute_ago(now_value, rows, at_s, expected):
+    got = live_metrics.change_over_minute(now_value, trend(*rows), T0 + timedelta(seconds=at_s))
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "at_s", "expected"),
+    [
+        ([(0, 50.0, 160, 8), (10, 50.0, 40, 8)], 15, 2.0),  # the newest bucket is not complete
+        ([(0, 50.0, 160, 8), (10, 50.0, 80, 8)], 20, 1.0),
+        ([(0, 50.0, 0, 0)], 20, None),
+        ([(0, 50.0, 160, 8)], 5, None),
+    ],
+)
+def test_samples_per_s_reads_the_newest_complete_bucket(rows, at_s, expected):
+    got = live_metrics.samples_per_s(trend(*rows), T0 + timedelta(seconds=at_s), 10.0)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected_s"),
+    [
+        ([50, 30, 30, 30], 30.0),
+        ([30, 30, 50], 0.0),  # low earlier, not now
+        ([50, 50], 0.0),
+        ([30], 10.0),
+    ],
+)
+def test_low_streak_counts_the_run_of_low_buckets_up_to_now(values, expected_s):
+    rows = [(10 * i, float(v), 10, 1) for i, v in enumerate(values)]
+    assert live_metrics.low_streak_s(trend(*rows), 40.0, 10.0) == expected_s
+
+
+@pytest.mark.parametrize(
+    ("duration_s", "at_s", "expected"), [(100.0, 103.5, 3.5), (100.0, 99.0, 0.0), (0.0, 50, None)]
+)
+def test_last_sample_age_is_seconds_since_start_plus_duration(duration_s, at_s, expected):
+    got = live_metrics.last_sample_age_s(summary(duration_s), T0 + timedelta(seconds=at_s))
+    assert got == expected
+
+
+def test_last_sample_age_of_a_lesson_without_a_summary_row_is_unknown():
+    assert live_metrics.last_sample_age_s(summary(1.0).iloc[0:0], T0) is None
+
+
+def test_live_numbers_count_present_students_and_the_low_streak():
+    students = pd.DataFrame({"state": ["attentive", "absent", "looking_away"]})
+    live = LiveView(students, 35.0, trend((0, 50.0, 10, 3), (60, 30.0, 10, 3)), pd.DataFrame())
+    numbers = live_metrics.live_numbers(live, T0 + timedelta(seconds=70), 40.0, 10.0)
+    assert numbers == live_metrics.LiveNumbers(
+        concentration=35.0, change_over_minute=-15.0, present=2, students=3, low_streak_s=10.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("lesson_status", "engine", "alive", "message"),
+    [
+        ("running", None, True, None),  # started elsewhere: storage's status decides
+        ("finished", None, False, None),
+        ("running", status(True, message="lesson 7 started"), True, None),
+        ("running", status(False, message="camera 0 was lost"), False, "camera 0 was lost"),
+    ],
+)
+def test_engine_health_trusts_our_engine_over_the_stored_status(
+    lesson_status, engine, alive, message
+):
+    health = live_metrics.engine_health(
+        lesson_status, summary(10.0), trend(), T0 + timedelta(seconds=12), engine, 10.0
+    )
+    assert (health.engine_alive, health.message, health.last_sample_age_s) == (alive, message, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("health", "level", "text"),
+    [
+        (
+            live_metrics.Health(False, 3.0, 2.0, "boom"),
+            "error",
+            "The engine has stopped. It said: boom",
+        ),
+        (live_metrics.Health(False, 3.0, 2.0, None), "error", "The engine has stopped."),
+        (live_metrics.Health(True, None, None, None), "info", live_metrics.STARTING_TEXT),
+        (
+            live_metrics.Health(True, 31.0, 2.0, None),
+            "warning",
+            "No frames for 31 s — camera lost, or the video ended?",
+        ),
+    ],
+)
+def test_health_notice_says_what_the_teacher_should_know(health, level, text):
+    notice = live_metrics.health_notice(health)
+    assert (notice.level, notice.text) == (level, text)
+
+
+def test_a_healthy_engine_gets_no_notice():
+    assert live_metrics.health_notice(live_metrics.Health(True, 1.0, 2.0, None)) is None
+
+
+@pytest.mark.parametrize(
+    ("streak_s", "expected"),
+    [
+        (180.0, "Class concentration has been under 40 for 3 min."),
+        (240.0, "Class concentration has been under 40 for 4 min."),
+        (179.0, None),
+    ],
+)
+def test_alert_once_the_class_stays_low_for_the_set_minutes(streak_s, expected):
+    notice = live_metrics.alert_notice(streak_s, 40.0, 3.0)
+    assert (notice and notice.text) == expected
+
+
+@pytest.mark.parametrize(
+    ("lesson_status", "engine", "ended"),
+    [
+        ("running", None, False),
+        ("finished", None, True),
+        ("source_lost", None, True),
+        ("finished", status(True), False),  # our engine is still saving: wait for it to exit
+        ("running", status(False), True),
+    ],
+)
+def test_card_hands_back_when_its_lesson_has_ended(lesson_status, engine, ended):
+    assert live_metrics.card_has_ended(lesson_status, engine) is ended
+
+
+@pytest.mark.parametrize(
+    ("engine", "level", "text"),
+    [
+        (
+            status(False, None, "camera 0 cannot be opened"),
+            "error",
+            "The engine could not start: camera 0 cannot be opened",
+        ),
+        (
+            status(False, None, None),
+            "error",
+            "The engine could not start: no message (see /data/engine-logs/e.log)",
+        ),
+        (
+            status(False, 7, "lesson 7 finished: 80 samples (end of source)"),
+            "info",
+            "The engine has stopped (lesson 7 finished: 80 samples (end of source)).",
+        ),
+    ],
+)
+def test_engine_ended_notice_says_how_it_ended(engine, level, text):
+    notice = live_metrics.engine_ended_notice(engine)
+    assert (notice.level, notice.text) == (level, text)
+
+
+@pytest.mark.parametrize(
+    ("lesson_status", "level", "text"),
+    [
+        ("finished", "success", "Lesson “Maths” finished."),
+        (
+            "source_lost",
+            "warning",
+            "Lesson “Maths” ended early: the camera, screen or video was lost.",
+        ),
+        ("failed", "warning", "Lesson “Maths” ended early: the engine failed (see its log)."),
+        ("interrupted", "warning", "Lesson “Maths” interrupted: the engine stopped unexpectedly."),
+        ("running", "success", "Lesson “Maths” has ended."),
+    ],
+)
+def test_finished_notice_gives_the_lessons_status_in_words(lesson_status, level, text):
+    notice = live_metrics.finished_notice("Maths", lesson_status)
+    assert (notice.level, notice.text) == (level, text)

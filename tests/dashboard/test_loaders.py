@@ -1,0 +1,63 @@
+"""The live loader: keyed on the refresh tick, so runs within one tick share one query."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dashboard import loaders
+from storage.db import open_database
+from storage.lessons import LessonSpec, create_lesson
+from storage.recorder import write_samples
+from storage.records import AttentionState, Observation, Sample
+
+TICK = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "period_s", "expected"),
+    [
+        (TICK, 2.0, TICK),
+        (TICK + timedelta(seconds=1.999), 2.0, TICK),
+        (TICK + timedelta(seconds=2), 2.0, TICK + timedelta(seconds=2)),
+        (TICK + timedelta(microseconds=1), 2.0, TICK),
+        (TICK + timedelta(seconds=4.5), 5.0, TICK),
+    ],
+)
+def test_live_tick_floors_the_clock_to_the_refresh_period(now, period_s, expected):
+    assert loaders.live_tick(now, period_s) == expected
+
+
+def test_live_tick_refuses_a_naive_clock():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        loaders.live_tick(datetime(2026, 3, 2, 9, 0))
+
+
+def _sample(ts: datetime, engagement: float) -> Sample:
+    return Sample(
+        ts, 1, 5.0, (Observation(ts, 1, AttentionState.ATTENTIVE, engagement, box=(0, 0, 9, 9)),)
+    )
+
+
+def test_runs_within_one_tick_share_a_query_and_the_next_tick_reads_anew(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = open_database(url)
+    spec = LessonSpec(
+        title="Live",
+        group_name="9B",
+        started_at=TICK - timedelta(seconds=5),
+        source="synthetic",
+        sample_rate_hz=2.0,
+        model_name="synthetic",
+    )
+    lesson_id = create_lesson(engine, spec)
+    write_samples(engine, lesson_id, [_sample(TICK - timedelta(seconds=2), 80.0)])
+
+    first = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=0.2))
+    write_samples(engine, lesson_id, [_sample(TICK - timedelta(seconds=1), 20.0)])
+    same_tick = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=1.9))
+    next_tick = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=2.1))
+
+    assert first.concentration == same_tick.concentration == pytest.approx(80.0)
+    assert next_tick.concentration == pytest.approx(50.0)
