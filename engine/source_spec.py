@@ -17,11 +17,12 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from storage.masking import mask_url
+
 Region = tuple[int, int, int, int]  # x, y, width, height in screen pixels
 
 _CAMERA = re.compile(r"[0-9]+")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-_CREDENTIALS = re.compile(r"//[^/@]*@")
 _SCREEN_PREFIX = "screen:"
 
 
@@ -128,8 +129,8 @@ class SourceSpec:
 
     @property
     def shown(self) -> str:
-        """The spec as it may be shown or stored: a stream URL's credentials are masked."""
-        return _CREDENTIALS.sub("//***@", str(self)) if self.kind is SourceKind.URL else str(self)
+        """The spec as it may be shown or stored: a stream URL's password and tokens are masked."""
+        return mask_url(str(self)) if self.kind is SourceKind.URL else str(self)
 
     def __str__(self) -> str:
         if self.kind is SourceKind.CAMERA:

@@ -98,7 +98,9 @@ def test_a_spec_that_would_not_read_back_is_refused_when_built(build, message):
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
-        ("rtsp://admin:secret@10.0.0.5/stream", "rtsp://***@10.0.0.5/stream"),
+        ("rtsp://admin:secret@10.0.0.5/stream", "rtsp://admin:***@10.0.0.5/stream"),
+        ("rtsp://admin:se/cr@t@10.0.0.5/stream", "rtsp://admin:***@10.0.0.5/stream"),
+        ("https://cdn.example/live.m3u8?token=abc&q=hd", "https://cdn.example/live.m3u8?token=***&q=hd"),
         ("http://cam.local/live", "http://cam.local/live"),
         ("screen:0,0,800,600", "screen:0,0,800,600"),
     ],
