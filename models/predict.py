@@ -43,13 +43,13 @@ def read_image(path: Path) -> np.ndarray:
 
 def predict_faces(image_bgr: np.ndarray, classifier: ExpressionModel, finder) -> list[FacePrediction]:
     """Every face's expression in a BGR image, faces ordered top-left to bottom-right."""
-    from engine.faces import aligned_face_crop
+    from engine.crops import aligned_face_crop
 
     faces = finder.find(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
     if not faces:
         return []
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-    probs = classifier.predict([aligned_face_crop(gray, f) for f in faces])
+    probs = classifier.predict([aligned_face_crop(gray, f, classifier.cfg) for f in faces])
     labels = tuple(classifier.labels)
     return [FacePrediction(box=tuple(int(v) for v in face.box),
                            probabilities={k: round(float(p), 6) for k, p in zip(labels, row, strict=True)},
