@@ -13,12 +13,12 @@ import cv2
 
 from benchmarks.fer_env import FerWorker
 from benchmarks.metrics import largest_box_index, score
-from benchmarks.photo import classifier_crop, subject_face
+from benchmarks.photo import subject_results
 from benchmarks.report import machine_line, table
 from benchmarks.sanity_set import SanitySet
+from engine.analysis import StillClassifier
 from engine.faces import FaceFinder
 from models.assets import asset_path
-from models.classify import ExpressionModel
 from storage.records import EXPRESSIONS
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def scores_dict(truth: list[str], predicted: list[str | None]) -> dict[str, Any]
 
 
 def run(
-    sanity: SanitySet, classifiers: list[ExpressionModel], fer: FerWorker | None
+    sanity: SanitySet, classifiers: list[StillClassifier], fer: FerWorker | None
 ) -> dict[str, Any]:
     """Predict every sanity image with each classifier (after MediaPipe) and with fer; score each."""
     truth = [im.label for im in sanity.images]
@@ -46,12 +46,10 @@ def run(
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         for im in sanity.images:
             bgr = cv2.imread(str(sanity.path_of(im)))
-            face, _ = subject_face(finder, bgr)
+            results, _ = subject_results(finder, bgr, classifiers)
             row: dict[str, Any] = {"image": f"{im.source}:{im.path}", "truth": im.label}
-            for c in classifiers:
-                label = None
-                if face is not None:
-                    label = c.labels[int(c.predict([classifier_crop(bgr, face)])[0].argmax())]
+            for k, c in enumerate(classifiers):
+                label = None if results is None else results[k].expression
                 preds[c.name].append(label)
                 row[c.name] = label
             if fer is not None:

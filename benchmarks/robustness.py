@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks.conditions import CONDITIONS, Condition
 from benchmarks.fer_env import FerWorker
 from benchmarks.metrics import largest_box_index, score
-from benchmarks.photo import Verdict, classifier_crop, subject_face, verdict
+from benchmarks.photo import Verdict, probability_row, subject_results
 from benchmarks.report import machine_line, table
 from benchmarks.sanity_set import SanitySet
 from engine.faces import FaceFinder
@@ -95,20 +95,6 @@ def score_variant(
     }
 
 
-def _predict_all(
-    variants: list[ExpressionClassifier], crops: list[np.ndarray | None]
-) -> dict[str, list]:
-    present = [i for i, c in enumerate(crops) if c is not None]
-    out = {}
-    for clf in variants:
-        probs = clf.predict([crops[i] for i in present]) if present else np.zeros((0, 7))
-        row: list[np.ndarray | None] = [None] * len(crops)
-        for k, i in enumerate(present):
-            row[i] = probs[k]
-        out[variant_name(clf.cfg.preprocess)] = row
-    return out
-
-
 def run(
     sanity: SanitySet,
     classifier: ExpressionClassifier,
@@ -123,28 +109,28 @@ def run(
     images = [cv2.imread(str(sanity.path_of(im))) for im in sanity.images]
     results = []
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
-        clean_faces = [subject_face(finder, bgr) for bgr in images]
-        clean_verdicts = [None if f is None else verdict(f) for f, _ in clean_faces]
+        clean_faces = [subject_results(finder, bgr, [None]) for bgr in images]
+        clean_verdicts = [None if r is None else Verdict.of(r[0]) for r, _ in clean_faces]
         for cond in conditions:
             log.info("robustness: %s", cond.name)
-            crops: list[np.ndarray | None] = []
+            probs: dict[str, list[np.ndarray | None]] = {variant_name(v): [] for v in VARIANTS}
             verdicts: list[Verdict | None] = []
             fer_pred: list[str | None] = []
             for k, (bgr, (_, all_faces)) in enumerate(zip(images, clean_faces, strict=True)):
                 altered = cond.apply(bgr, [f.landmarks for f in all_faces], k)
-                face, _ = subject_face(finder, altered)
-                crops.append(None if face is None else classifier_crop(altered, face))
-                verdicts.append(None if face is None else verdict(face))
+                subject, _ = subject_results(finder, altered, variants)
+                verdicts.append(None if subject is None else Verdict.of(subject[0]))
+                for name, result in zip(probs, subject or [None] * len(variants), strict=True):
+                    probs[name].append(probability_row(result))
                 if fer is not None:
                     found, _ = fer.detect(altered)
                     i = largest_box_index([f.box for f in found])
                     fer_pred.append(None if i is None else found[i].label)
-            probs = _predict_all(variants, crops)
             row: dict[str, Any] = {
                 "condition": cond.name,
                 "description": cond.description,
                 "images": len(images),
-                "classpulse_found": sum(c is not None for c in crops),
+                "classpulse_found": sum(v is not None for v in verdicts),
                 "occlusion_placed": sum(len(f) > 0 for _, f in clean_faces)
                 if cond.needs_landmarks
                 else None,

@@ -1,8 +1,9 @@
 """Analysing one photo: faces, landmarks, expression probabilities, head pose and eye openness.
 
-The face finder and the classifier come from engine/ and models/ through their public functions,
-imported only when the photo page first needs them (MediaPipe and torch stay out of every other
-page). Nothing here touches the database: a photo is analysed in memory and forgotten.
+The analysis is the engine's one image path (`engine.analysis.analyse_image`); the face finder and
+the classifier come from engine/ and models/ through their public functions, imported only when the
+photo page first needs them (MediaPipe and torch stay out of every other page). Nothing here
+touches the database: a photo is analysed in memory and forgotten.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import cv2
 import numpy as np
 
 from engine import landmarks as lm
-from engine.attention import AttentionSettings, face_features
+from engine.analysis import FaceResult, analyse_image
+from engine.attention import AttentionSettings
 
 MAX_SIDE_PX = 1600  # larger photos are scaled down first: faster, and plenty for landmarks
 BOX_COLOR = (0, 114, 178)  # Okabe-Ito blue (RGB)
@@ -52,26 +54,6 @@ class PhotoModels:
     lock: threading.Lock
 
 
-@dataclass(frozen=True)
-class FaceReading:
-    """One face of a photo: where it is, its landmarks, and what the models read from it."""
-
-    box: tuple[int, int, int, int]
-    landmarks: np.ndarray
-    probabilities: dict[str, float] | None
-    yaw_deg: float
-    pitch_deg: float
-    roll_deg: float
-    eye_openness: float
-    gaze_offset: float
-
-    @property
-    def expression(self) -> str | None:
-        if not self.probabilities:
-            return None
-        return max(self.probabilities, key=self.probabilities.__getitem__)
-
-
 def load_models(with_expressions: bool) -> PhotoModels:
     """MediaPipe's face finder and the expression CNN, from the asset cache (one-line errors)."""
     from engine.expressions import load_expression_model
@@ -99,40 +81,13 @@ def decode_image(data: bytes) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def analyse(rgb: np.ndarray, models: PhotoModels) -> list[FaceReading]:
+def analyse(rgb: np.ndarray, models: PhotoModels) -> list[FaceResult]:
     """Every face of an RGB photo, ordered top-left to bottom-right."""
-    from engine.faces import aligned_face_crop
-
     with models.lock:  # MediaPipe graphs are not shared between threads
-        faces = models.finder.find(rgb)
-    if not faces:
-        return []
-    probabilities: list[dict[str, float] | None] = [None] * len(faces)
-    if models.classifier is not None:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        rows = models.classifier.predict([aligned_face_crop(gray, f) for f in faces])
-        labels = tuple(models.classifier.labels)
-        probabilities = [dict(zip(labels, map(float, row), strict=True)) for row in rows]
-    settings = AttentionSettings()
-    readings = []
-    for face, probs in zip(faces, probabilities, strict=True):
-        features = face_features(face.landmarks, face.blendshapes, face.matrix, settings)
-        readings.append(
-            FaceReading(
-                box=tuple(int(v) for v in face.box),
-                landmarks=face.landmarks,
-                probabilities=probs,
-                yaw_deg=features.yaw_deg,
-                pitch_deg=features.pitch_deg,
-                roll_deg=features.roll_deg,
-                eye_openness=features.eye_openness,
-                gaze_offset=features.gaze_offset,
-            )
-        )
-    return readings
+        return analyse_image(rgb, models.finder, models.classifier, AttentionSettings())
 
 
-def draw_faces(rgb: np.ndarray, faces: Sequence[FaceReading]) -> np.ndarray:
+def draw_faces(rgb: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
     """A copy of the photo with each face's box and number, and its eyes, eyebrows, nose and mouth."""
     out = rgb.copy()
     thickness = max(1, round(max(out.shape[:2]) / 600))

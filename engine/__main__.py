@@ -1,4 +1,4 @@
-"""`python -m engine ...`: capture a lesson into the database; build the demo clip."""
+"""`python -m engine ...`: capture a lesson into the database; build the demo clip; predict a photo."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -38,6 +39,43 @@ def make_demo_cmd(force: bool) -> None:
     except (AssetError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"demo clip ready: {path}")
+
+
+@cli.command("predict")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print {\"faces\": [{box, probabilities, expression}]}.")
+@click.option("--model", default="minixception", show_default=True, help="Registered model name.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="A checkpoint (default: the converted FER-2013 mini-Xception).")
+def predict_cmd(image: Path, as_json: bool, model: str, weights: Path | None) -> None:
+    """Find every face in a photo (MediaPipe) and print its box and seven expression probabilities."""
+    import json
+
+    import cv2
+
+    from engine.analysis import ImageReadError, analyse_image, read_image
+    from engine.expressions import load_expression_model
+    from engine.faces import FaceFinder, FaceModelError
+    from models.convert import ConversionError
+    from models.registry import CheckpointError
+
+    try:
+        picture = cv2.cvtColor(read_image(image), cv2.COLOR_BGR2RGB)
+        classifier = load_expression_model(model, weights)
+        with FaceFinder(asset_path("face_landmarker.task")) as finder:
+            faces = analyse_image(picture, finder, classifier)
+    except (ImageReadError, AssetError, ConversionError, CheckpointError, FaceModelError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows = [{"box": list(f.box), "probabilities": {k: round(p, 6) for k, p in f.probabilities.items()},
+             "expression": f.expression} for f in faces]
+    if as_json:
+        click.echo(json.dumps({"faces": rows}))
+        return
+    if not faces:
+        click.echo("no face found")
+    for i, row in enumerate(rows, 1):
+        probs = "  ".join(f"{k} {v:.3f}" for k, v in row["probabilities"].items())
+        click.echo(f"face {i} box {row['box']}: {row['expression']}  ({probs})")
 
 
 def _status_line(result: SampleResult, stats: RunStats) -> None:

@@ -109,7 +109,8 @@ def ahead_agreement(images: list[np.ndarray], finder: FaceFinder, classifier) ->
     crop's, and the largest probability difference. The noise floor: the exact crops from a second
     finder that landmarks on crops in IMAGE mode (no VIDEO-mode follower), same frames.
     """
-    from engine.faces import FaceSettings, aligned_face_crop
+    from engine.crops import aligned_face_crop
+    from engine.faces import FaceSettings
 
     kept, agree, diff, floor_agree, floor_diff = 0, [], [], [], []
     finder.reset()
@@ -122,8 +123,8 @@ def ahead_agreement(images: list[np.ndarray], finder: FaceFinder, classifier) ->
             if len(result.faces) != 1 or len(other) != 1:
                 continue
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-            exact, crop_path = classifier.predict([aligned_face_crop(gray, result.faces[0]),
-                                                   aligned_face_crop(gray, other[0])])
+            exact, crop_path = classifier.predict([aligned_face_crop(gray, result.faces[0], classifier.cfg),
+                                                   aligned_face_crop(gray, other[0], classifier.cfg)])
             floor_agree.append(exact.argmax() == crop_path.argmax())
             floor_diff.append(float(np.abs(exact - crop_path).max()))
             if result.timings_ms.get("classified_ahead"):

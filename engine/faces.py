@@ -11,7 +11,6 @@ landmarker over the whole frame, which tracks from its last landmarks and skips 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import queue
 import threading
@@ -23,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-import cv2
 import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
@@ -417,48 +415,6 @@ class VideoClock:
             ms = self._last_ms + 1
         self._last_ms = ms
         return ms
-
-
-@dataclass(frozen=True, slots=True)
-class CropGeometry:
-    """Where the classifier's crop of a face lies: centre and side in frame pixels, eye-line angle."""
-
-    cx: float
-    cy: float
-    side: int
-    angle_deg: float
-
-    def close_to(self, other: CropGeometry, shift: float = 0.04, angle_deg: float = 2.0) -> bool:
-        """Within `shift` of the side in centre and size, and `angle_deg` in rotation, of `other`."""
-        return (math.hypot(self.cx - other.cx, self.cy - other.cy) <= shift * other.side
-                and abs(self.side - other.side) <= shift * other.side
-                and abs(self.angle_deg - other.angle_deg) <= angle_deg)
-
-
-def crop_geometry(face: FaceLandmarks, margin: float = 1.0) -> CropGeometry:
-    """A square of `margin` times the landmark box's larger side, rotated so the eye line is level.
-
-    1.0 was measured best on the labelled sample photos (docs/models.md).
-    """
-    right_eye, left_eye = face.eye_centres
-    dx, dy = float(left_eye[0] - right_eye[0]), float(left_eye[1] - right_eye[1])
-    x, y, w, h = face.box
-    return CropGeometry(x + w / 2.0, y + h / 2.0, max(8, int(max(w, h) * margin)),
-                        float(np.degrees(np.arctan2(dy, dx))))
-
-
-def aligned_crop(gray: np.ndarray, geometry: CropGeometry) -> np.ndarray:
-    """The square grey crop a geometry describes, eye line level (the classifier's input)."""
-    g = geometry
-    rot = cv2.getRotationMatrix2D((g.cx, g.cy), g.angle_deg, 1.0)
-    rot[0, 2] += g.side / 2.0 - g.cx
-    rot[1, 2] += g.side / 2.0 - g.cy
-    return cv2.warpAffine(gray, rot, (g.side, g.side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def aligned_face_crop(gray: np.ndarray, face: FaceLandmarks, margin: float = 1.0) -> np.ndarray:
-    """A square grey crop of the face rotated so the eye line is level (see crop_geometry)."""
-    return aligned_crop(gray, crop_geometry(face, margin))
 
 
 def face_boxes(faces: Sequence[FaceLandmarks]) -> np.ndarray:

@@ -13,33 +13,32 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
 from engine.attention import AttentionSettings, face_features
+from engine.crops import CropGeometry, aligned_crop, crop_geometry
 from engine.engagement import StudentAttention, class_concentration
-from engine.faces import (
-    CropGeometry,
-    FaceLandmarks,
-    FaceSettings,
-    aligned_crop,
-    crop_geometry,
-    face_boxes,
-)
+from engine.faces import FaceLandmarks, FaceSettings, face_boxes
 from engine.sources import Frame, FrameSource, SourceLost, check_rate
 from engine.tracking import Tracker, TrackingSettings
 from storage.records import EXPRESSIONS, AttentionState, Observation, Sample
+
+if TYPE_CHECKING:
+    from models.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
 
 class ExpressionClassifier(Protocol):
-    """Face crops in, an (N, 7) array of probabilities in EXPRESSIONS order out."""
+    """Face crops in, an (N, 7) array of probabilities in EXPRESSIONS order out; its checkpoint config
+    says where the crops are cut (margin, eye-line alignment)."""
 
     name: str
     labels: Sequence[str]
+    cfg: ModelConfig
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
 
@@ -193,7 +192,7 @@ class LessonPipeline:
                      ahead: tuple[CropGeometry, Future[np.ndarray]] | None) -> tuple[np.ndarray | None, float, bool]:
         """(N, 7) probabilities (None without a classifier or a face), crop time in ms, ahead used."""
         t0 = time.perf_counter()
-        geometries = [crop_geometry(face) for face in faces] if gray is not None else []
+        geometries = [crop_geometry(face, self.classifier.cfg) for face in faces] if gray is not None else []
         self._lone_crop = geometries[0] if len(geometries) == 1 else None
         if ahead is not None:
             guess, future = ahead

@@ -1,4 +1,7 @@
-"""`python -m models ...`: fetch verified assets, train, evaluate and predict."""
+"""`python -m models ...`: fetch verified assets, train and evaluate.
+
+Predicting a photo needs the engine's face finder: `python -m engine predict photo.jpg`.
+"""
 
 from __future__ import annotations
 
@@ -94,41 +97,6 @@ def evaluate_cmd(weights: Path, data: Path, split: str, out: Path | None) -> Non
     json_path, html_path = write_report(evaluation, out or weights.parent / f"eval-{split}")
     click.echo(format_table(evaluation))
     click.echo(f"wrote {json_path} and {html_path}")
-
-
-@cli.command("predict")
-@click.argument("image", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print {\"faces\": [{box, probabilities, expression}]}.")
-@click.option("--model", default="minixception", show_default=True, help="Registered model name.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None,
-              help="A checkpoint (default: the converted FER-2013 mini-Xception).")
-def predict_cmd(image: Path, as_json: bool, model: str, weights: Path | None) -> None:
-    """Find every face in a photo (MediaPipe) and print its box and seven expression probabilities."""
-    import json
-    import os
-
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    from engine.faces import FaceFinder, FaceModelError
-    from models.assets import asset_path
-    from models.classify import load_classifier
-    from models.predict import ImageReadError, predict_faces, read_image
-    from models.registry import CheckpointError
-
-    try:
-        picture = read_image(image)
-        classifier = load_classifier(model, weights)
-        with FaceFinder(asset_path("face_landmarker.task")) as finder:
-            faces = predict_faces(picture, classifier, finder)
-    except (ImageReadError, AssetError, ConversionError, CheckpointError, FaceModelError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        click.echo(json.dumps({"faces": [f.as_json() for f in faces]}))
-        return
-    if not faces:
-        click.echo("no face found")
-    for i, face in enumerate(faces, 1):
-        probs = "  ".join(f"{k} {v:.3f}" for k, v in face.probabilities.items())
-        click.echo(f"face {i} box {list(face.box)}: {face.expression}  ({probs})")
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -112,43 +111,3 @@ def load_classifier(name: str = "minixception", weights: Path | None = None,
     log.info("expression classifier %s from %s (%d threads)", model.pretrained_cfg.name, weights,
              torch.get_num_threads())
     return ExpressionClassifier(model, model.pretrained_cfg, frozen=True, vocabulary=vocabulary)
-
-
-@dataclass(frozen=True, slots=True)
-class FaceExpression:
-    """One face's expression: the most likely label, every class probability, and the model that said so."""
-
-    box: tuple[int, int, int, int]
-    label: str
-    confidence: float
-    probabilities: dict[str, float]
-    model: str
-
-
-def crop_faces(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> list[np.ndarray]:
-    """Crops of (x, y, w, h) boxes, clipped to the image; a box wholly outside gives an empty crop."""
-    h, w = image.shape[:2]
-    crops = []
-    for x, y, bw, bh in boxes:
-        x0, y0 = max(0, int(x)), max(0, int(y))
-        x1, y1 = min(w, int(x + bw)), min(h, int(y + bh))
-        crops.append(image[y0:max(y0, y1), x0:max(x0, x1)])
-    return crops
-
-
-def classify_faces(classifier: ExpressionModel, image: np.ndarray,
-                   boxes: Sequence[tuple[int, int, int, int]]) -> list[FaceExpression]:
-    """Expressions of the faces in `boxes` of one uint8 grey/BGR image, in box order, one batched call.
-
-    Boxes that fall outside the image (empty crops) are skipped rather than guessed.
-    """
-    pairs = [(tuple(int(v) for v in b), c) for b, c in zip(boxes, crop_faces(image, boxes), strict=True)
-             if c.size > 0]
-    probs = classifier.predict([c for _, c in pairs])
-    results = []
-    for (box, _), row in zip(pairs, probs, strict=True):
-        best = int(row.argmax())
-        results.append(FaceExpression(box=box, label=classifier.labels[best], confidence=float(row[best]),
-                                      probabilities=dict(zip(classifier.labels, map(float, row), strict=True)),
-                                      model=classifier.name))
-    return results

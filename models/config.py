@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -11,7 +12,18 @@ FER2013_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What inference needs to reproduce training: architecture, input size, scaling, label order, steps."""
+    """What inference needs to reproduce training: architecture, input size, scaling, label order, steps,
+    and where the face crop is cut.
+
+    The crop is a square of `crop_margin` times the larger side of MediaPipe's landmark box, centred on
+    it, rotated so the eye line is level when `align_eyes` (the engine cuts it, `engine/crops.py`).
+    Training cuts no crop: FER-2013's 48x48 images come cropped (faces registered so each is centred
+    and fills about the same area, forehead to chin), which corresponds to about margin 1.0 with level
+    eyes (judged from the dataset's description; FER-2013 cannot be downloaded here to measure it).
+    1.0 is also what measured best on the labelled sample photos (docs/models.md), so it is the
+    default: what every checkpoint trained here records and what inference cuts for it. Checkpoints
+    saved before these fields existed load with the defaults, i.e. unchanged.
+    """
 
     arch: str
     name: str
@@ -21,8 +33,14 @@ class ModelConfig:
     labels: tuple[str, ...] = FER2013_LABELS
     interpolation: str = "area"
     preprocess: tuple[str, ...] = ()
+    crop_margin: float = 1.0
+    align_eyes: bool = True
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     source: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.crop_margin) and self.crop_margin > 0):
+            raise ValueError(f"crop_margin must be a finite number > 0, got {self.crop_margin}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so `torch.load(weights_only=True)` can read it back."""

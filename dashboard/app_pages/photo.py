@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, photo, state
 from dashboard.photo import PhotoModels
+from engine.analysis import FaceResult
 
 
 @st.cache_resource(show_spinner="Loading the face and expression models…")
@@ -14,7 +15,7 @@ def load_photo_models(with_expressions: bool) -> PhotoModels:
     return photo.load_models(with_expressions)
 
 
-def show_face(number: int, face: photo.FaceReading) -> None:
+def show_face(number: int, face: FaceResult) -> None:
     with st.container(border=True):
         left, right = st.columns([3, 2])
         if face.probabilities is not None:
@@ -28,12 +29,12 @@ def show_face(number: int, face: photo.FaceReading) -> None:
             )
         else:
             left.markdown(f"**Face {number}**")
-        right.metric("Head turn (yaw)", f"{face.yaw_deg:+.0f}°")
-        right.metric("Head tilt up/down (pitch)", f"{face.pitch_deg:+.0f}°")
-        right.metric("Head roll", f"{face.roll_deg:+.0f}°")
+        right.metric("Head turn (yaw)", f"{face.features.yaw_deg:+.0f}°")
+        right.metric("Head tilt up/down (pitch)", f"{face.features.pitch_deg:+.0f}°")
+        right.metric("Head roll", f"{face.features.roll_deg:+.0f}°")
         right.metric(
             "Eye openness",
-            f"{face.eye_openness:.2f}",
+            f"{face.features.eye_openness:.2f}",
             help="Eye aspect ratio: about 0.25-0.35 when open, under 0.2 when closed.",
         )
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from dashboard import charts, photo
-from storage.records import EXPRESSIONS
+from engine.analysis import FaceResult
+from engine.attention import FaceFeatures
+from storage.records import EXPRESSIONS, AttentionState
 from tests.dashboard.conftest import chart_titles
 
 
@@ -95,7 +97,9 @@ def test_drawing_marks_boxes_and_features_without_touching_the_original():
     rgb = np.zeros((200, 200, 3), np.uint8)
     landmarks = np.tile(np.array([[100.0, 100.0, 0.0]], np.float32), (478, 1))
     landmarks[:, 0] += np.linspace(-30, 30, 478)
-    face = photo.FaceReading((50, 50, 100, 100), landmarks, None, 0.0, 0.0, 0.0, 0.3, 0.0)
+    features = FaceFeatures(yaw_deg=0.0, pitch_deg=0.0, roll_deg=0.0, eye_openness=0.3,
+                            eyes_closed_now=False, gaze_offset=0.0)
+    face = FaceResult((50, 50, 100, 100), landmarks, None, None, features, AttentionState.ATTENTIVE, None)
     out = photo.draw_faces(rgb, [face])
     assert rgb.sum() == 0
     assert tuple(out[50, 100]) == photo.BOX_COLOR  # the box's top edge

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
+from engine.crops import aligned_face_crop
 from engine.expressions import load_expression_model
-from engine.faces import FaceFinder, aligned_face_crop
+from engine.faces import FaceFinder
 from engine.pipeline import EngineSettings, LessonPipeline
 from engine.sources import Frame
 from tests.conftest import video_frame
@@ -30,7 +31,7 @@ def test_classify_ahead_agrees_with_the_exact_crop_on_a_talking_head(asset):
             used += 1
             stored = np.array(result.sample.observations[0].probabilities)
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-            exact = classifier.predict([aligned_face_crop(gray, result.faces[0])])[0]
+            exact = classifier.predict([aligned_face_crop(gray, result.faces[0], classifier.cfg)])[0]
             agree += int(stored.argmax() == exact.argmax())
             worst.append(float(np.abs(stored - exact).max()))
     # `python -m engine.bench --frames 10 --ahead-frames 120` on this clip: guess kept on 70 %, same top

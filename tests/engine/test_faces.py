@@ -6,12 +6,10 @@ import pytest
 
 from engine.faces import (
     FaceFinder,
-    FaceLandmarks,
     FaceModelError,
     FaceSettings,
     TaskPool,
     VideoClock,
-    aligned_face_crop,
     square_crop_window,
     suppress_duplicates,
     tile_windows,
@@ -233,21 +231,6 @@ def test_suppress_duplicates(boxes, scores, kept):
 ])
 def test_square_crop_window(box, scale, expected):
     assert square_crop_window(box, scale, 640, 480) == expected
-
-
-def test_aligned_crop_levels_the_eye_line():
-    gray = np.zeros((200, 200), np.uint8)
-    right_eye, left_eye = np.array([70.0, 90.0]), np.array([130.0, 110.0])  # tilted by ~18 degrees
-    for x, y in (right_eye, left_eye):
-        cv2.circle(gray, (int(x), int(y)), 4, 255, -1)
-    landmarks = np.zeros((478, 3), np.float32)
-    landmarks[468, :2], landmarks[473, :2] = right_eye, left_eye
-    face = FaceLandmarks(box=(50, 50, 100, 100), score=1.0, landmarks=landmarks)
-    crop = aligned_face_crop(gray, face, margin=1.0)
-    assert crop.shape == (100, 100)
-    ys, xs = np.nonzero(crop > 128)
-    left_blob, right_blob = ys[xs < 50].mean(), ys[xs >= 50].mean()
-    assert abs(left_blob - right_blob) < 1.5
 
 
 GC_DURING_IMPORT = """

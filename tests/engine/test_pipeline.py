@@ -12,6 +12,7 @@ from engine.attention import AttentionSettings
 from engine.faces import FaceLandmarks
 from engine.pipeline import EngineSettings, LessonPipeline, run_lesson
 from engine.sources import Frame
+from models.config import ModelConfig
 from storage.records import EXPRESSIONS, AttentionState
 from tests.engine.synthetic_face import FRONTAL, euler_pose_matrix, face_landmarks
 
@@ -37,6 +38,7 @@ class ScriptedFinder:
 class FixedClassifier:
     name = "fixed-test"
     labels = EXPRESSIONS
+    cfg = ModelConfig(arch="fake", name="fixed-test", input_size=(1, 64, 64))
 
     def __init__(self):
         self.calls = []
@@ -187,6 +189,7 @@ class CountingClassifier:
 
     name = "counting-test"
     labels = EXPRESSIONS
+    cfg = ModelConfig(arch="fake", name="counting-test", input_size=(1, 64, 64))
 
     def __init__(self):
         self.calls: list[tuple[str, tuple[int, ...]]] = []
@@ -250,3 +253,12 @@ def test_a_failure_while_classifying_ahead_falls_back_to_the_exact_crop():
     assert [r.timings_ms["classified_ahead"] for r in results] == [0.0, 0.0, 0.0]
     assert [name for name, _ in classifier.calls] == ["MainThread", "failed", "MainThread", "failed", "MainThread"]
     assert all(r.sample.observations[0].expression is not None for r in results)
+
+
+def test_crops_are_cut_with_the_classifiers_own_margin_ahead_and_exact():
+    classifier = CountingClassifier()
+    classifier.cfg = classifier.cfg.with_(crop_margin=1.5)
+    with LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), classifier, EngineSettings()) as pipe:
+        results = [pipe.process(f) for f in frames(1.5)]
+    assert [r.timings_ms["classified_ahead"] for r in results] == [0.0, 1.0, 1.0]
+    assert [shape for _, shape in classifier.calls] == [(120, 120)] * 3  # 1.5 x the 80 px box

@@ -10,14 +10,12 @@ import pytest
 
 from models.classify import (
     ExpressionClassifier,
-    classify_faces,
-    crop_faces,
     label_order,
     load_classifier,
 )
 from models.config import FER2013_LABELS
 from models.registry import CheckpointError
-from models.tools.sample_faces import SAMPLE_FACES, face_crop, grey_crop, load_image
+from models.tools.sample_faces import SAMPLE_FACES, face_crop, grey_crop
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "keras_reference.json").read_text())
 
@@ -66,22 +64,6 @@ def test_without_preprocessing_steps_the_classifier_reproduces_keras(classifier:
     ours = raw.predict([grey_crop(f) for f in SAMPLE_FACES])
     keras = np.array([f["probabilities"] for f in REFERENCE["faces"]])
     assert np.abs(ours - keras).max() < 1e-4
-
-
-def test_classify_faces_names_label_confidence_and_model_per_box(classifier: ExpressionClassifier) -> None:
-    image = load_image("skimage:astronaut")
-    results = classify_faces(classifier, image, [(166, 66, 116, 116), (600, 600, 50, 50)])
-    assert len(results) == 1  # the second box lies outside the 512×512 image
-    (face,) = results
-    assert (face.box, face.label, face.model) == ((166, 66, 116, 116), "happy", "minixception-fer2013")
-    assert face.confidence == pytest.approx(face.probabilities["happy"])
-    assert sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
-
-
-def test_crop_faces_clips_boxes_to_the_image() -> None:
-    image = np.arange(16, dtype=np.uint8).reshape(4, 4)
-    crops = crop_faces(image, [(-1, -1, 3, 3), (3, 3, 5, 5), (9, 9, 2, 2)])
-    assert [c.tolist() for c in crops] == [[[0, 1], [4, 5]], [[15]], []]
 
 
 def test_untrained_architectures_need_explicit_weights() -> None:

@@ -50,6 +50,7 @@ def test_checkpoint_carries_arch_input_size_scaling_labels_and_source_hash(conve
     assert (cfg.arch, cfg.name, cfg.input_size) == ("minixception", "minixception-fer2013", (1, 64, 64))
     assert (cfg.mean, cfg.std) == (0.5, 0.5)  # (x/255 - 0.5) / 0.5 == (x/255 - 0.5) * 2, as in fer
     assert cfg.labels == FER2013_LABELS
+    assert (cfg.crop_margin, cfg.align_eyes) == (1.0, True)  # the crop measured best (docs/models.md)
     assert cfg.source["sha256"] == REFERENCE["model"]["sha256"]
 
 

@@ -42,6 +42,7 @@ def test_best_checkpoint_reloads_with_config_and_predicts(csv_run) -> None:
     cfg, _, extra = load_checkpoint(result.best_checkpoint)
     assert (cfg.arch, cfg.name, cfg.input_size, cfg.mean, cfg.std) == ("papercnn", "papercnn-fer2013", (1, 48, 48), 0.0, 1.0)
     assert cfg.model_kwargs == SMALL_PAPERCNN
+    assert (cfg.crop_margin, cfg.align_eyes) == (1.0, True)  # FER-2013's own crop: what inference cuts
     assert extra["train_settings"]["seed"] == 0 and extra["epoch"] in (1, 2)
     classifier = load_classifier("papercnn", weights=result.best_checkpoint)
     probs = classifier.predict(list(pattern_faces(1, seed=5)[0]))
