@@ -249,9 +249,47 @@ def _verify_at_head(engine: Engine) -> None:
         )
 
 
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction for Alembic; on SQLite with foreign keys off around it.
+
+    SQLite changes a constraint by copying the table and dropping the old one (batch mode), and
+    with foreign keys on that DROP deletes every row referencing it through ON DELETE CASCADE: a
+    lesson's samples and observations. So, as SQLite's own ALTER TABLE procedure asks, foreign
+    keys are off for the transaction (the pragma is a no-op inside one, hence on the driver's
+    connection before BEGIN), and `foreign_key_check` must come back clean before the commit.
+    """
+    with engine.connect() as conn:
+        sqlite = is_sqlite(engine)
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        try:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                before = MigrationContext.configure(conn).get_current_revision()
+                yield conn
+                after = MigrationContext.configure(conn).get_current_revision()
+                if sqlite and before != after:
+                    _check_foreign_keys(conn, engine.url)
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(conn: Connection, url: URL) -> None:
+    """Raise StorageError (rolling the migration back) when a row lost the row it references."""
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise StorageError(
+            f"migrating {safe_url(url)} would leave {len(broken)} row(s) of {', '.join(tables)} "
+            "without their lesson; nothing was changed"
+        )
+
+
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Run Alembic `upgrade` in one write transaction (serialised across processes)."""
-    with write_transaction(engine) as conn:
+    with _migration_transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         script = ScriptDirectory.from_config(_alembic_config())
@@ -261,5 +299,5 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 
 def downgrade_database(engine: Engine, revision: str) -> None:
     """Run Alembic `downgrade` to a revision (tests and rollbacks)."""
-    with write_transaction(engine) as conn:
+    with _migration_transaction(engine) as conn:
         command.downgrade(_alembic_config(conn), revision)
