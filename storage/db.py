@@ -253,11 +253,10 @@ def _verify_at_head(engine: Engine) -> None:
 def _migration_transaction(engine: Engine) -> Iterator[Connection]:
     """A write transaction for Alembic; on SQLite with foreign keys off around it.
 
-    SQLite changes a constraint by copying the table and dropping the old one (batch mode), and
-    with foreign keys on that DROP deletes every row referencing it through ON DELETE CASCADE: a
-    lesson's samples and observations. So, as SQLite's own ALTER TABLE procedure asks, foreign
-    keys are off for the transaction (the pragma is a no-op inside one, hence on the driver's
-    connection before BEGIN), and `foreign_key_check` must come back clean before the commit.
+    Batch mode copies a table and drops the old one, and with foreign keys on that DROP deletes
+    every row referencing it (ON DELETE CASCADE): a lesson's samples and observations. So, as
+    SQLite's ALTER TABLE procedure asks, they are off (set on the driver's connection: the pragma
+    is a no-op inside a transaction), and `foreign_key_check` must pass before the commit.
     """
     with engine.connect() as conn:
         sqlite = is_sqlite(engine)
@@ -268,8 +267,7 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
             with conn.begin():
                 before = MigrationContext.configure(conn).get_current_revision()
                 yield conn
-                after = MigrationContext.configure(conn).get_current_revision()
-                if sqlite and before != after:
+                if sqlite and MigrationContext.configure(conn).get_current_revision() != before:
                     _check_foreign_keys(conn, engine.url)
         finally:
             if sqlite:
@@ -277,13 +275,13 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def _check_foreign_keys(conn: Connection, url: URL) -> None:
-    """Raise StorageError (rolling the migration back) when a row lost the row it references."""
+    """Raise StorageError (so the migration rolls back) when a row references no row."""
     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
     if broken:
-        tables = sorted({str(row[0]) for row in broken})
+        tables = ", ".join(sorted({str(row[0]) for row in broken}))
         raise StorageError(
-            f"migrating {safe_url(url)} would leave {len(broken)} row(s) of {', '.join(tables)} "
-            "without their lesson; nothing was changed"
+            f"after migrating {safe_url(url)}, {len(broken)} row(s) of {tables} reference no "
+            "lesson; the migration was rolled back"
         )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, inspect, select, table, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import (
+    StorageError,
     current_revision,
     downgrade_database,
     head_revision,
@@ -106,3 +107,18 @@ def test_opening_twice_runs_no_migration_again(db_url):
     second = open_database(db_url)
     assert first is second
     assert current_revision(second) == head_revision()
+
+
+def test_a_migration_that_would_leave_rows_without_their_lesson_is_rolled_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'orphans.db'}"
+    engine = open_database(url)
+    downgrade_database(engine, "0001")
+    lesson_id = seed_lesson(engine, students=1, hours=0.001, seed=1)
+    with engine.connect() as conn:  # a row orphaned behind ClassPulse's back (foreign keys off)
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        conn.connection.driver_connection.execute("DELETE FROM lessons")
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(StorageError, match=r"row\(s\) of .*samples.* reference no lesson"):
+        upgrade_database(engine)
+    assert current_revision(engine) == "0001"
+    assert get_lesson(engine, lesson_id) is None and _counts(engine)["samples"] > 0
