@@ -127,8 +127,8 @@ def _observations_table(*extra: Column, without: str = "") -> Table:
 
 
 def test_a_column_without_a_field_is_refused():
-    table = _observations_table(Column("mouth_open", Float))
-    with pytest.raises(SpecError, match=r"observations\.mouth_open has no source"):
+    table = _observations_table(Column("heart_rate_bpm", Float))
+    with pytest.raises(SpecError, match=r"observations\.heart_rate_bpm has no source"):
         columns_of(table, Observation, SPREAD)
 
 

@@ -68,13 +68,16 @@ def _set_status(engine, lesson_id: int, status: str) -> None:
 
 
 def test_status_migration_keeps_every_lesson_sample_and_observation(engine):
+    lesson_id = seed_lesson(
+        engine, students=3, hours=0.01, seed=1
+    )  # written at head, then taken back
+    before = _counts(engine)
     downgrade_database(engine, "0001")
-    lesson_id = seed_lesson(engine, students=3, hours=0.01, seed=1)
+    assert _counts(engine) == before and before["observations"] > 0
     with pytest.raises(IntegrityError, match="ck_lessons_status|CHECK constraint failed"):
         _set_status(engine, lesson_id, "source_lost")
-    before = _counts(engine)
     upgrade_database(engine, "0002")
-    assert _counts(engine) == before and before["observations"] > 0
+    assert _counts(engine) == before
     _set_status(engine, lesson_id, "source_lost")
     assert get_lesson(engine, lesson_id)["status"] == "source_lost"
     with pytest.raises(IntegrityError, match="ck_lessons_status|CHECK constraint failed"):
@@ -112,8 +115,8 @@ def test_opening_twice_runs_no_migration_again(db_url):
 def test_a_migration_that_would_leave_rows_without_their_lesson_is_rolled_back(tmp_path):
     url = f"sqlite:///{tmp_path / 'orphans.db'}"
     engine = open_database(url)
-    downgrade_database(engine, "0001")
     lesson_id = seed_lesson(engine, students=1, hours=0.001, seed=1)
+    downgrade_database(engine, "0001")
     with engine.connect() as conn:  # a row orphaned behind ClassPulse's back (foreign keys off)
         conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
         conn.connection.driver_connection.execute("DELETE FROM lessons")
