@@ -33,6 +33,10 @@ def status_words(status: str) -> str:
     return STATUS_WORDS.get(status, status)
 
 
+# Statuses that say the lesson went as planned (or still does); the others need the teacher's eye.
+USUAL_STATUSES = frozenset({LessonStatus.RUNNING, LessonStatus.FINISHED})
+
+
 @dataclass(frozen=True)
 class LessonReport:
     """Everything a lesson report shows, as storage returned it."""
@@ -47,6 +51,11 @@ class LessonReport:
     @property
     def attention_only(self) -> bool:
         return bool(self.lesson.get("attention_only"))
+
+    @property
+    def status(self) -> str:
+        """How the lesson stands or ended, in the teacher's words."""
+        return status_words(str(self.lesson.get("status") or ""))
 
 
 def load_report(db_url: str, lesson_id: int) -> LessonReport | None:
@@ -164,7 +173,7 @@ def report_html(report: LessonReport, tz: str, level: float, generated_at: datet
         "<table>"
         + "".join(
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-            for k, v in headline(report, tz).items()
+            for k, v in {**headline(report, tz), "Status": report.status}.items()
         )
         + "</table>",
         f"<p>Times are in {html.escape(tz)}. Students are anonymous per-lesson numbers. "

@@ -113,10 +113,10 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         LessonSpec,
         create_lesson,
         engine_owner,
-        finish_lesson,
         mark_stale_running_interrupted,
     )
     from storage.recorder import Recorder
+    from storage.records import LessonStatus
 
     limit_malloc_arenas()  # before any model starts its threads: memory stays flat over a lesson
     try:
@@ -159,21 +159,54 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     pipeline = LessonPipeline(finder, classifier, settings)
-    outcome = None
+    outcome, failure = None, None
     try:
         with Recorder(engine, lesson_id) as recorder:
             outcome = run_lesson(source, pipeline, recorder.add, stop=stop, max_seconds=settings.max_seconds,
                                  on_sample=None if quiet else _status_line)
+    except Exception as exc:  # the engine failed: recorded as such, then one line and a non-zero exit
+        failure = exc
+        # The traceback goes to the engine's log once: the recorder has logged its own write errors.
+        log.error("lesson %d failed", lesson_id, exc_info=None if isinstance(exc, StorageError) else exc)
     finally:
         source.close()
         pipeline.close()
         finder.close()
-        finish_lesson(engine, lesson_id, "finished")
         if not quiet:
             click.echo("", err=True)
-    click.echo(f"lesson {lesson_id} finished: {outcome.samples} samples ({outcome.reason})", err=True)
+        # A BaseException (SystemExit, KeyboardInterrupt) leaves it running: the next start marks it interrupted.
+        if failure is not None:  # also when the run ended but its last samples could not be stored
+            _record_ending(engine, lesson_id, LessonStatus.FAILED)
+        elif outcome is not None:
+            _record_ending(engine, lesson_id, outcome.status)
+    if failure is not None:
+        raise click.ClickException(f"lesson {lesson_id} failed: {_first_line(failure)}") from failure
+    click.echo(_ending_line(lesson_id, outcome.status, outcome.samples, outcome.reason), err=True)
     if outcome.message:
         click.echo(outcome.message, err=True)
+
+
+def _record_ending(engine: object, lesson_id: int, status: str) -> None:
+    """Store how the lesson ended in the database (an Engine); one line, not a traceback, if it went away."""
+    from storage.db import StorageError
+    from storage.lessons import finish_lesson
+
+    try:
+        finish_lesson(engine, lesson_id, status)
+    except StorageError as exc:
+        raise click.ClickException(f"lesson {lesson_id} ended ({status}) but could not be marked so: {exc}") from exc
+
+
+def _ending_line(lesson_id: int, status: str, samples: int, reason: str) -> str:
+    """`lesson 3 finished: 80 samples (end_of_source)`, or `lesson 3 ended early (source_lost): ...`."""
+    ended = "finished" if status == "finished" else f"ended early ({status})"
+    return f"lesson {lesson_id} {ended}: {samples} samples ({reason})"
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its text."""
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def main() -> None:

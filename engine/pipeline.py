@@ -22,9 +22,9 @@ from engine.attention import AttentionSettings, face_features
 from engine.crops import CropGeometry, aligned_crop, crop_geometry
 from engine.engagement import StudentAttention, class_concentration
 from engine.faces import FaceLandmarks, FaceSettings, face_boxes
-from engine.sources import Frame, FrameSource, SourceLost, check_rate
+from engine.sources import Frame, FrameSource, SourceError, check_rate
 from engine.tracking import Tracker, TrackingSettings
-from storage.records import EXPRESSIONS, AttentionState, Observation, Sample
+from storage.records import EXPRESSIONS, AttentionState, LessonStatus, Observation, Sample
 
 if TYPE_CHECKING:
     from models.config import ModelConfig
@@ -258,17 +258,23 @@ class RunStats:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """How a run ended: `end_of_source`, `stopped`, `max_seconds` or `source_lost`, with a message."""
+    """How a run ended (`end_of_source`, `stopped`, `max_seconds`, `truncated` or `source_lost`),
+    the lesson status that says so, and a message for the teacher."""
 
     reason: str
     samples: int
     message: str = ""
+    status: LessonStatus = LessonStatus.FINISHED
 
 
 def run_lesson(source: FrameSource, pipeline: LessonPipeline, write: Callable[[Sample], None], *,
                stop: threading.Event | None = None, max_seconds: float | None = None,
                on_sample: Callable[[SampleResult, RunStats], None] | None = None) -> RunOutcome:
-    """Pull frames from the source until it ends, `stop` is set or max_seconds of lesson time pass."""
+    """Pull frames from the source until it ends, `stop` is set or max_seconds of lesson time pass.
+
+    A lost or corrupt source ends the run with status source_lost; whatever the pipeline or
+    `write` raises is the caller's to record (the lesson failed).
+    """
     stop = stop or threading.Event()
     stats = RunStats()
     try:
@@ -286,9 +292,10 @@ def run_lesson(source: FrameSource, pipeline: LessonPipeline, write: Callable[[S
                 on_sample(result, stats)
             if stop.is_set():
                 return RunOutcome("stopped", stats.samples)
-    except SourceLost as exc:
-        return RunOutcome("source_lost", stats.samples, str(exc))
+    except SourceError as exc:  # SourceLost past the retry window, or a live source that never delivered
+        return RunOutcome("source_lost", stats.samples, str(exc), LessonStatus.SOURCE_LOST)
     if getattr(source, "truncated", False):
-        return RunOutcome("end_of_source", stats.samples,
-                          f"{source.description} is truncated or corrupt; the lesson ends at its last good frame")
+        return RunOutcome("truncated", stats.samples,
+                          f"{source.description} is truncated or corrupt; the lesson ends at its last good frame",
+                          LessonStatus.SOURCE_LOST)
     return RunOutcome("end_of_source", stats.samples)

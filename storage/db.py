@@ -250,9 +250,45 @@ def _verify_at_head(engine: Engine) -> None:
         )
 
 
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction for Alembic; on SQLite with foreign keys off around it.
+
+    Batch mode copies a table and drops the old one, and with foreign keys on that DROP deletes
+    every row referencing it (ON DELETE CASCADE): a lesson's samples and observations. So, as
+    SQLite's ALTER TABLE procedure asks, they are off (set on the driver's connection: the pragma
+    is a no-op inside a transaction), and `foreign_key_check` must pass before the commit.
+    """
+    with engine.connect() as conn:
+        sqlite = is_sqlite(engine)
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        try:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                before = MigrationContext.configure(conn).get_current_revision()
+                yield conn
+                if sqlite and MigrationContext.configure(conn).get_current_revision() != before:
+                    _check_foreign_keys(conn, engine.url)
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(conn: Connection, url: URL) -> None:
+    """Raise StorageError (so the migration rolls back) when a row references no row."""
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = ", ".join(sorted({str(row[0]) for row in broken}))
+        raise StorageError(
+            f"after migrating {safe_url(url)}, {len(broken)} row(s) of {tables} reference no "
+            "lesson; the migration was rolled back"
+        )
+
+
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Run Alembic `upgrade` in one write transaction (serialised across processes)."""
-    with write_transaction(engine) as conn:
+    with _migration_transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         script = ScriptDirectory.from_config(_alembic_config())
@@ -262,5 +298,5 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 
 def downgrade_database(engine: Engine, revision: str) -> None:
     """Run Alembic `downgrade` to a revision (tests and rollbacks)."""
-    with write_transaction(engine) as conn:
+    with _migration_transaction(engine) as conn:
         command.downgrade(_alembic_config(conn), revision)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from storage import queries
+from storage.columns import OBSERVATION_EXPORT_COLUMNS
 from storage.db import StorageError
 from storage.lessons import get_lesson
 from storage.schema import ObservationRow
@@ -21,13 +22,6 @@ log = logging.getLogger(__name__)
 
 EXPORT_KINDS: tuple[str, ...] = ("observations", "minutes", "students")
 CHUNK_ROWS = 5000
-
-OBSERVATION_EXPORT_COLUMNS: tuple[str, ...] = (
-    "lesson_id", "ts", "track_id", "state", "engagement", "expression",
-    "box_x", "box_y", "box_w", "box_h",
-    "p_angry", "p_disgust", "p_fear", "p_happy", "p_sad", "p_surprise", "p_neutral",
-    "yaw_deg", "pitch_deg", "roll_deg", "eye_openness", "gaze_offset",
-)  # fmt: skip
 
 
 def _cell(value: Any) -> Any:

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, insert, select, update
 
 from storage.db import StorageError, write_transaction
+from storage.records import LessonStatus
 from storage.schema import Lesson, SampleRow
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def create_lesson(engine: Engine, spec: LessonSpec) -> int:
         "group_name": spec.group_name,
         "started_at": spec.started_at,
         "ended_at": None,
-        "status": "running",
+        "status": LessonStatus.RUNNING.value,
         "source": spec.source,
         "sample_rate_hz": spec.sample_rate_hz,
         "model_name": spec.model_name,
@@ -77,16 +78,28 @@ def create_lesson(engine: Engine, spec: LessonSpec) -> int:
     return int(lesson_id)
 
 
+# How a lesson may end: every status but running.
+ENDED_STATUSES: tuple[LessonStatus, ...] = tuple(
+    status for status in LessonStatus if status is not LessonStatus.RUNNING
+)
+
+
 def finish_lesson(
-    engine: Engine, lesson_id: int, status: str = "finished", ended_at: datetime | None = None
+    engine: Engine,
+    lesson_id: int,
+    status: LessonStatus | str = LessonStatus.FINISHED,
+    ended_at: datetime | None = None,
 ) -> None:
-    """Close a lesson with a final status and end time (now when not given)."""
-    if status not in ("finished", "interrupted"):
-        raise ValueError(f"a lesson ends as 'finished' or 'interrupted', not {status!r}")
+    """Close a lesson with how it ended (finished, source_lost, failed, interrupted) and when."""
+    if status not in ENDED_STATUSES:
+        choices = ", ".join(repr(s.value) for s in ENDED_STATUSES)
+        raise ValueError(f"a lesson ends as one of {choices}, not {status!r}")
     ended_at = ended_at or datetime.now(UTC)
     with write_transaction(engine) as conn:
         result = conn.execute(
-            update(Lesson).where(Lesson.id == lesson_id).values(status=status, ended_at=ended_at)
+            update(Lesson)
+            .where(Lesson.id == lesson_id)
+            .values(status=LessonStatus(status).value, ended_at=ended_at)
         )
     if result.rowcount == 0:
         raise StorageError(f"no lesson with id {lesson_id}")
@@ -132,9 +145,9 @@ def mark_stale_running_interrupted(
     stale: list[int] = []
     with write_transaction(engine) as conn:
         running = conn.execute(
-            select(Lesson.id, Lesson.started_at, Lesson.settings, last_sample.label("last_ts")).where(
-                Lesson.status == "running"
-            )
+            select(
+                Lesson.id, Lesson.started_at, Lesson.settings, last_sample.label("last_ts")
+            ).where(Lesson.status == LessonStatus.RUNNING.value)
         ).all()
         for lesson_id, started_at, settings, last_ts in running:
             alive = owner_alive(settings)
@@ -145,7 +158,7 @@ def mark_stale_running_interrupted(
             conn.execute(
                 update(Lesson)
                 .where(Lesson.id == lesson_id)
-                .values(status="interrupted", ended_at=last_activity)
+                .values(status=LessonStatus.INTERRUPTED.value, ended_at=last_activity)
             )
             stale.append(int(lesson_id))
     if stale:
@@ -166,7 +179,7 @@ def running_lessons(engine: Engine) -> pd.DataFrame:
     """Lessons currently marked running, newest first."""
     stmt = (
         select(*_LESSON_COLUMNS)
-        .where(Lesson.status == "running")
+        .where(Lesson.status == LessonStatus.RUNNING.value)
         .order_by(Lesson.started_at.desc())
     )
     with engine.connect() as conn:
@@ -193,7 +206,9 @@ def purge_older_than(engine: Engine, days: float, now: datetime) -> int:
     cutoff = now - timedelta(days=days)
     with write_transaction(engine) as conn:
         deleted = conn.execute(
-            delete(Lesson).where(Lesson.started_at < cutoff, Lesson.status != "running")
+            delete(Lesson).where(
+                Lesson.started_at < cutoff, Lesson.status != LessonStatus.RUNNING.value
+            )
         ).rowcount
     log.info("purged %d lessons started before %s", deleted, cutoff.isoformat())
     return int(deleted)

@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, insert
+from sqlalchemy import Dialect, Engine, column, insert, table
 
+from storage.columns import (
+    FACE_ROWS,
+    OBSERVATION_INSERT_COLUMNS,
+    SAMPLE_INSERT_COLUMNS,
+    SAMPLE_ROWS,
+)
 from storage.db import StorageError, write_transaction
 from storage.records import Sample
 from storage.rollups import refresh_rollups
@@ -20,13 +26,9 @@ from storage.schema import ObservationRow, SampleRow, to_epoch_ms
 
 log = logging.getLogger(__name__)
 
-_NO_PROBABILITIES = (None,) * 7
-_NO_BOX = (None,) * 4
-
-# Column order of the observation tuples built below (every column but the id).
-OBSERVATION_COLUMNS: tuple[str, ...] = tuple(
-    column.name for column in ObservationRow.__table__.columns if column.name != "id"
-)
+# Column order of the observation tuples built below: every column but the id, in the order
+# storage/columns.py builds rows in.
+OBSERVATION_COLUMNS: tuple[str, ...] = OBSERVATION_INSERT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,16 @@ def _observation_insert(dialect: Dialect) -> _ObservationInsert | None:
     """On SQLite, the observations insert compiled once with its timestamp converter; else None.
 
     SQLAlchemy's per-row parameter processing was half the cost of SQLite ingest, so there the
-    hot path runs the compiled Core insert as one DBAPI executemany over ready tuples. Other
-    backends go through `conn.execute(insert(...), rows)`, which batches rows into multi-row
-    INSERTs ("insertmanyvalues") and is faster there than a plain executemany.
+    hot path runs the compiled Core insert as one DBAPI executemany over ready tuples, naming the
+    columns in the order the rows are built in (a lightweight `table()`, since an insert into the
+    ORM table always follows the table's order). Other backends go through
+    `conn.execute(insert(...), rows)`, which batches rows into multi-row INSERTs
+    ("insertmanyvalues") and is faster there than a plain executemany.
     """
     if dialect.name != "sqlite":
         return None
-    compiled = insert(ObservationRow.__table__).compile(
-        dialect=dialect, column_keys=list(OBSERVATION_COLUMNS)
-    )
+    in_row_order = table(ObservationRow.__tablename__, *(column(n) for n in OBSERVATION_COLUMNS))
+    compiled = insert(in_row_order).compile(dialect=dialect)
     if not compiled.positional or tuple(compiled.positiontup or ()) != OBSERVATION_COLUMNS:
         raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
     ts_type = ObservationRow.__table__.c.ts.type
@@ -70,60 +73,32 @@ def sample_rows(
 ) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
     """Sample rows (dicts) and observation rows (tuples in OBSERVATION_COLUMNS order).
 
-    `ts_bind` converts an observation timestamp to the driver's value once per sample, since
-    every face of a frame shares the frame's time.
+    The values come from storage/columns.py's spec. `ts_bind` converts an observation timestamp
+    to the driver's value once per sample, since every face of a frame shares the frame's time.
     """
     sample_out: list[dict[str, Any]] = []
     obs_out: list[tuple[Any, ...]] = []
     append = obs_out.append
+    face_values, sample_values = FACE_ROWS.values, SAMPLE_ROWS.values
     for sample in samples:
         sample_ts = sample.ts
         sample_t_ms = to_epoch_ms(sample_ts)
-        sample_ts_value = ts_bind(sample_ts)
         sample_out.append(
-            {
-                "lesson_id": lesson_id,
-                "ts": sample_ts,
-                "t_ms": sample_t_ms,
-                "faces_detected": sample.faces_detected,
-                "processing_ms": sample.processing_ms,
-            }
+            dict(
+                zip(
+                    SAMPLE_INSERT_COLUMNS,
+                    (lesson_id, sample_ts, sample_t_ms, *sample_values(sample)),
+                    strict=True,
+                )
+            )
         )
+        head = (lesson_id, ts_bind(sample_ts), sample_t_ms)  # the ROW_CONTEXT columns
         for obs in sample.observations:
             ts = obs.ts
             if ts == sample_ts:
-                ts_value, t_ms = sample_ts_value, sample_t_ms
+                append(head + face_values(obs))
             else:
-                ts_value, t_ms = ts_bind(ts), to_epoch_ms(ts)
-            box = obs.box or _NO_BOX
-            p = obs.probabilities or _NO_PROBABILITIES
-            append(
-                (
-                    lesson_id,
-                    ts_value,
-                    t_ms,
-                    obs.track_id,
-                    obs.state.value,
-                    obs.engagement,
-                    obs.expression,
-                    box[0],
-                    box[1],
-                    box[2],
-                    box[3],
-                    p[0],
-                    p[1],
-                    p[2],
-                    p[3],
-                    p[4],
-                    p[5],
-                    p[6],
-                    obs.yaw_deg,
-                    obs.pitch_deg,
-                    obs.roll_deg,
-                    obs.eye_openness,
-                    obs.gaze_offset,
-                )
-            )
+                append((lesson_id, ts_bind(ts), to_epoch_ms(ts)) + face_values(obs))
     return sample_out, obs_out
 
 

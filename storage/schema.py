@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.records import EXPRESSIONS, AttentionState
+from storage.records import EXPRESSIONS, AttentionState, LessonStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,7 +39,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-LESSON_STATUSES: tuple[str, ...] = ("running", "finished", "interrupted")
+LESSON_STATUSES: tuple[str, ...] = tuple(status.value for status in LessonStatus)
 ATTENTION_STATES: tuple[str, ...] = tuple(state.value for state in AttentionState)
 PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{name}" for name in EXPRESSIONS)
 
@@ -118,7 +118,7 @@ class Lesson(Base):
     group_name: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=LessonStatus.RUNNING.value)
     source: Mapped[str] = mapped_column(Text, default="")
     sample_rate_hz: Mapped[float] = mapped_column(Float)
     model_name: Mapped[str | None] = mapped_column(String(200))

@@ -36,7 +36,7 @@ def lessons_table(lessons: pd.DataFrame, tz: str) -> pd.DataFrame:
             "Duration": [report.duration_text(s) for s in lessons["duration_s"]],
             "Students": lessons["students_seen"].astype(int),
             "Mean concentration": lessons["mean_concentration"].astype(float).round(1),
-            "Status": lessons["status"],
+            "Status": [report.status_words(s) for s in lessons["status"]],
             "Attention only": lessons["attention_only"],
         }
     )
@@ -52,6 +52,10 @@ def show_report(settings: DashboardSettings, lesson_id: int) -> None:
         st.warning(f"Lesson {lesson_id} no longer exists.")
         return
     st.header(str(data.lesson["title"]))
+    if data.lesson["status"] in report.USUAL_STATUSES:
+        st.caption(f"Status: {data.status}")
+    else:
+        st.warning(f"Status: {data.status}", icon=":material/warning:")
     facts = report.headline(data, tz)
     for column, (label, value) in zip(st.columns(len(facts)), facts.items(), strict=True):
         column.metric(label, value)

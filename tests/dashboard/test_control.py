@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,10 +48,15 @@ def test_engine_command_passes_the_database():
 
 
 @pytest.mark.parametrize(
-    ("title", "source", "rate"), [("", "demo", 2.0), ("x", "", 2.0), ("x", "demo", 50.0)]
+    ("title", "source", "rate", "message"),
+    [
+        ("", "demo", 2.0, "the lesson needs a title"),
+        ("x", "", 2.0, "choose a source"),
+        ("x", "demo", 50.0, "the sample rate must be within 0.2-30 per second, got 50.0"),
+    ],
 )
-def test_launch_rejects_missing_title_source_or_bad_rate(title, source, rate):
-    with pytest.raises(ValueError):
+def test_launch_rejects_missing_title_source_or_bad_rate(title, source, rate, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         control.LessonLaunch(title, "", source, rate)
 
 

@@ -57,3 +57,19 @@ def test_html_report_of_attention_only_lesson_has_no_expressions(seeded_db):
     html = report.report_html(data, "UTC", 40.0, LIVE_NOW)
     assert "chart-expressions" not in html and "Most common expression" not in html
     assert "chart-concentration" in html
+
+
+def test_html_report_says_how_the_lesson_ended(seeded_db, own_db):
+    from storage.db import open_database
+    from storage.lessons import finish_lesson
+
+    finished = report.report_html(
+        report.load_report(seeded_db.url, seeded_db.lesson), "UTC", 40.0, LIVE_NOW
+    )
+    assert "<tr><th>Status</th><td>finished</td></tr>" in finished
+    finish_lesson(open_database(own_db.url), own_db.lesson, "source_lost")
+    lost = report.report_html(report.load_report(own_db.url, own_db.lesson), "UTC", 40.0, LIVE_NOW)
+    assert (
+        "<tr><th>Status</th><td>ended early: the camera, screen or video was lost</td></tr>" in lost
+    )
+    assert "source_lost" not in lost

@@ -110,3 +110,39 @@ def test_retention_period_is_applied_when_the_app_opens_the_database(app, own_db
     assert get_lesson(engine, own_db.earlier) is None
     assert get_lesson(engine, own_db.lesson) is not None
     assert "Fractions I" not in list(table_with(at, "Lesson")["Lesson"])
+
+
+def test_lesson_list_shows_each_status_in_the_teachers_words(app, seeded_db):
+    at = app(seeded_db.url, "lessons")
+    statuses = dict(zip(*(table_with(at, "Lesson")[c] for c in ("Lesson", "Status")), strict=True))
+    assert statuses == {
+        "Live physics": "recording",
+        "Reading": "finished",
+        "Fractions II": "finished",
+        "Fractions I": "finished",
+    }
+
+
+def test_report_of_a_finished_lesson_shows_its_status_quietly(app, seeded_db):
+    at = app(seeded_db.url, "lessons", lessons_selected=seeded_db.lesson)
+    assert "Status: finished" in [c.value for c in at.caption]
+    assert not at.warning
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("source_lost", "ended early: the camera, screen or video was lost"),
+        ("failed", "ended early: the engine failed (see its log)"),
+        ("interrupted", "interrupted: the engine stopped unexpectedly"),
+    ],
+)
+def test_a_lesson_that_ended_early_says_so_in_the_list_and_its_report(app, own_db, status, words):
+    from storage.lessons import finish_lesson
+
+    finish_lesson(open_database(own_db.url), own_db.earlier, status)
+    at = app(own_db.url, "lessons", lessons_selected=own_db.earlier)
+    table = table_with(at, "Lesson")
+    assert dict(zip(table["Lesson"], table["Status"], strict=True))["Fractions I"] == words
+    assert status not in set(table["Status"])  # never the stored word
+    assert [w.value for w in at.warning] == [f"Status: {words}"]

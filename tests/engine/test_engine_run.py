@@ -89,6 +89,40 @@ def test_unreadable_source_exits_with_one_line_and_creates_no_lesson(tmp_path):
     assert rows(db, select(func.count()).select_from(Lesson)) == [(0,)]
 
 
+def test_a_truncated_video_keeps_its_good_frames_and_ends_the_lesson_as_source_lost(asset, tmp_path):
+    db = tmp_path / "lesson.db"
+    data = asset("WolfgangLanger_Pexels.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # a recording whose upload broke off half way
+    done = run_engine("--source", str(cut), "--lesson", "Cut", "--attention-only", "--db", f"sqlite:///{db}")
+    assert done.returncode == 0, done.stderr
+    (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at))[0]
+    assert status == "source_lost" and ended is not None
+    samples = rows(db, select(func.count()).select_from(SampleRow))[0][0]
+    assert 0 < samples < 40  # the whole clip gives 40 samples at 2 Hz
+    assert f"lesson 1 ended early (source_lost): {samples} samples (truncated)" in done.stderr
+    assert "cut.mp4 is truncated or corrupt" in done.stderr
+
+
+def test_an_engine_that_fails_mid_lesson_marks_it_failed_and_exits_with_one_line(asset, tmp_path):
+    from storage.db import dispose_engines, open_database
+
+    db = tmp_path / "lesson.db"
+    url = f"sqlite:///{db}"
+    with open_database(url).begin() as conn:  # a database that starts refusing writes
+        conn.exec_driver_sql("CREATE TRIGGER full_disk BEFORE INSERT ON samples "
+                             "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")  # fmt: skip
+    dispose_engines()
+    done = run_engine("--source", str(asset("single_face.mp4")), "--lesson", "Doomed", "--attention-only",
+                      "--db", url)
+    assert done.returncode == 1, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
+    assert lines == ["Error: lesson 1 failed: StorageError: recording lesson 1 failed: database or disk is full"]
+    assert done.stderr.rstrip().splitlines()[-1] == lines[0]  # the last word, as the dashboard shows it
+    (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at))[0]
+    assert status == "failed" and ended is not None
+
+
 def test_a_bad_attention_threshold_exits_with_one_line_and_creates_no_lesson(asset, tmp_path, monkeypatch):
     monkeypatch.setenv("CLASSPULSE_ATTENTION_EAR_CLOSED", "0")
     db = tmp_path / "lesson.db"

@@ -11,9 +11,9 @@ import pytest
 from engine.attention import AttentionSettings
 from engine.faces import FaceLandmarks
 from engine.pipeline import EngineSettings, LessonPipeline, run_lesson
-from engine.sources import Frame
+from engine.sources import Frame, LiveSource
 from models.config import ModelConfig
-from storage.records import EXPRESSIONS, AttentionState
+from storage.records import EXPRESSIONS, AttentionState, LessonStatus
 from tests.engine.synthetic_face import FRONTAL, euler_pose_matrix, face_landmarks
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -139,7 +139,7 @@ def test_run_lesson_stops_at_max_seconds_and_writes_every_sample():
     written = []
     pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), None, EngineSettings(attention_only=True))
     outcome = run_lesson(ListSource(frames(10)), pipe, written.append, max_seconds=4.0)
-    assert outcome.reason == "max_seconds"
+    assert (outcome.reason, outcome.status) == ("max_seconds", LessonStatus.FINISHED)
     assert len(written) == outcome.samples == 9  # t = 0, 0.5, ..., 4.0
 
 
@@ -154,6 +154,65 @@ def test_run_lesson_stops_when_asked():
     pipe = LessonPipeline(ScriptedFinder(lambda t: []), None, EngineSettings(attention_only=True))
     outcome = run_lesson(ListSource(frames(10)), pipe, written.append, stop=stop, on_sample=on_sample)
     assert outcome.reason == "stopped" and len(written) == 3
+    assert outcome.status == LessonStatus.FINISHED  # the teacher stopped it
+
+
+def _attention_only(script=lambda t: []) -> LessonPipeline:
+    return LessonPipeline(ScriptedFinder(script), None, EngineSettings(attention_only=True))
+
+
+def test_a_source_played_to_its_end_finishes_the_lesson():
+    outcome = run_lesson(ListSource(frames(3)), _attention_only(), [].append)
+    assert (outcome.reason, outcome.status, outcome.samples) == ("end_of_source", LessonStatus.FINISHED, 6)
+    assert outcome.message == ""
+
+
+def test_a_truncated_file_ends_the_lesson_as_source_lost_at_its_last_good_frame():
+    source = ListSource(frames(3))
+    source.truncated = True  # what VideoFileSource says of a file that stops before its frame count
+    outcome = run_lesson(source, _attention_only(), [].append)
+    assert (outcome.reason, outcome.status, outcome.samples) == ("truncated", LessonStatus.SOURCE_LOST, 6)
+    assert "truncated or corrupt" in outcome.message
+
+
+class DarkAfter:
+    """A device that gives `n` frames and then nothing, as a camera pulled out of its socket."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def grab(self):
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        threading.Event().wait(0.002)
+        return np.zeros((48, 64, 3), np.uint8)
+
+
+def test_a_live_source_lost_past_its_retry_window_ends_the_lesson_as_source_lost():
+    camera = DarkAfter(3)
+    source = LiveSource(lambda: camera.grab, "fake camera", 5.0, stale_s=0.3, give_up_s=1.0)
+    written = []
+    outcome = run_lesson(source, _attention_only(), written.append)
+    source.close()
+    assert (outcome.reason, outcome.status) == ("source_lost", LessonStatus.SOURCE_LOST)
+    assert outcome.message == "fake camera was lost and did not come back"
+    assert len(written) == outcome.samples >= 1
+
+
+def test_a_live_source_that_never_delivers_ends_the_lesson_as_source_lost():
+    source = LiveSource(lambda: DarkAfter(0).grab, "fake camera", 5.0)
+    outcome = run_lesson(source, _attention_only(), [].append)
+    assert (outcome.status, outcome.samples) == (LessonStatus.SOURCE_LOST, 0)
+    assert outcome.message == "fake camera delivered no frame within 5 s"
+
+
+def test_an_error_in_the_pipeline_is_raised_for_the_caller_to_record():
+    def broken_finder(t):
+        raise RuntimeError("landmarker crashed")
+
+    with pytest.raises(RuntimeError, match="landmarker crashed"):
+        run_lesson(ListSource(frames(3)), _attention_only(broken_finder), [].append)
 
 
 def test_settings_come_from_the_environment_then_options(monkeypatch):

@@ -22,7 +22,7 @@ from storage.lessons import (
     running_lessons,
 )
 from storage.recorder import write_samples
-from storage.records import AttentionState
+from storage.records import AttentionState, LessonStatus
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState
@@ -53,6 +53,21 @@ def test_finish_lesson_records_status_and_end(engine):
     finish_lesson(engine, lesson_id, ended_at=T0 + timedelta(minutes=45))
     lesson = get_lesson(engine, lesson_id)
     assert lesson["status"] == "finished" and lesson["ended_at"] == T0 + timedelta(minutes=45)
+
+
+@pytest.mark.parametrize("status", ["finished", "source_lost", "failed", "interrupted"])
+def test_a_lesson_ends_with_how_it_ended(engine, status):
+    lesson_id = create_lesson(engine, _spec())
+    finish_lesson(engine, lesson_id, LessonStatus(status), ended_at=T0 + timedelta(minutes=5))
+    assert get_lesson(engine, lesson_id)["status"] == status
+
+
+@pytest.mark.parametrize("status", ["running", "stopped"])
+def test_a_lesson_cannot_end_as_running_or_an_unknown_status(engine, status):
+    lesson_id = create_lesson(engine, _spec())
+    with pytest.raises(ValueError, match=f"a lesson ends as one of .*'source_lost'.*not '{status}'"):
+        finish_lesson(engine, lesson_id, status)
+    assert get_lesson(engine, lesson_id)["status"] == "running"
 
 
 def test_finish_unknown_lesson_raises_storage_error(engine):

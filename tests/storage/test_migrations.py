@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select, table, update
+from sqlalchemy.exc import IntegrityError
 
 from storage.db import (
+    StorageError,
     current_revision,
     downgrade_database,
     head_revision,
     open_database,
     upgrade_database,
+    write_transaction,
 )
-from storage.schema import Base
+from storage.lessons import get_lesson
+from storage.schema import Base, Lesson
+from storage.synthetic import seed_lesson
 
 TABLES = {"lessons", "samples", "observations", "observation_rollups"}
 
@@ -40,8 +46,8 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
     assert indexes["ix_observations_lesson_track_ts"] == ["lesson_id", "track_id", "ts"]
 
 
-def test_latest_revision_downgrades_and_upgrades_again(engine):
-    downgrade_database(engine, "-1")
+def test_every_revision_downgrades_and_upgrades_again(engine):
+    downgrade_database(engine, "base")
     assert _tables(engine) == set()
     assert current_revision(engine) is None
     upgrade_database(engine)
@@ -49,8 +55,73 @@ def test_latest_revision_downgrades_and_upgrades_again(engine):
     assert _tables(engine) == TABLES
 
 
+def _counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t: conn.execute(select(func.count()).select_from(table(t))).scalar_one() for t in TABLES
+        }
+
+
+def _set_status(engine, lesson_id: int, status: str) -> None:
+    with write_transaction(engine) as conn:
+        conn.execute(update(Lesson).where(Lesson.id == lesson_id).values(status=status))
+
+
+def test_status_migration_keeps_every_lesson_sample_and_observation(engine):
+    lesson_id = seed_lesson(
+        engine, students=3, hours=0.01, seed=1
+    )  # written at head, then taken back
+    before = _counts(engine)
+    downgrade_database(engine, "0001")
+    assert _counts(engine) == before and before["observations"] > 0
+    with pytest.raises(IntegrityError, match="ck_lessons_status|CHECK constraint failed"):
+        _set_status(engine, lesson_id, "source_lost")
+    upgrade_database(engine, "0002")
+    assert _counts(engine) == before
+    _set_status(engine, lesson_id, "source_lost")
+    assert get_lesson(engine, lesson_id)["status"] == "source_lost"
+    with pytest.raises(IntegrityError, match="ck_lessons_status|CHECK constraint failed"):
+        _set_status(engine, lesson_id, "paused")
+    assert {ix["name"] for ix in inspect(engine).get_indexes("lessons")} == {
+        "ix_lessons_group_started",
+        "ix_lessons_started",
+    }
+
+
+def test_status_downgrade_reads_a_lesson_that_ended_early_as_interrupted(engine):
+    ids = {status: seed_lesson(engine, students=2, hours=0.005, seed=1, title=status) for status in
+           ("finished", "source_lost", "failed")}  # fmt: skip
+    for status, lesson_id in ids.items():
+        _set_status(engine, lesson_id, status)
+    before = _counts(engine)
+    downgrade_database(engine, "0001")
+    assert _counts(engine) == before
+    assert {s: get_lesson(engine, i)["status"] for s, i in ids.items()} == {
+        "finished": "finished",
+        "source_lost": "interrupted",
+        "failed": "interrupted",
+    }
+    upgrade_database(engine)
+    assert current_revision(engine) == head_revision()
+
+
 def test_opening_twice_runs_no_migration_again(db_url):
     first = open_database(db_url)
     second = open_database(db_url)
     assert first is second
     assert current_revision(second) == head_revision()
+
+
+def test_a_migration_that_would_leave_rows_without_their_lesson_is_rolled_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'orphans.db'}"
+    engine = open_database(url)
+    lesson_id = seed_lesson(engine, students=1, hours=0.001, seed=1)
+    downgrade_database(engine, "0001")
+    with engine.connect() as conn:  # a row orphaned behind ClassPulse's back (foreign keys off)
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        conn.connection.driver_connection.execute("DELETE FROM lessons")
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(StorageError, match=r"row\(s\) of .*samples.* reference no lesson"):
+        upgrade_database(engine)
+    assert current_revision(engine) == "0001"
+    assert get_lesson(engine, lesson_id) is None and _counts(engine)["samples"] > 0

@@ -112,9 +112,9 @@ def test_write_error_is_raised_by_flush_and_close(engine, caplog):
     with pytest.raises(StorageError, match="recording lesson 31337 failed"):
         recorder.flush()
     assert recorder.error is not None
-    with pytest.raises(StorageError):
+    with pytest.raises(StorageError, match="(?i)recording lesson 31337 failed: .*foreign key"):
         recorder.add(make_sample(1, {1: (A.ATTENTIVE, 50.0)}))
-    with pytest.raises(StorageError):
+    with pytest.raises(StorageError, match="(?i)recording lesson 31337 failed: .*foreign key"):
         recorder.close()
     assert "could not write a batch" in caplog.text
 

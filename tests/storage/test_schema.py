@@ -80,13 +80,16 @@ def test_deleting_a_lesson_deletes_its_samples_observations_and_rollups(engine):
 
 
 def test_observation_for_a_missing_lesson_violates_the_foreign_key(engine):
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match="(?i)foreign key"):
         write_samples(engine, 424242, [make_sample(0, {1: (A.ATTENTIVE, 50.0)})])
 
 
 def test_unknown_attention_state_violates_the_check_constraint(engine):
     lesson_id = create_lesson(engine, LessonSpec("t", "g", T0))
-    with pytest.raises(IntegrityError), write_transaction(engine) as conn:
+    with (
+        pytest.raises(IntegrityError, match="ck_observations_state|CHECK constraint failed: state"),
+        write_transaction(engine) as conn,
+    ):
         conn.execute(
             insert(ObservationRow).values(
                 lesson_id=lesson_id,
