@@ -28,11 +28,11 @@ import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
+from engine.boxes import Box, iou, square_crop_window, suppress_duplicates, tile_windows
 from engine.mediapipe_raw import RawFace, detect_first_face
 
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 T = TypeVar("T")
 A = TypeVar("A")
 R = TypeVar("R")
@@ -73,69 +73,6 @@ class FaceLandmarks:
     def eye_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Iris centres (the subject's right eye first, i.e. the one on the image left)."""
         return self.landmarks[468, :2], self.landmarks[473, :2]
-
-
-def _box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of a (N,4) and b (M,4), boxes as x, y, w, h."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a, area_b = a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
-    union = area_a[:, None] + area_b[None] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-
-
-def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over the smaller box's area: catches a partial box cut by a tile edge."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    smaller = np.minimum((a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None])
-    return np.where(smaller > 0, iw * ih / np.maximum(smaller, 1e-9), 0.0)
-
-
-def suppress_duplicates(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> list[int]:
-    """Indices of boxes kept after non-maximum suppression (IoU or mostly-inside-another)."""
-    if len(boxes) == 0:
-        return []
-    order = np.argsort(-scores, kind="stable")
-    boxes = boxes.astype(np.float64)
-    overlap = np.maximum(_box_iou_matrix(boxes, boxes), _overlap_of_smaller(boxes, boxes) >= 0.6)
-    kept: list[int] = []
-    for i in order:
-        if all(overlap[i, k] <= iou for k in kept):
-            kept.append(int(i))
-    return kept
-
-
-def tile_windows(width: int, height: int, tile_px: int, overlap: float) -> list[Box]:
-    """Overlapping windows of about tile_px covering the frame; empty when the frame is small."""
-    if max(width, height) < 1.5 * tile_px:
-        return []
-    windows: list[Box] = []
-    cols, rows = max(1, round(width / tile_px)), max(1, round(height / tile_px))
-    tw, th = width / cols, height / rows
-    for r in range(rows):
-        for c in range(cols):
-            x0 = int(max(0, c * tw - overlap * tw))
-            y0 = int(max(0, r * th - overlap * th))
-            x1 = int(min(width, (c + 1) * tw + overlap * tw))
-            y1 = int(min(height, (r + 1) * th + overlap * th))
-            windows.append((x0, y0, x1 - x0, y1 - y0))
-    return windows
-
-
-def square_crop_window(box: Box, scale: float, width: int, height: int) -> Box:
-    """A square window `scale` times the box's larger side, centred on it, clipped to the frame."""
-    x, y, w, h = box
-    side = max(w, h) * scale
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    x1, y1 = int(min(width, cx + side / 2)), int(min(height, cy + side / 2))
-    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
 _LIVE_TASKS: set[object] = set()  # MediaPipe tasks not yet closed; see FaceFinder.__del__
@@ -312,8 +249,8 @@ class FaceFinder:
         face = _to_face(raw, (0, 0, width, height))
         if face is None:
             return None
-        iou = _box_iou_matrix(np.array([face.box], float), np.array([box], float))[0, 0]
-        return face if iou >= 0.3 else None  # another face than the one known: use its crop instead
+        overlap = iou(np.array([face.box], float), np.array([box], float))[0, 0]
+        return face if overlap >= 0.3 else None  # another face than the one known: use its crop instead
 
     def _lone_face_box(self, width: int, height: int) -> Box | None:
         """The one known face's box when it is big enough for the VIDEO-mode follower, else None."""
@@ -353,8 +290,8 @@ class FaceFinder:
                 self._last_discovery_s = t_s
             # Known faces the detector missed this time (a turned head) still get their own crop.
             if self._known and candidates:
-                iou = _box_iou_matrix(np.array(self._known, float), np.array(candidates, float))
-                candidates += [k for k, row in zip(self._known, iou, strict=True) if row.max() < 0.2]
+                overlap = iou(np.array(self._known, float), np.array(candidates, float))
+                candidates += [k for k, row in zip(self._known, overlap, strict=True) if row.max() < 0.2]
             elif self._known:
                 candidates = list(self._known)
         else:
@@ -367,7 +304,7 @@ class FaceFinder:
             faces.append(lone)
             # The followed face needs no crop; anyone else the detector found (a newcomer) does.
             taken = np.array([lone.box], float)
-            candidates = [c for c in candidates if _box_iou_matrix(np.array([c], float), taken).max() < 0.2]
+            candidates = [c for c in candidates if iou(np.array([c], float), taken).max() < 0.2]
         elif lone_box is not None:
             self._follow_ok = False  # lost or elsewhere: crops, until the next discovery pass
         windows = [square_crop_window(box, s.crop_scale, width, height) for box in candidates[: s.max_faces * 2]]

@@ -12,9 +12,6 @@ from engine.faces import (
     TaskPool,
     VideoClock,
     aligned_face_crop,
-    square_crop_window,
-    suppress_duplicates,
-    tile_windows,
 )
 from engine.gallery import tile_rects
 from tests.conftest import video_frame
@@ -199,40 +196,6 @@ def test_video_clock_never_goes_back():
 def test_missing_model_is_one_clear_error(tmp_path):
     with pytest.raises(FaceModelError, match="fetch-assets"):
         FaceFinder(tmp_path / "face_landmarker.task")
-
-
-@pytest.mark.parametrize(("width", "height", "tile", "count"), [
-    (400, 300, 280, 0),  # small frames need no tiles
-    (640, 480, 320, 4),
-    (1280, 720, 280, 15),
-    (1920, 1080, 280, 28),
-])
-def test_tile_windows_cover_the_frame(width, height, tile, count):
-    windows = tile_windows(width, height, tile, 0.25)
-    assert len(windows) == count
-    if windows:
-        covered = np.zeros((height, width), bool)
-        for x, y, w, h in windows:
-            covered[y:y + h, x:x + w] = True
-        assert covered.all()
-
-
-@pytest.mark.parametrize(("boxes", "scores", "kept"), [
-    ([[0, 0, 10, 10], [1, 1, 10, 10]], [0.9, 0.8], [0]),
-    ([[0, 0, 10, 10], [50, 50, 10, 10]], [0.5, 0.9], [1, 0]),
-    ([[0, 0, 20, 20], [2, 2, 8, 8]], [0.6, 0.9], [1]),  # a partial box mostly inside another
-    ([], [], []),
-])
-def test_suppress_duplicates(boxes, scores, kept):
-    assert suppress_duplicates(np.array(boxes, float).reshape(-1, 4), np.array(scores)) == kept
-
-
-@pytest.mark.parametrize(("box", "scale", "expected"), [
-    ((100, 100, 50, 50), 2.0, (75, 75, 100, 100)),
-    ((0, 0, 40, 20), 2.0, (0, 0, 60, 50)),  # clipped at the frame's edge
-])
-def test_square_crop_window(box, scale, expected):
-    assert square_crop_window(box, scale, 640, 480) == expected
 
 
 def test_aligned_crop_levels_the_eye_line():
