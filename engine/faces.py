@@ -10,36 +10,21 @@ landmarker over the whole frame, which tracks from its last landmarks and skips 
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-import queue
-import threading
 import time
-import zipfile
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import cv2
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
 
 from engine.boxes import Box, iou, square_crop_window, suppress_duplicates, tile_windows
 from engine.mediapipe_raw import RawFace, detect_first_face
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-A = TypeVar("A")
-R = TypeVar("R")
-
-
-class FaceModelError(RuntimeError):
-    """The MediaPipe model bundle is missing or unreadable."""
+from engine.mp_tasks import FaceModelError as FaceModelError  # callers import it from here
+from engine.mp_tasks import FaceTasks, mp_image
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,132 +60,24 @@ class FaceLandmarks:
         return self.landmarks[468, :2], self.landmarks[473, :2]
 
 
-_LIVE_TASKS: set[object] = set()  # MediaPipe tasks not yet closed; see FaceFinder.__del__
+class FaceFinder:
+    """Finds and landmarks faces in RGB frames; one instance per source (it follows faces over time).
 
-
-def _close_tasks(tasks: Sequence[object]) -> None:
-    for task in tasks:
-        try:
-            task.close()
-        except Exception:  # a finaliser must not raise; the process may be shutting down
-            log.debug("closing a MediaPipe task failed", exc_info=True)
-        _LIVE_TASKS.discard(task)
-
-
-def _mp_image(rgb: np.ndarray) -> mp.Image:
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-
-
-def _face_detector(model: bytes, s: FaceSettings) -> vision.FaceDetector:
-    return vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
-        base_options=BaseOptions(model_asset_buffer=model),
-        min_detection_confidence=s.min_detection_confidence,
-    ))
-
-
-def _landmarker(bundle: bytes, s: FaceSettings,
-                mode: vision.RunningMode = vision.RunningMode.IMAGE) -> vision.FaceLandmarker:
-    return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_buffer=bundle),
-        running_mode=mode,
-        num_faces=1,
-        min_face_detection_confidence=s.min_detection_confidence,
-        min_face_presence_confidence=s.min_presence_confidence,
-        output_face_blendshapes=True,
-        output_facial_transformation_matrixes=True,
-    ))
-
-
-class TaskPool(Generic[T]):
-    """Copies of one MediaPipe task, so a batch of calls runs on several cores.
-
-    Each task runs its model on one thread, and one task must not serve two calls at once; the pool
-    hands each worker thread a free copy. Without an executor the calls run in order on the first copy.
+    It holds MediaPipe tasks and threads: whoever creates one closes it, with `close()` or `with`.
     """
 
-    def __init__(self, tasks: list[T], executor: ThreadPoolExecutor | None) -> None:
-        self.tasks = tasks
-        self._executor = executor
-        self._free: queue.SimpleQueue[T] = queue.SimpleQueue()
-        for task in tasks:
-            self._free.put(task)
-
-    def map(self, fn: Callable[[T, A], R], items: Sequence[A]) -> list[R]:
-        """fn(task, item) for every item, results in the items' order."""
-        if self._executor is None or len(items) < 2:
-            return [fn(self.tasks[0], item) for item in items]
-
-        def run(item: A) -> R:
-            task = self._free.get()
-            try:
-                return fn(task, item)
-            finally:
-                self._free.put(task)
-
-        return list(self._executor.map(run, items))
-
-
-class FaceFinder:
-    """Finds and landmarks faces in RGB frames; one instance per source (it follows faces over time)."""
-
     def __init__(self, task_path: Path, settings: FaceSettings | None = None) -> None:
-        self.settings = settings or FaceSettings()
-        try:
-            bundle = Path(task_path).read_bytes()
-            detector_bytes = zipfile.ZipFile(task_path).read("face_detector.tflite")
-        except (OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise FaceModelError(
-                f"cannot read the MediaPipe face model {task_path} ({exc}); "
-                "run `python -m models fetch-assets`"
-            ) from exc
-        s = self.settings
-        workers = max(1, s.workers)
-        self._executor = ThreadPoolExecutor(workers, "classpulse-faces") if workers > 1 else None
-        created: list[object] = []
-        try:
-            for _ in range(workers):
-                created.append(_face_detector(detector_bytes, s))
-            for _ in range(workers):
-                created.append(_landmarker(bundle, s))
-            created.append(_landmarker(bundle, s, vision.RunningMode.VIDEO))
-        except Exception:
-            if self._executor is not None:
-                self._executor.shutdown(wait=False)
-            _close_tasks(created)
-            self._closed = True
-            raise
-        self._detectors = TaskPool(created[:workers], self._executor)
-        self._landmarkers = TaskPool(created[workers:2 * workers], self._executor)
-        self._follower = created[-1]
+        self.settings = s = settings or FaceSettings()
+        self._tasks = FaceTasks(task_path, workers=s.workers, min_detection_confidence=s.min_detection_confidence,
+                                min_presence_confidence=s.min_presence_confidence)
         self._known: list[Box] = []
         self._last_discovery_s: float | None = None
         self._follow_ok = True  # cleared when the follower loses the face, until the next discovery
-        self._video_clock = VideoClock()
         self.last_timings_ms: dict[str, float] = {}
-        self._closed = False
-        _LIVE_TASKS.update(self._tasks)
-
-    @property
-    def _tasks(self) -> tuple[object, ...]:
-        return (*self._detectors.tasks, *self._landmarkers.tasks, self._follower)
 
     def close(self) -> None:
-        """Shut MediaPipe's task runners down; call it (or use `with`) rather than leave it to the GC."""
-        if not self._closed:
-            self._closed = True
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-            _close_tasks(self._tasks)
-
-    def __del__(self) -> None:
-        # MediaPipe's own finaliser waits for its dispatcher thread; run by the garbage collector in
-        # the middle of an import, that wait deadlocks. So its tasks stay referenced in _LIVE_TASKS
-        # (never garbage), and an unclosed finder has them closed on a thread of their own.
-        if not getattr(self, "_closed", True):
-            self._closed = True
-            if self._executor is not None:
-                self._executor.shutdown(wait=False)
-            threading.Thread(target=_close_tasks, args=(self._tasks,), name="mediapipe-close", daemon=True).start()
+        """Shut MediaPipe's task runners and this finder's threads down; safe to call twice."""
+        self._tasks.close()
 
     def __enter__(self) -> FaceFinder:
         return self
@@ -222,8 +99,8 @@ class FaceFinder:
             windows += tile_windows(width, height, self.settings.tile_px, self.settings.tile_overlap)
         boxes: list[Box] = []
         scores: list[float] = []
-        images = [_mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
-        results = self._detectors.map(lambda detector, image: detector.detect(image), images)
+        images = [mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
+        results = self._tasks.detectors.map(lambda detector, image: detector.detect(image), images)
         for (x0, y0, _, _), result in zip(windows, results, strict=True):
             for d in result.detections:
                 b = d.bounding_box
@@ -238,14 +115,15 @@ class FaceFinder:
         """Landmark the one face inside each window (of at least 16 px) of the frame, in parallel; None
         where a window holds no face."""
         windows = [w for w in windows if w[2] >= 16 and w[3] >= 16]
-        images = [_mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
-        raws = self._landmarkers.map(detect_first_face, images)
+        images = [mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
+        raws = self._tasks.landmarkers.map(detect_first_face, images)
         return [_to_face(raw, window) for raw, window in zip(raws, windows, strict=True)]
 
     def follow(self, rgb: np.ndarray, t_s: float, box: Box) -> FaceLandmarks | None:
         """Landmark a lone face over the whole frame in VIDEO mode; None when it is lost or elsewhere."""
         height, width = rgb.shape[:2]
-        raw = detect_first_face(self._follower, _mp_image(rgb), self._video_clock.tick(t_s))
+        tasks = self._tasks
+        raw = detect_first_face(tasks.follower, mp_image(rgb), tasks.follower_clock.tick(t_s))
         face = _to_face(raw, (0, 0, width, height))
         if face is None:
             return None
@@ -274,9 +152,9 @@ class FaceFinder:
         lone_box = self._lone_face_box(width, height) if t_s is not None else None
         lone: FaceLandmarks | None = None
         pending: Future[FaceLandmarks | None] | None = None
-        if lone_box is not None and discover and self._executor is not None:
-            pending = self._executor.submit(self.follow, rgb, t_s, lone_box)
-        elif lone_box is not None:
+        if lone_box is not None and discover:
+            pending = self._tasks.submit(self.follow, rgb, t_s, lone_box)
+        if lone_box is not None and pending is None:
             lone = self.follow(rgb, t_s, lone_box)
         t_followed = time.perf_counter()
         if discover:
@@ -335,25 +213,6 @@ def _to_face(raw: RawFace | None, window: Box) -> FaceLandmarks | None:
     lo, hi = pts[:, :2].min(axis=0), pts[:, :2].max(axis=0)
     box = (int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1]))
     return FaceLandmarks(box=box, score=1.0, landmarks=pts, blendshapes=raw.blendshapes, matrix=raw.matrix)
-
-
-class VideoClock:
-    """Millisecond timestamps for MediaPipe's VIDEO mode, which needs them strictly increasing.
-
-    Lesson time restarts with a new source or a looped file; the clock shifts so it never goes back.
-    """
-
-    def __init__(self) -> None:
-        self._offset_ms = 0
-        self._last_ms: int | None = None
-
-    def tick(self, t_s: float) -> int:
-        ms = int(round(t_s * 1000)) + self._offset_ms
-        if self._last_ms is not None and ms <= self._last_ms:
-            self._offset_ms += self._last_ms + 1 - ms
-            ms = self._last_ms + 1
-        self._last_ms = ms
-        return ms
 
 
 @dataclass(frozen=True, slots=True)
