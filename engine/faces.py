@@ -6,6 +6,9 @@ run over the whole frame and over overlapping tiles, and each face is then landm
 Between full "discovery" passes, known faces are re-landmarked in a crop around their last position.
 A lone face big enough for the landmarker's own detector (a webcam) is instead followed by a VIDEO-mode
 landmarker over the whole frame, which tracks from its last landmarks and skips a detector pass.
+
+`FaceFinder` carries this out; when to search and what to follow is decided in `engine.planner`, the
+box maths is `engine.boxes`, and the MediaPipe tasks and their lifetime are `engine.mp_tasks`.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.boxes import Box, iou, square_crop_window, suppress_duplicates, tile_windows
+from engine.boxes import Box, square_crop_window, suppress_duplicates, tile_windows
 from engine.mediapipe_raw import RawFace, detect_first_face
 from engine.mp_tasks import FaceModelError as FaceModelError  # callers import it from here
 from engine.mp_tasks import FaceTasks, mp_image
+from engine.planner import boxes_to_landmark, discovery_due, is_same_face, lone_face, newcomers
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,18 +129,8 @@ class FaceFinder:
         tasks = self._tasks
         raw = detect_first_face(tasks.follower, mp_image(rgb), tasks.follower_clock.tick(t_s))
         face = _to_face(raw, (0, 0, width, height))
-        if face is None:
-            return None
-        overlap = iou(np.array([face.box], float), np.array([box], float))[0, 0]
-        return face if overlap >= 0.3 else None  # another face than the one known: use its crop instead
-
-    def _lone_face_box(self, width: int, height: int) -> Box | None:
-        """The one known face's box when it is big enough for the VIDEO-mode follower, else None."""
-        s = self.settings
-        if not (s.follow_lone_face and self._follow_ok and len(self._known) == 1):
-            return None
-        box = self._known[0]
-        return box if max(box[2], box[3]) >= s.lone_face_min_fraction * min(width, height) else None
+        # Another face than the one known: None, so that it is landmarked on a crop instead.
+        return face if face is not None and is_same_face(face.box, box) else None
 
     def find(self, rgb: np.ndarray, t_s: float | None = None) -> list[FaceLandmarks]:
         """All faces of a frame, landmarked. With t_s, known faces are followed between discoveries."""
@@ -145,11 +139,12 @@ class FaceFinder:
         t0 = time.perf_counter()
         if t_s is None:  # a still photo: nothing to follow from earlier frames
             self.reset()
-        discover = (t_s is None or self._last_discovery_s is None or not self._known
-                    or t_s - self._last_discovery_s >= s.discovery_every_s)
+        discover = discovery_due(t_s, self._last_discovery_s, self._known, s.discovery_every_s)
+        lone_box = None
+        if t_s is not None and s.follow_lone_face and self._follow_ok:
+            lone_box = lone_face(self._known, width, height, s.lone_face_min_fraction)
         # A lone webcam face is followed in VIDEO mode; during a discovery pass, on one core while
         # the detector searches the frame on the other.
-        lone_box = self._lone_face_box(width, height) if t_s is not None else None
         lone: FaceLandmarks | None = None
         pending: Future[FaceLandmarks | None] | None = None
         if lone_box is not None and discover:
@@ -157,32 +152,14 @@ class FaceFinder:
         if lone_box is not None and pending is None:
             lone = self.follow(rgb, t_s, lone_box)
         t_followed = time.perf_counter()
-        if discover:
-            try:
-                candidates = [box for box, _ in self.detect(rgb, tiled=True)]
-            finally:
-                if pending is not None:
-                    pending.exception()  # never leave a follower running into the next frame
-            self._follow_ok = True
-            if t_s is not None:
-                self._last_discovery_s = t_s
-            # Known faces the detector missed this time (a turned head) still get their own crop.
-            if self._known and candidates:
-                overlap = iou(np.array(self._known, float), np.array(candidates, float))
-                candidates += [k for k, row in zip(self._known, overlap, strict=True) if row.max() < 0.2]
-            elif self._known:
-                candidates = list(self._known)
-        else:
-            candidates = list(self._known)  # a newcomer is found at the next discovery pass
+        candidates = self._discover(rgb, t_s, pending) if discover else list(self._known)
         t1 = time.perf_counter()
         if pending is not None:
             lone = pending.result()
         faces: list[FaceLandmarks] = []
         if lone is not None:
-            faces.append(lone)
-            # The followed face needs no crop; anyone else the detector found (a newcomer) does.
-            taken = np.array([lone.box], float)
-            candidates = [c for c in candidates if iou(np.array([c], float), taken).max() < 0.2]
+            faces.append(lone)  # the followed face needs no crop; anyone else found (a newcomer) does
+            candidates = newcomers(candidates, lone.box)
         elif lone_box is not None:
             self._follow_ok = False  # lost or elsewhere: crops, until the next discovery pass
         windows = [square_crop_window(box, s.crop_scale, width, height) for box in candidates[: s.max_faces * 2]]
@@ -199,6 +176,19 @@ class FaceFinder:
                                 "landmarks_ms": (t_followed - t0 + t2 - t1) * 1000,
                                 "discovery": float(discover), "followed": float(lone is not None)}
         return faces
+
+    def _discover(self, rgb: np.ndarray, t_s: float | None,
+                  pending: Future[FaceLandmarks | None] | None) -> list[Box]:
+        """A discovery pass: the boxes to landmark on crops (a newcomer is found only here)."""
+        try:
+            detected = [box for box, _ in self.detect(rgb, tiled=True)]
+        finally:
+            if pending is not None:
+                pending.exception()  # never leave a follower running into the next frame
+        self._follow_ok = True
+        if t_s is not None:
+            self._last_discovery_s = t_s
+        return boxes_to_landmark(detected, self._known)
 
 
 def _to_face(raw: RawFace | None, window: Box) -> FaceLandmarks | None:
