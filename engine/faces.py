@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from engine.boxes import Box, square_crop_window, suppress_duplicates, tile_windows
-from engine.mediapipe_raw import RawFace, detect_first_face
+from engine.mediapipe_raw import LandmarkReader, RawFace
 from engine.mp_tasks import FaceModelError as FaceModelError  # callers import it from here
 from engine.mp_tasks import FaceTasks, mp_image
 from engine.planner import boxes_to_landmark, discovery_due, is_same_face, lone_face, newcomers
@@ -46,6 +46,7 @@ class FaceSettings:
     nms_iou: float = 0.3
     follow_lone_face: bool = True  # track a lone, large face in MediaPipe's VIDEO mode (about 2.5 ms less)
     lone_face_min_fraction: float = 0.15  # its box side over the frame's shorter side, for that mode
+    raw_landmarks: bool = True  # read MediaPipe's C result structs (1.2 ms less a face); False: public API
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,20 @@ class FaceFinder:
         self.settings = s = settings or FaceSettings()
         self._tasks = FaceTasks(task_path, workers=s.workers, min_detection_confidence=s.min_detection_confidence,
                                 min_presence_confidence=s.min_presence_confidence)
+        try:
+            self._reader = LandmarkReader(self._tasks.landmarkers.tasks[0], private_api=s.raw_landmarks)
+        except BaseException:
+            self._tasks.close()
+            raise
         self._known: list[Box] = []
         self._last_discovery_s: float | None = None
         self._follow_ok = True  # cleared when the follower loses the face, until the next discovery
         self.last_timings_ms: dict[str, float] = {}
+
+    @property
+    def reads_c_structs(self) -> bool:
+        """Whether landmarks are read from MediaPipe's C structs (else through its public API)."""
+        return self._reader.uses_private_api
 
     def close(self) -> None:
         """Shut MediaPipe's task runners and this finder's threads down; safe to call twice."""
@@ -120,14 +131,14 @@ class FaceFinder:
         where a window holds no face."""
         windows = [w for w in windows if w[2] >= 16 and w[3] >= 16]
         images = [mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
-        raws = self._tasks.landmarkers.map(detect_first_face, images)
+        raws = self._tasks.landmarkers.map(self._reader.first_face, images)
         return [_to_face(raw, window) for raw, window in zip(raws, windows, strict=True)]
 
     def follow(self, rgb: np.ndarray, t_s: float, box: Box) -> FaceLandmarks | None:
         """Landmark a lone face over the whole frame in VIDEO mode; None when it is lost or elsewhere."""
         height, width = rgb.shape[:2]
         tasks = self._tasks
-        raw = detect_first_face(tasks.follower, mp_image(rgb), tasks.follower_clock.tick(t_s))
+        raw = self._reader.first_face(tasks.follower, mp_image(rgb), tasks.follower_clock.tick(t_s))
         face = _to_face(raw, (0, 0, width, height))
         # Another face than the one known: None, so that it is landmarked on a crop instead.
         return face if face is not None and is_same_face(face.box, box) else None

@@ -154,6 +154,24 @@ def test_parallel_landmarking_gives_the_same_faces_as_one_worker(asset, gallery_
         np.testing.assert_array_equal(a.landmarks, b.landmarks)
 
 
+def test_the_public_api_read_finds_the_same_faces_as_the_c_read(asset, astronaut_bgr):
+    photos = [rgb(astronaut_bgr), rgb(cv2.imread(str(asset("single_face.jpg"))))]
+    webcam = _talking_head(asset, 3)
+    with FaceFinder(asset("face_landmarker.task")) as c_read, \
+            FaceFinder(asset("face_landmarker.task"), FaceSettings(raw_landmarks=False)) as public:
+        assert c_read.reads_c_structs and not public.reads_c_structs
+        pairs = [(c_read.find(p), public.find(p)) for p in photos]
+        for each in (c_read, public):
+            each.reset()  # a new source
+        for i, frame in enumerate(webcam):  # the VIDEO-mode follower from the second frame on
+            pairs.append((c_read.find(frame, t_s=0.5 * i), public.find(frame, t_s=0.5 * i)))
+            assert c_read.last_timings_ms["followed"] == public.last_timings_ms["followed"] == float(i > 0)
+    for expected, got in pairs:
+        assert [f.box for f in got] == [f.box for f in expected] and len(got) == 1
+        np.testing.assert_array_equal(got[0].landmarks, expected[0].landmarks)
+        assert got[0].blendshapes == pytest.approx(expected[0].blendshapes)
+
+
 def test_missing_model_is_one_clear_error(tmp_path):
     with pytest.raises(FaceModelError, match="fetch-assets"):
         FaceFinder(tmp_path / "face_landmarker.task")
