@@ -60,7 +60,7 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
 @click.option("--realtime", is_flag=True, help="Play files at real-time pace instead of as fast as possible.")
 @click.option("--loop", is_flag=True, help="Play a file (or the demo) again and again until stopped.")
 @click.option("--max-faces", type=click.IntRange(1, 100), default=None,
-              help="Most faces analysed per frame (default 30, or CLASSPULSE_MAX_FACES).")
+              help="Most faces analysed per frame (default 50, a full 7x7 gallery, or CLASSPULSE_MAX_FACES).")
 @click.option("--quiet", is_flag=True, help="No live status line.")
 def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str,
             attention_only: bool | None, db_url: str | None, max_seconds: float | None,

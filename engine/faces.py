@@ -33,9 +33,9 @@ from engine.planner import boxes_to_landmark, discovery_due, is_same_face, lone_
 
 @dataclass(frozen=True, slots=True)
 class FaceSettings:
-    """How faces are searched for. Defaults suit a webcam and a 4x4 gallery at 1280x720."""
+    """How faces are searched for. Defaults suit a webcam and a video-call gallery up to 7x7 at 1280x720."""
 
-    max_faces: int = 30
+    max_faces: int = 50  # a full 7x7 gallery (49 tiles) with one to spare
     min_detection_confidence: float = 0.5
     min_presence_confidence: float = 0.5
     tile_px: int = 280  # tiles of about this size let the short-range detector see small gallery faces

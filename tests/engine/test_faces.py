@@ -172,6 +172,28 @@ def test_the_public_api_read_finds_the_same_faces_as_the_c_read(asset, astronaut
         assert got[0].blendshapes == pytest.approx(expected[0].blendshapes)
 
 
+def test_a_full_7x7_gallery_is_not_cut_short_by_the_default_face_limit(asset, astronaut_bgr):
+    from engine.gallery import compose_gallery
+
+    photos = [cv2.imread(str(asset(n))) for n in
+              ("single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
+    photos.append(astronaut_bgr)
+    tiles = [photos[i % 6] if i % 12 < 6 else cv2.flip(photos[i % 6], 1) for i in range(49)]
+    frame = rgb(compose_gallery(tiles, (7, 7), (1280, 720)))
+    with FaceFinder(asset("face_landmarker.task")) as f:
+        faces = f.find(frame)
+    cells = {_tile_of(face, tile_rects((7, 7), (1280, 720))) for face in faces}
+    assert len(cells) == len(faces)  # one face per tile, no duplicates
+    assert len(faces) > 30  # 38 of 49 found on this frame; the old limit of 30 dropped the rest
+    with FaceFinder(asset("face_landmarker.task"), FaceSettings(max_faces=5)) as f:
+        assert len(f.find(frame)) == 5
+
+
+def _tile_of(face: FaceLandmarks, tiles: list[tuple[int, int, int, int]]) -> int | None:
+    cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
+    return next((i for i, (x, y, w, h) in enumerate(tiles) if x <= cx < x + w and y <= cy < y + h), None)
+
+
 def test_missing_model_is_one_clear_error(tmp_path):
     with pytest.raises(FaceModelError, match="fetch-assets"):
         FaceFinder(tmp_path / "face_landmarker.task")
