@@ -104,35 +104,35 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from exc
 
-    model_name = "none (attention only)" if classifier is None else classifier.name
-    spec = LessonSpec(title=title, group_name=group_name, source=source.description,
-                      sample_rate_hz=settings.rate_hz, model_name=model_name,
-                      attention_only=settings.attention_only,
-                      settings={**settings.as_dict(), "engine": engine_owner()},
-                      started_at=started_at)
-    lesson_id = create_lesson(engine, spec)
-    click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
+    with finder:  # closed however the lesson ends
+        model_name = "none (attention only)" if classifier is None else classifier.name
+        spec = LessonSpec(title=title, group_name=group_name, source=source.description,
+                          sample_rate_hz=settings.rate_hz, model_name=model_name,
+                          attention_only=settings.attention_only,
+                          settings={**settings.as_dict(), "engine": engine_owner()},
+                          started_at=started_at)
+        lesson_id = create_lesson(engine, spec)
+        click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
 
-    stop = threading.Event()
+        stop = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
+        def on_signal(signum: int, _frame: object) -> None:
+            stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    pipeline = LessonPipeline(finder, classifier, settings)
-    outcome = None
-    try:
-        with Recorder(engine, lesson_id) as recorder:
-            outcome = run_lesson(source, pipeline, recorder.add, stop=stop, max_seconds=settings.max_seconds,
-                                 on_sample=None if quiet else _status_line)
-    finally:
-        source.close()
-        pipeline.close()
-        finder.close()
-        finish_lesson(engine, lesson_id, "finished")
-        if not quiet:
-            click.echo("", err=True)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        pipeline = LessonPipeline(finder, classifier, settings)
+        outcome = None
+        try:
+            with Recorder(engine, lesson_id) as recorder:
+                outcome = run_lesson(source, pipeline, recorder.add, stop=stop, max_seconds=settings.max_seconds,
+                                     on_sample=None if quiet else _status_line)
+        finally:
+            source.close()
+            pipeline.close()
+            finish_lesson(engine, lesson_id, "finished")
+            if not quiet:
+                click.echo("", err=True)
     click.echo(f"lesson {lesson_id} finished: {outcome.samples} samples ({outcome.reason})", err=True)
     if outcome.message:
         click.echo(outcome.message, err=True)
