@@ -98,7 +98,7 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
 @click.option("--realtime", is_flag=True, help="Play files at real-time pace instead of as fast as possible.")
 @click.option("--loop", is_flag=True, help="Play a file (or the demo) again and again until stopped.")
 @click.option("--max-faces", type=click.IntRange(1, 100), default=None,
-              help="Most faces analysed per frame (default 30, or CLASSPULSE_MAX_FACES).")
+              help="Most faces analysed per frame (default 50, a full 7x7 gallery, or CLASSPULSE_MAX_FACES).")
 @click.option("--quiet", is_flag=True, help="No live status line.")
 def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str,
             attention_only: bool | None, db_url: str | None, max_seconds: float | None,
@@ -142,43 +142,45 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
         raise click.ClickException(str(exc)) from exc
 
-    model_name = "none (attention only)" if classifier is None else classifier.name
-    spec = LessonSpec(title=title, group_name=group_name, source=source.description,
-                      sample_rate_hz=settings.rate_hz, model_name=model_name,
-                      attention_only=settings.attention_only,
-                      settings={**settings.as_dict(), "engine": engine_owner()},
-                      started_at=started_at)
-    lesson_id = create_lesson(engine, spec)
-    click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
+    with finder:  # closed however the lesson ends
+        model_name = "none (attention only)" if classifier is None else classifier.name
+        spec = LessonSpec(title=title, group_name=group_name, source=source.description,
+                          sample_rate_hz=settings.rate_hz, model_name=model_name,
+                          attention_only=settings.attention_only,
+                          settings={**settings.as_dict(), "engine": engine_owner()},
+                          started_at=started_at)
+        lesson_id = create_lesson(engine, spec)
+        click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
 
-    stop = threading.Event()
+        stop = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
+        def on_signal(signum: int, _frame: object) -> None:
+            stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    pipeline = LessonPipeline(finder, classifier, settings)
-    outcome, failure = None, None
-    try:
-        with Recorder(engine, lesson_id) as recorder:
-            outcome = run_lesson(source, pipeline, recorder.add, stop=stop, max_seconds=settings.max_seconds,
-                                 on_sample=None if quiet else _status_line)
-    except Exception as exc:  # the engine failed: recorded as such, then one line and a non-zero exit
-        failure = exc
-        # The traceback goes to the engine's log once: the recorder has logged its own write errors.
-        log.error("lesson %d failed", lesson_id, exc_info=None if isinstance(exc, StorageError) else exc)
-    finally:
-        source.close()
-        pipeline.close()
-        finder.close()
-        if not quiet:
-            click.echo("", err=True)
-        # A BaseException (SystemExit, KeyboardInterrupt) leaves it running: the next start marks it interrupted.
-        if failure is not None:  # also when the run ended but its last samples could not be stored
-            _record_ending(engine, lesson_id, LessonStatus.FAILED)
-        elif outcome is not None:
-            _record_ending(engine, lesson_id, outcome.status)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        pipeline = LessonPipeline(finder, classifier, settings)
+        outcome, failure = None, None
+        try:
+            with Recorder(engine, lesson_id) as recorder:
+                outcome = run_lesson(source, pipeline, recorder.add, stop=stop,
+                                     max_seconds=settings.max_seconds,
+                                     on_sample=None if quiet else _status_line)
+        except Exception as exc:  # the engine failed: recorded as such, then one line and a non-zero exit
+            failure = exc
+            # The traceback goes to the engine's log once: the recorder has logged its own write errors.
+            log.error("lesson %d failed", lesson_id, exc_info=None if isinstance(exc, StorageError) else exc)
+        finally:
+            source.close()
+            pipeline.close()
+            if not quiet:
+                click.echo("", err=True)
+            # A BaseException (SystemExit, KeyboardInterrupt) leaves it running: the next start marks it
+            # interrupted.
+            if failure is not None:  # also when the run ended but its last samples could not be stored
+                _record_ending(engine, lesson_id, LessonStatus.FAILED)
+            elif outcome is not None:
+                _record_ending(engine, lesson_id, outcome.status)
     if failure is not None:
         raise click.ClickException(f"lesson {lesson_id} failed: {_first_line(failure)}") from failure
     click.echo(_ending_line(lesson_id, outcome.status, outcome.samples, outcome.reason), err=True)

@@ -6,45 +6,34 @@ run over the whole frame and over overlapping tiles, and each face is then landm
 Between full "discovery" passes, known faces are re-landmarked in a crop around their last position.
 A lone face big enough for the landmarker's own detector (a webcam) is instead followed by a VIDEO-mode
 landmarker over the whole frame, which tracks from its last landmarks and skips a detector pass.
+
+`FaceFinder` carries this out; when to search and what to follow is decided in `engine.planner`, the
+box maths is `engine.boxes`, and the MediaPipe tasks and their lifetime are `engine.mp_tasks`.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import queue
-import threading
 import time
-import zipfile
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
 
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
 
-from engine.mediapipe_raw import RawFace, detect_first_face
-
-log = logging.getLogger(__name__)
-
-Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
-T = TypeVar("T")
-A = TypeVar("A")
-R = TypeVar("R")
-
-
-class FaceModelError(RuntimeError):
-    """The MediaPipe model bundle is missing or unreadable."""
+from engine.boxes import Box, square_crop_window, suppress_duplicates, tile_windows
+from engine.mediapipe_raw import LandmarkReader, RawFace
+from engine.mp_tasks import FaceModelError as FaceModelError  # callers import it from here
+from engine.mp_tasks import FaceTasks, mp_image
+from engine.planner import boxes_to_landmark, discovery_due, is_same_face, lone_face, newcomers
 
 
 @dataclass(frozen=True, slots=True)
 class FaceSettings:
-    """How faces are searched for. Defaults suit a webcam and a 4x4 gallery at 1280x720."""
+    """How faces are searched for. Defaults suit a webcam and a video-call gallery up to 7x7 at 1280x720."""
 
-    max_faces: int = 30
+    max_faces: int = 50  # a full 7x7 gallery (49 tiles) with one to spare
     min_detection_confidence: float = 0.5
     min_presence_confidence: float = 0.5
     tile_px: int = 280  # tiles of about this size let the short-range detector see small gallery faces
@@ -55,6 +44,7 @@ class FaceSettings:
     nms_iou: float = 0.3
     follow_lone_face: bool = True  # track a lone, large face in MediaPipe's VIDEO mode (about 2.5 ms less)
     lone_face_min_fraction: float = 0.15  # its box side over the frame's shorter side, for that mode
+    raw_landmarks: bool = True  # read MediaPipe's C result structs (1.2 ms less a face); False: public API
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,195 +63,34 @@ class FaceLandmarks:
         return self.landmarks[468, :2], self.landmarks[473, :2]
 
 
-def _box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of a (N,4) and b (M,4), boxes as x, y, w, h."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a, area_b = a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
-    union = area_a[:, None] + area_b[None] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+class FaceFinder:
+    """Finds and landmarks faces in RGB frames; one instance per source (it follows faces over time).
 
-
-def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over the smaller box's area: catches a partial box cut by a tile edge."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    smaller = np.minimum((a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None])
-    return np.where(smaller > 0, iw * ih / np.maximum(smaller, 1e-9), 0.0)
-
-
-def suppress_duplicates(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> list[int]:
-    """Indices of boxes kept after non-maximum suppression (IoU or mostly-inside-another)."""
-    if len(boxes) == 0:
-        return []
-    order = np.argsort(-scores, kind="stable")
-    boxes = boxes.astype(np.float64)
-    overlap = np.maximum(_box_iou_matrix(boxes, boxes), _overlap_of_smaller(boxes, boxes) >= 0.6)
-    kept: list[int] = []
-    for i in order:
-        if all(overlap[i, k] <= iou for k in kept):
-            kept.append(int(i))
-    return kept
-
-
-def tile_windows(width: int, height: int, tile_px: int, overlap: float) -> list[Box]:
-    """Overlapping windows of about tile_px covering the frame; empty when the frame is small."""
-    if max(width, height) < 1.5 * tile_px:
-        return []
-    windows: list[Box] = []
-    cols, rows = max(1, round(width / tile_px)), max(1, round(height / tile_px))
-    tw, th = width / cols, height / rows
-    for r in range(rows):
-        for c in range(cols):
-            x0 = int(max(0, c * tw - overlap * tw))
-            y0 = int(max(0, r * th - overlap * th))
-            x1 = int(min(width, (c + 1) * tw + overlap * tw))
-            y1 = int(min(height, (r + 1) * th + overlap * th))
-            windows.append((x0, y0, x1 - x0, y1 - y0))
-    return windows
-
-
-def square_crop_window(box: Box, scale: float, width: int, height: int) -> Box:
-    """A square window `scale` times the box's larger side, centred on it, clipped to the frame."""
-    x, y, w, h = box
-    side = max(w, h) * scale
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    x1, y1 = int(min(width, cx + side / 2)), int(min(height, cy + side / 2))
-    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
-
-
-_LIVE_TASKS: set[object] = set()  # MediaPipe tasks not yet closed; see FaceFinder.__del__
-
-
-def _close_tasks(tasks: Sequence[object]) -> None:
-    for task in tasks:
-        try:
-            task.close()
-        except Exception:  # a finaliser must not raise; the process may be shutting down
-            log.debug("closing a MediaPipe task failed", exc_info=True)
-        _LIVE_TASKS.discard(task)
-
-
-def _mp_image(rgb: np.ndarray) -> mp.Image:
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-
-
-def _face_detector(model: bytes, s: FaceSettings) -> vision.FaceDetector:
-    return vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
-        base_options=BaseOptions(model_asset_buffer=model),
-        min_detection_confidence=s.min_detection_confidence,
-    ))
-
-
-def _landmarker(bundle: bytes, s: FaceSettings,
-                mode: vision.RunningMode = vision.RunningMode.IMAGE) -> vision.FaceLandmarker:
-    return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_buffer=bundle),
-        running_mode=mode,
-        num_faces=1,
-        min_face_detection_confidence=s.min_detection_confidence,
-        min_face_presence_confidence=s.min_presence_confidence,
-        output_face_blendshapes=True,
-        output_facial_transformation_matrixes=True,
-    ))
-
-
-class TaskPool(Generic[T]):
-    """Copies of one MediaPipe task, so a batch of calls runs on several cores.
-
-    Each task runs its model on one thread, and one task must not serve two calls at once; the pool
-    hands each worker thread a free copy. Without an executor the calls run in order on the first copy.
+    It holds MediaPipe tasks and threads: whoever creates one closes it, with `close()` or `with`.
     """
 
-    def __init__(self, tasks: list[T], executor: ThreadPoolExecutor | None) -> None:
-        self.tasks = tasks
-        self._executor = executor
-        self._free: queue.SimpleQueue[T] = queue.SimpleQueue()
-        for task in tasks:
-            self._free.put(task)
-
-    def map(self, fn: Callable[[T, A], R], items: Sequence[A]) -> list[R]:
-        """fn(task, item) for every item, results in the items' order."""
-        if self._executor is None or len(items) < 2:
-            return [fn(self.tasks[0], item) for item in items]
-
-        def run(item: A) -> R:
-            task = self._free.get()
-            try:
-                return fn(task, item)
-            finally:
-                self._free.put(task)
-
-        return list(self._executor.map(run, items))
-
-
-class FaceFinder:
-    """Finds and landmarks faces in RGB frames; one instance per source (it follows faces over time)."""
-
     def __init__(self, task_path: Path, settings: FaceSettings | None = None) -> None:
-        self.settings = settings or FaceSettings()
+        self.settings = s = settings or FaceSettings()
+        self._tasks = FaceTasks(task_path, workers=s.workers, min_detection_confidence=s.min_detection_confidence,
+                                min_presence_confidence=s.min_presence_confidence)
         try:
-            bundle = Path(task_path).read_bytes()
-            detector_bytes = zipfile.ZipFile(task_path).read("face_detector.tflite")
-        except (OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise FaceModelError(
-                f"cannot read the MediaPipe face model {task_path} ({exc}); "
-                "run `python -m models fetch-assets`"
-            ) from exc
-        s = self.settings
-        workers = max(1, s.workers)
-        self._executor = ThreadPoolExecutor(workers, "classpulse-faces") if workers > 1 else None
-        created: list[object] = []
-        try:
-            for _ in range(workers):
-                created.append(_face_detector(detector_bytes, s))
-            for _ in range(workers):
-                created.append(_landmarker(bundle, s))
-            created.append(_landmarker(bundle, s, vision.RunningMode.VIDEO))
-        except Exception:
-            if self._executor is not None:
-                self._executor.shutdown(wait=False)
-            _close_tasks(created)
-            self._closed = True
+            self._reader = LandmarkReader(self._tasks.landmarkers.tasks[0], private_api=s.raw_landmarks)
+        except BaseException:
+            self._tasks.close()
             raise
-        self._detectors = TaskPool(created[:workers], self._executor)
-        self._landmarkers = TaskPool(created[workers:2 * workers], self._executor)
-        self._follower = created[-1]
         self._known: list[Box] = []
         self._last_discovery_s: float | None = None
         self._follow_ok = True  # cleared when the follower loses the face, until the next discovery
-        self._video_clock = VideoClock()
         self.last_timings_ms: dict[str, float] = {}
-        self._closed = False
-        _LIVE_TASKS.update(self._tasks)
 
     @property
-    def _tasks(self) -> tuple[object, ...]:
-        return (*self._detectors.tasks, *self._landmarkers.tasks, self._follower)
+    def reads_c_structs(self) -> bool:
+        """Whether landmarks are read from MediaPipe's C structs (else through its public API)."""
+        return self._reader.uses_private_api
 
     def close(self) -> None:
-        """Shut MediaPipe's task runners down; call it (or use `with`) rather than leave it to the GC."""
-        if not self._closed:
-            self._closed = True
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-            _close_tasks(self._tasks)
-
-    def __del__(self) -> None:
-        # MediaPipe's own finaliser waits for its dispatcher thread; run by the garbage collector in
-        # the middle of an import, that wait deadlocks. So its tasks stay referenced in _LIVE_TASKS
-        # (never garbage), and an unclosed finder has them closed on a thread of their own.
-        if not getattr(self, "_closed", True):
-            self._closed = True
-            if self._executor is not None:
-                self._executor.shutdown(wait=False)
-            threading.Thread(target=_close_tasks, args=(self._tasks,), name="mediapipe-close", daemon=True).start()
+        """Shut MediaPipe's task runners and this finder's threads down; safe to call twice."""
+        self._tasks.close()
 
     def __enter__(self) -> FaceFinder:
         return self
@@ -283,8 +112,8 @@ class FaceFinder:
             windows += tile_windows(width, height, self.settings.tile_px, self.settings.tile_overlap)
         boxes: list[Box] = []
         scores: list[float] = []
-        images = [_mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
-        results = self._detectors.map(lambda detector, image: detector.detect(image), images)
+        images = [mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
+        results = self._tasks.detectors.map(lambda detector, image: detector.detect(image), images)
         for (x0, y0, _, _), result in zip(windows, results, strict=True):
             for d in result.detections:
                 b = d.bounding_box
@@ -299,27 +128,18 @@ class FaceFinder:
         """Landmark the one face inside each window (of at least 16 px) of the frame, in parallel; None
         where a window holds no face."""
         windows = [w for w in windows if w[2] >= 16 and w[3] >= 16]
-        images = [_mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
-        raws = self._landmarkers.map(detect_first_face, images)
+        images = [mp_image(rgb[y0:y0 + h, x0:x0 + w]) for x0, y0, w, h in windows]
+        raws = self._tasks.landmarkers.map(self._reader.first_face, images)
         return [_to_face(raw, window) for raw, window in zip(raws, windows, strict=True)]
 
     def follow(self, rgb: np.ndarray, t_s: float, box: Box) -> FaceLandmarks | None:
         """Landmark a lone face over the whole frame in VIDEO mode; None when it is lost or elsewhere."""
         height, width = rgb.shape[:2]
-        raw = detect_first_face(self._follower, _mp_image(rgb), self._video_clock.tick(t_s))
+        tasks = self._tasks
+        raw = self._reader.first_face(tasks.follower, mp_image(rgb), tasks.follower_clock.tick(t_s))
         face = _to_face(raw, (0, 0, width, height))
-        if face is None:
-            return None
-        iou = _box_iou_matrix(np.array([face.box], float), np.array([box], float))[0, 0]
-        return face if iou >= 0.3 else None  # another face than the one known: use its crop instead
-
-    def _lone_face_box(self, width: int, height: int) -> Box | None:
-        """The one known face's box when it is big enough for the VIDEO-mode follower, else None."""
-        s = self.settings
-        if not (s.follow_lone_face and self._follow_ok and len(self._known) == 1):
-            return None
-        box = self._known[0]
-        return box if max(box[2], box[3]) >= s.lone_face_min_fraction * min(width, height) else None
+        # Another face than the one known: None, so that it is landmarked on a crop instead.
+        return face if face is not None and is_same_face(face.box, box) else None
 
     def find(self, rgb: np.ndarray, t_s: float | None = None) -> list[FaceLandmarks]:
         """All faces of a frame, landmarked. With t_s, known faces are followed between discoveries."""
@@ -328,44 +148,27 @@ class FaceFinder:
         t0 = time.perf_counter()
         if t_s is None:  # a still photo: nothing to follow from earlier frames
             self.reset()
-        discover = (t_s is None or self._last_discovery_s is None or not self._known
-                    or t_s - self._last_discovery_s >= s.discovery_every_s)
+        discover = discovery_due(t_s, self._last_discovery_s, self._known, s.discovery_every_s)
+        lone_box = None
+        if t_s is not None and s.follow_lone_face and self._follow_ok:
+            lone_box = lone_face(self._known, width, height, s.lone_face_min_fraction)
         # A lone webcam face is followed in VIDEO mode; during a discovery pass, on one core while
         # the detector searches the frame on the other.
-        lone_box = self._lone_face_box(width, height) if t_s is not None else None
         lone: FaceLandmarks | None = None
         pending: Future[FaceLandmarks | None] | None = None
-        if lone_box is not None and discover and self._executor is not None:
-            pending = self._executor.submit(self.follow, rgb, t_s, lone_box)
-        elif lone_box is not None:
+        if lone_box is not None and discover:
+            pending = self._tasks.submit(self.follow, rgb, t_s, lone_box)
+        if lone_box is not None and pending is None:
             lone = self.follow(rgb, t_s, lone_box)
         t_followed = time.perf_counter()
-        if discover:
-            try:
-                candidates = [box for box, _ in self.detect(rgb, tiled=True)]
-            finally:
-                if pending is not None:
-                    pending.exception()  # never leave a follower running into the next frame
-            self._follow_ok = True
-            if t_s is not None:
-                self._last_discovery_s = t_s
-            # Known faces the detector missed this time (a turned head) still get their own crop.
-            if self._known and candidates:
-                iou = _box_iou_matrix(np.array(self._known, float), np.array(candidates, float))
-                candidates += [k for k, row in zip(self._known, iou, strict=True) if row.max() < 0.2]
-            elif self._known:
-                candidates = list(self._known)
-        else:
-            candidates = list(self._known)  # a newcomer is found at the next discovery pass
+        candidates = self._discover(rgb, t_s, pending) if discover else list(self._known)
         t1 = time.perf_counter()
         if pending is not None:
             lone = pending.result()
         faces: list[FaceLandmarks] = []
         if lone is not None:
-            faces.append(lone)
-            # The followed face needs no crop; anyone else the detector found (a newcomer) does.
-            taken = np.array([lone.box], float)
-            candidates = [c for c in candidates if _box_iou_matrix(np.array([c], float), taken).max() < 0.2]
+            faces.append(lone)  # the followed face needs no crop; anyone else found (a newcomer) does
+            candidates = newcomers(candidates, lone.box)
         elif lone_box is not None:
             self._follow_ok = False  # lost or elsewhere: crops, until the next discovery pass
         windows = [square_crop_window(box, s.crop_scale, width, height) for box in candidates[: s.max_faces * 2]]
@@ -383,6 +186,19 @@ class FaceFinder:
                                 "discovery": float(discover), "followed": float(lone is not None)}
         return faces
 
+    def _discover(self, rgb: np.ndarray, t_s: float | None,
+                  pending: Future[FaceLandmarks | None] | None) -> list[Box]:
+        """A discovery pass: the boxes to landmark on crops (a newcomer is found only here)."""
+        try:
+            detected = [box for box, _ in self.detect(rgb, tiled=True)]
+        finally:
+            if pending is not None:
+                pending.exception()  # never leave a follower running into the next frame
+        self._follow_ok = True
+        if t_s is not None:
+            self._last_discovery_s = t_s
+        return boxes_to_landmark(detected, self._known)
+
 
 def _to_face(raw: RawFace | None, window: Box) -> FaceLandmarks | None:
     """A landmarker's face mapped from the window it ran on to frame pixels."""
@@ -398,23 +214,6 @@ def _to_face(raw: RawFace | None, window: Box) -> FaceLandmarks | None:
     return FaceLandmarks(box=box, score=1.0, landmarks=pts, blendshapes=raw.blendshapes, matrix=raw.matrix)
 
 
-class VideoClock:
-    """Millisecond timestamps for MediaPipe's VIDEO mode, which needs them strictly increasing.
-
-    Lesson time restarts with a new source or a looped file; the clock shifts so it never goes back.
-    """
-
-    def __init__(self) -> None:
-        self._offset_ms = 0
-        self._last_ms: int | None = None
-
-    def tick(self, t_s: float) -> int:
-        ms = int(round(t_s * 1000)) + self._offset_ms
-        if self._last_ms is not None and ms <= self._last_ms:
-            self._offset_ms += self._last_ms + 1 - ms
-            ms = self._last_ms + 1
-        self._last_ms = ms
-        return ms
 
 
 def face_boxes(faces: Sequence[FaceLandmarks]) -> np.ndarray:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.boxes import iou
+
 _GATED = 1e9
 
 
@@ -62,17 +64,6 @@ class _Track:
         moved = self.box.copy()
         moved[:2] += self.velocity * dt
         return moved
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection over union of (N,4) and (M,4) x, y, w, h boxes, shape (N, M)."""
-    ax0, ay0, aw, ah = (a[:, i : i + 1] for i in range(4))
-    bx0, by0, bw, bh = (b[None, :, i] for i in range(4))
-    iw = np.clip(np.minimum(ax0 + aw, bx0 + bw) - np.maximum(ax0, bx0), 0.0, None)
-    ih = np.clip(np.minimum(ay0 + ah, by0 + bh) - np.maximum(ay0, by0), 0.0, None)
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def match_cost(tracks: np.ndarray, boxes: np.ndarray, settings: TrackingSettings) -> np.ndarray:
