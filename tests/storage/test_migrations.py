@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+import storage.accounts  # noqa: F401  (the accounts table is on Base too)
 from storage.db import (
     current_revision,
     downgrade_database,
@@ -15,7 +16,7 @@ from storage.db import (
 )
 from storage.schema import Base
 
-TABLES = {"lessons", "samples", "observations", "observation_rollups"}
+TABLES = {"lessons", "samples", "observations", "observation_rollups", "accounts"}
 
 
 def _tables(engine) -> set[str]:
@@ -42,6 +43,8 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
 
 def test_latest_revision_downgrades_and_upgrades_again(engine):
     downgrade_database(engine, "-1")
+    assert _tables(engine) == TABLES - {"accounts"}
+    downgrade_database(engine, "base")
     assert _tables(engine) == set()
     assert current_revision(engine) is None
     upgrade_database(engine)
