@@ -74,7 +74,7 @@ def account_box(viewer: Viewer) -> None:
     """In the sidebar: who is logged in, and the button to log out (nothing on loopback)."""
     if viewer.method == "loopback":
         return
-    st.caption(f"Logged in as {viewer.username} ({viewer.role})")
+    st.caption(f"Logged in as {_code(viewer.username)} ({viewer.role})")
     if st.button("Log out", key="auth_logout", icon=":material/logout:"):
         log.info("logout: %s", viewer.username)
         st.session_state.pop(_VIEWER, None)
@@ -82,6 +82,11 @@ def account_box(viewer: Viewer) -> None:
         if viewer.method == "oidc":
             st.logout()
         st.rerun()
+
+
+def _code(text: str) -> str:
+    """A name shown as itself in Markdown: a code span (an email is no link, `*` no emphasis)."""
+    return "`" + text.replace("`", "'") + "`"
 
 
 def _database(db_url: str) -> Engine:
@@ -112,9 +117,11 @@ def _oidc_viewer(providers: list[str | None], domains: tuple[str, ...]) -> Viewe
     claims = st.user.to_dict()
     if email_allowed(claims, domains):
         return Viewer(str(claims["email"]).strip().lower(), "teacher", "oidc")
+    email = claims.get("email")
+    who = _code(str(email)) if email else "This account"
     st.error(
-        f"{claims.get('email') or 'This account'} may not use this dashboard: "
-        "CLASSPULSE_OIDC_DOMAINS lists the email domains allowed in.",
+        f"{who} may not use this dashboard: CLASSPULSE_OIDC_DOMAINS lists the email domains "
+        "allowed in.",
         icon=":material/block:",
     )
     st.button("Log out", key="auth_oidc_refused_logout", on_click=st.logout)
