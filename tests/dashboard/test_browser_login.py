@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dashboard.oidc_provider import OidcProvider, serve
 from tests.dashboard.streamlit_server import ROOT, free_port, listening_addresses, running_streamlit
 from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
@@ -68,11 +69,16 @@ def open_server(tmp_path: Path) -> Iterator[OpenServer]:
     assert password not in made.stdout + made.stderr
 
 
-def test_open_server_shows_only_the_login_until_the_teacher_logs_in(open_server: OpenServer):
+def _playwright():
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _browser_unavailable("the playwright package is not installed")
+    return expect, sync_playwright
+
+
+def test_open_server_shows_only_the_login_until_the_teacher_logs_in(open_server: OpenServer):
+    expect, sync_playwright = _playwright()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -112,3 +118,76 @@ def test_open_server_shows_only_the_login_until_the_teacher_logs_in(open_server:
             raise
         finally:
             browser.close()
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    return dict(
+        {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")},
+        CLASSPULSE_DB_URL=f"sqlite:///{tmp_path / 'oidc.db'}",
+        CLASSPULSE_DATA_DIR=str(tmp_path / "data"),
+        CLASSPULSE_TIMEZONE="UTC",
+        CLASSPULSE_OIDC_DOMAINS="school.example",
+    )
+
+
+@pytest.mark.parametrize(
+    ("email", "let_in"), [("ms.lee@school.example", True), ("someone@gmail.example", False)]
+)
+def test_oidc_login_through_a_local_provider_lets_in_only_the_school_domain(
+    tmp_path: Path, email: str, let_in: bool
+) -> None:
+    if not CHROMIUM.exists():
+        _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    pytest.importorskip("authlib", reason="st.login() needs Authlib (requirements.txt)")
+    expect, sync_playwright = _playwright()
+    port, provider_port = free_port(), free_port()
+    client_secret, cookie_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        f'cookie_secret = "{cookie_secret}"\n'
+        'client_id = "classpulse"\n'
+        f'client_secret = "{client_secret}"\n'
+        f'server_metadata_url = "http://127.0.0.1:{provider_port}/.well-known/openid-configuration"\n'
+    )
+    provider = OidcProvider(f"http://127.0.0.1:{provider_port}", "classpulse", client_secret,
+                            {"email": email, "email_verified": True, "name": "Test Teacher"})  # fmt: skip
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+               "--server.headless", "true", "--server.address", "0.0.0.0",
+               "--server.port", str(port), "--server.fileWatcherType", "none",
+               "--secrets.files", str(secrets_file)]  # fmt: skip
+    log = tmp_path / "streamlit.log"
+    url = f"http://127.0.0.1:{port}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (serve(provider, provider_port), running_streamlit(command, port, _clean_env(tmp_path), log),
+          sync_playwright() as pw):  # fmt: skip
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(url)
+            login = page.get_by_role("button", name="Log in with the school account")
+            expect(login).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("heading", name="Live lesson")).to_have_count(0)
+            login.click()
+            if let_in:
+                expect(page.get_by_role("heading", name="Live lesson")).to_be_visible(timeout=60_000)
+                expect(page.get_by_text(f"Logged in as {email} (teacher)")).to_be_visible()
+                page.screenshot(path=str(ARTIFACTS / "oidc-logged-in.png"), full_page=True)
+                page.get_by_role("button", name=re.compile("Log out")).click()
+                expect(login).to_be_visible(timeout=60_000)
+            else:
+                expect(page.get_by_text(f"{email} may not use this dashboard")).to_be_visible(
+                    timeout=60_000
+                )
+                expect(page.get_by_role("heading", name="Live lesson")).to_have_count(0)
+                expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+            expect(page.get_by_role("heading", name="Live lesson")).to_have_count(0)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "oidc-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    assert provider.logins == 1
+    text = log.read_text(errors="replace")
+    assert client_secret not in text and cookie_secret not in text
