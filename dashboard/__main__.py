@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
+from sqlalchemy import Engine
 
 from dashboard.auth import (
     AuthError,
@@ -44,6 +46,17 @@ def cli(ctx: click.Context, db_url: str | None) -> None:
     ctx.obj = db_url
 
 
+def _keep_to_owner(engine: Engine) -> None:
+    """A SQLite file holding password hashes is made readable by its owner only (WAL files too)."""
+    database = engine.url.database or ""
+    if engine.url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(database + suffix)
+        if path.exists():
+            path.chmod(0o600)
+
+
 def _read_password() -> str:
     """The new password: a hidden prompt typed twice, or stdin's first line when it is not a tty."""
     if not sys.stdin.isatty():
@@ -66,6 +79,7 @@ def set_password(db_url: str | None, username: str, role: str | None) -> None:
     check_new_password(password)
     engine = open_database(db_url)
     created = save_account(engine, name, hash_password(password), role, datetime.now(UTC))
+    _keep_to_owner(engine)
     account = find_account(engine, name)
     assert account is not None
     where = f"{name} ({account.role}) in {safe_url(engine.url)}"

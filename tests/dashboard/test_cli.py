@@ -44,6 +44,17 @@ def test_password_from_stdin_is_stored_as_an_argon2_hash(db_url: str) -> None:
     assert PASSWORD not in done.stdout + done.stderr
 
 
+def test_the_sqlite_file_holding_the_hashes_is_readable_by_its_owner_only(
+    db_url: str, tmp_path: Path
+) -> None:
+    assert set_password(db_url, stdin=PASSWORD + "\n").returncode == 0
+    for name in ("accounts.db", "accounts.db-wal", "accounts.db-shm"):
+        path = tmp_path / name
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, name
+    assert (tmp_path / "accounts.db").exists()
+
+
 def test_setting_it_again_changes_the_password_and_keeps_the_role(db_url: str) -> None:
     set_password(db_url, "--user", "head", "--role", "admin", stdin=PASSWORD + "\n")
     done = set_password(db_url, "--user", "head", stdin="a different long passphrase\n")
