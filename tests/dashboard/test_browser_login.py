@@ -113,6 +113,15 @@ def test_open_server_shows_only_the_login_until_the_teacher_logs_in(open_server:
             page.get_by_role("button", name=re.compile("Log out")).click()
             expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=30_000)
             expect(page.get_by_role("heading", name="Live lesson")).to_have_count(0)
+
+            # A reload is a new browser session: it asks again.
+            page.get_by_role("textbox", name="User name", exact=True).fill("ms.lee")
+            page.get_by_role("textbox", name="Password", exact=True).fill(open_server.password)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("heading", name="Live lesson")).to_be_visible(timeout=60_000)
+            page.reload()
+            expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("heading", name="Live lesson")).to_have_count(0)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "login-failure.png"), full_page=True)
             raise
