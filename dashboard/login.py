@@ -48,7 +48,7 @@ def oidc_providers() -> list[str | None]:
 
 
 def email_allowed(claims: Mapping[str, object], domains: tuple[str, ...]) -> bool:
-    """Whether an OIDC identity may in: a verified (or unflagged) email in one of the domains."""
+    """Whether an OIDC identity may come in: a verified (or unflagged) email of an allowed domain."""
     email = str(claims.get("email") or "").strip().lower()
     if not email or "@" not in email or claims.get("email_verified") is False:
         return False
