@@ -3,6 +3,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# Where the dashboard listens: this machine only. Anything else needs a login (docs/security.md):
+# make run ADDRESS=0.0.0.0 HOSTS="classpulse.school.lan 192.168.1.20" (the names browsers use).
+ADDRESS ?= 127.0.0.1
+HOSTS ?=
+ALLOWED_HOSTS := $(if $(HOSTS),$(foreach host,localhost 127.0.0.1 ::1 $(HOSTS),--server.allowedHosts $(host)))
 
 .PHONY: run test install install-dev assets lint bench clean
 
@@ -26,7 +31,7 @@ assets: $(VENV)/.installed
 	$(PY) -m engine make-demo
 
 run: install assets
-	$(PY) -m streamlit run streamlit_app.py --server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.address $(ADDRESS) $(ALLOWED_HOSTS) --browser.gatherUsageStats false
 
 test: install-dev assets
 	$(PY) -m pytest

@@ -1,12 +1,13 @@
 """ClassPulse dashboard entry point: `streamlit run streamlit_app.py`.
 
-Sets up what every page shares (settings, the database check, the sidebar) and hands over to the
-page the teacher chose; one file per page in dashboard/app_pages/.
+Sets up what every page shares (settings, the login gate, the database check, the sidebar) and
+hands over to the page the teacher chose; one file per page in dashboard/app_pages/. Bound to
+anything but a loopback address, the gate serves no page until someone logs in (docs/security.md).
 """
 
 import streamlit as st
 
-from dashboard import control, loaders, state
+from dashboard import control, loaders, login, state
 from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
 from storage.db import StorageError, safe_url
@@ -15,6 +16,9 @@ st.set_page_config(page_title="ClassPulse", page_icon=":bar_chart:", layout="wid
 
 state.init(DashboardSettings.from_env())
 settings = state.settings()
+viewer = login.require_viewer(
+    st.get_option("server.address"), settings.db_url, settings.oidc_domains, login.THROTTLE
+)
 
 PAGES_WITHOUT_DATABASE = {"Analyse a photo"}
 pages = [
@@ -57,6 +61,7 @@ with st.sidebar:
     running = control.find_engine(settings.data_dir)
     if running is not None:
         st.success(f"Engine running: {running.launch.title}", icon=":material/sensors:")
+    login.account_box(viewer)
 
 if page.title not in PAGES_WITHOUT_DATABASE:
     try:

@@ -17,6 +17,7 @@ DATA_DIR_ENV = "CLASSPULSE_DATA_DIR"
 ATTENTION_ONLY_ENV = "CLASSPULSE_ATTENTION_ONLY"
 ALERT_LEVEL_ENV = "CLASSPULSE_ALERT_LEVEL"
 ALERT_MINUTES_ENV = "CLASSPULSE_ALERT_MINUTES"
+OIDC_DOMAINS_ENV = "CLASSPULSE_OIDC_DOMAINS"
 
 
 def utc_now() -> datetime:
@@ -72,6 +73,11 @@ def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
         return default
 
 
+def _env_domains(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = environ.get(name) or ""
+    return tuple(d.strip().lower().lstrip("@") for d in raw.split(",") if d.strip())
+
+
 @dataclass(frozen=True)
 class DashboardSettings:
     """What the dashboard is configured by.
@@ -81,6 +87,8 @@ class DashboardSettings:
     timezone: the teacher's zone for every time shown (CLASSPULSE_TIMEZONE, else the machine's).
     attention_only: the Live form's default (CLASSPULSE_ATTENTION_ONLY, as the engine reads it).
     alert_level / alert_minutes: warn when class concentration stays under the level this long.
+    oidc_domains: email domains whose OIDC logins are let in (CLASSPULSE_OIDC_DOMAINS, comma
+        separated); none means an OIDC login alone lets nobody in.
     """
 
     db_url: str
@@ -89,6 +97,7 @@ class DashboardSettings:
     attention_only: bool = False
     alert_level: float = 40.0
     alert_minutes: float = 3.0
+    oidc_domains: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -102,4 +111,5 @@ class DashboardSettings:
             attention_only=_env_bool(environ, ATTENTION_ONLY_ENV, False),
             alert_level=min(100.0, max(0.0, _env_float(environ, ALERT_LEVEL_ENV, 40.0))),
             alert_minutes=min(10.0, max(0.5, _env_float(environ, ALERT_MINUTES_ENV, 3.0))),
+            oidc_domains=_env_domains(environ, OIDC_DOMAINS_ENV),
         )

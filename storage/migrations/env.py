@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import storage.accounts  # noqa: F401  (registers the accounts table on Base)
 from storage.schema import Base
 
 config = context.config

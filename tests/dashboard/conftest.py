@@ -145,6 +145,21 @@ def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     st.cache_data.clear()
 
 
+@pytest.fixture(autouse=True)
+def bind_address() -> Iterator[Callable[[str | None], None]]:
+    """The server.address the app reads; 127.0.0.1 (no login) unless a test sets another."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+
+    def bind(address: str | None) -> None:
+        config.set_option("server.address", address)
+
+    bind("127.0.0.1")  # whatever ~/.streamlit/config.toml or the working folder say
+    yield bind
+    config.set_option("server.address", before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _dispose() -> Iterator[None]:
     yield

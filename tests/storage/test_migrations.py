@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, table, update
 from sqlalchemy.exc import IntegrityError
 
+import storage.accounts  # noqa: F401  (the accounts table is on Base too)
 from storage.db import (
     StorageError,
     current_revision,
@@ -21,7 +22,7 @@ from storage.lessons import get_lesson
 from storage.schema import Base, Lesson
 from storage.synthetic import seed_lesson
 
-TABLES = {"lessons", "samples", "observations", "observation_rollups"}
+TABLES = {"lessons", "samples", "observations", "observation_rollups", "accounts"}
 
 
 def _tables(engine) -> set[str]:
@@ -47,6 +48,8 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
 
 
 def test_every_revision_downgrades_and_upgrades_again(engine):
+    downgrade_database(engine, "-1")
+    assert _tables(engine) == TABLES - {"accounts"}
     downgrade_database(engine, "base")
     assert _tables(engine) == set()
     assert current_revision(engine) is None
