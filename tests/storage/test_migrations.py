@@ -61,7 +61,8 @@ def test_every_revision_downgrades_and_upgrades_again(engine):
 def _counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
-            t: conn.execute(select(func.count()).select_from(table(t))).scalar_one() for t in TABLES
+            t: conn.execute(select(func.count()).select_from(table(t))).scalar_one()
+            for t in ("lessons", "samples", "observations", "observation_rollups")
         }
 
 
