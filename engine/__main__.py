@@ -183,7 +183,8 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                 _record_ending(engine, lesson_id, outcome.status)
     if failure is not None:
         raise click.ClickException(f"lesson {lesson_id} failed: {_first_line(failure)}") from failure
-    click.echo(_ending_line(lesson_id, outcome.status, outcome.samples, outcome.reason), err=True)
+    click.echo(_ending_line(lesson_id, outcome.status, outcome.samples, outcome.reason,
+                            recorder.samples_dropped), err=True)
     if outcome.message:
         click.echo(outcome.message, err=True)
 
@@ -199,10 +200,12 @@ def _record_ending(engine: object, lesson_id: int, status: str) -> None:
         raise click.ClickException(f"lesson {lesson_id} ended ({status}) but could not be marked so: {exc}") from exc
 
 
-def _ending_line(lesson_id: int, status: str, samples: int, reason: str) -> str:
-    """`lesson 3 finished: 80 samples (end_of_source)`, or `lesson 3 ended early (source_lost): ...`."""
+def _ending_line(lesson_id: int, status: str, samples: int, reason: str, dropped: int = 0) -> str:
+    """`lesson 3 finished: 80 samples (end_of_source)`, or `lesson 3 ended early (source_lost): ...`;
+    with `; 12 samples could not be stored` when the database was away past the recorder's buffer."""
     ended = "finished" if status == "finished" else f"ended early ({status})"
-    return f"lesson {lesson_id} {ended}: {samples} samples ({reason})"
+    lost = f"; {dropped} samples could not be stored" if dropped else ""
+    return f"lesson {lesson_id} {ended}: {samples} samples ({reason}){lost}"
 
 
 def _first_line(exc: BaseException) -> str:
