@@ -17,6 +17,7 @@ from engine.demo import demo_path, make_demo
 from engine.pipeline import EngineSettings, LessonPipeline, RunStats, SampleResult, run_lesson
 from engine.sources import SourceError, open_source
 from models.assets import AssetError, asset_path
+from storage.masking import mask_secrets
 
 log = logging.getLogger("engine")
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info lines are noise on a teacher's terminal
@@ -125,7 +126,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         if max_faces is not None:
             settings = replace(settings, faces=replace(settings.faces, max_faces=max_faces))
     except (ValueError, SourceError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(mask_secrets(str(exc))) from exc
     try:
         engine = open_database(db_url)
         stale = mark_stale_running_interrupted(engine)
@@ -140,7 +141,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         classifier = None if settings.attention_only else load_expression_model(settings.model_name)
         finder = FaceFinder(asset_path("face_landmarker.task"), settings.faces)
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(mask_secrets(str(exc))) from exc
 
     with finder:  # closed however the lesson ends
         model_name = "none (attention only)" if classifier is None else classifier.name
@@ -150,7 +151,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                           settings={**settings.as_dict(), "engine": engine_owner()},
                           started_at=started_at)
         lesson_id = create_lesson(engine, spec)
-        click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
+        click.echo(f"lesson {lesson_id} started: {title} from {mask_secrets(source.description)}", err=True)
 
         stop = threading.Event()
 
@@ -210,7 +211,7 @@ def _ending_line(lesson_id: int, status: str, samples: int, reason: str, dropped
 
 def _first_line(exc: BaseException) -> str:
     """An exception as one line: its type and the first line of its text."""
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = mask_secrets(next((line.strip() for line in str(exc).splitlines() if line.strip()), ""))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
