@@ -15,8 +15,9 @@ import click
 
 from engine.demo import demo_path, make_demo
 from engine.pipeline import EngineSettings, LessonPipeline, RunStats, SampleResult, run_lesson
-from engine.sources import SourceError, open_source
+from engine.sources import MAX_RATE_HZ, MIN_RATE_HZ, SourceError, open_source
 from models.assets import AssetError, asset_path
+from storage.cli_types import FiniteFloat
 from storage.masking import mask_secrets
 
 log = logging.getLogger("engine")
@@ -89,13 +90,14 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
 @cli.command("run")
 @click.option("--source", "source_spec", required=True,
               help="0 (webcam), demo, screen[:x,y,w,h], a stream URL, a video file or an image folder.")
-@click.option("--rate", "rate_hz", type=float, default=None, help="Samples per second (0.2-30, default 2).")
+@click.option("--rate", "rate_hz", type=FiniteFloat(MIN_RATE_HZ, MAX_RATE_HZ), default=None,
+              help="Samples per second (0.2-30, default 2).")
 @click.option("--lesson", "title", required=True, help="Lesson title.")
 @click.option("--group", "group_name", default="", help="Class or group name.")
 @click.option("--attention-only", is_flag=True, default=None,
               help="No expression model is loaded or run; no probabilities are stored.")
 @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default CLASSPULSE_DB_URL or SQLite).")
-@click.option("--max-seconds", type=float, default=None, help="Stop after this much lesson time.")
+@click.option("--max-seconds", type=FiniteFloat(0), default=None, help="Stop after this much lesson time.")
 @click.option("--realtime", is_flag=True, help="Play files at real-time pace instead of as fast as possible.")
 @click.option("--loop", is_flag=True, help="Play a file (or the demo) again and again until stopped.")
 @click.option("--max-faces", type=click.IntRange(1, 100), default=None,

@@ -1,4 +1,4 @@
-"""`python -m engine run` never shows a stream's secrets."""
+"""`python -m engine run` refuses numbers that are not numbers, and never shows a stream's secrets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,38 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from engine.__main__ import cli
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_with(*options: str):
+    return CliRunner().invoke(cli, ["run", "--source", "demo", "--lesson", "t", *options])
+
+
+@pytest.mark.parametrize(
+    ("options", "line"),
+    [
+        (["--rate", "nan"], "Error: Invalid value for '--rate': 'nan' is not a finite number from 0.2 to 30"),
+        (["--rate", "inf"], "Error: Invalid value for '--rate': 'inf' is not a finite number from 0.2 to 30"),
+        (["--rate", "0"], "Error: Invalid value for '--rate': '0' is not a finite number from 0.2 to 30"),
+        (["--rate", "31"], "Error: Invalid value for '--rate': '31' is not a finite number from 0.2 to 30"),
+        (["--rate", "fast"], "Error: Invalid value for '--rate': 'fast' is not a number"),
+        (["--max-seconds", "inf"],
+         "Error: Invalid value for '--max-seconds': 'inf' is not a finite number of at least 0"),
+        (["--max-seconds", "nan"],
+         "Error: Invalid value for '--max-seconds': 'nan' is not a finite number of at least 0"),
+        (["--max-seconds", "-1"],
+         "Error: Invalid value for '--max-seconds': '-1' is not a finite number of at least 0"),
+    ],
+)
+def test_a_rate_or_duration_that_is_not_a_finite_number_in_range_is_one_line(options, line):
+    result = run_with(*options)
+    assert result.exit_code == 2
+    assert [ln for ln in result.output.splitlines() if ln.startswith("Error:")] == [line]
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.slow
