@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from datetime import UTC, datetime
 
 import click
 
+from storage.cli_types import FiniteFloat
 from storage.db import StorageError, current_revision, open_database, safe_url
 from storage.export import EXPORT_KINDS, write_csv
 from storage.lessons import delete_lesson, purge_older_than
 from storage.synthetic import seed_lesson
-
-
-class FiniteFloat(click.ParamType):
-    """A real number of at least `minimum`: nan and infinity are refused with one line."""
-
-    name = "number"
-
-    def __init__(self, minimum: float = 0.0) -> None:
-        self.minimum = minimum
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number) or number < self.minimum:
-            self.fail(f"{value!r} is not a finite number of at least {self.minimum:g}", param, ctx)
-        return number
 
 
 class _OneLineErrors(click.Group):

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, insert, select, update
 
 from storage.db import StorageError, write_transaction
+from storage.masking import mask_secrets
 from storage.records import LessonStatus
 from storage.schema import Lesson, SampleRow
 
@@ -59,14 +60,14 @@ class LessonSpec:
 
 
 def create_lesson(engine: Engine, spec: LessonSpec) -> int:
-    """Insert a running lesson and return its id."""
+    """Insert a running lesson and return its id; a password or token in the source is stored masked."""
     values = {
         "title": spec.title,
         "group_name": spec.group_name,
         "started_at": spec.started_at,
         "ended_at": None,
         "status": LessonStatus.RUNNING.value,
-        "source": spec.source,
+        "source": mask_secrets(spec.source),
         "sample_rate_hz": spec.sample_rate_hz,
         "model_name": spec.model_name,
         "attention_only": spec.attention_only,
