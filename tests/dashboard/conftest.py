@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from storage.db import dispose_engines, open_database
 from storage.lessons import LessonSpec, create_lesson
-from storage.recorder import write_samples
 from storage.synthetic import generate_samples, seed_lesson
+from storage.writes import write_samples
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 PAGES = {

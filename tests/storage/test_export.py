@@ -10,8 +10,8 @@ import pytest
 from storage import export
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson
-from storage.recorder import write_samples
 from storage.records import AttentionState
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState

@@ -21,8 +21,8 @@ from storage.lessons import (
     retention_days_from_env,
     running_lessons,
 )
-from storage.recorder import write_samples
 from storage.records import AttentionState, LessonStatus
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState

@@ -9,8 +9,8 @@ import pytest
 
 from storage import queries
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
-from storage.recorder import write_samples
 from storage.records import AttentionState
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState

@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from storage.db import write_transaction
 from storage.lessons import LessonSpec, create_lesson, delete_lesson, get_lesson
-from storage.recorder import write_samples
 from storage.records import AttentionState
 from storage.schema import (
     Lesson,
@@ -20,6 +19,7 @@ from storage.schema import (
     from_epoch_ms,
     to_epoch_ms,
 )
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState
