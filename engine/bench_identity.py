@@ -1,7 +1,7 @@
 """Identity and stillness figures: the measurements the tracker's and the still-tile thresholds rest on.
 
     python -m engine.bench_identity stillness [--rate 2]
-    python -m engine.bench_identity identity [--rate 2]
+    python -m engine.bench_identity identity [--rate 2] [--quick] [--lossless]
     python -m engine.bench_identity speed
     python -m engine.bench_identity all
 
@@ -10,7 +10,8 @@ sample videos and the demo clip (no face may ever be flagged) and over still pho
 they are and re-encoded through the mp4v codec (flagged after the warm-up), and prints how close
 each came to the threshold. `identity` runs them over the reorder gallery (3x3, reorders, a camera
 off and back, resize to 4x3) and the 5x5 and 7x7 galleries at 1920x1080, each through the codec,
-and prints the share of students that keep their ID and the IDs given to two students (swaps).
+and prints the share of students that keep their ID and the IDs given to two students (swaps),
+beside the same detections tracked by position alone (the tracker without looks).
 `speed` times the appearance cue and the still-tile check per face at 49 faces.
 """
 
@@ -86,19 +87,45 @@ class IdentityScore:
         return 100.0 * self.changes_kept / self.changes_crossed if self.changes_crossed else 100.0
 
 
+@dataclass(frozen=True, slots=True)
+class DetectedSample:
+    """One frame's faces as the finder gave them, with their looks and their tiles' students."""
+
+    t_s: float
+    layout: int
+    students: tuple[int | None, ...]
+    boxes: np.ndarray
+    looks: np.ndarray
+
+
+def detect_call(frames: Iterable[CallFrame], finder: FaceFinder) -> list[DetectedSample]:
+    """Find and describe the faces of each frame; pair each face with its tile's student."""
+    finder.reset()
+    out = []
+    for frame in frames:
+        boxes = face_boxes(finder.find(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), frame.t_s))
+        students = tuple(None if (tile := frame.tile_at(box)) is None else tile.student
+                         for box in boxes)
+        out.append(DetectedSample(frame.t_s, frame.layout, students, boxes,
+                                  describe(frame.image, boxes)))
+    return out
+
+
+def track_detected(detected: Iterable[DetectedSample], settings: TrackingSettings | None = None,
+                   *, use_looks: bool = True) -> list[TrackedSample]:
+    """Track detected faces, with their looks or (as before looks existed) by position alone."""
+    tracker = Tracker(settings or TrackingSettings())
+    out = []
+    for d in detected:
+        update = tracker.update(d.boxes, d.t_s, d.looks if use_looks else None)
+        out.append(TrackedSample(d.t_s, d.layout, tuple(zip(d.students, update.ids, strict=True))))
+    return out
+
+
 def track_call(frames: Iterable[CallFrame], finder: FaceFinder,
                settings: TrackingSettings | None = None) -> list[TrackedSample]:
     """Find, describe and track the faces of each frame; pair each face with its tile's student."""
-    tracker = Tracker(settings or TrackingSettings())
-    finder.reset()
-    out: list[TrackedSample] = []
-    for frame in frames:
-        faces = finder.find(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), frame.t_s)
-        boxes = face_boxes(faces)
-        update = tracker.update(boxes, frame.t_s, describe(frame.image, boxes))
-        students = [None if (tile := frame.tile_at(box)) is None else tile.student for box in boxes]
-        out.append(TrackedSample(frame.t_s, frame.layout, tuple(zip(students, update.ids, strict=True))))
-    return out
+    return track_detected(detect_call(frames, finder), settings)
 
 
 def identity_score(samples: list[TrackedSample]) -> IdentityScore:
@@ -143,12 +170,17 @@ def identity_galleries(quick: bool = False) -> list[tuple[str, CallGallery, floa
     return galleries
 
 
-def measure_identity(rate_hz: float, quick: bool = False) -> list[tuple[str, IdentityScore]]:
+def measure_identity(rate_hz: float, quick: bool = False, lossless: bool = False
+                     ) -> list[tuple[str, IdentityScore, IdentityScore]]:
+    """(gallery, score with looks, score by position alone) per gallery."""
     results = []
     with tempfile.TemporaryDirectory() as tmp, new_finder() as finder:
         for name, gallery, seconds in identity_galleries(quick):
-            frames = through_codec(gallery, seconds, rate_hz, Path(tmp))
-            results.append((name, identity_score(track_call(frames, finder))))
+            frames = (gallery.frames(rate_hz, seconds) if lossless
+                      else through_codec(gallery, seconds, rate_hz, Path(tmp)))
+            detected = detect_call(frames, finder)
+            results.append((name, identity_score(track_detected(detected)),
+                            identity_score(track_detected(detected, use_looks=False))))
     return results
 
 
@@ -321,32 +353,40 @@ def measure_stillness(rate_hz: float, settings: StillnessSettings) -> list[Still
 
 # --- speed -------------------------------------------------------------------------------------
 
-def measure_speed(repeats: int = 20) -> dict[str, float]:
-    """Per-face cost (ms) of the appearance cue and the still-tile check at 49 faces, 1920x1080."""
+def _cpu_ms(fn: Callable[[int], object], repeats: int) -> float:
+    """CPU time of this process per call, in ms (steadier than the wall clock on a shared machine)."""
+    fn(0)  # warm-up
+    t0 = time.process_time()
+    for r in range(repeats):
+        fn(r)
+    return (time.process_time() - t0) * 1000 / repeats
+
+
+def measure_speed(repeats: int = 50) -> dict[str, float]:
+    """Per-face CPU cost (ms) of the appearance cue and the still-tile check at 49 faces in a
+    1920x1080 gallery and at one webcam face; and of a tracker update with looks at 49 faces."""
     gallery = large_gallery(7)
     frames = [gallery.render(k).image for k in (0, 5)]
+    cap = cv2.VideoCapture(str(asset_path("WolfgangLanger_Pexels.mp4")))
+    webcam = [cap.read()[1] for _ in range(2)]
+    cap.release()
     with new_finder() as finder:
         boxes = [face_boxes(finder.find(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))) for f in frames]
+        one = [face_boxes(finder.find(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))) for f in webcam]
     n = len(boxes[0])
-    t0 = time.perf_counter()
-    for r in range(repeats):
-        describe(frames[r % 2], boxes[r % 2])
-    describe_ms = (time.perf_counter() - t0) * 1000 / repeats / max(n, 1)
+    out: dict[str, float] = {"faces": n}
+    out["appearance_ms_per_face"] = _cpu_ms(lambda r: describe(frames[r % 2], boxes[r % 2]), repeats) / n
+    out["appearance_ms_one_webcam_face"] = _cpu_ms(lambda r: describe(webcam[r % 2], one[r % 2]), repeats)
     detector = StillnessDetector(StillnessSettings())
     ids = list(range(1, n + 1))
     greys = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-    t0 = time.perf_counter()
-    for r in range(repeats):
-        detector.update(ids, boxes[0], greys[r % 2], float(r))
-    still_ms = (time.perf_counter() - t0) * 1000 / repeats / max(n, 1)
+    out["stillness_ms_per_face"] = _cpu_ms(
+        lambda r: detector.update(ids, boxes[0], greys[r % 2], float(r)), repeats) / n
     tracker = Tracker(TrackingSettings())
     looks = [describe(f, b) for f, b in zip(frames, boxes, strict=True)]
-    t0 = time.perf_counter()
-    for r in range(repeats):
-        tracker.update(boxes[r % 2], 0.5 * r, looks[r % 2])
-    tracking_ms = (time.perf_counter() - t0) * 1000 / repeats
-    return {"faces": n, "appearance_ms_per_face": describe_ms, "stillness_ms_per_face": still_ms,
-            "tracker_update_ms": tracking_ms}
+    out["tracker_update_ms"] = _cpu_ms(
+        lambda r: tracker.update(boxes[0], 0.5 * r, looks[r % 2]), repeats)
+    return out
 
 
 # --- CLI ---------------------------------------------------------------------------------------
@@ -371,22 +411,27 @@ def _print_stillness(rate_hz: float) -> None:
                "sample at the same place.\n")
 
 
-def _print_identity(rate_hz: float, quick: bool) -> None:
-    click.echo(f"## Identity through layout changes at {rate_hz:g} Hz (real MediaPipe, via mp4v)\n")
-    click.echo("| gallery | students | keep one ID | layout changes crossed | ID kept there | "
-               "ID swaps |")
-    click.echo("|---|---:|---:|---:|---:|---:|")
-    for name, r in measure_identity(rate_hz, quick):
-        click.echo(f"| {name} | {r.students} | {r.kept_pct:.1f} % | {r.changes_crossed} | "
-                   f"{r.changes_kept_pct:.1f} % | {r.swaps} |")
-    click.echo()
+def _print_identity(rate_hz: float, quick: bool, lossless: bool = False) -> None:
+    how = "composed losslessly, as a screen capture" if lossless else "via mp4v"
+    click.echo(f"## Identity through layout changes at {rate_hz:g} Hz (real MediaPipe, {how})\n")
+    click.echo("| gallery | tracker | students | keep one ID | layout changes crossed | "
+               "ID kept there | ID swaps |")
+    click.echo("|---|---|---:|---:|---:|---:|---:|")
+    for name, *scores in measure_identity(rate_hz, quick, lossless):
+        for label, r in zip(("with looks", "positions only"), scores, strict=True):
+            click.echo(f"| {name} | {label} | {r.students} | {r.kept_pct:.1f} % | "
+                       f"{r.changes_crossed} | {r.changes_kept_pct:.1f} % | {r.swaps} |")
+    click.echo("\nkeep one ID: students seen under a single track ID from first to last sighting. "
+               "ID swaps: track IDs that were given to two or more students (must be 0).\n")
 
 
 def _print_speed() -> None:
     r = measure_speed()
-    click.echo(f"## Cost at {r['faces']} faces, 1920x1080\n")
-    click.echo(f"appearance cue {r['appearance_ms_per_face']:.3f} ms/face, still-tile check "
-               f"{r['stillness_ms_per_face']:.3f} ms/face, tracker update {r['tracker_update_ms']:.2f} ms\n")
+    click.echo(f"## CPU cost at {r['faces']:g} faces, 1920x1080 (process time)\n")
+    click.echo(f"appearance cue {r['appearance_ms_per_face']:.3f} ms/face "
+               f"(one 640x360 webcam face: {r['appearance_ms_one_webcam_face']:.3f} ms), "
+               f"still-tile check {r['stillness_ms_per_face']:.3f} ms/face, "
+               f"tracker update with looks {r['tracker_update_ms']:.2f} ms\n")
 
 
 @click.group()
@@ -404,9 +449,10 @@ def stillness_command(rate_hz: float) -> None:
 @main.command("identity")
 @click.option("--rate", "rate_hz", default=2.0, show_default=True, help="Samples per second.")
 @click.option("--quick", is_flag=True, help="The reorder gallery only.")
-def identity_command(rate_hz: float, quick: bool) -> None:
+@click.option("--lossless", is_flag=True, help="Frames as composed, without the codec.")
+def identity_command(rate_hz: float, quick: bool, lossless: bool) -> None:
     """Share of students keeping their ID through reorders and resizes, and ID swaps."""
-    _print_identity(rate_hz, quick)
+    _print_identity(rate_hz, quick, lossless)
 
 
 @main.command("speed")

@@ -11,7 +11,7 @@ The crops are tiny (16x16 grey) and live in memory for the lesson only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -65,7 +65,7 @@ def crop_difference(reference: np.ndarray, current: np.ndarray, min_contrast: fl
 
 @dataclass(slots=True)
 class _Reference:
-    crop: np.ndarray
+    crop: np.ndarray = field(repr=False)  # the face's pixels stay out of any log
     box: tuple[float, float, float, float]
     since_s: float
 

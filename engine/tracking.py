@@ -89,7 +89,7 @@ class _Track:
     box: np.ndarray  # x, y, w, h of the last sighting
     last_seen_s: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, px/s
-    look: np.ndarray | None = None  # smoothed appearance descriptor, in memory only
+    look: np.ndarray | None = field(default=None, repr=False)  # smoothed look, in memory only
 
     def predicted_box(self, t_s: float, max_predict_s: float) -> np.ndarray:
         """The last box moved along the velocity estimate for at most `max_predict_s`."""
