@@ -20,10 +20,8 @@ REGION_LEFT = 0.6
 REGION_RIGHT = 0.6
 REGION_ABOVE = 0.45
 REGION_BELOW = 0.65
-# The region is read every few pixels, so its shorter side gives about this many samples...
+# Colours are counted every few pixels, about this many along the region's shorter side.
 SAMPLE_SIDE = 40
-# ...but at most every this many pixels, so a gallery's gap (4-8 px) is never stepped over.
-MAX_STEP = 3
 # Joint HSV histogram bins: hue x saturation x value.
 HUE_BINS, SAT_BINS, VAL_BINS = 8, 3, 3
 HIST_SIZE = HUE_BINS * SAT_BINS * VAL_BINS
@@ -31,13 +29,12 @@ HIST_SIZE = HUE_BINS * SAT_BINS * VAL_BINS
 PATCH_SIZE = (5, 6)
 PATCH_LEN = PATCH_SIZE[0] * PATCH_SIZE[1] * 3
 DESCRIPTOR_LEN = HIST_SIZE + PATCH_LEN
-_PATCH_X = np.linspace(0.0, 1.0, PATCH_SIZE[0] + 1)  # cell edges across the region, 0..1
-_PATCH_Y = np.linspace(0.0, 1.0, PATCH_SIZE[1] + 1)
 # A row or column whose brightness varies by at most this standard deviation is a gallery's gap or
 # a letterbox band (about 2-4 through a video codec's ringing; a camera's image is rarely under 10):
 # the region stops there, so a neighbouring tile never enters a student's look.
 GUTTER_STD = 6.0
 INSIDE_FACE = 0.15  # the search for the tile's edge starts this far inside the face box
+LINE_SAMPLES = 16  # a row (column) is tested for uniformity at about this many points
 # How the two parts weigh in `distance`; the patch difference is scaled into about the same range.
 HIST_WEIGHT = 0.5
 PATCH_SCALE = 4.0
@@ -60,23 +57,27 @@ def _last(flags: np.ndarray, default: int) -> int:
     return int(hits[-1]) if hits.size else default
 
 
-def tile_bounds(value: np.ndarray, face: Rect) -> Rect:
+def tile_bounds(channel: np.ndarray, face: Rect) -> Rect:
     """The (x0, y0, x1, y1) part of a region that shows the face's own tile.
 
-    `value` is the region's brightness (HSV value) and `face` the face box within it. The tile
-    ends at the first uniform row or column outside the face in each direction (a gallery's gap,
-    a letterbox band). The search starts a little inside the face box, since a box can reach over
-    its tile's edge.
+    `channel` is one colour channel of the region at full resolution and `face` the face box in
+    it. The tile ends at the first uniform row or column outside the face in each direction (a
+    gallery's gap, a letterbox band); rows are tested across the face's width, columns across its
+    height, each at about LINE_SAMPLES points. The search starts a little inside the face box,
+    since a box can reach over its tile's edge.
     """
     fx0, fy0, fx1, fy1 = face
-    height, width = value.shape
+    height, width = channel.shape
     ix, iy = int(INSIDE_FACE * (fx1 - fx0)), int(INSIDE_FACE * (fy1 - fy0))
-    f = value.astype(np.float32)
-    rows, cols = f[:, fx0:fx1], f[fy0:fy1, :]
-    limit = GUTTER_STD * GUTTER_STD
-    row_mean, col_mean = rows.mean(axis=1), cols.mean(axis=0)
-    uniform_row = (rows * rows).mean(axis=1) - row_mean * row_mean <= limit
-    uniform_col = (cols * cols).mean(axis=0) - col_mean * col_mean <= limit
+    rows = channel[:, fx0:fx1:max(1, (fx1 - fx0) // LINE_SAMPLES)].astype(np.float32)
+    cols = channel[fy0:fy1:max(1, (fy1 - fy0) // LINE_SAMPLES), :].astype(np.float32)
+    # Variance <= GUTTER_STD^2, as n * sum(x^2) - sum(x)^2 <= n^2 * GUTTER_STD^2.
+    n_row, n_col = rows.shape[1], cols.shape[0]
+    row_sum, col_sum = np.add.reduce(rows, axis=1), np.add.reduce(cols, axis=0)
+    uniform_row = (n_row * np.add.reduce(rows * rows, axis=1) - row_sum * row_sum
+                   <= (n_row * GUTTER_STD) ** 2)
+    uniform_col = (n_col * np.add.reduce(cols * cols, axis=0) - col_sum * col_sum
+                   <= (n_col * GUTTER_STD) ** 2)
     top, bottom, left, right = fy0 + iy, fy1 - iy, fx0 + ix, fx1 - ix
     return (_last(uniform_col[:left], -1) + 1, _last(uniform_row[:top], -1) + 1,
             right + _first(uniform_col[right:], width - right),
@@ -95,38 +96,37 @@ def _describe_one(frame_bgr: np.ndarray, box: np.ndarray, out: np.ndarray) -> No
     cx1, cy1 = min(width, int(round(x1))), min(height, int(round(y1)))
     if region_w < 2 or region_h < 2 or cx1 - cx0 < 2 or cy1 - cy0 < 2:
         return
-    # Every step-th pixel: enough to count colours, and a gallery's gap (>= 4 px) still shows.
-    step = int(min(MAX_STEP, max(1, min(region_w, region_h) // SAMPLE_SIDE)))
-    crop = frame_bgr[cy0:cy1:step, cx0:cx1:step]
-    if step > 1:
-        crop = np.ascontiguousarray(crop)
-    ch, cw = crop.shape[:2]
     x, y, w, h = (float(v) for v in box)
-    face = (min(max(0, int((x - cx0) / step)), cw - 1), min(max(0, int((y - cy0) / step)), ch - 1),
-            min(max(1, int((x + w - cx0) / step)), cw), min(max(1, int((y + h - cy0) / step)), ch))
-    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
+    cw, ch = cx1 - cx0, cy1 - cy0
+    face = (min(max(0, int(x) - cx0), cw - 1), min(max(0, int(y) - cy0), ch - 1),
+            min(max(1, int(x + w) - cx0), cw), min(max(1, int(y + h) - cy0), ch))
     tx0, ty0, tx1, ty1 = 0, 0, cw, ch
     if face[2] > face[0] and face[3] > face[1]:
-        tx0, ty0, tx1, ty1 = tile_bounds(hsv[..., 2], face)
+        tx0, ty0, tx1, ty1 = tile_bounds(frame_bgr[cy0:cy1, cx0:cx1, 1], face)
     if tx1 <= tx0 or ty1 <= ty0:
         return
-    mask = np.zeros((ch, cw), np.uint8)
-    mask[ty0:ty1, tx0:tx1] = 255
-    counts = cv2.calcHist([hsv], [0, 1, 2], mask, [HUE_BINS, SAT_BINS, VAL_BINS],
-                          [0, 180, 0, 256, 0, 256]).ravel()
+    # The visible part, every step-th pixel: about SAMPLE_SIDE samples along the region's side.
+    step = max(1, int(min(region_w, region_h) // SAMPLE_SIDE))
+    sample = np.ascontiguousarray(frame_bgr[cy0 + ty0:cy0 + ty1:step, cx0 + tx0:cx0 + tx1:step])
+    hsv = cv2.cvtColor(sample, cv2.COLOR_BGR2HSV_FULL)  # hue 0..255
+    counts = cv2.calcHist([hsv], [0, 1, 2], None, [HUE_BINS, SAT_BINS, VAL_BINS],
+                          [0, 256, 0, 256, 0, 256]).ravel()
     # Square roots of the frequencies: their dot product is the Bhattacharyya coefficient.
     out[:HIST_SIZE] = np.sqrt(counts / counts.sum())
     # Mean colour of each patch cell over its visible pixels (an integral image); a cell mostly
     # outside the tile or the frame stays -1 (unknown).
-    ex = np.clip((x0 + region_w * _PATCH_X - cx0) / step, tx0, tx1)
-    ey = np.clip((y0 + region_h * _PATCH_Y - cy0) / step, ty0, ty1)
-    cell_area = region_w * region_h / (step * step * PATCH_SIZE[0] * PATCH_SIZE[1])
-    cover = np.diff(ey)[:, None] * np.diff(ex)[None, :] / cell_area
-    ix, iy = np.round(ex).astype(np.intp), np.round(ey).astype(np.intp)
-    corners = cv2.integral(crop)[np.ix_(iy, ix)]
+    sh, sw = sample.shape[:2]
+    pw, ph = PATCH_SIZE
+    ex = [min(max((x0 + region_w * i / pw - cx0 - tx0) / step, 0.0), sw) for i in range(pw + 1)]
+    ey = [min(max((y0 + region_h * i / ph - cy0 - ty0) / step, 0.0), sh) for i in range(ph + 1)]
+    cell_w, cell_h = region_w / (pw * step), region_h / (ph * step)
+    cover_x = np.array([(b - a) / cell_w for a, b in zip(ex, ex[1:], strict=False)])
+    cover_y = np.array([(b - a) / cell_h for a, b in zip(ey, ey[1:], strict=False)])
+    ix, iy = np.array([round(v) for v in ex]), np.array([round(v) for v in ey])
+    corners = cv2.integral(sample)[np.ix_(iy, ix)]
     sums = corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
-    pixels = np.diff(iy)[:, None] * np.diff(ix)[None, :]
-    known = (cover >= 0.5) & (pixels > 0)
+    pixels = (iy[1:] - iy[:-1])[:, None] * (ix[1:] - ix[:-1])[None, :]
+    known = (cover_y[:, None] * cover_x[None, :] >= 0.5) & (pixels > 0)
     patch = np.full((PATCH_SIZE[1], PATCH_SIZE[0], 3), -1.0, np.float32)
     patch[known] = sums[known] / (255.0 * pixels[known][:, None])
     out[HIST_SIZE:] = patch.ravel()
