@@ -277,16 +277,19 @@ def still(image: np.ndarray) -> TileAt:
 
 
 # The reorder gallery's timeline, in seconds.
-REORDER_SECONDS = 48.0
-REORDER_TIMES = (8.0, 16.0, 22.0, 30.0, 40.0)  # permutation, swap, permutation, resize, permutation
+REORDER_SECONDS = 52.0
+# Permutation, swap, permutation, resize (three join), permutation, one leaves as another joins.
+REORDER_TIMES = (8.0, 16.0, 22.0, 30.0, 40.0, 46.0)
 CAMERA_OFF = (12.0, 20.0)  # one student's camera is off here; their tile moves at 16 s meanwhile
 
 
 def reorder_gallery(fps: float = 10.0, size: tuple[int, int] = (1280, 720)) -> CallGallery:
-    """A 3x3 call whose tiles reorder, that grows to 4x3 when three students join, then reorders.
+    """A 3x3 call whose tiles reorder, that grows to 4x3 when three students join, then reorders;
+    at last one student leaves as a newcomer joins and takes their tile.
 
     Nine tiles at first: seven live cameras, one still profile photo (a student on the photo of
     group member 5) and one student whose camera is on, then off for 8 s (a name tile), then on.
+    The newcomer is group member 5 on camera: the photo's person, live, in a tile of their own.
     """
     cameras = sample_cameras(fps)
     live = ["talker", "nodder", "single_face", "0-f1-su-ph", "0-f15-hao-ph", "15-f13-anc-ph",
@@ -295,6 +298,7 @@ def reorder_gallery(fps: float = 10.0, size: tuple[int, int] = (1280, 720)) -> C
     students.append(Student("photo", still(multi_face_people()[4]), still_photo=True))
     students.append(Student("Camera Off", cameras["group-1"], camera_off=(CAMERA_OFF,)))
     students += [Student(name, cameras[name]) for name in live[8:]]  # join at the resize
+    students.append(Student("group-5", cameras["group-5"]))  # joins as the nodder leaves
     first = tuple(range(9))
     layouts = [
         Layout(0.0, (3, 3), first),
@@ -303,6 +307,7 @@ def reorder_gallery(fps: float = 10.0, size: tuple[int, int] = (1280, 720)) -> C
         Layout(REORDER_TIMES[2], (3, 3), (8, 5, 3, 1, 6, 0, 2, 4, 7)),
         Layout(REORDER_TIMES[3], (3, 4), (8, 5, 3, 1, 6, 0, 2, 4, 7, 9, 10, 11)),  # three join
         Layout(REORDER_TIMES[4], (3, 4), (10, 2, 0, 11, 7, 4, 9, 1, 5, 3, 8, 6)),
+        Layout(REORDER_TIMES[5], (3, 4), (10, 2, 0, 11, 7, 4, 9, 12, 5, 3, 8, 6)),
     ]
     return CallGallery(students, layouts, size, fps)
 

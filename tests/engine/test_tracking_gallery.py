@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 
 from engine.bench_identity import identity_score, new_finder, through_codec, track_call
-from engine.call_gallery import CAMERA_OFF, REORDER_SECONDS, reorder_gallery
+from engine.call_gallery import CAMERA_OFF, REORDER_SECONDS, REORDER_TIMES, reorder_gallery
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +50,14 @@ def test_the_student_whose_camera_was_off_is_away_then_back_under_their_id(track
     assert during == []
     assert any(t < CAMERA_OFF[0] for t, _ in seen) and any(t > CAMERA_OFF[1] for t, _ in seen)
     assert len({tid for _, tid in seen}) == 1
+
+
+def test_a_newcomer_in_the_tile_of_a_student_who_left_gets_a_new_id(tracked) -> None:
+    gallery, samples = tracked
+    names = [s.name for s in gallery.students]
+    leaver, newcomer = names.index("nodder"), names.index("group-5")
+    ids = {who: {tid for s in samples for student, tid in s.faces if student == who}
+           for who in (leaver, newcomer)}
+    first_ids = max(tid for s in samples if s.t_s < REORDER_TIMES[-1] for _, tid in s.faces)
+    assert len(ids[newcomer]) == 1 and min(ids[newcomer]) > first_ids
+    assert ids[leaver].isdisjoint(ids[newcomer])
