@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from datetime import UTC, datetime
 
 import click
 
-from storage.cli_types import FiniteFloat
+from storage.cli_types import FiniteFloat, database_group
 from storage.db import StorageError, current_revision, open_database, safe_url
 from storage.export import EXPORT_KINDS, write_csv
 from storage.lessons import delete_lesson, purge_older_than
 from storage.synthetic import seed_lesson
 
-
-class _OneLineErrors(click.Group):
-    """Turn StorageError into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except StorageError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-
-@click.group(cls=_OneLineErrors)
-@click.option("--db", "db_url", default=None, metavar="URL",
-              help="SQLAlchemy URL (default: $CLASSPULSE_DB_URL, else sqlite:///data/classpulse.db).")  # fmt: skip
-@click.pass_context
-def cli(ctx: click.Context, db_url: str | None) -> None:
-    """ClassPulse storage: lessons, samples and observations in SQLite or PostgreSQL."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = db_url
+cli = database_group(
+    "ClassPulse storage: lessons, samples and observations in SQLite or PostgreSQL.", StorageError
+)
 
 
 @cli.command()

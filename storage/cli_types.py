@@ -1,8 +1,10 @@
-"""Click parameter types shared by the command lines (storage's, and the engine's, which may import storage)."""
+"""Command-line pieces shared by storage's, the engine's and the dashboard's CLIs (they may import storage)."""
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 
 import click
 
@@ -28,3 +30,31 @@ class FiniteFloat(click.ParamType):
                       else f"from {self.minimum:g} to {self.maximum:g}")  # fmt: skip
             self.fail(f"{value!r} is not a finite number {bounds}", param, ctx)
         return number
+
+
+def one_line_errors(*errors: type[Exception]) -> type[click.Group]:
+    """A click group class that turns the given exceptions into one `error: ...` line and exit 1."""
+
+    class OneLineErrors(click.Group):
+        def invoke(self, ctx: click.Context) -> object:
+            try:
+                return super().invoke(ctx)
+            except errors as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+
+    return OneLineErrors
+
+
+def database_group(doc: str, *errors: type[Exception]) -> click.Group:
+    """A CLI group with the shared `--db URL` option (its value on `ctx.obj`), errors as one line."""
+
+    @click.group(cls=one_line_errors(*errors), help=doc)
+    @click.option("--db", "db_url", default=None, metavar="URL",
+                  help="SQLAlchemy URL (default: $CLASSPULSE_DB_URL, else sqlite:///data/classpulse.db).")  # fmt: skip
+    @click.pass_context
+    def cli(ctx: click.Context, db_url: str | None) -> None:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        ctx.obj = db_url
+
+    return cli

@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.bench_identity import (
-    _live,
-    _still,
-    _video_samples,
-    new_finder,
+from engine.bench_identity import new_finder
+from engine.bench_stillness import (
+    live_truth,
     still_gallery,
+    still_truth,
     stillness_trace,
+    video_samples,
 )
 from engine.stillness import StillnessDetector, StillnessSettings, crop_difference, face_crop
 
@@ -128,7 +128,7 @@ def finder():
 @pytest.mark.slow
 @pytest.mark.parametrize("video", ["WolfgangLanger_Pexels.mp4", "single_face.mp4", "face_noface.mov"])
 def test_a_live_face_on_a_real_video_is_never_flagged(finder, asset, video: str) -> None:
-    trace = stillness_trace(video, _video_samples(asset(video), 2.0), _live, finder, SETTINGS)
+    trace = stillness_trace(video, video_samples(asset(video), 2.0), live_truth, finder, SETTINGS)
     assert trace.live_samples >= 4
     assert trace.live_flagged == 0
     assert trace.live_step_min > SETTINGS.max_difference
@@ -139,7 +139,7 @@ def test_still_pictures_through_the_video_codec_are_flagged_after_the_warm_up(fi
     gallery = still_gallery()
     gallery.write(tmp_path / "still.mp4", 8.0)
     frames = ((f.t_s, f.image) for f in gallery.read_back(tmp_path / "still.mp4", 2.0))
-    trace = stillness_trace("still", frames, _still, finder, SETTINGS)
+    trace = stillness_trace("still", frames, still_truth, finder, SETTINGS)
     assert trace.still_samples >= 9 * 8  # nine pictures, 8 samples each after 3 s of 8 s
     assert trace.still_flagged / trace.still_samples >= 0.95
     assert trace.still_window_max < SETTINGS.max_difference
