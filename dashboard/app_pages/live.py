@@ -98,6 +98,7 @@ def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: boo
 def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
     """The live numbers; reruns alone every 2 s and hands back to the page when the lesson ends."""
     with friendly_errors():
+        loaders.settle_dead_engines(db_url)  # a killed engine's lesson reads interrupted at once
         settings = state.settings()
         now = config.utc_now()
         lesson = loaders.load_lesson(db_url, lesson_id)

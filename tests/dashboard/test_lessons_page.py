@@ -146,3 +146,13 @@ def test_a_lesson_that_ended_early_says_so_in_the_list_and_its_report(app, own_d
     assert dict(zip(table["Lesson"], table["Status"], strict=True))["Fractions I"] == words
     assert status not in set(table["Status"])  # never the stored word
     assert [w.value for w in at.warning] == [f"Status: {words}"]
+
+
+def test_a_lesson_still_recording_offers_no_delete(app, own_db):
+    from storage.lessons import LessonSpec, create_lesson, engine_owner
+
+    spec = LessonSpec("Recording", "9B", T_FIRST, settings={"engine": engine_owner()})
+    lesson_id = create_lesson(open_database(own_db.url), spec)
+    at = app(own_db.url, "lessons", lessons_selected=lesson_id)
+    assert f"Lesson {lesson_id} is still recording; stop it first." in [c.value for c in at.caption]
+    assert "Delete lesson" not in [b.label for b in at.button]

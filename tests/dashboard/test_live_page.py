@@ -222,3 +222,38 @@ def _wait_dead(pid: int, timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"process {pid} did not exit")
         time.sleep(0.05)
+
+
+def _owner(pid: int, start_ticks: int | None) -> dict:
+    from storage.lessons import engine_owner
+
+    return {"engine": {**engine_owner(), "pid": pid, "start_ticks": start_ticks}}
+
+
+@pytest.mark.parametrize("how", ["exited", "pid reused"])
+def test_a_lesson_whose_engine_died_elsewhere_reads_interrupted_when_the_page_loads(
+    app, own_db, how
+):
+    import subprocess
+
+    from storage.lessons import LessonSpec, create_lesson, get_lesson
+
+    _finish_running_lesson(own_db)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        if how == "exited":
+            other.kill()
+            other.wait()
+            owner = _owner(other.pid, None)
+        else:  # the pid now belongs to a process that started at another time
+            owner = _owner(other.pid, control.process_start_ticks(other.pid) - 1)
+        engine = open_database(own_db.url)
+        spec = LessonSpec("Killed", "9B", LIVE_NOW - timedelta(minutes=5), settings=owner)
+        lesson_id = create_lesson(engine, spec)
+        at = app(own_db.url, "live")
+        assert get_lesson(engine, lesson_id)["status"] == "interrupted"
+        assert at.button(key="live_start")  # nothing to watch: the start form
+        assert not at.metric
+    finally:
+        other.kill()
+        other.wait()
