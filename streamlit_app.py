@@ -73,6 +73,7 @@ if page.title not in PAGES_WITHOUT_DATABASE:
         )
         st.stop()
     loaders.settle_dead_engines(settings.db_url)  # a dead engine's lesson never reads as running
+control.sweep_uploads(settings.data_dir)  # videos left by a crash or a restart
 
 with friendly_errors():
     page.run()
