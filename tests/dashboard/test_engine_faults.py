@@ -98,8 +98,10 @@ def test_a_killed_engine_s_lesson_reads_interrupted_and_the_start_form_is_back(
     lesson = get_lesson(engine, lesson_id)
     assert lesson["status"] == "interrupted" and lesson["ended_at"] is not None
     assert at.button(key="live_start")  # the start form, not a live card of a dead lesson
-    notices = [w.value for w in at.warning]
-    assert "Lesson “Demo lesson” interrupted: the engine stopped unexpectedly." in notices
+    assert [w.value for w in at.warning] == [
+        "The engine stopped without finishing its lesson (was it killed, or out of memory?).",
+        "Lesson “Demo lesson” interrupted: the engine stopped unexpectedly.",
+    ]
     assert control.load_handle(data_dir) is None
     lessons = app(url, "lessons", lessons_selected=lesson_id)
     assert "Delete lesson" in [b.label for b in lessons.button]  # no longer "still recording"
