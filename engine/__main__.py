@@ -88,8 +88,9 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
 
 
 @cli.command("run")
-@click.option("--source", "source_spec", required=True,
-              help="0 (webcam), demo, screen[:x,y,w,h], a stream URL, a video file or an image folder.")
+@click.option("--source", "source_spec", required=True, envvar="CLASSPULSE_SOURCE",
+              help="0 (webcam), demo, screen[:x,y,w,h], a stream URL, a video file or an image folder "
+                   "(or CLASSPULSE_SOURCE: keeps a stream URL's password out of `ps`).")
 @click.option("--rate", "rate_hz", type=FiniteFloat(MIN_RATE_HZ, MAX_RATE_HZ), default=None,
               help="Samples per second (0.2-30, default 2).")
 @click.option("--lesson", "title", required=True, help="Lesson title.")

@@ -32,7 +32,7 @@ def export(db_url: str | None, lesson_id: int, kind: str, out_path: str) -> None
 @click.option("--older-than", "days", type=FiniteFloat(0), required=True, metavar="DAYS")
 @click.pass_obj
 def purge(db_url: str | None, days: float) -> None:
-    """Delete lessons that started more than DAYS ago (running lessons are kept)."""
+    """Delete ended lessons that started more than DAYS ago (lessons still recording are kept)."""
     deleted = purge_older_than(open_database(db_url), days, datetime.now(UTC))
     click.echo(f"deleted {deleted} lessons")
 
@@ -41,7 +41,7 @@ def purge(db_url: str | None, days: float) -> None:
 @click.option("--lesson", "lesson_id", type=int, required=True)
 @click.pass_obj
 def delete(db_url: str | None, lesson_id: int) -> None:
-    """Delete one lesson with its samples and observations."""
+    """Delete one lesson with its samples and observations (refused while it is recording)."""
     if not delete_lesson(open_database(db_url), lesson_id):
         raise StorageError(f"no lesson with id {lesson_id}")
     click.echo(f"deleted lesson {lesson_id}")

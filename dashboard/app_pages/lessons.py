@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import loaders, report, state
 from dashboard.config import DashboardSettings
-from storage.lessons import delete_lesson
+from storage.lessons import LessonRunningError, delete_lesson
 
 ALL_CLASSES = "All classes"
 
@@ -62,6 +62,7 @@ def show_report(settings: DashboardSettings, lesson_id: int) -> None:
             column.metric(label, value)
     if data.timeline.empty:
         st.info("This lesson has no observations yet.")
+        delete_section(settings, data.lesson)  # an engine killed before its first sample left it
         return
     figs = report.figures(data, tz, level)
     st.plotly_chart(figs["concentration"], key="lessons_concentration")
@@ -94,7 +95,7 @@ def delete_section(settings: DashboardSettings, lesson: dict) -> None:
     lesson_id = int(lesson["id"])
     with st.expander("Delete this lesson"):
         if lesson["status"] == "running":
-            st.caption("A running lesson cannot be deleted; stop it first.")
+            st.caption(f"Lesson {lesson_id} is still recording; stop it first.")
             return
         st.write("This removes the lesson and all its observations for good.")
         confirm = st.checkbox(
@@ -108,7 +109,11 @@ def delete_section(settings: DashboardSettings, lesson: dict) -> None:
             key="lessons_delete",
             icon=":material/delete:",
         ):
-            deleted = delete_lesson(loaders.database(settings.db_url), lesson_id)
+            try:
+                deleted = delete_lesson(loaders.database(settings.db_url), lesson_id)
+            except LessonRunningError as exc:  # storage has the last word on what is recording
+                st.error(str(exc), icon=":material/error:")
+                return
             loaders.clear_caches()
             st.session_state.pop(state.SELECTED_LESSON, None)
             st.session_state["lessons_deleted"] = lesson["title"] if deleted else None

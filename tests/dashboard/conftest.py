@@ -137,6 +137,8 @@ def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
         "CLASSPULSE_RETENTION_DAYS",
         "CLASSPULSE_ALERT_LEVEL",
         "CLASSPULSE_ALERT_MINUTES",
+        "CLASSPULSE_MEDIA_DIRS",
+        "CLASSPULSE_ALLOW_STREAMS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("dashboard.config.utc_now", lambda: LIVE_NOW)

@@ -203,3 +203,13 @@ def test_lessons_page_opens_on_a_lesson_recorded_since_it_was_last_shown(app, ow
     assert at.header[0].value == "Just finished"
     at.run()  # and it stays there: the teacher's next choice is not overridden
     assert at.session_state["lessons_selected"] == newer
+
+
+def test_a_lesson_still_recording_offers_no_delete(app, own_db):
+    from storage.lessons import LessonSpec, create_lesson, engine_owner
+
+    spec = LessonSpec("Recording", "9B", T_FIRST, settings={"engine": engine_owner()})
+    lesson_id = create_lesson(open_database(own_db.url), spec)
+    at = app(own_db.url, "lessons", lessons_selected=lesson_id)
+    assert f"Lesson {lesson_id} is still recording; stop it first." in [c.value for c in at.caption]
+    assert "Delete lesson" not in [b.label for b in at.button]
