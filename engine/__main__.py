@@ -84,6 +84,9 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
     conc = "-" if result.class_concentration is None else f"{result.class_concentration:5.1f}"
     line = (f"\r{stats.samples:6d} samples  {stats.samples_per_s:5.2f}/s  faces {stats.faces:2d}  "
             f"class concentration {conc}  ({result.timings_ms['total_ms']:.0f} ms)")
+    if result.faces_over_limit:
+        line += (f"  {result.faces_over_limit} more faces than the limit of {len(result.faces)} "
+                 "were not analysed (--max-faces)")
     click.echo(line, nl=False, err=True)
 
 
