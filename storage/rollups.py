@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from storage.db import write_transaction
-from storage.records import EXPRESSIONS
+from storage.records import EXPRESSIONS, AttentionState
 from storage.schema import (
     ATTENTION_STATES,
     ROLLUP_SLOT_MS,
@@ -35,6 +35,7 @@ from storage.schema import (
 
 Obs = ObservationRow
 R = ObservationRollup
+_CAMERA_OFF = AttentionState.CAMERA_OFF.value
 
 # Summable columns shared by raw per-student aggregates and rollup rows, in table order.
 SUM_COLUMNS: tuple[str, ...] = (
@@ -60,14 +61,20 @@ def bucket_of(t_ms: ColumnElement[Any], bucket_ms: int) -> ColumnElement[Any]:
 
 
 def raw_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> Select[Any]:
-    """Observations summed per (lesson, bucket, student): the columns of SUM_COLUMNS."""
+    """Observations summed per (lesson, bucket, student): the columns of SUM_COLUMNS.
+
+    A camera_off observation (a still picture, not a live student) is counted in `n_camera_off`
+    only: `n` and `engagement_sum` cover the live student's samples, so concentration, shares and
+    time present never count a profile photo.
+    """
+    live = Obs.state != _CAMERA_OFF
     return (
         select(
             Obs.lesson_id.label("lesson_id"),
             bucket_of(Obs.t_ms, bucket_ms).label("bucket_ms"),
             Obs.track_id.label("track_id"),
-            func.count().label("n"),
-            func.sum(Obs.engagement).label("engagement_sum"),
+            count_if(live).label("n"),
+            func.sum(case((live, Obs.engagement), else_=0.0)).label("engagement_sum"),
             *(count_if(Obs.state == state).label(f"n_{state}") for state in ATTENTION_STATES),
             func.count(Obs.p_neutral).label("n_probabilities"),
             *(func.sum(getattr(Obs, f"p_{name}")).label(f"p_{name}_sum") for name in EXPRESSIONS),

@@ -210,6 +210,7 @@ class ObservationRollup(Base):
     n_looking_away: Mapped[int] = mapped_column(Integer)
     n_eyes_closed: Mapped[int] = mapped_column(Integer)
     n_absent: Mapped[int] = mapped_column(Integer)
+    n_camera_off: Mapped[int] = mapped_column(Integer, server_default="0")  # still pictures, not in n
     n_probabilities: Mapped[int] = mapped_column(Integer)
     p_angry_sum: Mapped[float | None] = mapped_column(Float)
     p_disgust_sum: Mapped[float | None] = mapped_column(Float)
@@ -225,6 +226,19 @@ class ObservationRollup(Base):
     n_sad: Mapped[int] = mapped_column(Integer)
     n_surprise: Mapped[int] = mapped_column(Integer)
     n_neutral: Mapped[int] = mapped_column(Integer)
+
+
+class ExcludedTrack(Base):
+    """A track the teacher marked "not a student" (their own self-view, a guest): left out of the
+    lesson's aggregates, from the whole lesson, as stored with it."""
+
+    __tablename__ = "excluded_tracks"
+
+    lesson_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True
+    )
+    track_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    excluded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 def to_epoch_ms(ts: datetime) -> int:
@@ -244,6 +258,7 @@ __all__ = [
     "LESSON_STATUSES",
     "PROBABILITY_COLUMNS",
     "Base",
+    "ExcludedTrack",
     "Lesson",
     "ObservationRollup",
     "ObservationRow",
