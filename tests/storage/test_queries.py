@@ -58,7 +58,7 @@ def test_timeline_concentration_is_mean_of_students_means_with_absent_as_zero(
 
 def test_rollup_and_raw_paths_agree_on_every_column(engine, lesson):
     via_rollups = queries.lesson_timeline(engine, lesson, 10.0)
-    via_rows = queries._timeline_frame(
+    via_rows = queries.timeline_frame(
         engine, queries.timeline_select(lesson, 10.0, from_rows=True)
     )
     assert len(via_rollups) == len(via_rows) == 2
