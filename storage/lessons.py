@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from storage.db import StorageError, write_transaction
 from storage.records import LessonStatus
 from storage.schema import Lesson, SampleRow
+from storage.viewers import owner_name
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class LessonSpec:
     model_name: str | None = None
     attention_only: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None  # the account that starts it (storage.viewers); None: no login
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
@@ -71,6 +73,7 @@ def create_lesson(engine: Engine, spec: LessonSpec) -> int:
         "model_name": spec.model_name,
         "attention_only": spec.attention_only,
         "settings": dict(spec.settings),
+        "owner": owner_name(spec.owner),
     }
     with write_transaction(engine) as conn:
         lesson_id = conn.execute(insert(Lesson).values(**values).returning(Lesson.id)).scalar_one()
