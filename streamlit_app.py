@@ -19,6 +19,7 @@ settings = state.settings()
 viewer = login.require_viewer(
     st.get_option("server.address"), settings.db_url, settings.oidc_domains, login.THROTTLE
 )
+state.set_viewer(viewer.lesson_viewer())  # every page reads only the lessons this viewer may see
 
 PAGES_WITHOUT_DATABASE = {"Analyse a photo"}
 pages = [

@@ -16,6 +16,7 @@ import plotly.io as pio
 
 from dashboard import charts
 from storage.records import LessonStatus
+from storage.viewers import Viewer
 
 REPORT_BUCKET_S = 60.0  # one point per minute: readable over three hours, cheap to draw
 
@@ -58,20 +59,20 @@ class LessonReport:
         return status_words(str(self.lesson.get("status") or ""))
 
 
-def load_report(db_url: str, lesson_id: int) -> LessonReport | None:
-    """Read a lesson's report through the cached loaders; None when the lesson does not exist."""
+def load_report(db_url: str, viewer: Viewer, lesson_id: int) -> LessonReport | None:
+    """Read a lesson's report through the cached loaders; None when the viewer has no such lesson."""
     from dashboard import loaders
 
-    lesson = loaders.load_lesson(db_url, lesson_id)
+    lesson = loaders.load_lesson(db_url, viewer, lesson_id)
     if lesson is None:
         return None
     return LessonReport(
         lesson=lesson,
-        summary=loaders.load_lesson_row(db_url, lesson_id, lesson["started_at"]),
-        timeline=loaders.load_timeline(db_url, lesson_id, REPORT_BUCKET_S),
-        low_moments=loaders.load_low_moments(db_url, lesson_id, REPORT_BUCKET_S, 3),
-        students=loaders.load_students(db_url, lesson_id),
-        previous=loaders.load_previous(db_url, lesson_id),
+        summary=loaders.load_lesson_row(db_url, viewer, lesson_id, lesson["started_at"]),
+        timeline=loaders.load_timeline(db_url, viewer, lesson_id, REPORT_BUCKET_S),
+        low_moments=loaders.load_low_moments(db_url, viewer, lesson_id, REPORT_BUCKET_S, 3),
+        students=loaders.load_students(db_url, viewer, lesson_id),
+        previous=loaders.load_previous(db_url, viewer, lesson_id),
     )
 
 

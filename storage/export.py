@@ -15,8 +15,8 @@ from sqlalchemy import Engine, select
 from storage import queries
 from storage.columns import OBSERVATION_EXPORT_COLUMNS
 from storage.db import StorageError
-from storage.lessons import get_lesson
 from storage.schema import ObservationRow
+from storage.viewers import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -69,28 +69,30 @@ def _frame_rows(frame: Any) -> Iterator[tuple[Any, ...]]:
     return frame.itertuples(index=False, name=None)
 
 
-def iter_csv(engine: Engine, lesson_id: int, kind: str) -> Iterator[str]:
-    """CSV text of one lesson in chunks: observations (one row each), minutes, or students."""
+def iter_csv(engine: Engine, lesson_id: int, kind: str, *, viewer: Viewer) -> Iterator[str]:
+    """CSV text of one lesson the viewer may see, in chunks: observations, minutes, or students."""
     if kind not in EXPORT_KINDS:
         raise StorageError(f"unknown export kind {kind!r}; choose one of {', '.join(EXPORT_KINDS)}")
-    if get_lesson(engine, lesson_id) is None:
+    if queries.find_lesson(engine, lesson_id, viewer=viewer) is None:
         raise StorageError(f"no lesson with id {lesson_id}")
     if kind == "observations":
         return _chunks(OBSERVATION_EXPORT_COLUMNS, _observation_rows(engine, lesson_id))
     if kind == "minutes":
-        frame = queries.lesson_timeline(engine, lesson_id, 60.0)
+        frame = queries.lesson_timeline(engine, lesson_id, 60.0, viewer=viewer)
     else:
-        frame = queries.student_summary(engine, lesson_id)
+        frame = queries.student_summary(engine, lesson_id, viewer=viewer)
     return _chunks(list(frame.columns), _frame_rows(frame))
 
 
-def write_csv(engine: Engine, lesson_id: int, kind: str, out_path: str | Path) -> int:
+def write_csv(
+    engine: Engine, lesson_id: int, kind: str, out_path: str | Path, *, viewer: Viewer
+) -> int:
     """Write one lesson's CSV to a file and return the number of data rows."""
     path = Path(out_path)
     rows = -1  # the header line is not a row
     try:
         with path.open("w", encoding="utf-8", newline="") as handle:
-            for chunk in iter_csv(engine, lesson_id, kind):
+            for chunk in iter_csv(engine, lesson_id, kind, viewer=viewer):
                 handle.write(chunk)
                 rows += chunk.count("\n")
     except OSError as exc:

@@ -1,5 +1,6 @@
 """What the live card reads while a lesson runs: each student's latest state and trend, the class
-now and over the last minutes. Every read is bounded by `now`, so a replay gives the same view."""
+now and over the last minutes. Every read is bounded by `now`, so a replay gives the same view,
+and takes the `viewer` (storage/viewers.py): a lesson they may not see has no rows."""
 
 from __future__ import annotations
 
@@ -14,17 +15,24 @@ from storage.frames import bucket_width_ms, read_frame
 from storage.report_queries import timeline_frame, timeline_select
 from storage.rollups import per_student_select
 from storage.schema import ObservationRollup, ObservationRow
+from storage.viewers import Viewer, lesson_visible
 
 Obs = ObservationRow
 R = ObservationRollup
 
 
 def student_trends_select(
-    lesson_id: int, bucket_s: float, *, since: datetime | None = None, until: datetime | None = None
+    lesson_id: int,
+    bucket_s: float,
+    *,
+    viewer: Viewer,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Select[Any]:
     """Per student and bucket: the student's mean engagement (absent samples count as scored)."""
+    visible = lesson_visible(viewer, lesson_id)
     c = (
-        per_student_select(lesson_id, bucket_width_ms(bucket_s), since, until)
+        per_student_select(lesson_id, bucket_width_ms(bucket_s), since, until, visible)
         .subquery("per_student")
         .c
     )
@@ -38,11 +46,12 @@ def student_trends(
     lesson_id: int,
     bucket_s: float,
     *,
+    viewer: Viewer,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pd.DataFrame:
     """track_id, bucket_start (aware UTC) and engagement: each student's trend, oldest first."""
-    stmt = student_trends_select(lesson_id, bucket_s, since=since, until=until)
+    stmt = student_trends_select(lesson_id, bucket_s, viewer=viewer, since=since, until=until)
     frame = read_frame(engine, stmt, ms_columns=("bucket_ms",))
     return frame.rename(columns={"bucket_ms": "bucket_start"})
 
@@ -57,9 +66,14 @@ class LiveView:
     student_trends: pd.DataFrame
 
 
-def latest_states_select(lesson_id: int, now: datetime) -> Select[Any]:
+def latest_states_select(lesson_id: int, now: datetime, *, viewer: Viewer) -> Select[Any]:
     """Each student's latest observation at or before `now` (one index probe per student)."""
-    tracks = select(R.track_id).where(R.lesson_id == lesson_id).distinct().subquery("tracks")
+    tracks = (
+        select(R.track_id)
+        .where(R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id))
+        .distinct()
+        .subquery("tracks")
+    )
     latest_ts = (
         select(func.max(Obs.ts))
         .where(Obs.lesson_id == lesson_id, Obs.track_id == tracks.c.track_id, Obs.ts <= now)
@@ -78,11 +92,18 @@ def latest_states_select(lesson_id: int, now: datetime) -> Select[Any]:
     )
 
 
-def window_concentration_select(lesson_id: int, since: datetime, until: datetime) -> Select[Any]:
+def window_concentration_select(
+    lesson_id: int, since: datetime, until: datetime, *, viewer: Viewer
+) -> Select[Any]:
     """Class concentration over (since, until]: mean over students of their mean engagement."""
     per_student = (
         select(func.avg(Obs.engagement).label("engagement"))
-        .where(Obs.lesson_id == lesson_id, Obs.ts > since, Obs.ts <= until)
+        .where(
+            Obs.lesson_id == lesson_id,
+            Obs.ts > since,
+            Obs.ts <= until,
+            lesson_visible(viewer, lesson_id),
+        )
         .group_by(Obs.track_id)
         .subquery("per_student")
     )
@@ -93,6 +114,7 @@ def live_view(
     engine: Engine,
     lesson_id: int,
     *,
+    viewer: Viewer,
     window_s: float,
     now: datetime,
     trend_s: float = 600.0,
@@ -103,19 +125,21 @@ def live_view(
     each student's last student_trend_s, in trend_bucket_s buckets."""
     since = now - timedelta(seconds=window_s)
     with engine.connect() as conn:
-        students = read_frame(conn, latest_states_select(lesson_id, now))
+        students = read_frame(conn, latest_states_select(lesson_id, now, viewer=viewer))
         students["ts"] = pd.to_datetime(students["ts"], utc=True)
-        concentration = conn.execute(window_concentration_select(lesson_id, since, now)).scalar()
+        concentration = conn.execute(
+            window_concentration_select(lesson_id, since, now, viewer=viewer)
+        ).scalar()
+        trend_since = now - timedelta(seconds=trend_s)
         trend = timeline_frame(
             conn,
-            timeline_select(
-                lesson_id, trend_bucket_s, since=now - timedelta(seconds=trend_s), until=now
-            ),
+            timeline_select(lesson_id, trend_bucket_s, viewer=viewer, since=trend_since, until=now),
         )
         per_student = student_trends(
             conn,
             lesson_id,
             trend_bucket_s,
+            viewer=viewer,
             since=now - timedelta(seconds=student_trend_s),
             until=now,
         )

@@ -2,7 +2,9 @@
 
 This module holds the lesson lists (every lesson with its summary, a class's earlier lessons) and
 is the one import for every read: one lesson's report lives in storage/report_queries.py, the live
-card's reads in storage/live_queries.py, and both are re-exported here.
+card's reads in storage/live_queries.py, and both are re-exported here. Every read takes the
+`viewer` (storage/viewers.py) and shows only the lessons that viewer may see: to a teacher,
+another teacher's lesson is no lesson at all.
 
 Time buckets are integer arithmetic on epoch milliseconds: `(t_ms / bucket_ms) * bucket_ms` is
 integer division on both SQLite and PostgreSQL, so one statement serves both. Builders named
@@ -36,6 +38,7 @@ from storage.report_queries import (
     timeline_select,
 )
 from storage.schema import Lesson, ObservationRollup, SampleRow
+from storage.viewers import Viewer, visible_lessons
 
 R = ObservationRollup
 
@@ -106,12 +109,17 @@ def _lessons_frame(engine: Engine, stmt: Select[Any]) -> pd.DataFrame:
 def lessons_summary(
     engine: Engine,
     *,
+    viewer: Viewer,
     group: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    status: str | None = None,
 ) -> pd.DataFrame:
-    """Lessons (newest first) with duration, students seen, mean concentration and share attentive."""
-    conditions = []
+    """The viewer's lessons (newest first) with duration, students seen, mean concentration and
+    share attentive; optionally of one class, started in [since, until), or with one status."""
+    conditions = [visible_lessons(viewer)]
+    if status is not None:
+        conditions.append(Lesson.status == status)
     if group is not None:
         conditions.append(Lesson.group_name == group)
     if since is not None:
@@ -121,24 +129,38 @@ def lessons_summary(
     return _lessons_frame(engine, _lessons_select(*conditions))
 
 
-def previous_lessons(engine: Engine, lesson_id: int, limit: int = 10) -> pd.DataFrame:
-    """The same class's earlier lessons (newest first) with their summary columns."""
-    this = select(Lesson.group_name, Lesson.started_at).where(Lesson.id == lesson_id)
+def previous_lessons(
+    engine: Engine, lesson_id: int, limit: int = 10, *, viewer: Viewer
+) -> pd.DataFrame:
+    """The same class's earlier lessons the viewer may see (newest first), with summary columns."""
+    visible = visible_lessons(viewer)
+    this = select(Lesson.group_name, Lesson.started_at).where(Lesson.id == lesson_id, visible)
     group = this.with_only_columns(Lesson.group_name).scalar_subquery()
     started = this.with_only_columns(Lesson.started_at).scalar_subquery()
     ids = (
         select(Lesson.id)
-        .where(Lesson.group_name == group, Lesson.started_at < started)
+        .where(Lesson.group_name == group, Lesson.started_at < started, visible)
         .order_by(Lesson.started_at.desc(), Lesson.id.desc())
         .limit(limit)
     )
     return _lessons_frame(engine, _lessons_select(Lesson.id.in_(ids)))
 
 
+def find_lesson(engine: Engine, lesson_id: int, *, viewer: Viewer) -> dict[str, Any] | None:
+    """One lesson's stored fields (owner included) when the viewer may see it, else None: to a
+    teacher, another teacher's lesson and an id never used read the same."""
+    stmt = select(*Lesson.__table__.columns).where(Lesson.id == lesson_id, visible_lessons(viewer))
+    with engine.connect() as conn:
+        row = conn.execute(stmt).mappings().first()
+    return None if row is None else dict(row)
+
+
 __all__ = [
     "LESSON_SUMMARY_COLUMNS",
     "STUDENT_SUMMARY_COLUMNS",
     "LiveView",
+    "Viewer",
+    "find_lesson",
     "latest_states_select",
     "lesson_stats_select",
     "lesson_timeline",

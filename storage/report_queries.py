@@ -3,6 +3,7 @@
 Whole-lesson reads aggregate the 10-second per-student rollups (storage/rollups.py) when the
 bucket is a multiple of 10 s, and the observations themselves otherwise; both give the same
 numbers. Builders named `*_select` return the statement for callers that run it themselves.
+Every read takes the `viewer` (storage/viewers.py): a lesson they may not see has no rows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from storage.frames import bucket_width_ms, dominant_expressions, ratio, read_fr
 from storage.records import EXPRESSIONS, AttentionState
 from storage.rollups import count_if, per_student_select
 from storage.schema import ATTENTION_STATES, Lesson, ObservationRollup
+from storage.viewers import Viewer, lesson_visible
 
 R = ObservationRollup
 _ABSENT = AttentionState.ABSENT.value
@@ -31,6 +33,7 @@ def timeline_select(
     lesson_id: int,
     bucket_s: float,
     *,
+    viewer: Viewer,
     since: datetime | None = None,
     until: datetime | None = None,
     from_rows: bool = False,
@@ -40,7 +43,12 @@ def timeline_select(
     `from_rows=True` aggregates the observations even where rollups could serve (for checks).
     """
     per_student = per_student_select(
-        lesson_id, bucket_width_ms(bucket_s), since, until, from_rows=from_rows
+        lesson_id,
+        bucket_width_ms(bucket_s),
+        since,
+        until,
+        lesson_visible(viewer, lesson_id),
+        from_rows=from_rows,
     )
     c = per_student.subquery("per_student").c
     total = func.sum(c.n)
@@ -73,19 +81,24 @@ def timeline_frame(source: Engine | Connection, stmt: Select[Any]) -> pd.DataFra
     return frame
 
 
-def lesson_timeline(engine: Engine, lesson_id: int, bucket_s: float) -> pd.DataFrame:
+def lesson_timeline(
+    engine: Engine, lesson_id: int, bucket_s: float, *, viewer: Viewer
+) -> pd.DataFrame:
     """One lesson per time bucket: concentration (mean of students' mean engagement), shares, expressions."""
-    return timeline_frame(engine, timeline_select(lesson_id, bucket_s))
+    return timeline_frame(engine, timeline_select(lesson_id, bucket_s, viewer=viewer))
 
 
-def low_moments(engine: Engine, lesson_id: int, bucket_s: float, n: int = 3) -> pd.DataFrame:
+def low_moments(
+    engine: Engine, lesson_id: int, bucket_s: float, n: int = 3, *, viewer: Viewer
+) -> pd.DataFrame:
     """The n buckets with the lowest class concentration, lowest first."""
-    timeline = timeline_select(lesson_id, bucket_s).order_by(None).subquery("timeline")
+    stmt = timeline_select(lesson_id, bucket_s, viewer=viewer)
+    timeline = stmt.order_by(None).subquery("timeline")
     stmt = select(timeline).order_by(timeline.c.concentration, timeline.c.bucket_ms).limit(n)
     return timeline_frame(engine, stmt)
 
 
-def student_summary_select(lesson_id: int) -> Select[Any]:
+def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
     """Per-student sums over the lesson (time present, engagement, states, expression counts)."""
     rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
     n = func.sum(R.n)
@@ -100,14 +113,14 @@ def student_summary_select(lesson_id: int) -> Select[Any]:
             ),
             *(func.sum(getattr(R, f"n_{name}")).label(f"count_{name}") for name in EXPRESSIONS),
         )
-        .where(R.lesson_id == lesson_id)
+        .where(R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id))
         .group_by(R.track_id)
         .order_by(R.track_id)
     )
 
 
-def student_summary(engine: Engine, lesson_id: int) -> pd.DataFrame:
+def student_summary(engine: Engine, lesson_id: int, *, viewer: Viewer) -> pd.DataFrame:
     """One row per anonymous student (time present = present samples ÷ sample rate)."""
-    frame = read_frame(engine, student_summary_select(lesson_id))
+    frame = read_frame(engine, student_summary_select(lesson_id, viewer=viewer))
     frame["dominant_expression"] = dominant_expressions(frame, "count_")
     return frame[list(STUDENT_SUMMARY_COLUMNS)]

@@ -98,15 +98,15 @@ def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: boo
 def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
     """The live numbers; reruns alone every 2 s and hands back to the page when the lesson ends."""
     with friendly_errors():
-        settings = state.settings()
+        settings, viewer = state.settings(), state.viewer()
         now = config.utc_now()
-        lesson = loaders.load_lesson(db_url, lesson_id)
+        lesson = loaders.load_lesson(db_url, viewer, lesson_id)
         if lesson is None:
             st.warning(f"Lesson {lesson_id} no longer exists.")
             return
         engine = control.engine_for_lesson(Path(data_dir), lesson_id)
-        live = loaders.load_live(db_url, lesson_id, now)
-        summary = loaders.load_lesson_row(db_url, lesson_id, lesson["started_at"])
+        live = loaders.load_live(db_url, viewer, lesson_id, now)
+        summary = loaders.load_lesson_row(db_url, viewer, lesson_id, lesson["started_at"])
         bucket_s = loaders.LIVE_TREND_BUCKET_S
         health = live_metrics.engine_health(
             lesson["status"], summary, live.trend, now, engine, bucket_s
@@ -263,7 +263,7 @@ def engine_panel(settings: DashboardSettings, engine: control.EngineStatus | Non
 
 def running_elsewhere(settings: DashboardSettings) -> int | None:
     """A lesson an engine started elsewhere is running: let the teacher pick one to watch."""
-    running = loaders.load_running(settings.db_url)
+    running = loaders.load_running(settings.db_url, state.viewer())
     if running.empty:
         return None
     st.caption(
@@ -281,8 +281,8 @@ def running_elsewhere(settings: DashboardSettings) -> int | None:
 
 
 def finished_notice(settings: DashboardSettings) -> None:
-    lesson_id = st.session_state.get(FINISHED_LESSON)
-    lesson = None if lesson_id is None else loaders.load_lesson(settings.db_url, lesson_id)
+    lesson_id, viewer = st.session_state.get(FINISHED_LESSON), state.viewer()
+    lesson = None if lesson_id is None else loaders.load_lesson(settings.db_url, viewer, lesson_id)
     if lesson is None:
         return
     show(live_metrics.finished_notice(lesson["title"], lesson["status"]))
@@ -302,7 +302,7 @@ if watch is not None:
     live_card(settings.db_url, watch, str(settings.data_dir))
 elif not engine_running:
     finished_notice(settings)
-    if loaders.load_lessons(settings.db_url).empty:
+    if loaders.load_lessons(settings.db_url, state.viewer()).empty:
         first_run_guide(settings)
     else:
         start_form(settings)

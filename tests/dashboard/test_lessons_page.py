@@ -8,13 +8,16 @@ import pytest
 
 from storage import queries
 from storage.db import open_database
+from storage.viewers import Viewer
 from tests.dashboard.conftest import T_FIRST, chart_titles, table_with
+
+EVERYONE = Viewer.everyone()
 
 
 def test_lists_every_lesson_with_class_and_mean_concentration(app, seeded_db):
     at = app(seeded_db.url, "lessons")
     table = table_with(at, "Lesson")
-    expected = queries.lessons_summary(open_database(seeded_db.url))
+    expected = queries.lessons_summary(open_database(seeded_db.url), viewer=EVERYONE)
     assert list(table["Lesson"]) == list(expected["title"])
     assert list(table["Class"]) == list(expected["group_name"])
     assert list(table["Mean concentration"]) == pytest.approx(
@@ -40,14 +43,14 @@ def test_date_filter_keeps_lessons_started_those_days(app, seeded_db):
 def test_report_shows_storage_figures_for_the_lesson(app, seeded_db):
     at = app(seeded_db.url, "lessons", lessons_selected=seeded_db.lesson)
     engine = open_database(seeded_db.url)
-    summary = queries.lessons_summary(engine)
+    summary = queries.lessons_summary(engine, viewer=EVERYONE)
     row = summary[summary["id"] == seeded_db.lesson].iloc[0]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mean concentration"] == f"{row['mean_concentration']:.1f}"
     assert metrics["Students"] == "6"
     assert metrics["Duration"] == "15 min 00 s"
     assert metrics["Class"] == "7A"
-    lows = queries.low_moments(engine, seeded_db.lesson, 60.0, 3)
+    lows = queries.low_moments(engine, seeded_db.lesson, 60.0, 3, viewer=EVERYONE)
     low_table = table_with(at, "Time")
     assert list(low_table["Time"]) == [t.strftime("%H:%M") for t in lows["bucket_start"]]
     assert list(low_table["Class concentration"]) == pytest.approx(

@@ -12,7 +12,10 @@ from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson
 from storage.recorder import write_samples
 from storage.records import AttentionState
+from storage.viewers import Viewer
 from tests.storage.conftest import T0, make_sample
+
+EVERYONE = Viewer.everyone()
 
 A = AttentionState
 
@@ -34,7 +37,7 @@ def _read(path) -> list[dict[str, str]]:
 
 def test_observations_export_has_one_row_per_observation_with_zoned_times(engine, lesson, tmp_path):
     out = tmp_path / "obs.csv"
-    assert export.write_csv(engine, lesson, "observations", out) == 300
+    assert export.write_csv(engine, lesson, "observations", out, viewer=EVERYONE) == 300
     rows = _read(out)
     assert len(rows) == 300
     assert list(rows[0]) == list(export.OBSERVATION_EXPORT_COLUMNS)
@@ -47,7 +50,7 @@ def test_observations_export_has_one_row_per_observation_with_zoned_times(engine
 
 def test_minutes_export_has_one_row_per_minute(engine, lesson, tmp_path):
     out = tmp_path / "minutes.csv"
-    assert export.write_csv(engine, lesson, "minutes", out) == 2
+    assert export.write_csv(engine, lesson, "minutes", out, viewer=EVERYONE) == 2
     rows = _read(out)
     assert [r["bucket_start"] for r in rows] == [
         "2025-03-03T09:00:00+00:00",
@@ -58,7 +61,7 @@ def test_minutes_export_has_one_row_per_minute(engine, lesson, tmp_path):
 
 def test_students_export_has_one_row_per_student(engine, lesson, tmp_path):
     out = tmp_path / "students.csv"
-    assert export.write_csv(engine, lesson, "students", out) == 2
+    assert export.write_csv(engine, lesson, "students", out, viewer=EVERYONE) == 2
     rows = _read(out)
     assert [r["track_id"] for r in rows] == ["1", "2"]
     assert float(rows[1]["share_absent"]) == pytest.approx(38 / 150)
@@ -66,13 +69,13 @@ def test_students_export_has_one_row_per_student(engine, lesson, tmp_path):
 
 def test_observations_stream_in_several_chunks(engine, lesson, monkeypatch):
     monkeypatch.setattr(export, "CHUNK_ROWS", 64)
-    chunks = list(export.iter_csv(engine, lesson, "observations"))
+    chunks = list(export.iter_csv(engine, lesson, "observations", viewer=EVERYONE))
     assert len(chunks) == 5
     assert sum(chunk.count("\n") for chunk in chunks) == 301
 
 
 def test_unknown_kind_and_unknown_lesson_are_storage_errors(engine, lesson, tmp_path):
     with pytest.raises(StorageError, match="unknown export kind"):
-        export.write_csv(engine, lesson, "faces", tmp_path / "x.csv")
+        export.write_csv(engine, lesson, "faces", tmp_path / "x.csv", viewer=EVERYONE)
     with pytest.raises(StorageError, match="no lesson with id 999"):
-        list(export.iter_csv(engine, 999, "observations"))
+        list(export.iter_csv(engine, 999, "observations", viewer=EVERYONE))
