@@ -84,6 +84,8 @@ def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[s
         command += ["--db", launch.db_url]
     if launch.attention_only:
         command.append("--attention-only")
+    if launch.owner:
+        command += ["--teacher", launch.owner]
     spec = launch.spec
     if FILE_SOURCES_PLAYED_IN_REAL_TIME and not spec.live:
         command.append("--realtime")

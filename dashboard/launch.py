@@ -42,6 +42,7 @@ class LessonLaunch:
     rate_hz: float = 2.0
     attention_only: bool = False
     db_url: str | None = None
+    owner: str | None = None  # the logged-in account the lesson belongs to; None: no login
 
     def __post_init__(self) -> None:
         check_lesson(self.title, self.rate_hz)
@@ -106,7 +107,12 @@ def source_from_form(choice: str, region: str = "", path: str = "") -> SourceSpe
 
 
 def launch_from_form(
-    form: LessonForm, *, db_url: str, data_dir: Path, upload: Upload | None = None
+    form: LessonForm,
+    *,
+    db_url: str,
+    data_dir: Path,
+    upload: Upload | None = None,
+    owner: str | None = None,
 ) -> LessonLaunch:
     """Check the form and build its launch; an uploaded video (file choice) is kept under data_dir.
 
@@ -118,7 +124,7 @@ def launch_from_form(
     else:
         spec = source_from_form(form.source_choice, form.region, form.path)
     return LessonLaunch(
-        form.title, form.group_name, str(spec), form.rate_hz, form.attention_only, db_url
+        form.title, form.group_name, str(spec), form.rate_hz, form.attention_only, db_url, owner
     )
 
 

@@ -25,6 +25,9 @@ STATE_BADGE = {
     "absent": ":gray-badge[absent]",
 }
 NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
+OTHER_TEACHERS_ENGINE = (
+    "This dashboard is recording another teacher's lesson; you can start one when it ends."
+)
 
 
 @st.cache_data(ttl=60, max_entries=1, show_spinner=False)
@@ -161,7 +164,11 @@ def start(
     """Check the form and start the engine; the page then follows it through the state file."""
     try:
         new_launch = launch.launch_from_form(
-            form, db_url=settings.db_url, data_dir=settings.data_dir, upload=upload
+            form,
+            db_url=settings.db_url,
+            data_dir=settings.data_dir,
+            upload=upload,
+            owner=state.viewer().name,
         )
     except ValueError as exc:
         st.error(str(exc))
@@ -294,6 +301,11 @@ def finished_notice(settings: DashboardSettings) -> None:
 settings = state.settings()
 st.title("Live lesson")
 engine = control.engine_status(settings.data_dir)
+if engine is not None and not state.viewer().may_see(engine.handle.launch.owner):
+    if engine.alive:  # one engine per dashboard: another teacher's lesson is being recorded
+        st.info(OTHER_TEACHERS_ENGINE, icon=":material/sensors:")
+        st.stop()
+    engine = None  # how it ended is for its teacher to see
 watch = engine_panel(settings, engine)
 engine_running = engine is not None and engine.alive
 if watch is None and not engine_running:

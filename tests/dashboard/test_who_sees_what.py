@@ -6,6 +6,8 @@ and classes, the admin's show every lesson; the engine a teacher starts records 
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,9 +16,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import loaders
+from dashboard import control, loaders
 from dashboard.auth import Viewer as Login
 from dashboard.auth import hash_password
+from dashboard.launch import LessonForm, LessonLaunch, launch_from_form
 from storage.accounts import save_account
 from storage.db import open_database
 from storage.lessons import LessonSpec, create_lesson
@@ -26,6 +29,7 @@ from storage.viewers import Viewer
 from tests.dashboard.conftest import APP, LIVE_START, PAGES, T_FIRST, table_with
 
 PASSWORD = "a long enough test passphrase"
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,52 @@ def test_a_teacher_is_offered_only_her_own_running_lessons(shared_db, logged_in)
     assert lee.button(key="live_start")  # her own start form instead
 
 
-# --- whose lessons a login sees -------------------------------------------------------------------
+def test_a_lesson_a_teacher_starts_is_recorded_as_hers(shared_db, logged_in, monkeypatch, tmp_path):
+    engine_command = control.engine_command
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    at = logged_in("ms.lee", "live")
+    at.radio(key="live_source").set_value("demo").run()
+    at.button(key="live_start").click().run()
+    handle = control.load_handle(tmp_path / "data")
+    try:
+        assert handle.launch.owner == "ms.lee"
+        command = engine_command(handle.launch, python="py")
+        assert command[command.index("--teacher") + 1] == "ms.lee"
+        other = logged_in("mr.khan", "live")  # one engine per dashboard: not his to see or stop
+        assert [i.value for i in other.info] == [
+            "This dashboard is recording another teacher's lesson; you can start one when it ends."
+        ]
+        assert not [b for b in other.button if b.key in ("live_stop", "live_start")]
+        assert not [s for s in other.sidebar.success if "Engine running" in s.value]
+        mine = logged_in("ms.lee", "live")
+        assert mine.button(key="live_stop")
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+
+
+# --- the engine the dashboard starts, and whose lessons a login sees ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("owner", "tail"), [("ms.lee", ["--teacher", "ms.lee"]), (None, [])], ids=["login", "loopback"]
+)
+def test_the_engine_command_names_the_lessons_owner(owner, tail):
+    launch = launch_from_form(
+        LessonForm("Maths", "7A", "demo"), db_url="sqlite:///x.db", data_dir=Path("."), owner=owner
+    )
+    command = control.engine_command(launch, python="py")
+    assert ("--teacher" in command) is bool(tail)
+    if tail:
+        assert command[command.index("--teacher") :][:2] == tail
+
+
+def test_a_state_file_from_before_owners_still_loads_without_one():
+    handle = control.EngineHandle(41, "/tmp/x.log", "2025-01-01T00:00:00+00:00",
+                                  LessonLaunch("T", "G", "demo", owner="ms.lee"))  # fmt: skip
+    assert control.EngineHandle.from_json(handle.to_json()) == handle
+    older = json.loads(handle.to_json())
+    del older["launch"]["owner"]
+    assert control.EngineHandle.from_json(json.dumps(older)).launch.owner is None
 
 
 @pytest.mark.parametrize(
