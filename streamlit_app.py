@@ -73,6 +73,8 @@ if page.title not in PAGES_WITHOUT_DATABASE:
             "Check CLASSPULSE_DB_URL (or that the data/ folder is writable), then reload the page."
         )
         st.stop()
+    loaders.settle_dead_engines(settings.db_url)  # a dead engine's lesson never reads as running
+control.sweep_uploads(settings.data_dir)  # videos left by a crash or a restart
 
 with friendly_errors():
     page.run()

@@ -71,7 +71,7 @@ def _lesson_frames(frames: list[np.ndarray]) -> Iterator[Frame]:
 STAGES = ("detect_ms", "landmarks_ms", "classifier_ms", "features_ms")
 
 
-def _rotated(calls: list, shift: int) -> list:
+def rotated(calls: list, shift: int) -> list:
     """Run the calls in an order rotated by `shift`, returning results in the original order."""
     n = len(calls)
     out = [None] * n
@@ -102,7 +102,7 @@ def measure_set(
         calls = [ours, lambda frame=frame: fer.detect(frame.image)]
         if fer_keras is not None:
             calls.append(lambda frame=frame: fer_keras.detect(frame.image))
-        (result, cp_ms), (fer_faces, fer_ms), *keras = _rotated(calls, frame.index)
+        (result, cp_ms), (fer_faces, fer_ms), *keras = rotated(calls, frame.index)
         n = len(result.faces)
         cp_labels = [o.expression for o in result.sample.observations[:n]]
         pairs = match_boxes([f.box for f in result.faces], [f.box for f in fer_faces])

@@ -6,7 +6,6 @@ first line of stdin; never from the command line, where other users could read i
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,28 +21,12 @@ from dashboard.auth import (
     normalise_username,
 )
 from storage.accounts import ROLES, find_account, save_account
+from storage.cli_types import database_group
 from storage.db import StorageError, open_database, safe_url
 
-
-class _OneLineErrors(click.Group):
-    """Turn AuthError and StorageError into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except (AuthError, StorageError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-
-@click.group(cls=_OneLineErrors)
-@click.option("--db", "db_url", default=None, metavar="URL",
-              help="SQLAlchemy URL (default: $CLASSPULSE_DB_URL, else sqlite:///data/classpulse.db).")  # fmt: skip
-@click.pass_context
-def cli(ctx: click.Context, db_url: str | None) -> None:
-    """ClassPulse dashboard: who may log in when it is open to a network."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = db_url
+cli = database_group(
+    "ClassPulse dashboard: who may log in when it is open to a network.", AuthError, StorageError
+)
 
 
 def _keep_to_owner(engine: Engine) -> None:

@@ -74,7 +74,8 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int 
         yaxis_title=y_title,
         height=height,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        # Below the plot, never over the title: Plotly widens the bottom margin to fit it.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0.0},
         hovermode="x unified",
     )
     return fig

@@ -18,6 +18,8 @@ ATTENTION_ONLY_ENV = "CLASSPULSE_ATTENTION_ONLY"
 ALERT_LEVEL_ENV = "CLASSPULSE_ALERT_LEVEL"
 ALERT_MINUTES_ENV = "CLASSPULSE_ALERT_MINUTES"
 OIDC_DOMAINS_ENV = "CLASSPULSE_OIDC_DOMAINS"
+MEDIA_DIRS_ENV = "CLASSPULSE_MEDIA_DIRS"
+ALLOW_STREAMS_ENV = "CLASSPULSE_ALLOW_STREAMS"
 
 
 def utc_now() -> datetime:
@@ -73,6 +75,11 @@ def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
         return default
 
 
+def _env_dirs(environ: Mapping[str, str], name: str) -> tuple[Path, ...]:
+    raw = environ.get(name) or ""
+    return tuple(Path(d.strip()) for d in raw.split(os.pathsep) if d.strip())
+
+
 def _env_domains(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = environ.get(name) or ""
     return tuple(d.strip().lower().lstrip("@") for d in raw.split(",") if d.strip())
@@ -89,6 +96,10 @@ class DashboardSettings:
     alert_level / alert_minutes: warn when class concentration stays under the level this long.
     oidc_domains: email domains whose OIDC logins are let in (CLASSPULSE_OIDC_DOMAINS, comma
         separated); none means an OIDC login alone lets nobody in.
+    media_dirs: the folders whose videos and image folders the Live form may name by path
+        (CLASSPULSE_MEDIA_DIRS, separated by os.pathsep); none means no typed path, uploads only.
+    allow_streams: whether the Live form takes stream URLs (CLASSPULSE_ALLOW_STREAMS=1): the
+        server then connects to whatever address is typed, so it is the administrator's choice.
     """
 
     db_url: str
@@ -98,6 +109,8 @@ class DashboardSettings:
     alert_level: float = 40.0
     alert_minutes: float = 3.0
     oidc_domains: tuple[str, ...] = ()
+    media_dirs: tuple[Path, ...] = ()
+    allow_streams: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -112,4 +125,6 @@ class DashboardSettings:
             alert_level=min(100.0, max(0.0, _env_float(environ, ALERT_LEVEL_ENV, 40.0))),
             alert_minutes=min(10.0, max(0.5, _env_float(environ, ALERT_MINUTES_ENV, 3.0))),
             oidc_domains=_env_domains(environ, OIDC_DOMAINS_ENV),
+            media_dirs=_env_dirs(environ, MEDIA_DIRS_ENV),
+            allow_streams=_env_bool(environ, ALLOW_STREAMS_ENV, False),
         )

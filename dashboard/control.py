@@ -5,6 +5,11 @@ What the teacher asked for arrives checked, as a `dashboard.launch.LessonLaunch`
 reload); its pid and what it was asked to do are kept in a small JSON file under the
 data folder, its output in data/engine-logs/. Stopping sends SIGTERM: the engine flushes its last
 samples and marks the lesson finished.
+
+Secrets stay off the command line (which every account on the machine can read in `ps`) and out
+of the JSON file: the database URL and a stream URL reach the engine through its environment,
+which only this account can read. A video uploaded for the lesson is deleted once the engine has
+exited, however it ended, the first time the dashboard looks.
 """
 
 from __future__ import annotations
@@ -17,18 +22,26 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dashboard.launch import LessonLaunch
+from dashboard.launch import LessonLaunch, is_upload, upload_folder
 from engine.source_spec import SourceKind
+from storage.db import URL_ENV
+from storage.lessons import process_start_ticks
+from storage.masking import mask_secrets
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "engine.json"
 LOG_DIR = "engine-logs"
 FILE_SOURCES_PLAYED_IN_REAL_TIME = True
+SOURCE_ENV = "CLASSPULSE_SOURCE"  # how a stream URL reaches the engine (`engine run` reads it)
+# An upload no running engine plays is deleted once it is this old: long enough for the Live
+# form to save a video and start its engine, so a sweep in another session never races a start.
+UPLOAD_GRACE_S = 300.0
 _LESSON_STARTED = re.compile(r"^lesson (\d+) started", re.MULTILINE)
 # MediaPipe / TensorFlow Lite chatter on stderr: not what a teacher needs to read.
 _NOISE = re.compile(r"^(?:[WIEF]\d{4} |INFO: |WARNING: Logging before|WARNING: All log messages)")
@@ -49,29 +62,37 @@ class EngineHandle:
     start_ticks: int | None = None  # the kernel's start time of that pid: tells a recycled pid apart
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        """The handle as stored: a stream URL's password and tokens masked, nothing secret."""
+        raw = asdict(self)
+        raw["launch"]["source"] = self.launch.spec.shown
+        return json.dumps(raw, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> EngineHandle:
         raw = json.loads(text)
+        known = {f.name for f in fields(LessonLaunch)}  # an older file's db_url is dropped
         return cls(
             pid=int(raw["pid"]),
             log_path=str(raw["log_path"]),
             started_at=str(raw["started_at"]),
-            launch=LessonLaunch(**raw["launch"]),
+            launch=LessonLaunch(**{k: v for k, v in raw["launch"].items() if k in known}),
             start_ticks=raw.get("start_ticks"),
         )
 
 
 def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[str]:
-    """The engine's command line for a launch (recordings play at real-time pace, as in a lesson)."""
+    """The engine's command line for a launch (recordings play at real-time pace, as in a lesson).
+
+    It holds no secret: no database URL, and a stream URL goes in the environment (engine_env).
+    """
+    spec = launch.spec
+    source = [] if spec.kind is SourceKind.URL else ["--source", launch.source]
     command = [
         python,
         "-m",
         "engine",
         "run",
-        "--source",
-        launch.source,
+        *source,
         "--rate",
         f"{launch.rate_hz:g}",
         "--lesson",
@@ -80,13 +101,10 @@ def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[s
         launch.group_name.strip(),
         "--quiet",
     ]
-    if launch.db_url:
-        command += ["--db", launch.db_url]
     if launch.attention_only:
         command.append("--attention-only")
     if launch.owner:
         command += ["--teacher", launch.owner]
-    spec = launch.spec
     if FILE_SOURCES_PLAYED_IN_REAL_TIME and not spec.live:
         command.append("--realtime")
     if spec.kind is SourceKind.DEMO:
@@ -94,11 +112,41 @@ def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[s
     return command
 
 
-def start_engine(launch: LessonLaunch, data_dir: Path, *, cwd: Path | None = None) -> EngineHandle:
-    """Start the engine in its own session, log to a file, remember it in the state file."""
-    running = find_engine(data_dir)
-    if running is not None:
-        raise ControlError(f"an engine is already running (pid {running.pid}); stop it first")
+def engine_env(
+    launch: LessonLaunch, db_url: str | None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The engine's environment: the database URL and a stream URL travel here, not in argv."""
+    env = dict(os.environ if base is None else base, PYTHONUNBUFFERED="1", GLOG_minloglevel="2")
+    env.pop(SOURCE_ENV, None)
+    if db_url:
+        env[URL_ENV] = db_url
+    if launch.spec.kind is SourceKind.URL:
+        env[SOURCE_ENV] = launch.source
+    return env
+
+
+def start_engine(
+    launch: LessonLaunch, data_dir: Path, *, db_url: str | None = None, cwd: Path | None = None
+) -> EngineHandle:
+    """Start the engine in its own session, log to a file, remember it in the state file.
+
+    `db_url` (the dashboard's database) reaches the engine as CLASSPULSE_DB_URL; without it the
+    engine reads this process's environment as `engine run` would. A launch that cannot start
+    takes its uploaded video with it.
+    """
+    try:
+        running = find_engine(data_dir)
+        if running is not None:
+            raise ControlError(f"an engine is already running (pid {running.pid}); stop it first")
+        return _spawn(launch, data_dir, db_url, cwd)
+    except ControlError:
+        _discard_upload(launch, data_dir)
+        raise
+
+
+def _spawn(
+    launch: LessonLaunch, data_dir: Path, db_url: str | None, cwd: Path | None
+) -> EngineHandle:
     logs = Path(data_dir) / LOG_DIR
     try:
         logs.mkdir(parents=True, exist_ok=True)
@@ -106,7 +154,6 @@ def start_engine(launch: LessonLaunch, data_dir: Path, *, cwd: Path | None = Non
         raise ControlError(f"cannot create {logs}: {exc.strerror or exc}") from exc
     now = datetime.now(UTC)
     log_path = logs / f"engine-{now:%Y%m%d-%H%M%S}.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", GLOG_minloglevel="2")
     try:
         with log_path.open("ab") as out:
             process = subprocess.Popen(
@@ -116,7 +163,7 @@ def start_engine(launch: LessonLaunch, data_dir: Path, *, cwd: Path | None = Non
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=cwd or Path.cwd(),
-                env=env,
+                env=engine_env(launch, db_url),
             )
     except OSError as exc:
         raise ControlError(f"cannot start the engine: {exc.strerror or exc}") from exc
@@ -146,16 +193,45 @@ def load_handle(data_dir: Path) -> EngineHandle | None:
 
 
 def forget_engine(data_dir: Path) -> None:
-    """Remove the state file (after the teacher has seen how the engine ended)."""
+    """Remove the state file and the engine's uploaded video (once it has exited)."""
+    handle = load_handle(data_dir)
+    if handle is not None and not is_alive(handle.pid, handle.start_ticks):
+        _discard_upload(handle.launch, data_dir)
     _state_path(data_dir).unlink(missing_ok=True)
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """When the kernel started a process (clock ticks since boot), None when it cannot be read."""
+def _discard_upload(launch: LessonLaunch, data_dir: Path) -> None:
+    """Delete the video uploaded for a launch (nothing for any other source)."""
+    if is_upload(launch.source, data_dir):
+        try:
+            Path(launch.spec.target).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot delete the uploaded video %s: %s", launch.spec.target, exc)
+
+
+def sweep_uploads(data_dir: Path, *, grace_s: float = UPLOAD_GRACE_S) -> int:
+    """Delete uploaded videos no running engine plays (left by a crash or a restart); how many.
+
+    Files younger than `grace_s` are left for a moment: one may be about to be started.
+    """
+    running = find_engine(data_dir)
+    playing = None if running is None else Path(running.launch.source)
+    now = time.time()
+    removed = 0
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+        leftovers = [p for p in upload_folder(data_dir).iterdir() if p != playing]
+    except OSError:
+        return 0
+    for path in leftovers:
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= grace_s:
+                path.unlink()
+                removed += 1
+        except OSError as exc:
+            log.warning("cannot delete the uploaded video %s: %s", path, exc)
+    if removed:
+        log.info("deleted %d uploaded video(s) no lesson plays", removed)
+    return removed
 
 
 def is_alive(pid: int, start_ticks: int | None = None) -> bool:
@@ -185,9 +261,12 @@ def is_alive(pid: int, start_ticks: int | None = None) -> bool:
 
 
 def find_engine(data_dir: Path) -> EngineHandle | None:
-    """The engine this dashboard started, when it is still running."""
+    """The engine this dashboard started, when it is still running (an ended one's upload goes)."""
     handle = load_handle(data_dir)
-    if handle is None or not is_alive(handle.pid, handle.start_ticks):
+    if handle is None:
+        return None
+    if not is_alive(handle.pid, handle.start_ticks):
+        _discard_upload(handle.launch, data_dir)
         return None
     return handle
 
@@ -209,6 +288,8 @@ def engine_status(data_dir: Path) -> EngineStatus | None:
         return None
     text = read_log(handle)
     alive = is_alive(handle.pid, handle.start_ticks)
+    if not alive:
+        _discard_upload(handle.launch, data_dir)
     return EngineStatus(handle, alive, lesson_id_from_log(text), last_message(text))
 
 
@@ -263,13 +344,16 @@ def lesson_id_from_log(text: str) -> int | None:
 
 
 def last_message(text: str) -> str | None:
-    """The engine's last line worth showing a person (its one-line error when it failed)."""
+    """The engine's last line worth showing a person (its one-line error when it failed).
+
+    Any URL in it is masked (storage.masking), as everywhere the dashboard shows one.
+    """
     lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines()]
     lines = [ln for ln in lines if ln and not _NOISE.match(ln)]
     for line in reversed(lines):
         if line.startswith("Error:"):
-            return line.removeprefix("Error:").strip()
-    return lines[-1] if lines else None
+            return mask_secrets(line.removeprefix("Error:").strip())
+    return mask_secrets(lines[-1]) if lines else None
 
 
 def webcam_indices(dev: Path = Path("/dev")) -> list[int]:

@@ -1,19 +1,27 @@
 """What the teacher asks the engine to do: the Live form's fields checked and turned into a launch.
 
 The source is built and checked with the engine's one source-spec grammar (engine.source_spec),
-so what the form accepts is exactly what `python -m engine run --source` reads.
+so what the form accepts is exactly what `python -m engine run --source` reads. Which sources
+the form may name at all is the administrator's `SourcePolicy`: cameras, the screen, the demo and
+uploads always; a typed path only inside the media folders; a stream URL only when allowed.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from engine.source_spec import SourceKind, SourceSpec, parse_region, parse_source_spec
 
 UPLOAD_DIR = "uploads"
+# Network protocols a stream URL may use: file://, concat: and FFmpeg's other local protocols
+# would read the server's disk behind the media folders' back.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "http", "https", "udp", "rtp")
 # The Live form's source choices: one per webcam found ("webcam:0", ...), then these three.
 WEBCAM = "webcam:"
 SCREEN, FILE, DEMO = "screen", "file", "demo"
@@ -33,15 +41,85 @@ def check_lesson(title: str, rate_hz: float) -> None:
 
 
 @dataclass(frozen=True)
+class SourcePolicy:
+    """Which sources the Live form may hand the engine (DashboardSettings' media_dirs, allow_streams).
+
+    A typed path counts once resolved (`..` and symlinks followed), and a refusal reads the same
+    whether the path exists or not, so the form tells nothing about files outside the folders.
+    """
+
+    media_dirs: tuple[Path, ...] = ()
+    allow_streams: bool = False
+
+    def check(self, spec: SourceSpec) -> SourceSpec:
+        """The spec the engine may be given (a path as resolved); ValueError in the teacher's words."""
+        if spec.kind is SourceKind.URL:
+            return self._check_stream(spec)
+        if spec.kind is SourceKind.PATH:
+            return self._check_path(spec)
+        return spec
+
+    @property
+    def takes_typed_paths(self) -> bool:
+        return bool(self.media_dirs)
+
+    def _check_stream(self, spec: SourceSpec) -> SourceSpec:
+        if not self.allow_streams:
+            raise ValueError(
+                "Stream URLs are off on this dashboard (its administrator can allow them with "
+                "CLASSPULSE_ALLOW_STREAMS=1); upload the video instead"
+            )
+        if urlsplit(spec.target).scheme.lower() not in STREAM_SCHEMES:
+            raise ValueError(
+                f"Only network streams ({', '.join(STREAM_SCHEMES)}) can be used; "
+                "upload the video instead"
+            )
+        return spec
+
+    def _check_path(self, spec: SourceSpec) -> SourceSpec:
+        resolved = _resolved(spec.target)
+        inside = resolved is not None and any(
+            resolved.is_relative_to(folder)
+            for folder in (_resolved(str(d)) for d in self.media_dirs)
+            if folder is not None
+        )
+        if not inside:
+            raise ValueError(self._outside_message())
+        if not resolved.exists():
+            raise ValueError(f"there is no file or folder at {spec.target}")
+        return SourceSpec.path(str(resolved))
+
+    def _outside_message(self) -> str:
+        if not self.media_dirs:
+            return (
+                "Typed paths are off on this dashboard (no media folders are set, "
+                "CLASSPULSE_MEDIA_DIRS); upload the video instead"
+            )
+        folders = ", ".join(str(d) for d in self.media_dirs)
+        return f"Only files inside the media folders ({folders}) can be used; upload the video instead"
+
+
+def _resolved(path: str) -> Path | None:
+    """The absolute path with `~`, `..` and every symlink resolved; None when it cannot be."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):  # no home, a symlink loop, a NUL byte
+        return None
+
+
+@dataclass(frozen=True)
 class LessonLaunch:
-    """What the teacher asked for on the Live page; `source` is kept as the grammar writes it."""
+    """What the teacher asked for on the Live page; `source` is kept as the grammar writes it.
+
+    It holds no secret: the database URL reaches the engine through its environment, never here
+    (a launch is stored in engine.json).
+    """
 
     title: str
     group_name: str
     source: str
     rate_hz: float = 2.0
     attention_only: bool = False
-    db_url: str | None = None
     owner: str | None = None  # the logged-in account the lesson belongs to; None: no login
 
     def __post_init__(self) -> None:
@@ -88,8 +166,20 @@ def source_label(choice: str) -> str:
     return SOURCE_LABELS[choice]
 
 
-def source_from_form(choice: str, region: str = "", path: str = "") -> SourceSpec:
-    """The source a form choice names, checked (ValueError says what to fix)."""
+def typed_source_label(policy: SourcePolicy) -> str | None:
+    """The label of the form's typed-source field; None when the policy takes nothing typed."""
+    kinds = []
+    if policy.media_dirs:
+        kinds.append(f"a file in the media folders ({', '.join(str(d) for d in policy.media_dirs)})")
+    if policy.allow_streams:
+        kinds.append("a stream URL")
+    return f"…or {' or '.join(kinds)}" if kinds else None
+
+
+def source_from_form(
+    choice: str, region: str = "", path: str = "", policy: SourcePolicy | None = None
+) -> SourceSpec:
+    """The source a form choice names, checked against the policy (ValueError says what to fix)."""
     if choice.startswith(WEBCAM):
         return SourceSpec.camera(int(choice.removeprefix(WEBCAM)))
     if choice == SCREEN:
@@ -98,9 +188,9 @@ def source_from_form(choice: str, region: str = "", path: str = "") -> SourceSpe
         if not path.strip():
             raise ValueError("choose a video file: upload one, or type its path on this machine")
         spec = parse_source_spec(path)  # a typed stream URL is taken too, as the engine takes it
-        if spec.kind is SourceKind.PATH and not Path(spec.target).expanduser().exists():
-            raise ValueError(f"there is no file or folder at {spec.target}")
-        return spec
+        if spec.kind not in (SourceKind.PATH, SourceKind.URL):
+            return spec  # "demo", "0", "screen" typed as a path: always allowed
+        return (policy or SourcePolicy()).check(spec)
     if choice == DEMO:
         return SourceSpec.demo()
     raise ValueError(f"unknown source choice {choice!r}")
@@ -109,8 +199,8 @@ def source_from_form(choice: str, region: str = "", path: str = "") -> SourceSpe
 def launch_from_form(
     form: LessonForm,
     *,
-    db_url: str,
     data_dir: Path,
+    policy: SourcePolicy | None = None,
     upload: Upload | None = None,
     owner: str | None = None,
 ) -> LessonLaunch:
@@ -120,19 +210,44 @@ def launch_from_form(
     """
     check_lesson(form.title, form.rate_hz)
     if form.source_choice == FILE and upload is not None:  # an upload wins over a typed path
-        spec = SourceSpec.path(str(save_upload(data_dir, upload.name, upload.content).resolve()))
+        spec = SourceSpec.path(str(save_upload(data_dir, upload.name, upload.content)))
     else:
-        spec = source_from_form(form.source_choice, form.region, form.path)
+        spec = source_from_form(form.source_choice, form.region, form.path, policy)
     return LessonLaunch(
-        form.title, form.group_name, str(spec), form.rate_hz, form.attention_only, db_url, owner
+        form.title, form.group_name, str(spec), form.rate_hz, form.attention_only, owner=owner
     )
 
 
+def upload_folder(data_dir: Path) -> Path:
+    """Where uploaded lesson videos wait for the engine (resolved, so paths compare exactly)."""
+    return (Path(data_dir) / UPLOAD_DIR).resolve()
+
+
 def save_upload(data_dir: Path, name: str, content: bytes) -> Path:
-    """Keep an uploaded lesson video under the data folder (the engine reads it from there)."""
-    folder = Path(data_dir) / UPLOAD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "video"
-    path = folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{safe}"
-    path.write_bytes(content)
+    """Keep an uploaded lesson video until its lesson ends, readable by this account alone.
+
+    The folder is 0700 and the file 0600 whatever the umask; the name is new each time.
+    """
+    folder = upload_folder(data_dir)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # a folder made by an earlier version was world-readable
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip(".") or "video"
+    path = folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}-{safe}"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+    except OSError as exc:  # a full disk: nothing half-written is left behind
+        path.unlink(missing_ok=True)
+        raise ValueError(f"the video could not be kept for the lesson: {exc.strerror or exc}") from exc
     return path
+
+
+def is_upload(source: str, data_dir: Path) -> bool:
+    """Whether a launch's source is a video uploaded into data_dir's uploads folder."""
+    try:
+        spec = parse_source_spec(source)
+    except ValueError:
+        return False
+    return spec.kind is SourceKind.PATH and Path(spec.target).parent == upload_folder(data_dir)
+

@@ -6,6 +6,7 @@ the engine's status as `dashboard.control.engine_status` read it, and the time e
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from storage.queries import LiveView
 from storage.records import AttentionState, LessonStatus
 
 STALE_AFTER_S = 10.0  # no sample for this long: the camera or the engine is gone
+_STARTED_LINE = re.compile(r"lesson \d+ started")  # the engine's first line, not an ending
 STARTING_TEXT = "The engine is starting (loading the models takes a few seconds)…"
 
 
@@ -170,9 +172,13 @@ def engine_ended_notice(engine: EngineStatus) -> Notice:
     if engine.lesson_id is None:
         said = engine.message or f"no message (see {engine.handle.log_path})"
         return Notice("error", f"The engine could not start: {said}", ":material/error:")
-    return Notice(
-        "info", f"The engine has stopped ({engine.message or 'no message'}).", ":material/info:"
-    )
+    if engine.message is None or _STARTED_LINE.match(engine.message):  # it never said how it ended
+        return Notice(
+            "warning",
+            "The engine stopped without finishing its lesson (was it killed, or out of memory?).",
+            ":material/warning:",
+        )
+    return Notice("info", f"The engine has stopped ({engine.message}).", ":material/info:")
 
 
 def finished_notice(title: str, status: str) -> Notice:

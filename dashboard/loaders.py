@@ -9,6 +9,7 @@ and a new sample shows up within seconds.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from storage import export, lessons, queries
-from storage.db import open_database
+from storage.db import StorageError, open_database
 from storage.records import LessonStatus
 from storage.viewers import Viewer
+
+log = logging.getLogger(__name__)
 
 LIVE_WINDOW_S = 10.0  # "concentration now" is the class concentration over the last 10 s
 LIVE_TREND_S = 600.0
@@ -38,6 +42,23 @@ def database(db_url: str) -> Engine:
     engine = open_database(db_url)
     lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC))
     return engine
+
+
+def settle_dead_engines(db_url: str) -> list[int]:
+    """Mark lessons whose engine on this computer has died as interrupted; their ids.
+
+    Not cached: called on every page load and live refresh (one short read while all is well).
+    When a lesson was marked, cached reads are forgotten so every page shows it ended. A database
+    that cannot be read now is the pages' to report, not this check's.
+    """
+    try:
+        marked = lessons.mark_dead_engines_interrupted(database(db_url))
+    except (StorageError, SQLAlchemyError) as exc:
+        log.warning("cannot check the running lessons' engines: %s", exc)
+        return []
+    if marked:
+        clear_caches()
+    return marked
 
 
 @st.cache_data(ttl=5, max_entries=32, show_spinner=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -18,7 +18,18 @@ from dashboard import charts
 from storage.records import LessonStatus
 from storage.viewers import Viewer
 
-REPORT_BUCKET_S = 60.0  # one point per minute: readable over three hours, cheap to draw
+# Timeline buckets by lesson length: about 30-120 points, always a multiple of the 10 s rollups.
+BUCKETS_BY_LENGTH_S: tuple[tuple[float, float], ...] = (
+    (10 * 60, 10.0),  # up to 10 min: 10 s
+    (30 * 60, 30.0),  # up to 30 min: 30 s
+    (2 * 3600, 60.0),  # up to 2 h: 1 min
+    (6 * 3600, 180.0),  # up to 6 h: 3 min
+)
+LONGEST_BUCKET_S = 600.0
+MIN_BUCKETS_FOR_LOWS = 6  # fewer points than this and "the lowest moments" are just the points
+LOW_BELOW_MEAN = 10.0  # a low moment is this many points under the lesson's mean, or it is not shown
+NO_LOWS = (f"No moment stood out: none was {LOW_BELOW_MEAN:g} points under the lesson's mean "
+           "concentration (or the lesson is too short to tell).")
 
 STATUS_WORDS: dict[str, str] = {
     LessonStatus.RUNNING: "recording",
@@ -48,6 +59,7 @@ class LessonReport:
     low_moments: pd.DataFrame
     students: pd.DataFrame
     previous: pd.DataFrame
+    bucket_s: float = 60.0  # the timeline's bucket, chosen from the lesson's length
 
     @property
     def attention_only(self) -> bool:
@@ -59,21 +71,58 @@ class LessonReport:
         return status_words(str(self.lesson.get("status") or ""))
 
 
-def load_report(db_url: str, viewer: Viewer, lesson_id: int) -> LessonReport | None:
+def bucket_for(duration_s: float) -> float:
+    """The timeline bucket for a lesson of this length (10 s for short lessons, 1 min for an hour)."""
+    for longest_s, bucket_s in BUCKETS_BY_LENGTH_S:
+        if duration_s <= longest_s:
+            return bucket_s
+    return LONGEST_BUCKET_S
+
+
+def meaningful_lows(timeline: pd.DataFrame, lows: pd.DataFrame) -> pd.DataFrame:
+    """The lowest buckets worth pointing at: a lesson long enough, and clearly under its own mean."""
+    values = timeline["concentration"].dropna() if "concentration" in timeline else pd.Series()
+    if len(values) < MIN_BUCKETS_FOR_LOWS or lows.empty:
+        return lows.iloc[0:0]
+    return lows[lows["concentration"] <= float(values.mean()) - LOW_BELOW_MEAN]
+
+
+def lesson_length_s(lesson: dict[str, Any], now: datetime) -> float:
+    """Seconds from the lesson's start to its end (to now while it is recording)."""
+    end = lesson.get("ended_at") or now
+    return max(0.0, (pd.Timestamp(end) - pd.Timestamp(lesson["started_at"])).total_seconds())
+
+
+def load_report(
+    db_url: str, viewer: Viewer, lesson_id: int, now: datetime | None = None
+) -> LessonReport | None:
     """Read a lesson's report through the cached loaders; None when the viewer has no such lesson."""
     from dashboard import loaders
 
     lesson = loaders.load_lesson(db_url, viewer, lesson_id)
     if lesson is None:
         return None
+    bucket_s = bucket_for(lesson_length_s(lesson, now or datetime.now(UTC)))
+    timeline = loaders.load_timeline(db_url, viewer, lesson_id, bucket_s)
     return LessonReport(
         lesson=lesson,
         summary=loaders.load_lesson_row(db_url, viewer, lesson_id, lesson["started_at"]),
-        timeline=loaders.load_timeline(db_url, viewer, lesson_id, REPORT_BUCKET_S),
-        low_moments=loaders.load_low_moments(db_url, viewer, lesson_id, REPORT_BUCKET_S, 3),
+        timeline=timeline,
+        low_moments=meaningful_lows(
+            timeline, loaders.load_low_moments(db_url, viewer, lesson_id, bucket_s, 3)
+        ),
         students=loaders.load_students(db_url, viewer, lesson_id),
         previous=loaders.load_previous(db_url, viewer, lesson_id),
+        bucket_s=bucket_s,
     )
+
+
+_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
+
+
+def markdown_text(text: object) -> str:
+    """Teacher-typed text for a Streamlit label or header: shown as typed, never as a link or format."""
+    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in str(text))
 
 
 def local_time(ts: datetime | pd.Timestamp, tz: str, fmt: str = "%a %d %b %Y %H:%M") -> str:
@@ -95,7 +144,7 @@ def figures(report: LessonReport, tz: str, level: float) -> dict[str, go.Figure]
     """The report's charts by name; no expression charts in attention-only lessons."""
     figs = {
         "concentration": charts.concentration_timeline(
-            report.timeline, tz, level=level, bucket_s=REPORT_BUCKET_S, lows=report.low_moments
+            report.timeline, tz, level=level, bucket_s=report.bucket_s, lows=report.low_moments
         ),
         "states": charts.state_shares_over_time(report.timeline, tz),
     }
@@ -108,7 +157,7 @@ def figures(report: LessonReport, tz: str, level: float) -> dict[str, go.Figure]
 
 
 def low_moments_table(report: LessonReport, tz: str) -> pd.DataFrame:
-    """The three lowest-concentration minutes as the teacher reads them."""
+    """The lowest-concentration moments (those that stand out) as the teacher reads them."""
     lows = report.low_moments
     table = pd.DataFrame(
         {
@@ -194,7 +243,10 @@ def report_html(report: LessonReport, tz: str, level: float, generated_at: datet
         first = False
         if name == "concentration":
             parts.append("<h2>Lowest-concentration moments</h2>")
-            parts.append(low_moments_table(report, tz).to_html(index=False, border=0))
+            if report.low_moments.empty:
+                parts.append(f"<p>{html.escape(NO_LOWS)}</p>")
+            else:
+                parts.append(low_moments_table(report, tz).to_html(index=False, border=0))
     parts.append("<h2>Students</h2>")
     parts.append(students_table(report).to_html(index=False, border=0))
     parts.append(

@@ -17,6 +17,7 @@ ALERT_MINUTES = "cp_alert_minutes"
 ATTENTION_ONLY = "cp_attention_only"
 SELECTED_LESSON = "lessons_selected"  # the lesson chosen last, shared by the Lessons and Export pages
 _VIEWER = "cp_viewer"  # whose lessons this session sees, set by the entry file on every run
+NEWEST_SEEN = "lessons_newest_seen"  # the newest lesson id the chooser has offered
 
 
 def init(base: DashboardSettings) -> None:
@@ -68,6 +69,11 @@ def pick_lesson(lessons: pd.DataFrame, timezone: str, label: str, key: str) -> i
         for r in lessons.itertuples(index=False)
     }
     wanted = st.session_state.get(SELECTED_LESSON)
+    newest = max(ids) if ids else None
+    if newest is not None and newest > st.session_state.get(NEWEST_SEEN, newest):
+        wanted = newest  # a lesson was recorded since the chooser last ran: open on it
+        st.session_state.pop(key, None)
+    st.session_state[NEWEST_SEEN] = newest
     chosen = st.selectbox(label, ids, index=ids.index(wanted) if wanted in ids else 0,
                           format_func=labels.__getitem__, key=key)
     st.session_state[SELECTED_LESSON] = chosen

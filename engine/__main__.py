@@ -15,8 +15,10 @@ import click
 
 from engine.demo import demo_path, make_demo
 from engine.pipeline import EngineSettings, LessonPipeline, RunStats, SampleResult, run_lesson
-from engine.sources import SourceError, open_source
+from engine.sources import MAX_RATE_HZ, MIN_RATE_HZ, SourceError, open_source
 from models.assets import AssetError, asset_path
+from storage.cli_types import FiniteFloat
+from storage.masking import mask_secrets
 
 log = logging.getLogger("engine")
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info lines are noise on a teacher's terminal
@@ -82,19 +84,24 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
     conc = "-" if result.class_concentration is None else f"{result.class_concentration:5.1f}"
     line = (f"\r{stats.samples:6d} samples  {stats.samples_per_s:5.2f}/s  faces {stats.faces:2d}  "
             f"class concentration {conc}  ({result.timings_ms['total_ms']:.0f} ms)")
+    if result.faces_over_limit:
+        line += (f"  {result.faces_over_limit} more faces than the limit of {len(result.faces)} "
+                 "were not analysed (--max-faces)")
     click.echo(line, nl=False, err=True)
 
 
 @cli.command("run")
-@click.option("--source", "source_spec", required=True,
-              help="0 (webcam), demo, screen[:x,y,w,h], a stream URL, a video file or an image folder.")
-@click.option("--rate", "rate_hz", type=float, default=None, help="Samples per second (0.2-30, default 2).")
+@click.option("--source", "source_spec", required=True, envvar="CLASSPULSE_SOURCE",
+              help="0 (webcam), demo, screen[:x,y,w,h], a stream URL, a video file or an image folder "
+                   "(or CLASSPULSE_SOURCE: keeps a stream URL's password out of `ps`).")
+@click.option("--rate", "rate_hz", type=FiniteFloat(MIN_RATE_HZ, MAX_RATE_HZ), default=None,
+              help="Samples per second (0.2-30, default 2).")
 @click.option("--lesson", "title", required=True, help="Lesson title.")
 @click.option("--group", "group_name", default="", help="Class or group name.")
 @click.option("--attention-only", is_flag=True, default=None,
               help="No expression model is loaded or run; no probabilities are stored.")
 @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default CLASSPULSE_DB_URL or SQLite).")
-@click.option("--max-seconds", type=float, default=None, help="Stop after this much lesson time.")
+@click.option("--max-seconds", type=FiniteFloat(0), default=None, help="Stop after this much lesson time.")
 @click.option("--realtime", is_flag=True, help="Play files at real-time pace instead of as fast as possible.")
 @click.option("--loop", is_flag=True, help="Play a file (or the demo) again and again until stopped.")
 @click.option("--max-faces", type=click.IntRange(1, 100), default=None,
@@ -130,7 +137,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             settings = replace(settings, faces=replace(settings.faces, max_faces=max_faces))
         owner = owner_name(owner)
     except (ValueError, SourceError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(mask_secrets(str(exc))) from exc
     try:
         engine = open_database(db_url)
         stale = mark_stale_running_interrupted(engine)
@@ -145,7 +152,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         classifier = None if settings.attention_only else load_expression_model(settings.model_name)
         finder = FaceFinder(asset_path("face_landmarker.task"), settings.faces)
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(mask_secrets(str(exc))) from exc
 
     with finder:  # closed however the lesson ends
         model_name = "none (attention only)" if classifier is None else classifier.name
@@ -155,7 +162,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                           settings={**settings.as_dict(), "engine": engine_owner()},
                           started_at=started_at, owner=owner)
         lesson_id = create_lesson(engine, spec)
-        click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
+        click.echo(f"lesson {lesson_id} started: {title} from {mask_secrets(source.description)}", err=True)
 
         stop = threading.Event()
 
@@ -188,7 +195,8 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                 _record_ending(engine, lesson_id, outcome.status)
     if failure is not None:
         raise click.ClickException(f"lesson {lesson_id} failed: {_first_line(failure)}") from failure
-    click.echo(_ending_line(lesson_id, outcome.status, outcome.samples, outcome.reason), err=True)
+    click.echo(_ending_line(lesson_id, outcome.status, outcome.samples, outcome.reason,
+                            recorder.samples_dropped), err=True)
     if outcome.message:
         click.echo(outcome.message, err=True)
 
@@ -204,15 +212,17 @@ def _record_ending(engine: object, lesson_id: int, status: str) -> None:
         raise click.ClickException(f"lesson {lesson_id} ended ({status}) but could not be marked so: {exc}") from exc
 
 
-def _ending_line(lesson_id: int, status: str, samples: int, reason: str) -> str:
-    """`lesson 3 finished: 80 samples (end_of_source)`, or `lesson 3 ended early (source_lost): ...`."""
+def _ending_line(lesson_id: int, status: str, samples: int, reason: str, dropped: int = 0) -> str:
+    """`lesson 3 finished: 80 samples (end_of_source)`, or `lesson 3 ended early (source_lost): ...`;
+    with `; 12 samples could not be stored` when the database was away past the recorder's buffer."""
     ended = "finished" if status == "finished" else f"ended early ({status})"
-    return f"lesson {lesson_id} {ended}: {samples} samples ({reason})"
+    lost = f"; {dropped} samples could not be stored" if dropped else ""
+    return f"lesson {lesson_id} {ended}: {samples} samples ({reason}){lost}"
 
 
 def _first_line(exc: BaseException) -> str:
     """An exception as one line: its type and the first line of its text."""
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = mask_secrets(next((line.strip() for line in str(exc).splitlines() if line.strip()), ""))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -82,6 +82,7 @@ class FaceFinder:
         self._last_discovery_s: float | None = None
         self._follow_ok = True  # cleared when the follower loses the face, until the next discovery
         self.last_timings_ms: dict[str, float] = {}
+        self.last_faces_found = 0  # faces the last find() saw, before the face limit
 
     @property
     def reads_c_structs(self) -> bool:
@@ -176,7 +177,10 @@ class FaceFinder:
         if faces:
             boxes = np.array([f.box for f in faces], float)
             keep = suppress_duplicates(boxes, boxes[:, 2] * boxes[:, 3], s.nms_iou)
+            self.last_faces_found = len(keep)
             faces = [faces[i] for i in sorted(keep)][: s.max_faces]
+        else:
+            self.last_faces_found = 0
         faces.sort(key=lambda f: (f.box[1] // max(1, f.box[3]), f.box[0]))
         self._known = [f.box for f in faces]
         t2 = time.perf_counter()

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
+from engine.appearance import describe
 from engine.attention import AttentionSettings, face_features
 from engine.crops import CropGeometry, aligned_crop, crop_geometry
 from engine.engagement import StudentAttention, class_concentration
 from engine.faces import FaceLandmarks, FaceSettings, face_boxes
 from engine.sources import Frame, FrameSource, SourceError, check_rate
+from engine.stillness import StillnessDetector, StillnessSettings
 from engine.tracking import Tracker, TrackingSettings
 from storage.records import EXPRESSIONS, AttentionState, LessonStatus, Observation, Sample
 
@@ -67,6 +69,10 @@ class EngineSettings:
     faces: FaceSettings = field(default_factory=FaceSettings)
     attention: AttentionSettings = field(default_factory=AttentionSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    stillness: StillnessSettings = field(default_factory=StillnessSettings)
+    # Each tile's look (colours around the face, in memory only) keeps a student's ID when the call
+    # app moves the tiles; off, IDs follow positions alone.
+    appearance: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> EngineSettings:
@@ -106,6 +112,7 @@ class SampleResult:
     track_ids: list[int]
     class_concentration: float | None
     timings_ms: dict[str, float]
+    faces_over_limit: int = 0  # faces found beyond the face limit, not analysed
 
 
 class LessonPipeline:
@@ -121,6 +128,8 @@ class LessonPipeline:
         self.classifier = classifier
         self.settings = settings
         self.tracker = Tracker(settings.tracking)
+        self.stillness = StillnessDetector(settings.stillness)
+        self.still: set[int] = set()  # tracks whose face has not changed: not live students
         self.students: dict[int, StudentAttention] = {}
         self.engagement: dict[int, float] = {}  # each track's latest smoothed engagement
         self._lone_crop: CropGeometry | None = None  # the last sample's crop, when it had one face
@@ -152,7 +161,12 @@ class LessonPipeline:
         t1 = clock()
         timings["faces_ms"] = (t1 - t0) * 1000
         timings.update(getattr(self.finder, "last_timings_ms", {}))
-        update = self.tracker.update(face_boxes(faces), frame.t_s)
+        boxes = face_boxes(faces)
+        looks = describe(frame.image, boxes) if self.settings.appearance else None
+        update = self.tracker.update(boxes, frame.t_s, looks)
+        still_now = self.stillness.update(update.ids, boxes, frame.image, frame.t_s)
+        self.stillness.forget(update.forgotten)
+        self.still = {tid for tid, still in zip(update.ids, still_now, strict=True) if still}
         t2 = clock()
         timings["tracking_ms"] = (t2 - t1) * 1000
         if gray is None and self.classifier is not None and faces:
@@ -166,15 +180,18 @@ class LessonPipeline:
         for gone in update.forgotten:
             self.students.pop(gone, None)
             self.engagement.pop(gone, None)
-        concentration = class_concentration(
-            {tid: (self.engagement[tid], s.absent_since_s) for tid, s in self.students.items()},
+        concentration = class_concentration(  # still tiles are not students: left out
+            {tid: (self.engagement[tid], s.absent_since_s) for tid, s in self.students.items()
+             if tid not in self.still},
             frame.t_s, self.settings.attention)
         t4 = clock()
         timings["features_ms"] = (t4 - t3) * 1000
         timings["total_ms"] = (t4 - t0) * 1000
-        sample = Sample(ts=frame.ts, faces_detected=len(faces), processing_ms=timings["total_ms"],
+        found = max(len(faces), int(getattr(self.finder, "last_faces_found", len(faces))))
+        sample = Sample(ts=frame.ts, faces_detected=found, processing_ms=timings["total_ms"],
                         observations=tuple(observations))
-        return SampleResult(sample, faces, list(update.ids), concentration, timings)
+        return SampleResult(sample, faces, list(update.ids), concentration, timings,
+                            faces_over_limit=found - len(faces))
 
     def _classify_ahead(self, gray: np.ndarray | None) -> tuple[CropGeometry, Future[np.ndarray]] | None:
         """Start classifying where the lone face was, on the other core, while it is landmarked.
@@ -218,7 +235,9 @@ class LessonPipeline:
             state, engagement = student.update(frame.t_s, features)
             self.engagement[track_id] = engagement
             probs = expression = None
-            if probabilities is not None:
+            if track_id in self.still:  # a picture: no attention, no expression, left out of the class
+                state, engagement = AttentionState.CAMERA_OFF, 0.0
+            elif probabilities is not None:
                 p = probabilities[row]
                 probs = tuple(round(float(v), 6) for v in p)
                 expression = EXPRESSIONS[int(np.argmax(p))]

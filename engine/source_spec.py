@@ -24,6 +24,7 @@ Region = tuple[int, int, int, int]  # x, y, width, height in screen pixels
 _CAMERA = re.compile(r"[0-9]+")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _SCREEN_PREFIX = "screen:"
+_OFFSET = re.compile(r"-?[0-9]+")
 
 
 class SourceKind(StrEnum):
@@ -54,9 +55,13 @@ def _kind_of(text: str) -> SourceKind:
 
 
 def parse_region(text: str) -> Region:
-    """`x,y,w,h` (whole pixels, width and height above 0) as a tuple; spaces around commas are fine."""
+    """`x,y,w,h` (whole pixels, width and height above 0) as a tuple; spaces around commas are fine.
+
+    x and y may be negative: a monitor left of or above the primary one has negative coordinates.
+    """
     parts = [part.strip() for part in text.split(",")]
-    if len(parts) != 4 or not all(_CAMERA.fullmatch(part) for part in parts):
+    if len(parts) != 4 or not (all(_OFFSET.fullmatch(part) for part in parts[:2])
+                               and all(_CAMERA.fullmatch(part) for part in parts[2:])):
         raise SourceSpecError(
             f"a screen region is x,y,w,h in whole pixels (e.g. 0,0,1280,720), got {text.strip()!r}"
         )

@@ -291,23 +291,21 @@ def _capture_opener(target: int | str, what: str) -> Callable[[], Callable[[], n
     return open_capture
 
 
-def _screen_opener(region: tuple[int, int, int, int] | None) -> Callable[[], Callable[[], np.ndarray | None]]:
+def _screen_opener(region: tuple[int, int, int, int] | None,
+                   rate_hz: float) -> Callable[[], Callable[[], np.ndarray | None]]:
     def open_screen() -> Callable[[], np.ndarray | None]:
-        import mss
+        from engine.screens import ScreenError, ScreenGrabber
 
-        try:
-            grabber = mss.mss()
-            monitor = grabber.monitors[1] if region is None else dict(
-                zip(("left", "top", "width", "height"), region, strict=True))
-        except Exception as exc:  # mss raises its own error type per platform
-            raise SourceError(f"cannot capture the screen ({exc}); a display is needed") from exc
+        try:  # grabbing twice per sample keeps the newest frame under half a period old
+            grabber = ScreenGrabber(region, min_interval_s=1.0 / min(2 * rate_hz, 30.0))
+        except ScreenError as exc:
+            raise SourceError(str(exc)) from exc
 
         def grab() -> np.ndarray | None:
             try:
-                shot = np.asarray(grabber.grab(monitor))
-            except Exception:  # a display that went away
+                return grabber.grab_bgr()
+            except ScreenError:  # a display that went away
                 return None
-            return cv2.cvtColor(shot, cv2.COLOR_BGRA2BGR)
 
         return grab
 
@@ -334,7 +332,7 @@ def open_source(spec: str | SourceSpec, rate_hz: float, *, start: datetime | Non
         return source
     if spec.kind is SourceKind.SCREEN:
         shown = "full" if spec.region is None else ",".join(map(str, spec.region))
-        return LiveSource(_screen_opener(spec.region), f"screen {shown}", rate_hz, clock=clock)
+        return LiveSource(_screen_opener(spec.region, rate_hz), f"screen {shown}", rate_hz, clock=clock)
     if spec.kind is SourceKind.URL:  # never show credentials in a stream URL
         what = f"stream {spec.shown}"
         return LiveSource(_capture_opener(str(spec), what), what, rate_hz, clock=clock)

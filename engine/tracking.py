@@ -1,7 +1,11 @@
-"""Anonymous tracking: stable small-integer IDs for face boxes across samples, from box geometry alone.
+"""Anonymous tracking: stable small-integer IDs for face boxes across samples.
 
-No appearance features are used, so nothing here can recognise a person; IDs start at 1 in every
-lesson and are never reused within one.
+Box geometry follows a student who stays in their tile. A video call also moves tiles (reorders,
+grid resizes); given each face's appearance cue (`engine.appearance`, a look of the tile around the
+face that lives in memory for the lesson only), the tracker notices a layout change and re-solves
+who is who by look, and re-identifies a student back from an absence. When a look is not clearly
+one track's, the face gets a new ID: two students never share one. IDs start at 1 in every lesson
+and are never reused within one.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.appearance import DESCRIPTOR_LEN, blend, distance
 from engine.boxes import iou
 
 _GATED = 1e9
@@ -29,11 +34,37 @@ class TrackingSettings:
     max_predict_s: float = 0.5
     # Weight of the newest displacement in the velocity estimate (exponential smoothing).
     velocity_smoothing: float = 0.5
+    # Appearance (used when `Tracker.update` is given looks); distances from `engine.appearance`,
+    # thresholds from `python -m engine.bench_identity`.
+    # A box where its track was is still that student only if it looks like them within this
+    # (a student moving a lot changes their look), and no other face or track is a clearly
+    # (by reidentify_margin) better match.
+    max_same_place_distance: float = 0.35
+    # Anywhere else (after a layout change, back from an absence) the look must be this close...
+    max_reidentify_distance: float = 0.25
+    # ...and closer by this margin than to any other free track, and any other free face.
+    reidentify_margin: float = 0.05
+    # A layout change: at least this many of the last sample's tracks, and this share of them,
+    # are not where they were (or not the same student there) all at once.
+    layout_change_min_tracks: int = 2
+    layout_change_fraction: float = 0.3
+    # Weight of the newest sighting in a track's look (exponential smoothing).
+    appearance_smoothing: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("forget_after_s", "max_center_distance", "max_predict_s"):
+        for name in ("forget_after_s", "max_center_distance", "max_predict_s",
+                     "max_same_place_distance", "max_reidentify_distance"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.reidentify_margin < 0:
+            raise ValueError(f"reidentify_margin must be >= 0, got {self.reidentify_margin}")
+        if self.layout_change_min_tracks < 1:
+            raise ValueError(
+                f"layout_change_min_tracks must be >= 1, got {self.layout_change_min_tracks}"
+            )
+        for name in ("layout_change_fraction", "appearance_smoothing"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within (0, 1], got {getattr(self, name)}")
         if self.max_size_ratio < 1.0:
             raise ValueError(f"max_size_ratio must be >= 1, got {self.max_size_ratio}")
         if not 0.0 < self.velocity_smoothing <= 1.0:
@@ -44,11 +75,13 @@ class TrackingSettings:
 
 @dataclass(frozen=True, slots=True)
 class TrackUpdate:
-    """Result of one sample: an ID per input box (in order), tracks not seen, tracks just forgotten."""
+    """Result of one sample: an ID per input box (in order), tracks not seen, tracks just forgotten,
+    and whether the gallery's layout changed (tiles moved) at this sample."""
 
     ids: list[int]
     missing: list[int] = field(default_factory=list)
     forgotten: list[int] = field(default_factory=list)
+    layout_changed: bool = False
 
 
 @dataclass(slots=True)
@@ -57,6 +90,7 @@ class _Track:
     box: np.ndarray  # x, y, w, h of the last sighting
     last_seen_s: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, px/s
+    look: np.ndarray | None = field(default=None, repr=False)  # smoothed look, in memory only
 
     def predicted_box(self, t_s: float, max_predict_s: float) -> np.ndarray:
         """The last box moved along the velocity estimate for at most `max_predict_s`."""
@@ -128,8 +162,34 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     return sorted((r, c) for r, c in pairs if r < n_rows and c < n_cols and cost[r, c] < _GATED)
 
 
+def reidentify(
+    looks_distance: np.ndarray, max_distance: float, margin: float
+) -> list[tuple[int, int]]:
+    """Pairs (track row, face column) of an appearance distance matrix that are clearly the same.
+
+    A pair counts only when it is within `max_distance` and beats every other face for that track
+    and every other track for that face by `margin`; anything less sure is left unpaired, so the
+    caller starts a new ID rather than risk giving one student another's.
+    """
+    d = np.asarray(looks_distance, dtype=np.float64)
+    if d.size == 0:
+        return []
+    n_rows, n_cols = d.shape
+    other_col = np.full(d.shape, np.inf)
+    other_row = np.full(d.shape, np.inf)
+    if n_cols > 1:
+        two = np.partition(d, 1, axis=1)[:, :2]  # best and runner-up per row
+        other_col = np.where(d <= two[:, :1], two[:, 1:], two[:, :1])
+    if n_rows > 1:
+        two = np.partition(d, 1, axis=0)[:2]
+        other_row = np.where(d <= two[:1], two[1:], two[:1])
+    sure = (d <= max_distance) & (d + margin <= other_col) & (d + margin <= other_row)
+    return assign(np.where(sure, d, _GATED))
+
+
 class Tracker:
-    """Gives each face box a lesson-local track ID, keeping it through short absences."""
+    """Gives each face box a lesson-local track ID, keeping it through short absences and, given
+    appearance cues, through the gallery's reorders and resizes."""
 
     def __init__(self, settings: TrackingSettings) -> None:
         self._settings = settings
@@ -137,16 +197,23 @@ class Tracker:
         self._next_id = 1
         self._last_t_s: float | None = None
 
-    def update(self, boxes: np.ndarray, t_s: float) -> TrackUpdate:
-        """Match this sample's (N,4) x, y, w, h boxes to tracks; unmatched boxes start new tracks."""
+    def update(
+        self, boxes: np.ndarray, t_s: float, appearance: np.ndarray | None = None
+    ) -> TrackUpdate:
+        """Match this sample's (N,4) x, y, w, h boxes to tracks; unmatched boxes start new tracks.
+
+        `appearance`, when given, holds each box's (N, DESCRIPTOR_LEN) descriptor from
+        `engine.appearance.describe` on this sample's frame.
+        """
         boxes = np.asarray(boxes, dtype=np.float64)
         if boxes.size == 0:
             boxes = boxes.reshape(0, 4)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise ValueError(f"boxes must have shape (N, 4), got {boxes.shape}")
+        looks = self._checked_looks(appearance, len(boxes))
         if self._last_t_s is not None and t_s < self._last_t_s:
             raise ValueError(f"time went backwards: {t_s} < {self._last_t_s}")
-        self._last_t_s = t_s
+        previous_t_s, self._last_t_s = self._last_t_s, t_s
 
         forgotten = [
             tr.track_id
@@ -154,41 +221,127 @@ class Tracker:
             if t_s - tr.last_seen_s > self._settings.forget_after_s
         ]
         self._tracks = [tr for tr in self._tracks if tr.track_id not in forgotten]
+        known = list(self._tracks)
+        in_view = [i for i, tr in enumerate(known) if tr.last_seen_s == previous_t_s]
 
         predicted = np.array(
-            [tr.predicted_box(t_s, self._settings.max_predict_s) for tr in self._tracks]
+            [tr.predicted_box(t_s, self._settings.max_predict_s) for tr in known]
         ).reshape(-1, 4)
         pairs = assign(match_cost(predicted, boxes, self._settings))
+        layout_changed = False
+        if looks is not None:
+            d = self._look_distances(known, looks)
+            pairs = [(r, c) for r, c in pairs if self._still_same(r, c, d)]
+            stayed = {r for r, _ in pairs}
+            moved = sum(1 for i in in_view if i not in stayed)
+            layout_changed = moved >= max(
+                self._settings.layout_change_min_tracks,
+                self._settings.layout_change_fraction * len(in_view),
+            )
+            if layout_changed:
+                pairs = []  # positions mean nothing now: who is who is solved by look alone
+            jumped = self._reidentified(d, pairs)
+        else:
+            jumped = []
 
         ids = [0] * len(boxes)
         matched_tracks: set[int] = set()
-        for row, col in pairs:
-            self._see(self._tracks[row], boxes[col], t_s)
-            ids[col] = self._tracks[row].track_id
+        for row, col in pairs + jumped:
+            self._see(known[row], boxes[col], t_s, None if looks is None else looks[col],
+                      learn_motion=(row, col) not in jumped)
+            ids[col] = known[row].track_id
             matched_tracks.add(row)
         for col in range(len(boxes)):
             if ids[col] == 0:
-                ids[col] = self._start(boxes[col], t_s)
-        known = self._tracks[: len(predicted)]
+                ids[col] = self._start(boxes[col], t_s, None if looks is None else looks[col])
         missing = [tr.track_id for i, tr in enumerate(known) if i not in matched_tracks]
-        return TrackUpdate(ids=ids, missing=missing, forgotten=forgotten)
+        return TrackUpdate(
+            ids=ids, missing=missing, forgotten=forgotten, layout_changed=layout_changed
+        )
 
-    def _see(self, track: _Track, box: np.ndarray, t_s: float) -> None:
-        """Move a track to a new sighting, updating its velocity estimate."""
+    @staticmethod
+    def _checked_looks(appearance: np.ndarray | None, n_boxes: int) -> np.ndarray | None:
+        if appearance is None:
+            return None
+        looks = np.asarray(appearance, dtype=np.float32)
+        if looks.size == 0:
+            looks = looks.reshape(0, DESCRIPTOR_LEN)
+        if looks.shape != (n_boxes, DESCRIPTOR_LEN):
+            raise ValueError(
+                f"appearance must have shape ({n_boxes}, {DESCRIPTOR_LEN}) for {n_boxes} boxes, "
+                f"got {looks.shape}"
+            )
+        return looks
+
+    @staticmethod
+    def _look_distances(known: list[_Track], looks: np.ndarray) -> np.ndarray:
+        """Appearance distance of every track (rows) to every face (columns); inf without a look."""
+        d = np.full((len(known), len(looks)), np.inf)
+        with_look = [i for i, tr in enumerate(known) if tr.look is not None]
+        if with_look and len(looks):
+            d[with_look] = distance(np.stack([known[i].look for i in with_look]), looks)
+        return d
+
+    def _still_same(self, row: int, col: int, d: np.ndarray) -> bool:
+        """Whether the face where a track was is still its student: it looks like them, and no
+        other face looks clearly more like them, nor the face clearly more like another track.
+        A track without a look yet is trusted."""
+        here = d[row, col]
+        if not np.isfinite(here):
+            return True
+        s = self._settings
+        if here > s.max_same_place_distance:
+            return False
+        other_faces = np.delete(d[row], col)
+        other_tracks = np.delete(d[:, col], row)
+        best_other = min(other_faces.min(initial=np.inf), other_tracks.min(initial=np.inf))
+        return bool(best_other + s.reidentify_margin >= here)
+
+    def _reidentified(self, d: np.ndarray, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Pairs of free tracks and free faces that clearly look the same, wherever they are."""
+        rows_taken = {r for r, _ in taken}
+        cols_taken = {c for _, c in taken}
+        rows = [i for i in range(d.shape[0]) if i not in rows_taken and np.isfinite(d[i]).all()]
+        cols = [j for j in range(d.shape[1]) if j not in cols_taken]
+        if not rows or not cols:
+            return []
+        s = self._settings
+        sub = d[np.ix_(rows, cols)]
+        return [
+            (rows[r], cols[c])
+            for r, c in reidentify(sub, s.max_reidentify_distance, s.reidentify_margin)
+        ]
+
+    def _see(
+        self, track: _Track, box: np.ndarray, t_s: float, look: np.ndarray | None,
+        *, learn_motion: bool = True,
+    ) -> None:
+        """Move a track to a new sighting, updating its velocity estimate and look."""
         dt = t_s - track.last_seen_s
-        if 0 < dt <= self._settings.max_predict_s:
+        if not learn_motion:
+            track.velocity = np.zeros(2)  # its tile moved: that jump is no motion to carry on
+        elif 0 < dt <= self._settings.max_predict_s:
             step = (box[:2] + box[2:] / 2 - track.box[:2] - track.box[2:] / 2) / dt
             a = self._settings.velocity_smoothing
             track.velocity = a * step + (1 - a) * track.velocity
         elif dt > self._settings.max_predict_s:
             track.velocity = np.zeros(2)
+        if look is not None:
+            track.look = (
+                look.copy()
+                if track.look is None
+                else blend(track.look, look, self._settings.appearance_smoothing)
+            )
         track.box = box.astype(np.float64, copy=True)
         track.last_seen_s = t_s
 
-    def _start(self, box: np.ndarray, t_s: float) -> int:
+    def _start(self, box: np.ndarray, t_s: float, look: np.ndarray | None) -> int:
         """Open a new track with the next unused ID."""
         track = _Track(
-            track_id=self._next_id, box=box.astype(np.float64, copy=True), last_seen_s=t_s
+            track_id=self._next_id,
+            box=box.astype(np.float64, copy=True),
+            last_seen_s=t_s,
+            look=None if look is None else look.copy(),
         )
         self._next_id += 1
         self._tracks.append(track)

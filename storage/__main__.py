@@ -2,57 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import math
-import sys
 from datetime import UTC, datetime
 
 import click
 
+from storage.cli_types import FiniteFloat, database_group
 from storage.db import StorageError, current_revision, open_database, safe_url
 from storage.export import EXPORT_KINDS, write_csv
 from storage.lessons import delete_lesson, purge_older_than
 from storage.synthetic import seed_lesson
 from storage.viewers import Viewer
 
-
-class FiniteFloat(click.ParamType):
-    """A real number of at least `minimum`: nan and infinity are refused with one line."""
-
-    name = "number"
-
-    def __init__(self, minimum: float = 0.0) -> None:
-        self.minimum = minimum
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number) or number < self.minimum:
-            self.fail(f"{value!r} is not a finite number of at least {self.minimum:g}", param, ctx)
-        return number
-
-
-class _OneLineErrors(click.Group):
-    """Turn StorageError into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except StorageError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-
-@click.group(cls=_OneLineErrors)
-@click.option("--db", "db_url", default=None, metavar="URL",
-              help="SQLAlchemy URL (default: $CLASSPULSE_DB_URL, else sqlite:///data/classpulse.db).")  # fmt: skip
-@click.pass_context
-def cli(ctx: click.Context, db_url: str | None) -> None:
-    """ClassPulse storage: lessons, samples and observations in SQLite or PostgreSQL."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = db_url
+cli = database_group(
+    "ClassPulse storage: lessons, samples and observations in SQLite or PostgreSQL.", StorageError
+)
 
 
 @cli.command()
@@ -70,7 +33,7 @@ def export(db_url: str | None, lesson_id: int, kind: str, out_path: str) -> None
 @click.option("--older-than", "days", type=FiniteFloat(0), required=True, metavar="DAYS")
 @click.pass_obj
 def purge(db_url: str | None, days: float) -> None:
-    """Delete lessons that started more than DAYS ago (running lessons are kept)."""
+    """Delete ended lessons that started more than DAYS ago (lessons still recording are kept)."""
     deleted = purge_older_than(open_database(db_url), days, datetime.now(UTC))
     click.echo(f"deleted {deleted} lessons")
 
@@ -79,7 +42,7 @@ def purge(db_url: str | None, days: float) -> None:
 @click.option("--lesson", "lesson_id", type=int, required=True)
 @click.pass_obj
 def delete(db_url: str | None, lesson_id: int) -> None:
-    """Delete one lesson with its samples and observations."""
+    """Delete one lesson with its samples and observations (refused while it is recording)."""
     if not delete_lesson(open_database(db_url), lesson_id):
         raise StorageError(f"no lesson with id {lesson_id}")
     click.echo(f"deleted lesson {lesson_id}")

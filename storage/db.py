@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from storage.masking import mask_url
+from storage.masking import mask_secrets, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,11 @@ def safe_url(url: str | URL) -> str:
 
 
 def _one_line(message: str, password: str | None) -> str:
-    """First meaningful line of a message, with any password removed."""
+    """First meaningful line of a message, with any password (as typed or percent-encoded) and
+    any secret in a URL it quotes masked."""
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
     first = lines[0] if lines else "unknown error"
-    if password:
-        first = first.replace(password, "***")
-    return first
+    return mask_secrets(first, password)
 
 
 def _reason(exc: BaseException, password: str | None) -> str:

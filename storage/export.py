@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
+import os
+import stat
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -87,15 +91,34 @@ def iter_csv(engine: Engine, lesson_id: int, kind: str, *, viewer: Viewer) -> It
 def write_csv(
     engine: Engine, lesson_id: int, kind: str, out_path: str | Path, *, viewer: Viewer
 ) -> int:
-    """Write one lesson's CSV to a file and return the number of data rows."""
+    """Write one lesson the viewer may see to a CSV file and return the number of data rows.
+
+    The lesson (for this viewer) and kind are checked before anything is written; the CSV goes to
+    a temporary file in the same folder that replaces `out_path` only once complete, so on any
+    error an existing file is left as it was. A new file is readable by its owner only (it holds
+    student data); one that is replaced keeps its permissions.
+    """
     path = Path(out_path)
-    rows = -1  # the header line is not a row
+    # StorageError here for an unknown kind, or a lesson that is not there or not the viewer's
+    chunks = iter_csv(engine, lesson_id, kind, viewer=viewer)
     try:
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            for chunk in iter_csv(engine, lesson_id, kind, viewer=viewer):
-                handle.write(chunk)
-                rows += chunk.count("\n")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    tmp = Path(tmp_name)
+    rows = -1  # the header line is not a row
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+                rows += chunk.count("\n")
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise
     log.info("exported %d %s rows of lesson %d to %s", rows, kind, lesson_id, path)
     return rows

@@ -8,12 +8,14 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from storage.db import StorageError, write_transaction
+from storage.masking import mask_secrets
 from storage.records import LessonStatus
 from storage.schema import Lesson, SampleRow
 from storage.viewers import owner_name
@@ -61,14 +63,14 @@ class LessonSpec:
 
 
 def create_lesson(engine: Engine, spec: LessonSpec) -> int:
-    """Insert a running lesson and return its id."""
+    """Insert a running lesson and return its id; a password or token in the source is stored masked."""
     values = {
         "title": spec.title,
         "group_name": spec.group_name,
         "started_at": spec.started_at,
         "ended_at": None,
         "status": LessonStatus.RUNNING.value,
-        "source": spec.source,
+        "source": mask_secrets(spec.source),
         "sample_rate_hz": spec.sample_rate_hz,
         "model_name": spec.model_name,
         "attention_only": spec.attention_only,
@@ -108,23 +110,80 @@ def finish_lesson(
         raise StorageError(f"no lesson with id {lesson_id}")
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When the kernel started a process (clock ticks since boot); None when it cannot be read."""
+    stat = _proc_stat(pid)
+    return None if stat is None else stat[1]
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and start time from /proc/PID/stat; None off Linux or when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def engine_owner() -> dict[str, Any]:
-    """Who runs a lesson (host and process id), kept in its settings under "engine"."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    """Who runs a lesson (host, process id and its start time), kept in its settings as "engine".
+
+    The start time tells the engine apart from a later process the kernel gives the same pid.
+    """
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start_ticks": process_start_ticks(pid)}
 
 
 def owner_alive(settings: dict[str, Any] | None) -> bool | None:
-    """Whether the engine that owns a lesson still runs: None when that cannot be known from here."""
+    """Whether the engine that owns a lesson still runs: None when that cannot be known from here.
+
+    Dead: no process has its pid, it is a zombie, or the process with that pid started at another
+    time than the one recorded (the pid was reused). An owner on another host is None.
+    """
     owner = (settings or {}).get("engine")
     if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
         return None
     try:
-        os.kill(int(owner["pid"]), 0)
+        pid = int(owner["pid"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, KeyError, TypeError, ValueError):
-        return None if "pid" not in owner else True
-    return True
+    except PermissionError:
+        pass  # another account's process holds the pid: its start time still tells
+    except OverflowError:
+        return None
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc here: the pid is all there is to go by
+    state, start_ticks = stat
+    recorded = owner.get("start_ticks")
+    return state != "Z" and (recorded is None or recorded == start_ticks)
+
+
+def _last_sample_ts():
+    """The newest sample time of the lesson in the enclosing query (a correlated subquery)."""
+    return (
+        select(SampleRow.ts)
+        .where(SampleRow.lesson_id == Lesson.id)
+        .order_by(SampleRow.ts.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _interrupt(conn: Connection, lesson_id: int, ended_at: datetime) -> bool:
+    """Mark one lesson interrupted at `ended_at` if it is still running; whether it was."""
+    result = conn.execute(
+        update(Lesson)
+        .where(Lesson.id == lesson_id, Lesson.status == LessonStatus.RUNNING.value)
+        .values(status=LessonStatus.INTERRUPTED.value, ended_at=ended_at)
+    )
+    return bool(result.rowcount)
 
 
 def mark_stale_running_interrupted(
@@ -138,18 +197,11 @@ def mark_stale_running_interrupted(
     the lesson's last sample (or its start when it has none).
     """
     now = now or datetime.now(UTC)
-    last_sample = (
-        select(SampleRow.ts)
-        .where(SampleRow.lesson_id == Lesson.id)
-        .order_by(SampleRow.ts.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
     stale: list[int] = []
     with write_transaction(engine) as conn:
         running = conn.execute(
             select(
-                Lesson.id, Lesson.started_at, Lesson.settings, last_sample.label("last_ts")
+                Lesson.id, Lesson.started_at, Lesson.settings, _last_sample_ts().label("last_ts")
             ).where(Lesson.status == LessonStatus.RUNNING.value)
         ).all()
         for lesson_id, started_at, settings, last_ts in running:
@@ -158,15 +210,45 @@ def mark_stale_running_interrupted(
             quiet = (now - last_activity).total_seconds() > quiet_after_s
             if alive is True or (alive is None and not quiet):
                 continue
-            conn.execute(
-                update(Lesson)
-                .where(Lesson.id == lesson_id)
-                .values(status=LessonStatus.INTERRUPTED.value, ended_at=last_activity)
-            )
-            stale.append(int(lesson_id))
+            if _interrupt(conn, lesson_id, last_activity):
+                stale.append(int(lesson_id))
     if stale:
         log.warning("marked running lessons as interrupted: %s", stale)
     return stale
+
+
+MAX_RUNNING_CHECKED = 100  # the dashboard's check per page load stays bounded
+
+
+def mark_dead_engines_interrupted(engine: Engine, *, limit: int = MAX_RUNNING_CHECKED) -> list[int]:
+    """Mark running lessons whose engine on this host has died as interrupted; return their ids.
+
+    Cheap enough for every page load: one read of the running lessons (at most `limit`), a look
+    at each owner's process, and a write only when one has died (killed, crashed, pid reused).
+    Lessons of engines on other hosts, or without a recorded owner, are left to
+    `mark_stale_running_interrupted`. The end time is the lesson's last sample (or its start).
+    """
+    with engine.connect() as conn:
+        running = conn.execute(
+            select(Lesson.id, Lesson.settings)
+            .where(Lesson.status == LessonStatus.RUNNING.value)
+            .order_by(Lesson.id)
+            .limit(limit)
+        ).all()
+    dead = [int(lesson_id) for lesson_id, settings in running if owner_alive(settings) is False]
+    if not dead:
+        return []
+    marked: list[int] = []
+    with write_transaction(engine) as conn:
+        ends = conn.execute(
+            select(Lesson.id, Lesson.started_at, _last_sample_ts()).where(Lesson.id.in_(dead))
+        ).all()
+        for lesson_id, started_at, last_ts in ends:
+            if _interrupt(conn, lesson_id, last_ts or started_at):
+                marked.append(int(lesson_id))
+    if marked:
+        log.warning("lessons whose engine died marked interrupted: %s", marked)
+    return marked
 
 
 def get_lesson(engine: Engine, lesson_id: int) -> dict[str, Any] | None:
@@ -193,19 +275,39 @@ def running_lessons(engine: Engine) -> pd.DataFrame:
     return frame
 
 
+class LessonRunningError(StorageError):
+    """A lesson that is still being recorded cannot be deleted: its engine must stop first."""
+
+
 def delete_lesson(engine: Engine, lesson_id: int) -> bool:
-    """Delete a lesson and (by cascade) its samples and observations; False when it did not exist."""
+    """Delete a lesson and (by cascade) its samples and observations; False when it did not exist.
+
+    A lesson still being recorded is refused with LessonRunningError (its engine would go on
+    writing into a lesson that is gone); one whose engine has died is marked interrupted first.
+    """
+    mark_dead_engines_interrupted(engine)
     with write_transaction(engine) as conn:
-        deleted = conn.execute(delete(Lesson).where(Lesson.id == lesson_id)).rowcount
-    if deleted:
-        log.info("lesson %d deleted", lesson_id)
-    return bool(deleted)
+        status = conn.execute(
+            select(Lesson.status).where(Lesson.id == lesson_id)
+        ).scalar_one_or_none()
+        if status is None:
+            return False
+        if status == LessonStatus.RUNNING.value:
+            raise LessonRunningError(f"lesson {lesson_id} is still recording; stop it first")
+        conn.execute(delete(Lesson).where(Lesson.id == lesson_id))
+    log.info("lesson %d deleted", lesson_id)
+    return True
 
 
 def purge_older_than(engine: Engine, days: float, now: datetime) -> int:
-    """Delete lessons that started more than `days` before `now` (running ones are kept)."""
+    """Delete ended lessons that started more than `days` before `now` (interrupted ones too).
+
+    Lessons still being recorded are kept; one whose engine has died is marked interrupted first,
+    so a killed engine does not keep its lesson from the purge.
+    """
     if not math.isfinite(days) or days < 0:
         raise ValueError(f"days must be a finite number >= 0, got {days}")
+    mark_dead_engines_interrupted(engine)
     cutoff = now - timedelta(days=days)
     with write_transaction(engine) as conn:
         deleted = conn.execute(

@@ -7,7 +7,7 @@ or a database URL never reaches a log line, a page, or a stored lesson source.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import quote, unquote, unquote_plus
 
 MASK = "***"
 
@@ -21,6 +21,8 @@ SECRET_PARAMS = frozenset({
 # scheme://userinfo@host... ; the userinfo runs to the LAST '@' before the path, so a password
 # holding '/' or '@' (typed unencoded) is still taken whole.
 _URL = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<rest>[^\s'\"<>]*)", re.IGNORECASE)
+# key=value in a query; a value runs to the next '&' (or the fragment), so none of it is left shown.
+_QUERY_PARAM = re.compile(r"(?P<key>[^&#=]+)=(?P<value>[^&#]*)")
 
 
 def _mask_userinfo(rest: str) -> str:
@@ -40,15 +42,18 @@ def _looks_like_token(user: str) -> bool:
 
 
 def _mask_query(rest: str) -> str:
+    """Secret query values replaced in place; the rest of the text is kept as written, so masking
+    twice, or a URL followed by punctuation in a message, reads the same."""
     head, sep, query = rest.partition("?")
     if not sep:
         return rest
     query, hash_, fragment = query.partition("#")
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(k.lower() in SECRET_PARAMS for k, _ in pairs):
-        return rest
-    masked = [(k, MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs]
-    return f"{head}?{urlencode(masked, safe='*', quote_via=quote)}{hash_}{fragment}"
+
+    def hide(param: re.Match[str]) -> str:
+        secret = unquote_plus(param["key"]).lower() in SECRET_PARAMS
+        return f"{param['key']}={MASK}" if secret else param.group(0)
+
+    return f"{head}?{_QUERY_PARAM.sub(hide, query)}{hash_}{fragment}"
 
 
 def mask_url(url: str) -> str:

@@ -2,139 +2,41 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
 
-from sqlalchemy import Dialect, Engine, column, insert, table
+from sqlalchemy import Engine
 
-from storage.columns import (
-    FACE_ROWS,
-    OBSERVATION_INSERT_COLUMNS,
-    SAMPLE_INSERT_COLUMNS,
-    SAMPLE_ROWS,
-)
-from storage.db import StorageError, write_transaction
+from storage.db import StorageError
 from storage.records import Sample
-from storage.rollups import refresh_rollups
-from storage.schema import ObservationRow, SampleRow, to_epoch_ms
+from storage.write_policy import RetryPolicy, SampleBuffer, is_transient
+from storage.writes import write_samples
 
 log = logging.getLogger(__name__)
 
-# Column order of the observation tuples built below: every column but the id, in the order
-# storage/columns.py builds rows in.
-OBSERVATION_COLUMNS: tuple[str, ...] = OBSERVATION_INSERT_COLUMNS
-
-
-@dataclass(frozen=True)
-class _ObservationInsert:
-    """Core insert() of observations compiled once for a dialect, with its timestamp converter."""
-
-    sql: str
-    ts_bind: Callable[[Any], Any]
-
-
-_T_MS = OBSERVATION_COLUMNS.index("t_ms")
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-@functools.lru_cache(maxsize=16)
-def _observation_insert(dialect: Dialect) -> _ObservationInsert | None:
-    """On SQLite, the observations insert compiled once with its timestamp converter; else None.
-
-    SQLAlchemy's per-row parameter processing was half the cost of SQLite ingest, so there the
-    hot path runs the compiled Core insert as one DBAPI executemany over ready tuples, naming the
-    columns in the order the rows are built in (a lightweight `table()`, since an insert into the
-    ORM table always follows the table's order). Other backends go through
-    `conn.execute(insert(...), rows)`, which batches rows into multi-row INSERTs
-    ("insertmanyvalues") and is faster there than a plain executemany.
-    """
-    if dialect.name != "sqlite":
-        return None
-    in_row_order = table(ObservationRow.__tablename__, *(column(n) for n in OBSERVATION_COLUMNS))
-    compiled = insert(in_row_order).compile(dialect=dialect)
-    if not compiled.positional or tuple(compiled.positiontup or ()) != OBSERVATION_COLUMNS:
-        raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
-    ts_type = ObservationRow.__table__.c.ts.type
-    ts_bind = ts_type.dialect_impl(dialect).bind_processor(dialect) or _identity
-    return _ObservationInsert(str(compiled), ts_bind)
-
-
-def sample_rows(
-    lesson_id: int, samples: Iterable[Sample], ts_bind: Callable[[Any], Any] = _identity
-) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
-    """Sample rows (dicts) and observation rows (tuples in OBSERVATION_COLUMNS order).
-
-    The values come from storage/columns.py's spec. `ts_bind` converts an observation timestamp
-    to the driver's value once per sample, since every face of a frame shares the frame's time.
-    """
-    sample_out: list[dict[str, Any]] = []
-    obs_out: list[tuple[Any, ...]] = []
-    append = obs_out.append
-    face_values, sample_values = FACE_ROWS.values, SAMPLE_ROWS.values
-    for sample in samples:
-        sample_ts = sample.ts
-        sample_t_ms = to_epoch_ms(sample_ts)
-        sample_out.append(
-            dict(
-                zip(
-                    SAMPLE_INSERT_COLUMNS,
-                    (lesson_id, sample_ts, sample_t_ms, *sample_values(sample)),
-                    strict=True,
-                )
-            )
-        )
-        head = (lesson_id, ts_bind(sample_ts), sample_t_ms)  # the ROW_CONTEXT columns
-        for obs in sample.observations:
-            ts = obs.ts
-            if ts == sample_ts:
-                append(head + face_values(obs))
-            else:
-                append((lesson_id, ts_bind(ts), to_epoch_ms(ts)) + face_values(obs))
-    return sample_out, obs_out
-
-
-def write_samples(engine: Engine, lesson_id: int, samples: Sequence[Sample]) -> int:
-    """Write samples and their observations in one transaction; return the observation count.
-
-    Samples go through `insert(SampleRow)`; observations through `_observation_insert`.
-    """
-    plan = _observation_insert(engine.dialect)
-    sample_dicts, obs_rows = sample_rows(
-        lesson_id, samples, plan.ts_bind if plan is not None else _identity
-    )
-    with write_transaction(engine) as conn:
-        if sample_dicts:
-            conn.execute(insert(SampleRow), sample_dicts)
-        if obs_rows and plan is not None:
-            conn.exec_driver_sql(plan.sql, obs_rows)
-        elif obs_rows:
-            conn.execute(
-                insert(ObservationRow),
-                [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows],
-            )
-        if obs_rows:
-            t_ms = [row[_T_MS] for row in obs_rows]
-            refresh_rollups(conn, lesson_id, min(t_ms), max(t_ms))
-    return len(obs_rows)
+# Samples kept in memory while the database is away, counted in observations (a frame without
+# faces counts as one): about 60 MB, or 28 minutes of a 30-student class at 2 Hz.
+MAX_BUFFERED_OBSERVATIONS = 100_000
+DEFAULT_RETRY = RetryPolicy()
 
 
 class Recorder:
     """Collects samples without blocking the caller and writes them from one background thread.
 
     Each batch (at most `batch_max` samples) is one transaction. A batch is written when it is
-    full, when `flush_interval_s` has passed, or when `flush()`/`close()` asks. A write error is
-    logged, kept in `.error`, and raised (as StorageError) by the next `add`, `flush` or `close`;
-    the recorder then stops writing. What `flush()` returned for is committed (WAL: it survives
-    the process being killed).
+    full, when `flush_interval_s` has passed, or when `flush()`/`close()` asks. A batch that fails
+    for a transient reason (a lock held elsewhere, a lost connection; `is_transient`) is tried
+    again with back-off (`retry`); meanwhile new samples wait in a buffer held to
+    `max_buffered_observations` (beyond the batch being tried): past that the oldest are dropped,
+    counted in `samples_dropped` and logged once per episode. (While writes succeed nothing is
+    dropped, so a bulk caller may hand over a whole lesson at once.) Closing keeps trying for
+    `retry.close_wait_s`. Any other write error (a constraint violation is a bug) is logged, kept
+    in `.error`, and raised (as StorageError) by the next `add`, `flush` or `close`; the recorder
+    then stops writing. What `flush()` returned for is committed or counted as dropped (WAL: the
+    committed part survives the process being killed).
     """
 
     def __init__(
@@ -144,6 +46,8 @@ class Recorder:
         *,
         batch_max: int = 1000,
         flush_interval_s: float = 1.0,
+        max_buffered_observations: int = MAX_BUFFERED_OBSERVATIONS,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         if batch_max < 1:
             raise ValueError(f"batch_max must be >= 1, got {batch_max}")
@@ -153,12 +57,22 @@ class Recorder:
         self._lesson_id = lesson_id
         self._batch_max = batch_max
         self._flush_interval_s = flush_interval_s
+        self._retry = retry
         self._cond = threading.Condition()
-        self._pending: list[Sample] = []
+        self._pending = SampleBuffer(max_buffered_observations)
+        # Samples are numbered in the order added. The pending ones are numbers
+        # [_pending_from, _added); the batch being written starts at _in_flight_from.
         self._added = 0
+        self._pending_from = 0
+        self._in_flight_from: int | None = None
         self._committed = 0
+        self._dropped = 0
+        self._episode_dropped = 0  # dropped since the buffer last had room to spare
+        self._failed_attempts = 0
+        self._retrying = False  # a batch failed and is being tried again: the buffer bound applies
         self._flush_target = 0
         self._stopping = False
+        self._close_asked_s: float | None = None
         self._closed = False
         self._error: BaseException | None = None
         self._observations_written = 0
@@ -182,16 +96,24 @@ class Recorder:
         """How many observations have been committed so far."""
         return self._observations_written
 
+    @property
+    def samples_written(self) -> int:
+        """How many samples have been committed so far."""
+        return self._committed
+
+    @property
+    def samples_dropped(self) -> int:
+        """How many added samples will never be stored (buffer full, gave up at close, or failed)."""
+        return self._dropped
+
+    @property
+    def failed_attempts(self) -> int:
+        """How many write attempts failed for a transient reason and were tried again (or given up)."""
+        return self._failed_attempts
+
     def add(self, sample: Sample) -> None:
         """Queue one sample for writing; returns at once."""
-        with self._cond:
-            self._raise_if_failed()
-            if self._closed:
-                raise StorageError("recorder is closed")
-            self._pending.append(sample)
-            self._added += 1
-            if len(self._pending) >= self._batch_max:
-                self._cond.notify_all()
+        self.add_many((sample,))
 
     def add_many(self, samples: Iterable[Sample]) -> None:
         """Queue several samples at once; returns at once."""
@@ -199,33 +121,39 @@ class Recorder:
             self._raise_if_failed()
             if self._closed:
                 raise StorageError("recorder is closed")
-            before = len(self._pending)
-            self._pending.extend(samples)
-            self._added += len(self._pending) - before
+            for sample in samples:
+                self._added += 1
+                self._pending.push(sample)
+            if self._retrying:
+                self._drop_oldest()
             if len(self._pending) >= self._batch_max:
                 self._cond.notify_all()
 
     def flush(self, timeout_s: float | None = None) -> None:
-        """Block until everything added so far is committed; raise StorageError on a write error."""
+        """Block until everything added so far is committed (or dropped); raise StorageError on a
+        write error."""
         with self._cond:
             target = self._added
             self._flush_target = max(self._flush_target, target)
             self._cond.notify_all()
             done = self._cond.wait_for(
-                lambda: self._committed >= target or self._error is not None, timeout=timeout_s
+                lambda: self._unsettled_from() >= target or self._error is not None,
+                timeout=timeout_s,
             )
             self._raise_if_failed()
             if not done:
                 raise StorageError(f"recorder flush did not finish within {timeout_s} s")
 
     def close(self) -> None:
-        """Flush what is queued, stop the writer thread, and raise if a write failed."""
+        """Flush what is queued (retrying for at most retry.close_wait_s), stop the writer thread,
+        and raise if a write failed."""
         with self._cond:
             if self._closed:
                 self._raise_if_failed()
                 return
             self._closed = True
             self._stopping = True
+            self._close_asked_s = time.monotonic()
             self._flush_target = self._added
             self._cond.notify_all()
         self._thread.join()
@@ -255,11 +183,24 @@ class Recorder:
                 f"recording lesson {self._lesson_id} failed: {_first_line(self._error)}"
             ) from self._error
 
+    def _drop_oldest(self) -> None:
+        """Hold the buffer to its bound, counting what it drops (under the lock)."""
+        dropped = self._pending.trim()
+        if dropped:
+            self._pending_from += dropped
+            self._dropped += dropped
+            self._episode_dropped += dropped
+            self._cond.notify_all()  # a flush waiting for the dropped samples is done
+
+    def _unsettled_from(self) -> int:
+        """The number of the oldest sample neither committed nor dropped (= added when none)."""
+        return self._pending_from if self._in_flight_from is None else self._in_flight_from
+
     def _should_write(self) -> bool:
         return bool(self._pending) and (
             self._stopping
             or len(self._pending) >= self._batch_max
-            or self._flush_target > self._committed
+            or self._flush_target > self._pending_from
         )
 
     def _run(self) -> None:
@@ -274,25 +215,103 @@ class Recorder:
                 if not self._pending:
                     deadline = time.monotonic() + self._flush_interval_s
                     if self._stopping:
+                        self._log_drop_episode()
                         return
                     continue
-                batch = self._pending[: self._batch_max]
-                del self._pending[: self._batch_max]
-            try:
-                written = write_samples(self._engine, self._lesson_id, batch)
-            except Exception as exc:  # surfaced to the caller through .error / flush / close
-                log.exception("recorder for lesson %d could not write a batch", self._lesson_id)
-                with self._cond:
-                    self._error = exc
-                    self._pending.clear()
-                    self._cond.notify_all()
+                self._in_flight_from = self._pending_from
+                batch = self._pending.take(self._batch_max)
+                self._pending_from += len(batch)
+            written = self._write_with_retry(batch)
+            if written is None:
                 return
             with self._cond:
                 self._committed += len(batch)
+                self._in_flight_from = None
+                self._retrying = False
                 self._observations_written += written
+                if self._pending.observations <= self._pending.max_observations // 2:
+                    self._log_drop_episode()
                 if not self._pending:
                     deadline = time.monotonic() + self._flush_interval_s
                 self._cond.notify_all()
+
+    def _write_with_retry(self, batch: list[Sample]) -> int | None:
+        """Write one batch, retrying transient failures; the observation count, or None on failure."""
+        attempt, first_failure_s = 0, 0.0
+        while True:
+            try:
+                written = write_samples(self._engine, self._lesson_id, batch)
+            except Exception as exc:  # surfaced to the caller through .error / flush / close
+                if not is_transient(exc):
+                    log.exception("recorder for lesson %d could not write a batch", self._lesson_id)
+                    self._fail(exc, batch)
+                    return None
+                attempt += 1
+                now = time.monotonic()
+                if attempt == 1:
+                    first_failure_s = now
+                    log.warning(
+                        "lesson %d: the database did not take a write (%s); trying again, new "
+                        "samples wait in memory (up to %d observations)",
+                        self._lesson_id, _first_line(exc), self._pending.max_observations,
+                    )  # fmt: skip
+                if not self._pause_before_retry(attempt, now):
+                    self._give_up(exc, batch)
+                    return None
+                continue
+            if attempt:
+                log.warning(
+                    "lesson %d: writing again after %d failed attempt(s) over %.0f s",
+                    self._lesson_id, attempt, time.monotonic() - first_failure_s,
+                )  # fmt: skip
+            return written
+
+    def _pause_before_retry(self, attempt: int, now_s: float) -> bool:
+        """Wait out the back-off after a transient failure; False when closing should give up."""
+        with self._cond:
+            self._failed_attempts += 1
+            self._retrying = True
+            self._drop_oldest()
+            self._cond.notify_all()
+            retry_at = self._retry.retry_at(attempt, now_s, self._close_asked_s)
+            # add() notifies often; only the clock, or close being asked, ends the pause.
+            while retry_at is not None and (remaining := retry_at - time.monotonic()) > 0:
+                self._cond.wait(remaining)
+                if self._close_asked_s is not None:
+                    retry_at = self._retry.retry_at(attempt, now_s, self._close_asked_s)
+            return retry_at is not None
+
+    def _fail(self, exc: BaseException, batch: list[Sample]) -> None:
+        """Stop the recorder with `exc`; the batch and everything pending will not be stored."""
+        with self._cond:
+            self._error = exc
+            self._dropped += len(batch) + self._pending.clear()
+            self._in_flight_from = None
+            self._pending_from = self._added
+            self._cond.notify_all()
+
+    def _give_up(self, exc: BaseException, batch: list[Sample]) -> None:
+        """Closing waited its longest for a database that stayed away: fail with what is lost."""
+        with self._cond:
+            unstored = len(batch) + len(self._pending)
+            error = StorageError(
+                f"could not store the last {unstored} samples within "
+                f"{self._retry.close_wait_s:g} s of closing: {_first_line(exc)}"
+            )
+            error.__cause__ = exc
+            log.error("lesson %d: %s", self._lesson_id, error)
+            self._fail(error, batch)
+            self._log_drop_episode()
+
+    def _log_drop_episode(self) -> None:
+        """One warning for the samples dropped since the buffer last had room (under the lock)."""
+        if self._episode_dropped:
+            log.warning(
+                "lesson %d: %d samples could not be stored: the database was away longer than the "
+                "buffer of %d observations holds, so the oldest were dropped",
+                self._lesson_id, self._episode_dropped, self._pending.max_observations,
+            )  # fmt: skip
+            self._episode_dropped = 0
 
 
 def _first_line(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ class AttentionState(StrEnum):
     LOOKING_AWAY = "looking_away"
     EYES_CLOSED = "eyes_closed"
     ABSENT = "absent"
+    CAMERA_OFF = "camera_off"  # a face that does not change: a profile photo, a frozen video, a poster
 
 
 class LessonStatus(StrEnum):

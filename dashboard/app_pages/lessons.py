@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import loaders, report, state
 from dashboard.config import DashboardSettings
-from storage.lessons import delete_lesson
+from storage.lessons import LessonRunningError, delete_lesson
 from storage.viewers import Viewer
 
 ALL_CLASSES = "All classes"
@@ -52,24 +52,29 @@ def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> 
     if data is None:
         st.warning(f"Lesson {lesson_id} no longer exists.")
         return
-    st.header(str(data.lesson["title"]))
+    st.header(report.markdown_text(data.lesson["title"]))
     if data.lesson["status"] in report.USUAL_STATUSES:
         st.caption(f"Status: {data.status}")
     else:
         st.warning(f"Status: {data.status}", icon=":material/warning:")
-    facts = report.headline(data, tz)
-    for column, (label, value) in zip(st.columns(len(facts)), facts.items(), strict=True):
-        column.metric(label, value)
+    facts = list(report.headline(data, tz).items())
+    for row in (facts[:3], facts[3:]):  # three to a row: dates and class names fit uncut
+        for column, (label, value) in zip(st.columns(3), row, strict=False):
+            column.metric(label, value)
     if data.timeline.empty:
         st.info("This lesson has no observations yet.")
+        delete_section(settings, data.lesson)  # an engine killed before its first sample left it
         return
     figs = report.figures(data, tz, level)
     st.plotly_chart(figs["concentration"], key="lessons_concentration")
     st.caption(
-        f"Shaded: minutes when class concentration was under {level:g} (set on Privacy & settings)."
+        f"Shaded: periods when class concentration was under {level:g} (set on Privacy & settings)."
     )
     st.subheader("Lowest-concentration moments")
-    st.dataframe(report.low_moments_table(data, tz), hide_index=True, key="lessons_low_moments")
+    if data.low_moments.empty:
+        st.caption(report.NO_LOWS)
+    else:
+        st.dataframe(report.low_moments_table(data, tz), hide_index=True, key="lessons_low_moments")
     if data.attention_only:
         st.info("Attention-only lesson: no expressions were inferred or stored.")
     else:
@@ -91,11 +96,12 @@ def delete_section(settings: DashboardSettings, lesson: dict) -> None:
     lesson_id = int(lesson["id"])
     with st.expander("Delete this lesson"):
         if lesson["status"] == "running":
-            st.caption("A running lesson cannot be deleted; stop it first.")
+            st.caption(f"Lesson {lesson_id} is still recording; stop it first.")
             return
         st.write("This removes the lesson and all its observations for good.")
         confirm = st.checkbox(
-            f"Yes, delete “{lesson['title']}” and its data", key=f"lessons_confirm_{lesson_id}"
+            f"Yes, delete “{report.markdown_text(lesson['title'])}” and its data",
+            key=f"lessons_confirm_{lesson_id}",
         )
         if st.button(
             "Delete lesson",
@@ -104,7 +110,11 @@ def delete_section(settings: DashboardSettings, lesson: dict) -> None:
             key="lessons_delete",
             icon=":material/delete:",
         ):
-            deleted = delete_lesson(loaders.database(settings.db_url), lesson_id)
+            try:
+                deleted = delete_lesson(loaders.database(settings.db_url), lesson_id)
+            except LessonRunningError as exc:  # storage has the last word on what is recording
+                st.error(str(exc), icon=":material/error:")
+                return
             loaders.clear_caches()
             st.session_state.pop(state.SELECTED_LESSON, None)
             st.session_state["lessons_deleted"] = lesson["title"] if deleted else None

@@ -101,6 +101,7 @@ def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: boo
 def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
     """The live numbers; reruns alone every 2 s and hands back to the page when the lesson ends."""
     with friendly_errors():
+        loaders.settle_dead_engines(db_url)  # a killed engine's lesson reads interrupted at once
         settings, viewer = state.settings(), state.viewer()
         now = config.utc_now()
         lesson = loaders.load_lesson(db_url, viewer, lesson_id)
@@ -165,18 +166,23 @@ def start(
     try:
         new_launch = launch.launch_from_form(
             form,
-            db_url=settings.db_url,
             data_dir=settings.data_dir,
+            policy=source_policy(settings),
             upload=upload,
             owner=state.viewer().name,
         )
     except ValueError as exc:
         st.error(str(exc))
         return
-    control.start_engine(new_launch, settings.data_dir)
+    control.start_engine(new_launch, settings.data_dir, db_url=settings.db_url)
     st.session_state.pop(FINISHED_LESSON, None)
     loaders.clear_caches()
     st.rerun()
+
+
+def source_policy(settings: DashboardSettings) -> launch.SourcePolicy:
+    """What the form may name besides cameras, the screen, the demo and uploads (the admin's say)."""
+    return launch.SourcePolicy(settings.media_dirs, settings.allow_streams)
 
 
 def first_run_guide(settings: DashboardSettings) -> None:
@@ -220,9 +226,14 @@ def start_form(settings: DashboardSettings) -> None:
         region = right.text_input("Region x,y,w,h (empty: the whole screen)", key="live_region")
     elif choice == launch.FILE:
         upload = right.file_uploader(
-            "Upload a video", type=["mp4", "mov", "avi", "mkv", "webm"], key="live_upload"
+            f"Upload a video (up to {st.get_option('server.maxUploadSize')} MB)",
+            type=["mp4", "mov", "avi", "mkv", "webm"],
+            key="live_upload",
+            help="Kept on this computer for the lesson only: deleted when the lesson ends.",
         )
-        path = right.text_input("…or a path on this machine", key="live_path")
+        typed = launch.typed_source_label(source_policy(settings))
+        if typed is not None:
+            path = right.text_input(typed, key="live_path")
     rate = left.slider("Samples per second", 0.5, 10.0, 2.0, 0.5, key="live_rate")
     attention_only = left.checkbox(
         "Attention only (no expression recognition)",

@@ -41,13 +41,20 @@ def show_face(number: int, face: FaceResult) -> None:
 
 settings = state.settings()
 st.title("Analyse a photo")
-st.caption("The photo is analysed in memory and forgotten: nothing is stored.")
+st.caption(
+    "The photo is analysed in memory and forgotten: nothing is stored. JPEG, PNG, WebP or BMP, "
+    f"up to {photo.MAX_PHOTO_MB} MB and {photo.MAX_PIXELS // 1_000_000} megapixels; larger photos "
+    f"are scaled down to {photo.MAX_SIDE_PX} px first."
+)
 with_expressions = not settings.attention_only
 if not with_expressions:
     st.info("Attention-only mode is on (Privacy & settings): expressions are not inferred.")
 upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a photo"])
 upload = upload_tab.file_uploader(
-    "Photo", type=["jpg", "jpeg", "png", "webp", "bmp"], key="photo_upload"
+    "Photo",
+    type=["jpg", "jpeg", "png", "webp", "bmp"],
+    key="photo_upload",
+    max_upload_size=photo.MAX_PHOTO_MB,
 )
 shot = camera_tab.camera_input("Camera", key="photo_camera")
 source = upload if upload is not None else shot

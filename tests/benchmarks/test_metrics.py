@@ -34,12 +34,14 @@ def test_recall_is_none_for_a_class_without_images_and_balanced_accuracy_skips_i
 
 
 @pytest.mark.parametrize(
-    ("truth", "predicted"), [(["sad"], ["happy"]), (["happy"], ["sad"]), (["happy"], [])]
+    ("truth", "predicted", "message"),
+    [(["sad"], ["happy"], "true label 'sad'"), (["happy"], ["sad"], "predicted label 'sad'"),
+     (["happy"], [], "1 true labels but 0 predictions")],
 )
 def test_score_rejects_unknown_labels_and_length_mismatch(
-    truth: list[str], predicted: list[str]
+    truth: list[str], predicted: list[str], message: str
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         score(truth, predicted, LABELS)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.photo import Verdict
 from benchmarks.robustness import decide, score_variant, stability, variant_name
-from benchmarks.speed import _rotated, summarise
+from benchmarks.speed import rotated, summarise
 
 ATTENTIVE = Verdict("attentive", False, False)
 AWAY = Verdict("looking_away", False, True)
@@ -89,7 +89,7 @@ def test_rotated_changes_the_call_order_but_not_the_result_order(
 ) -> None:
     called = []
     calls = [lambda n=n: called.append(n) or n for n in "abc"]
-    assert _rotated(calls, shift) == ["a", "b", "c"]
+    assert rotated(calls, shift) == ["a", "b", "c"]
     assert called == order
 
 

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from storage.db import dispose_engines, open_database
 from storage.lessons import LessonSpec, create_lesson
-from storage.recorder import write_samples
 from storage.synthetic import generate_samples, seed_lesson
+from storage.writes import write_samples
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 PAGES = {
@@ -137,6 +137,8 @@ def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
         "CLASSPULSE_RETENTION_DAYS",
         "CLASSPULSE_ALERT_LEVEL",
         "CLASSPULSE_ALERT_MINUTES",
+        "CLASSPULSE_MEDIA_DIRS",
+        "CLASSPULSE_ALLOW_STREAMS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("dashboard.config.utc_now", lambda: LIVE_NOW)

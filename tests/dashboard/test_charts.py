@@ -109,3 +109,11 @@ def test_lesson_titles_on_the_comparison_chart_are_text_not_links() -> None:
     assert labels[0].endswith("<br>Maths &amp; &lt;b&gt;bold&lt;/b&gt;")
     assert labels[1].endswith('<br>&lt;a href="https://evil.example"&gt;Quiz&lt;/a&gt;')
     assert all("<a " not in label and "<b>" not in label for label in labels)
+
+
+def test_legends_sit_below_the_plot_never_over_the_title() -> None:
+    figures = [charts.expression_mix_over_time(_timeline([50, 60, 70]), "UTC"),
+               charts.state_shares_over_time(_timeline([50, 60, 70]), "UTC")]
+    for fig in figures:
+        assert fig.layout.legend.orientation == "h"
+        assert fig.layout.legend.yanchor == "top" and fig.layout.legend.y < 0

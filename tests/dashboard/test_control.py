@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from dashboard import control
+from dashboard.launch import save_upload
 
 SLEEPER = [
     sys.executable,
@@ -28,8 +31,6 @@ SLEEPER = [
         ("0", True, ["--quiet", "--attention-only"]),
         ("screen:0,0,800,600", False, ["--quiet"]),
         ("/videos/lesson.mp4", False, ["--quiet", "--realtime"]),
-        ("rtsp://cam.local/live", False, ["--quiet"]),
-        ("udp://0.0.0.0:5000", False, ["--quiet"]),
     ],
 )
 def test_engine_command_per_source(source, attention_only, tail):
@@ -40,11 +41,27 @@ def test_engine_command_per_source(source, attention_only, tail):
     assert command[12:] == tail
 
 
-def test_engine_command_passes_the_database():
-    launch = control.LessonLaunch("Maths", "", "demo", 1.5, db_url="sqlite:///x.db")
+@pytest.mark.parametrize(
+    "url", ["rtsp://teacher:s3cret@cam.local/live", "udp://0.0.0.0:5000", "https://x/a?token=t0k"]
+)
+def test_a_stream_url_goes_to_the_engine_in_its_environment_not_its_command_line(url):
+    launch = control.LessonLaunch("Maths", "7A", url, 2.0)
     command = control.engine_command(launch, python="py")
-    assert command[command.index("--db") + 1] == "sqlite:///x.db"
+    assert command == ["py", "-m", "engine", "run", "--rate", "2", "--lesson", "Maths", "--group",
+                       "7A", "--quiet"]  # fmt: skip
+    env = control.engine_env(launch, None, base={"CLASSPULSE_SOURCE": "0", "HOME": "/h"})
+    assert env["CLASSPULSE_SOURCE"] == url and env["HOME"] == "/h"
+
+
+def test_the_database_url_goes_in_the_environment_and_never_on_the_command_line():
+    url = "postgresql+psycopg://teacher:pa55word@db.school.lan/classpulse"
+    launch = control.LessonLaunch("Maths", "", "demo", 1.5)
+    command = control.engine_command(launch, python="py")
+    assert "--db" not in command and not [a for a in command if "pa55word" in a]
     assert command[command.index("--rate") + 1] == "1.5"
+    env = control.engine_env(launch, url, base={"CLASSPULSE_SOURCE": "rtsp://stale"})
+    assert env["CLASSPULSE_DB_URL"] == url
+    assert "CLASSPULSE_SOURCE" not in env  # only a stream URL travels there
 
 
 @pytest.mark.parametrize(
@@ -110,9 +127,39 @@ def test_handle_round_trips_through_json():
         41,
         "/tmp/x.log",
         "2025-01-01T00:00:00+00:00",
-        control.LessonLaunch("T", "G", "demo", 2.0, True, "sqlite:///a.db"),
+        control.LessonLaunch("T", "G", "demo", 2.0, True),
     )
     assert control.EngineHandle.from_json(handle.to_json()) == handle
+
+
+def test_the_state_file_holds_a_stream_url_masked():
+    launch = control.LessonLaunch("T", "G", "rtsp://teacher:s3cret@cam.local/live?token=abc")
+    handle = control.EngineHandle(41, "/tmp/x.log", "2025-01-01T00:00:00+00:00", launch)
+    text = handle.to_json()
+    assert "s3cret" not in text and "abc" not in text
+    assert control.EngineHandle.from_json(text).launch.source == (
+        "rtsp://teacher:***@cam.local/live?token=***"
+    )
+
+
+def test_a_state_file_written_with_a_database_url_is_read_without_it(tmp_path):
+    # engine.json as an earlier dashboard wrote it: the engine it names is still found.
+    raw = {"pid": 41, "log_path": "/tmp/x.log", "started_at": "2025-01-01T00:00:00+00:00",
+           "launch": {"title": "T", "group_name": "", "source": "demo", "rate_hz": 2.0,
+                      "attention_only": False, "db_url": "sqlite:///a.db"}}  # fmt: skip
+    (tmp_path / control.STATE_FILE).write_text(json.dumps(raw), encoding="utf-8")
+    assert control.load_handle(tmp_path).launch == control.LessonLaunch("T", "", "demo")
+
+
+@pytest.mark.parametrize(
+    ("log", "shown"),
+    [
+        ("Error: stream rtsp://me:pw@cam/1 delivered no frame\n", "stream rtsp://me:***@cam/1 delivered no frame"),
+        ("lesson 3 started: T from https://x/live?token=abc\n", "lesson 3 started: T from https://x/live?token=***"),
+    ],
+)  # fmt: skip
+def test_the_engine_lines_shown_have_their_urls_masked(log, shown):
+    assert control.last_message(log) == shown
 
 
 def test_a_recycled_pid_is_neither_found_nor_signalled(tmp_path):
@@ -178,3 +225,76 @@ def test_an_engine_that_will_not_stop_is_kept(tmp_path, monkeypatch):
 
 def test_engine_status_of_a_dashboard_that_started_none_is_none(tmp_path):
     assert control.engine_status(tmp_path) is None
+
+
+# --- uploads last as long as their lesson -----------------------------------------------------
+
+
+def _uploaded(data_dir) -> control.LessonLaunch:
+    video = save_upload(data_dir, "clip.mp4", b"video")
+    return control.LessonLaunch("Maths", "7A", str(video))
+
+
+def _end_by_sigterm(data_dir, handle) -> None:
+    assert control.stop_lesson(data_dir, handle, timeout_s=10)
+
+
+def _end_by_sigkill(data_dir, handle) -> None:
+    os.kill(handle.pid, signal.SIGKILL)
+    _wait_for(lambda: not control.engine_status(data_dir).alive)
+
+
+@pytest.mark.parametrize("end", [_end_by_sigterm, _end_by_sigkill], ids=["stopped", "killed"])
+def test_an_uploaded_video_is_deleted_once_its_engine_has_exited(tmp_path, monkeypatch, end):
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    launch = _uploaded(tmp_path)
+    video = Path(launch.source)
+    handle = control.start_engine(launch, tmp_path)
+    try:
+        assert control.engine_status(tmp_path).alive and video.exists()  # kept while it plays
+        assert control.sweep_uploads(tmp_path, grace_s=0) == 0
+        end(tmp_path, handle)
+        assert not video.exists()
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+
+
+def test_an_upload_whose_engine_ended_by_itself_goes_when_any_page_looks(tmp_path, monkeypatch):
+    command = [sys.executable, "-c", "pass"]
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: command)
+    launch = _uploaded(tmp_path)
+    handle = control.start_engine(launch, tmp_path)
+    _wait_for(lambda: not control.is_alive(handle.pid))
+    assert control.find_engine(tmp_path) is None  # what the sidebar of every page asks
+    assert not Path(launch.source).exists()
+
+
+def test_a_launch_that_cannot_start_takes_its_upload_with_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    handle = control.start_engine(control.LessonLaunch("Maths", "7A", "demo"), tmp_path)
+    try:
+        refused = _uploaded(tmp_path)
+        with pytest.raises(control.ControlError, match="already running"):
+            control.start_engine(refused, tmp_path)
+        assert not Path(refused.source).exists()
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+
+
+def test_the_sweep_deletes_leftover_uploads_but_not_the_playing_one_nor_a_fresh_one(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    left_over, fresh = (save_upload(tmp_path, n, b"v") for n in ("old.mp4", "new.mp4"))
+    playing = _uploaded(tmp_path)
+    hour_ago = time.time() - 3600
+    for path in (left_over, Path(playing.source)):
+        os.utime(path, (hour_ago, hour_ago))
+    handle = control.start_engine(playing, tmp_path)
+    try:
+        assert control.sweep_uploads(tmp_path) == 1
+        assert not left_over.exists() and fresh.exists() and Path(playing.source).exists()
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+    assert control.sweep_uploads(tmp_path, grace_s=0) == 1  # the fresh one, once old enough
+    assert list((tmp_path / "uploads").iterdir()) == []

@@ -27,3 +27,17 @@ def test_photo_page_works_without_the_database(app, unreachable_url):
     at = app(unreachable_url, "photo")
     assert at.title[0].value == "Analyse a photo"
     assert not at.error
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("cannot reach postgresql://ms:pa55@db.lan/cp\nDETAIL: more", "cannot reach postgresql://ms:***@db.lan/cp"),
+        ("stream rtsp://cam/live?token=abc lost", "stream rtsp://cam/live?token=*** lost"),
+        ("plain words", "plain words"),
+    ],
+)  # fmt: skip
+def test_an_error_line_shown_has_its_urls_masked(message, shown):
+    from dashboard.errors import one_line
+
+    assert one_line(RuntimeError(message)) == shown

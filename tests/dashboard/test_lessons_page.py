@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from dashboard import report
 from storage import queries
 from storage.db import open_database
 from storage.viewers import Viewer
@@ -50,7 +51,13 @@ def test_report_shows_storage_figures_for_the_lesson(app, seeded_db):
     assert metrics["Students"] == "6"
     assert metrics["Duration"] == "15 min 00 s"
     assert metrics["Class"] == "7A"
-    lows = queries.low_moments(engine, seeded_db.lesson, 60.0, 3, viewer=EVERYONE)
+    bucket_s = report.bucket_for(float(row["duration_s"]))
+    assert bucket_s == 30.0  # a 15-minute lesson
+    lows = report.meaningful_lows(
+        queries.lesson_timeline(engine, seeded_db.lesson, bucket_s, viewer=EVERYONE),
+        queries.low_moments(engine, seeded_db.lesson, bucket_s, 3, viewer=EVERYONE),
+    )
+    assert not lows.empty
     low_table = table_with(at, "Time")
     assert list(low_table["Time"]) == [t.strftime("%H:%M") for t in lows["bucket_start"]]
     assert list(low_table["Class concentration"]) == pytest.approx(
@@ -149,3 +156,65 @@ def test_a_lesson_that_ended_early_says_so_in_the_list_and_its_report(app, own_d
     assert dict(zip(table["Lesson"], table["Status"], strict=True))["Fractions I"] == words
     assert status not in set(table["Status"])  # never the stored word
     assert [w.value for w in at.warning] == [f"Status: {words}"]
+
+
+@pytest.mark.parametrize(
+    ("duration_s", "bucket_s"),
+    [(60, 10.0), (130, 10.0), (600, 10.0), (601, 30.0), (1800, 30.0), (3600, 60.0), (7200, 60.0),
+     (3 * 3600, 180.0), (10 * 3600, 600.0)],
+)
+def test_timeline_bucket_follows_the_lessons_length(duration_s: float, bucket_s: float) -> None:
+    assert report.bucket_for(duration_s) == bucket_s
+    assert bucket_s % 10 == 0  # always served by the 10 s rollups
+
+
+def _concentration(values: list[float]):
+    import pandas as pd
+
+    return pd.DataFrame({"bucket_start": range(len(values)), "concentration": values})
+
+
+@pytest.mark.parametrize(
+    ("values", "lows", "kept"),
+    [
+        ([60, 20], [20, 60], []),  # a two-point lesson: no "lowest moments"
+        ([60, 62, 58, 61, 59, 60], [58, 59, 60], []),  # nothing stands out
+        ([60, 62, 30, 61, 59, 60], [30, 59, 60], [30]),
+        ([70, 40, 45, 70, 72, 71, 69], [40, 45, 69], [40, 45]),
+    ],
+)
+def test_lowest_moments_are_shown_only_where_they_stand_out(values, lows, kept) -> None:
+    shown = report.meaningful_lows(_concentration(values), _concentration(lows))
+    assert list(shown["concentration"]) == kept
+
+
+def test_a_lesson_title_is_shown_as_typed_not_as_markdown() -> None:
+    assert report.markdown_text("[quiz](https://evil.example) *now*") == (
+        "\\[quiz\\]\\(https\\://evil\\.example\\) \\*now\\*"
+    )
+
+
+def test_lessons_page_opens_on_a_lesson_recorded_since_it_was_last_shown(app, own_db) -> None:
+    from dashboard import loaders
+    from storage.synthetic import seed_lesson
+
+    at = app(own_db.url, "lessons", lessons_selected=own_db.earlier)
+    assert at.session_state["lessons_selected"] == own_db.earlier
+    newer = seed_lesson(open_database(own_db.url), students=3, hours=0.01, seed=9, title="Just finished",
+                        group_name="7A")
+    loaders.clear_caches()
+    at.run()
+    assert at.session_state["lessons_selected"] == newer
+    assert at.header[0].value == "Just finished"
+    at.run()  # and it stays there: the teacher's next choice is not overridden
+    assert at.session_state["lessons_selected"] == newer
+
+
+def test_a_lesson_still_recording_offers_no_delete(app, own_db):
+    from storage.lessons import LessonSpec, create_lesson, engine_owner
+
+    spec = LessonSpec("Recording", "9B", T_FIRST, settings={"engine": engine_owner()})
+    lesson_id = create_lesson(open_database(own_db.url), spec)
+    at = app(own_db.url, "lessons", lessons_selected=lesson_id)
+    assert f"Lesson {lesson_id} is still recording; stop it first." in [c.value for c in at.caption]
+    assert "Delete lesson" not in [b.label for b in at.button]

@@ -189,6 +189,16 @@ def test_card_hands_back_when_its_lesson_has_ended(lesson_status, engine, ended)
             "info",
             "The engine has stopped (lesson 7 finished: 80 samples (end of source)).",
         ),
+        (
+            status(False, 7, "lesson 7 started: T from demo gallery clip"),  # killed: its last line
+            "warning",
+            "The engine stopped without finishing its lesson (was it killed, or out of memory?).",
+        ),
+        (
+            status(False, 7, None),
+            "warning",
+            "The engine stopped without finishing its lesson (was it killed, or out of memory?).",
+        ),
     ],
 )
 def test_engine_ended_notice_says_how_it_ended(engine, level, text):

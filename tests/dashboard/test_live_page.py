@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -132,7 +134,7 @@ def test_an_engine_that_fails_to_start_shows_its_one_line_error(app, own_db, tmp
     ]
     monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: failing)
     data_dir = tmp_path / "data"
-    handle = control.start_engine(control.LessonLaunch("x", "", "0", db_url=own_db.url), data_dir)
+    handle = control.start_engine(control.LessonLaunch("x", "", "0"), data_dir, db_url=own_db.url)
     _wait_dead(handle.pid)
     at = app(own_db.url, "live")
     assert at.error[0].value == "The engine could not start: camera 0 cannot be opened"
@@ -163,19 +165,69 @@ def test_a_bad_screen_region_is_refused_on_the_form_and_starts_nothing(app, own_
     assert control.load_handle(tmp_path / "data") is None
 
 
-def test_a_typed_path_that_does_not_exist_is_refused_on_the_form(app, own_db, tmp_path):
+def _typed_source(at, typed: str):
+    at.radio(key="live_source").set_value("file").run()
+    at.text_input(key="live_path").input(typed).run()
+    at.button(key="live_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_typed_path_that_does_not_exist_is_refused_on_the_form(app, own_db, tmp_path, monkeypatch):
+    _finish_running_lesson(own_db)
+    monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
+    at = _typed_source(app(own_db.url, "live"), str(tmp_path / "nope.mp4"))
+    assert at.error[0].value == f"there is no file or folder at {tmp_path / 'nope.mp4'}"
+    assert control.load_handle(tmp_path / "data") is None
+
+
+@pytest.mark.parametrize("typed", ["/etc/passwd", "/etc/no-such-file", "{media}/../../etc/passwd"])
+def test_a_path_outside_the_media_folders_is_refused_in_one_line_and_starts_nothing(
+    app, own_db, tmp_path, monkeypatch, typed
+):
+    _finish_running_lesson(own_db)
+    media = tmp_path / "media"
+    media.mkdir()
+    monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", f"{media}{os.pathsep}{tmp_path / 'more'}")
+    at = _typed_source(app(own_db.url, "live"), typed.format(media=media))
+    assert [e.value for e in at.error] == [
+        f"Only files inside the media folders ({media}, {tmp_path / 'more'}) can be used; "
+        "upload the video instead"
+    ]
+    assert control.load_handle(tmp_path / "data") is None
+
+
+def test_with_no_media_folder_the_form_takes_uploads_only_and_states_their_limit(
+    app, own_db, monkeypatch
+):
     _finish_running_lesson(own_db)
     at = app(own_db.url, "live")
     at.radio(key="live_source").set_value("file").run()
-    at.text_input(key="live_path").input(str(tmp_path / "nope.mp4")).run()
+    assert "live_path" not in {w.key for w in at.text_input}
+    uploader = at.file_uploader(key="live_upload")
+    assert uploader.proto.label == "Upload a video (up to 500 MB)"
+    assert "deleted when the lesson ends" in uploader.proto.help
     at.button(key="live_start").click().run()
-    assert at.error[0].value == f"there is no file or folder at {tmp_path / 'nope.mp4'}"
+    assert at.error[0].value == "choose a video file: upload one, or type its path on this machine"
+
+
+def test_a_stream_url_is_refused_unless_the_administrator_allows_streams(
+    app, own_db, tmp_path, monkeypatch
+):
+    _finish_running_lesson(own_db)
+    monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
+    at = _typed_source(app(own_db.url, "live"), "rtsp://teacher:s3cret@cam.school.lan/live")
+    assert [e.value for e in at.error] == [
+        "Stream URLs are off on this dashboard (its administrator can allow them with "
+        "CLASSPULSE_ALLOW_STREAMS=1); upload the video instead"
+    ]
     assert control.load_handle(tmp_path / "data") is None
 
 
 def test_start_from_the_form_then_stop_forgets_the_engine(app, own_db, tmp_path, monkeypatch):
     _finish_running_lesson(own_db)
     _engine_that_runs(monkeypatch, "import time; time.sleep(60)")
+    monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
     video = tmp_path / "lesson.mp4"
     video.write_bytes(b"not decoded here")
     at = app(own_db.url, "live")
@@ -186,13 +238,33 @@ def test_start_from_the_form_then_stop_forgets_the_engine(app, own_db, tmp_path,
     assert not at.exception, [e.value for e in at.exception]
     handle = control.load_handle(tmp_path / "data")
     try:
-        assert (handle.launch.title, handle.launch.source) == ("Optics", str(video))
-        assert f"source `{video}`" in at.markdown[0].value
+        assert (handle.launch.title, handle.launch.source) == ("Optics", str(video.resolve()))
+        assert f"source `{video.resolve()}`" in at.markdown[0].value
         assert at.info[0].value.startswith("The engine is starting")
         at.button(key="live_stop").click().run()
         assert control.load_handle(tmp_path / "data") is None
         assert not control.is_alive(handle.pid)
         assert at.button(key="live_start")  # back to the form
+        assert video.exists()  # a file from a media folder is the school's: never deleted
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+
+
+def test_an_uploaded_video_is_gone_once_the_lesson_is_stopped(app, own_db, tmp_path, monkeypatch):
+    _finish_running_lesson(own_db)
+    _engine_that_runs(monkeypatch, "import time; time.sleep(60)")
+    at = app(own_db.url, "live")
+    at.radio(key="live_source").set_value("file").run()
+    at.file_uploader(key="live_upload").set_value(("clip.mp4", b"uploaded video", "video/mp4")).run()
+    at.button(key="live_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    handle = control.load_handle(tmp_path / "data")
+    try:
+        video = Path(handle.launch.source)
+        assert video.parent == (tmp_path / "data" / "uploads").resolve()
+        assert video.read_bytes() == b"uploaded video"
+        at.button(key="live_stop").click().run()
+        assert not video.exists()
     finally:
         control.stop_engine(handle, timeout_s=10)
 
@@ -225,3 +297,38 @@ def _wait_dead(pid: int, timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"process {pid} did not exit")
         time.sleep(0.05)
+
+
+def _owner(pid: int, start_ticks: int | None) -> dict:
+    from storage.lessons import engine_owner
+
+    return {"engine": {**engine_owner(), "pid": pid, "start_ticks": start_ticks}}
+
+
+@pytest.mark.parametrize("how", ["exited", "pid reused"])
+def test_a_lesson_whose_engine_died_elsewhere_reads_interrupted_when_the_page_loads(
+    app, own_db, how
+):
+    import subprocess
+
+    from storage.lessons import LessonSpec, create_lesson, get_lesson
+
+    _finish_running_lesson(own_db)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        if how == "exited":
+            other.kill()
+            other.wait()
+            owner = _owner(other.pid, None)
+        else:  # the pid now belongs to a process that started at another time
+            owner = _owner(other.pid, control.process_start_ticks(other.pid) - 1)
+        engine = open_database(own_db.url)
+        spec = LessonSpec("Killed", "9B", LIVE_NOW - timedelta(minutes=5), settings=owner)
+        lesson_id = create_lesson(engine, spec)
+        at = app(own_db.url, "live")
+        assert get_lesson(engine, lesson_id)["status"] == "interrupted"
+        assert at.button(key="live_start")  # nothing to watch: the start form
+        assert not at.metric
+    finally:
+        other.kill()
+        other.wait()

@@ -9,9 +9,9 @@ import pytest
 from dashboard import loaders
 from storage.db import open_database
 from storage.lessons import LessonSpec, create_lesson
-from storage.recorder import write_samples
 from storage.records import AttentionState, Observation, Sample
 from storage.viewers import Viewer
+from storage.writes import write_samples
 
 TICK = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
 EVERYONE = Viewer.everyone()

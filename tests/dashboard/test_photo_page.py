@@ -104,3 +104,67 @@ def test_drawing_marks_boxes_and_features_without_touching_the_original():
     assert rgb.sum() == 0
     assert tuple(out[50, 100]) == photo.BOX_COLOR  # the box's top edge
     assert out[95:106, 70:131].any()  # landmark strokes
+
+
+# --- photos too large to analyse ----------------------------------------------------------------
+
+
+def _png(width: int, height: int, idat: bytes | None = None) -> bytes:
+    """A 1-bit greyscale PNG of zeros, compressed row by row (a 20000 x 20000 one is ~50 KB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    if idat is None:
+        pack = zlib.compressobj(9)
+        row = b"\0" * (1 + (width + 7) // 8)
+        idat = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+TOO_LARGE = "this photo is over 50 megapixels, more than can be analysed; scale it down first"
+
+
+def test_a_decompression_bomb_is_refused_in_one_line_on_the_page(app, seeded_db):
+    bomb = _png(20_000, 20_000)  # 400 megapixels in a few dozen KB
+    assert len(bomb) < 400_000
+    at = app(seeded_db.url, "photo")
+    at.file_uploader(key="photo_upload").set_value(("bomb.png", bomb, "image/png")).run()
+    assert [e.value for e in at.error] == [TOO_LARGE]
+    assert not at.image
+
+
+@pytest.mark.parametrize(("width", "height"), [(8000, 6251), (50_000, 1001), (200_000, 200_000)])
+def test_the_size_is_read_from_the_header_before_any_pixel_is_decoded(width, height):
+    # The pixel data is garbage: decoding it would say "not an image"; the header alone refuses.
+    with pytest.raises(photo.ImageError, match=f"^{TOO_LARGE}$"):
+        photo.decode_image(_png(width, height, idat=b"not deflate data"))
+
+
+def test_a_photo_at_the_limit_is_analysed_scaled_down():
+    assert photo.image_size(_png(8064, 6048)) == (8064, 6048)  # a 48.8-megapixel phone photo
+    rgb = photo.decode_image(_png(8064, 6048))
+    assert rgb.shape == (1200, 1600, 3)
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_scaled_to_the_analysis_size():
+    big = np.zeros((4000, 6000, 3), np.uint8)
+    big[:, 3000:] = 255
+    ok, jpeg = cv2.imencode(".jpg", big)
+    assert ok
+    rgb = photo.decode_image(jpeg.tobytes())
+    assert rgb.shape == (1067, 1600, 3)
+    assert rgb[500, 10].max() < 10 and rgb[500, 1590].min() > 245  # the same picture
+
+
+def test_a_file_over_the_photo_size_limit_is_refused_before_reading_it():
+    with pytest.raises(photo.ImageError, match="^this file is over 50 MB; use a smaller photo$"):
+        photo.decode_image(b"\0" * (50 * 1024 * 1024 + 1))
+
+
+def test_the_photo_page_states_its_limits(app, seeded_db):
+    at = app(seeded_db.url, "photo")
+    assert "up to 50 MB and 50 megapixels" in at.caption[0].value

@@ -23,9 +23,9 @@ from dashboard.launch import LessonForm, LessonLaunch, launch_from_form
 from storage.accounts import save_account
 from storage.db import open_database
 from storage.lessons import LessonSpec, create_lesson
-from storage.recorder import write_samples
 from storage.synthetic import generate_samples, seed_lesson
 from storage.viewers import Viewer
+from storage.writes import write_samples
 from tests.dashboard.conftest import APP, LIVE_START, PAGES, T_FIRST, table_with
 
 PASSWORD = "a long enough test passphrase"
@@ -191,9 +191,7 @@ def test_a_lesson_a_teacher_starts_is_recorded_as_hers(shared_db, logged_in, mon
     ("owner", "tail"), [("ms.lee", ["--teacher", "ms.lee"]), (None, [])], ids=["login", "loopback"]
 )
 def test_the_engine_command_names_the_lessons_owner(owner, tail):
-    launch = launch_from_form(
-        LessonForm("Maths", "7A", "demo"), db_url="sqlite:///x.db", data_dir=Path("."), owner=owner
-    )
+    launch = launch_from_form(LessonForm("Maths", "7A", "demo"), data_dir=Path("."), owner=owner)
     command = control.engine_command(launch, python="py")
     assert ("--teacher" in command) is bool(tail)
     if tail:

@@ -305,16 +305,16 @@ def test_time_weighted_mean_rejects_time_going_backwards() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"yaw_limit_deg": 0.0},
-        {"blink_closed": 1.0},
-        {"perclos_fraction": 0.0},
-        {"absent_grace_s": -1.0},
+        ({"yaw_limit_deg": 0.0}, "yaw_limit_deg must be > 0"),
+        ({"blink_closed": 1.0}, r"blink_closed must be within \(0, 1\)"),
+        ({"perclos_fraction": 0.0}, r"perclos_fraction must be within \(0, 1\]"),
+        ({"absent_grace_s": -1.0}, "absent_grace_s must be >= 0"),
     ],
 )
-def test_settings_reject_impossible_values(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+def test_settings_reject_impossible_values(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         AttentionSettings(**kwargs)
 
 

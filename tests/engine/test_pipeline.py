@@ -50,10 +50,14 @@ class FixedClassifier:
         return out
 
 
-def frames(seconds: float, rate_hz: float = 2.0):
+def frames(seconds: float, rate_hz: float = 2.0, *, still: bool = False):
+    """Frames with a live camera's sensor noise (or, `still`, the same picture every time)."""
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     for i in range(int(seconds * rate_hz)):
         t = i / rate_hz
-        yield Frame(np.zeros((480, 640, 3), np.uint8), START + timedelta(seconds=t), t, i)
+        image = picture if still else rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+        yield Frame(image, START + timedelta(seconds=t), t, i)
 
 
 class ListSource:
@@ -330,3 +334,25 @@ def test_crops_are_cut_with_the_classifiers_own_margin_ahead_and_exact():
         results = [pipe.process(f) for f in frames(1.5)]
     assert [r.timings_ms["classified_ahead"] for r in results] == [0.0, 1.0, 1.0]
     assert [shape for _, shape in classifier.calls] == [(120, 120)] * 3  # 1.5 x the 80 px box
+
+
+def test_a_face_that_never_changes_is_a_picture_left_out_of_the_class():
+    pipe = LessonPipeline(ScriptedFinder(lambda t: [face_at(SEAT_A)]), FixedClassifier(), EngineSettings())
+    results = [pipe.process(f) for f in frames(8, still=True)]
+    states = [r.sample.observations[0].state for r in results]
+    settle = int(EngineSettings().stillness.still_after_s * 2) + 1  # samples at 2 Hz before it counts
+    assert AttentionState.CAMERA_OFF not in states[:settle - 1]
+    assert set(states[settle:]) == {AttentionState.CAMERA_OFF}
+    last = results[-1]
+    assert last.sample.observations[0].probabilities is None and last.class_concentration is None
+
+
+def test_faces_beyond_the_limit_are_counted_not_dropped_silently():
+    class CrowdFinder(ScriptedFinder):
+        last_faces_found = 53
+
+    pipe = LessonPipeline(CrowdFinder(lambda t: [face_at(SEAT_A), face_at(SEAT_B)]), FixedClassifier(),
+                          EngineSettings())
+    result = pipe.process(next(frames(1)))
+    assert result.sample.faces_detected == 53 and result.faces_over_limit == 51
+    assert len(result.sample.observations) == 2

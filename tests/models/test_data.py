@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def test_folder_with_an_unknown_class_name_is_refused(tmp_path: Path) -> None:
      "fer2013.csv row 1 (line 2): Usage 'Validation' is not one of Training, PublicTest, PrivateTest"),
 ])
 def test_malformed_csv_raises_one_line_naming_the_row(tmp_path: Path, lines: list[str], message: str) -> None:
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(DatasetError, match=re.escape(message)) as info:
         load_fer2013(_csv(tmp_path, *lines))
     assert str(info.value) == message
 

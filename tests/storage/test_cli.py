@@ -67,6 +67,20 @@ def test_delete_of_unknown_lesson_is_one_line_and_exit_1(runner, db_url):
     assert result.output.strip() == "error: no lesson with id 4040"
 
 
+def test_delete_of_a_lesson_still_recording_is_one_line_and_exit_1(runner, db_url):
+    from datetime import UTC, datetime
+
+    from storage.lessons import LessonSpec, create_lesson, engine_owner
+
+    engine = open_database(db_url)
+    spec = LessonSpec("Maths", "7B", datetime.now(UTC), settings={"engine": engine_owner()})
+    lesson_id = create_lesson(engine, spec)
+    result = _run(runner, db_url, "delete", "--lesson", str(lesson_id))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: lesson {lesson_id} is still recording; stop it first"
+    assert get_lesson(open_database(db_url), lesson_id)["status"] == "running"
+
+
 def test_unreachable_database_exits_1_with_one_line_without_password():
     result = subprocess.run(
         [sys.executable, "-m", "storage", "--db",

@@ -24,9 +24,9 @@ from storage.columns import (
     columns_of,
 )
 from storage.lessons import LessonSpec, create_lesson
-from storage.recorder import write_samples
 from storage.records import EXPRESSIONS, AttentionState, Observation, Sample
 from storage.schema import ObservationRow, SampleRow
+from storage.writes import write_samples
 from tests.storage.conftest import T0
 
 # Values no field takes by default; anything else is made from the field's type below.

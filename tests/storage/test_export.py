@@ -10,9 +10,9 @@ import pytest
 from storage import export
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson
-from storage.recorder import write_samples
 from storage.records import AttentionState
 from storage.viewers import Viewer
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 EVERYONE = Viewer.everyone()
@@ -79,3 +79,84 @@ def test_unknown_kind_and_unknown_lesson_are_storage_errors(engine, lesson, tmp_
         export.write_csv(engine, lesson, "faces", tmp_path / "x.csv", viewer=EVERYONE)
     with pytest.raises(StorageError, match="no lesson with id 999"):
         list(export.iter_csv(engine, 999, "observations", viewer=EVERYONE))
+
+
+OLD_EXPORT = "track_id,engagement\n1,70.0\n"
+
+
+def _leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize(("lesson_id", "kind", "viewer", "message"), [
+    (999, "observations", EVERYONE, "no lesson with id 999"),
+    (None, "faces", EVERYONE, "unknown export kind 'faces'"),
+    (None, "observations", Viewer.teacher("ms.lee"), r"no lesson with id \d+"),  # not hers to see
+])  # fmt: skip
+def test_an_export_refused_before_writing_leaves_an_existing_file_as_it_was(
+    engine, lesson, tmp_path, lesson_id, kind, viewer, message
+):
+    out = tmp_path / "lesson.csv"
+    out.write_text(OLD_EXPORT, encoding="utf-8")
+    with pytest.raises(StorageError, match=message):
+        export.write_csv(engine, lesson if lesson_id is None else lesson_id, kind, out, viewer=viewer)
+    assert out.read_text(encoding="utf-8") == OLD_EXPORT
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_export_that_fails_half_way_leaves_the_old_file_and_no_temporary_file(
+    engine, lesson, tmp_path, monkeypatch
+):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a corrupt timestamp can only be stored in SQLite's text column")
+    with engine.begin() as conn:  # the lesson's last row (by time) cannot be read back
+        conn.exec_driver_sql("UPDATE observations SET ts = 'not a time' WHERE id = (SELECT max(id) FROM observations)")
+    monkeypatch.setattr(export, "CHUNK_ROWS", 64)  # several chunks are written before the bad row
+    stream = export.iter_csv(engine, lesson, "observations", viewer=EVERYONE)
+    assert next(stream).count("\n") == 65  # the header and 64 rows come before the error
+    stream.close()
+    out = tmp_path / "lesson.csv"
+    out.write_text(OLD_EXPORT, encoding="utf-8")
+    with pytest.raises(ValueError, match="not a time"):
+        export.write_csv(engine, lesson, "observations", out, viewer=EVERYONE)
+    assert out.read_text(encoding="utf-8") == OLD_EXPORT
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_complete_export_replaces_the_old_file_and_keeps_its_permissions(engine, lesson, tmp_path):
+    out = tmp_path / "lesson.csv"
+    out.write_text(OLD_EXPORT, encoding="utf-8")
+    out.chmod(0o640)
+    assert export.write_csv(engine, lesson, "observations", out, viewer=EVERYONE) == 300
+    assert len(_read(out)) == 300
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_new_export_is_readable_by_its_owner_only(engine, lesson, tmp_path):
+    out = tmp_path / "new.csv"
+    export.write_csv(engine, lesson, "students", out, viewer=EVERYONE)
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_export_into_a_missing_folder_is_a_storage_error(engine, lesson, tmp_path):
+    with pytest.raises(StorageError, match=r"cannot write .*missing/lesson.csv: No such file or directory"):
+        export.write_csv(
+            engine, lesson, "students", tmp_path / "missing" / "lesson.csv", viewer=EVERYONE
+        )
+
+
+def test_the_export_command_for_an_unknown_lesson_is_one_line_and_keeps_the_old_file(db_url, tmp_path):
+    from click.testing import CliRunner
+
+    from storage.__main__ import cli
+    from storage.db import dispose_engines
+
+    out = tmp_path / "lesson.csv"
+    out.write_text(OLD_EXPORT, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--db", db_url, "export", "--lesson", "4040", "--kind", "students",
+                                      "--out", str(out)])  # fmt: skip
+    dispose_engines()
+    assert (result.exit_code, result.output.strip()) == (1, "error: no lesson with id 4040")
+    assert out.read_text(encoding="utf-8") == OLD_EXPORT
+    assert _leftovers(tmp_path) == []

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from storage.db import StorageError
 from storage.lessons import (
+    LessonRunningError,
     LessonSpec,
     apply_retention,
     create_lesson,
+    delete_lesson,
     engine_owner,
     finish_lesson,
     get_lesson,
+    mark_dead_engines_interrupted,
     mark_stale_running_interrupted,
+    owner_alive,
+    process_start_ticks,
     purge_older_than,
     retention_days_from_env,
     running_lessons,
 )
-from storage.recorder import write_samples
 from storage.records import AttentionState, LessonStatus
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState
@@ -143,3 +150,118 @@ def test_retention_keeps_everything_by_default_and_purges_when_set(engine):
 def test_retention_setting_that_is_not_a_positive_number_is_refused(raw):
     with pytest.raises(StorageError, match="CLASSPULSE_RETENTION_DAYS"):
         retention_days_from_env({"CLASSPULSE_RETENTION_DAYS": raw})
+
+
+# --- a dead engine's lesson, seen from the dashboard ---------------------------------------------
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def _zombie() -> subprocess.Popen:
+    """A child that has exited and not been reaped (as a killed engine is until its parent looks)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.02)
+    return child
+
+
+def _owned_by(pid: int, start_ticks: int | None) -> dict:
+    return {"engine": {**engine_owner(), "pid": pid, "start_ticks": start_ticks}}
+
+
+def test_the_engine_owner_records_host_pid_and_start_time():
+    owner = engine_owner()
+    assert owner["start_ticks"] == process_start_ticks(owner["pid"]) is not None
+    assert owner_alive({"engine": owner}) is True
+
+
+def test_an_owner_is_dead_when_gone_a_zombie_or_its_pid_reused():
+    other, zombie = _sleeper(), _zombie()
+    try:
+        ticks = process_start_ticks(other.pid)
+        assert owner_alive(_owned_by(other.pid, ticks)) is True
+        assert owner_alive(_owned_by(other.pid, ticks - 1)) is False  # the pid now names another process
+        assert owner_alive(_owned_by(_dead_pid(), None)) is False
+        assert owner_alive(_owned_by(zombie.pid, process_start_ticks(zombie.pid))) is False
+        assert owner_alive({"engine": {"host": "elsewhere", "pid": other.pid}}) is None
+        assert owner_alive({"engine": {**engine_owner(), "pid": 0}}) is None
+        assert owner_alive({}) is None
+    finally:
+        other.kill()
+        other.wait()
+        zombie.wait()
+
+
+def test_lessons_of_dead_engines_become_interrupted_at_their_last_sample(engine):
+    other, zombie = _sleeper(), _zombie()
+    try:
+        live = create_lesson(engine, _spec("live", settings={"engine": engine_owner()}))
+        killed = create_lesson(engine, _spec("killed", settings=_owned_by(_dead_pid(), None)))
+        write_samples(engine, killed, [make_sample(s, {1: (A.ATTENTIVE, 70.0)}) for s in (0, 4)])
+        reused = create_lesson(
+            engine, _spec("reused", settings=_owned_by(other.pid, process_start_ticks(other.pid) - 1))
+        )
+        unreaped = create_lesson(
+            engine, _spec("zombie", settings=_owned_by(zombie.pid, process_start_ticks(zombie.pid)))
+        )
+        elsewhere = create_lesson(
+            engine, _spec("other host", settings={"engine": {"host": "elsewhere", "pid": 1}})
+        )
+        unowned = create_lesson(engine, _spec("no owner"))
+        assert mark_dead_engines_interrupted(engine) == [killed, reused, unreaped]
+        statuses = {i: get_lesson(engine, i)["status"] for i in (live, elsewhere, unowned)}
+        assert statuses == {live: "running", elsewhere: "running", unowned: "running"}
+        assert get_lesson(engine, killed)["ended_at"] == T0 + timedelta(seconds=4)
+        assert get_lesson(engine, reused)["ended_at"] == T0  # no sample: its start
+        assert mark_dead_engines_interrupted(engine) == []  # nothing left to do: no write
+    finally:
+        other.kill()
+        other.wait()
+        zombie.wait()
+
+
+def test_the_check_of_running_lessons_is_bounded(engine):
+    dead = _dead_pid()
+    first, second = (create_lesson(engine, _spec(t, settings=_owned_by(dead, None))) for t in "ab")
+    assert mark_dead_engines_interrupted(engine, limit=1) == [first]
+    assert mark_dead_engines_interrupted(engine, limit=1) == [second]
+
+
+def test_a_lesson_still_recording_cannot_be_deleted(engine):
+    recording = create_lesson(engine, _spec("recording", settings={"engine": engine_owner()}))
+    with pytest.raises(LessonRunningError, match=f"^lesson {recording} is still recording; stop it first$"):
+        delete_lesson(engine, recording)
+    assert get_lesson(engine, recording)["status"] == "running"
+
+
+def test_a_lesson_whose_engine_died_is_marked_interrupted_and_can_be_deleted(engine):
+    killed = create_lesson(engine, _spec("killed", settings=_owned_by(_dead_pid(), None)))
+    finished = create_lesson(engine, _spec("finished"))
+    finish_lesson(engine, finished)
+    assert delete_lesson(engine, killed) and delete_lesson(engine, finished)
+    assert get_lesson(engine, killed) is None and get_lesson(engine, finished) is None
+    assert delete_lesson(engine, killed) is False
+
+
+def test_purge_and_retention_cover_interrupted_lessons_and_those_of_killed_engines(engine):
+    now = T0 + timedelta(days=100)
+    interrupted = create_lesson(engine, _spec("interrupted"))
+    finish_lesson(engine, interrupted, LessonStatus.INTERRUPTED, ended_at=T0 + timedelta(hours=1))
+    killed = create_lesson(engine, _spec("killed", settings=_owned_by(_dead_pid(), None)))
+    recording = create_lesson(engine, _spec("recording", settings={"engine": engine_owner()}))
+    assert purge_older_than(engine, 30, now) == 2
+    assert get_lesson(engine, interrupted) is None and get_lesson(engine, killed) is None
+    assert get_lesson(engine, recording)["status"] == "running"
+    other_killed = create_lesson(engine, _spec("killed too", settings=_owned_by(_dead_pid(), None)))
+    assert apply_retention(engine, 30, now) == 1
+    assert get_lesson(engine, other_killed) is None

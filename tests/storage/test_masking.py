@@ -35,3 +35,19 @@ def test_mask_secrets_masks_every_url_in_a_message_and_known_secrets() -> None:
     assert "pw" not in out.replace("password", "")
     assert "p@ss/1" not in out and "p%40ss%2F1" not in out
     assert "postgresql://t:***@db/x" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cannot open stream rtsp://cam:***@10.0.0.5/live?token=***&channel=1; check that it is connected",
+        "https://host/live.m3u8?token=***&quality=hd&note=a%20b;",
+    ],
+)
+def test_masking_text_that_is_already_masked_leaves_it_as_written(text: str) -> None:
+    assert mask_secrets(text) == text
+
+
+def test_a_secret_query_value_is_hidden_whole_and_other_parameters_are_kept_as_written() -> None:
+    url = "rtsp://10.0.0.5/live?channel=1;2&Token=ab%3Bcd;ef&sig=x==&name=a+b"
+    assert mask_url(url) == "rtsp://10.0.0.5/live?channel=1;2&Token=***&sig=***&name=a+b"

@@ -9,9 +9,9 @@ import pytest
 
 from storage import queries
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
-from storage.recorder import write_samples
 from storage.records import AttentionState
 from storage.viewers import Viewer
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 EVERYONE = Viewer.everyone()

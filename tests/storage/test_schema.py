@@ -9,8 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from storage.db import write_transaction
-from storage.lessons import LessonSpec, create_lesson, delete_lesson, get_lesson
-from storage.recorder import write_samples
+from storage.lessons import LessonSpec, create_lesson, delete_lesson, finish_lesson, get_lesson
 from storage.records import AttentionState
 from storage.schema import (
     Lesson,
@@ -20,6 +19,7 @@ from storage.schema import (
     from_epoch_ms,
     to_epoch_ms,
 )
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState
@@ -69,6 +69,7 @@ def test_deleting_a_lesson_deletes_its_samples_observations_and_rollups(engine):
         write_samples(
             engine, lesson_id, [make_sample(s, {1: (A.ATTENTIVE, 80.0)}) for s in range(3)]
         )
+    finish_lesson(engine, gone)  # a lesson still recording is refused (tests/storage/test_lessons.py)
     assert delete_lesson(engine, gone) is True
     assert delete_lesson(engine, gone) is False
     with engine.connect() as conn:

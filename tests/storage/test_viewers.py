@@ -15,9 +15,9 @@ import pytest
 from storage import export, queries
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
-from storage.recorder import write_samples
 from storage.records import AttentionState
 from storage.viewers import Viewer, owner_name
+from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
 
 A = AttentionState

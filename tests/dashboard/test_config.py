@@ -1,0 +1,33 @@
+"""Dashboard settings from CLASSPULSE_*: the sources an administrator allows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dashboard.config import DashboardSettings
+
+
+@pytest.mark.parametrize(
+    ("raw", "dirs"),
+    [
+        (None, ()),
+        ("", ()),
+        ("/srv/media", (Path("/srv/media"),)),
+        (f"/srv/a{os.pathsep} /srv/b {os.pathsep}{os.pathsep}", (Path("/srv/a"), Path("/srv/b"))),
+    ],
+)
+def test_media_folders_are_none_unless_set(raw, dirs):
+    environ = {} if raw is None else {"CLASSPULSE_MEDIA_DIRS": raw}
+    assert DashboardSettings.from_env(environ).media_dirs == dirs
+
+
+@pytest.mark.parametrize(
+    ("raw", "allowed"),
+    [(None, False), ("", False), ("0", False), ("no", False), ("1", True), ("yes", True)],
+)
+def test_stream_urls_are_off_unless_the_administrator_allows_them(raw, allowed):
+    environ = {} if raw is None else {"CLASSPULSE_ALLOW_STREAMS": raw}
+    assert DashboardSettings.from_env(environ).allow_streams is allowed
