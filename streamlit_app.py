@@ -19,6 +19,7 @@ settings = state.settings()
 viewer = login.require_viewer(
     st.get_option("server.address"), settings.db_url, settings.oidc_domains, login.THROTTLE
 )
+state.set_viewer(viewer.lesson_viewer())  # every page reads only the lessons this viewer may see
 
 PAGES_WITHOUT_DATABASE = {"Analyse a photo"}
 pages = [
@@ -59,7 +60,7 @@ page = st.navigation(pages)
 with st.sidebar:
     st.caption(f"Times in {settings.timezone} · database {safe_url(settings.db_url)}")
     running = control.find_engine(settings.data_dir)
-    if running is not None:
+    if running is not None and state.viewer().may_see(running.launch.owner):
         st.success(f"Engine running: {running.launch.title}", icon=":material/sensors:")
     login.account_box(viewer)
 

@@ -103,6 +103,8 @@ def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[s
     ]
     if launch.attention_only:
         command.append("--attention-only")
+    if launch.owner:
+        command += ["--teacher", launch.owner]
     if FILE_SOURCES_PLAYED_IN_REAL_TIME and not spec.live:
         command.append("--realtime")
     if spec.kind is SourceKind.DEMO:

@@ -120,6 +120,7 @@ class LessonLaunch:
     source: str
     rate_hz: float = 2.0
     attention_only: bool = False
+    owner: str | None = None  # the logged-in account the lesson belongs to; None: no login
 
     def __post_init__(self) -> None:
         check_lesson(self.title, self.rate_hz)
@@ -201,6 +202,7 @@ def launch_from_form(
     data_dir: Path,
     policy: SourcePolicy | None = None,
     upload: Upload | None = None,
+    owner: str | None = None,
 ) -> LessonLaunch:
     """Check the form and build its launch; an uploaded video (file choice) is kept under data_dir.
 
@@ -211,7 +213,9 @@ def launch_from_form(
         spec = SourceSpec.path(str(save_upload(data_dir, upload.name, upload.content)))
     else:
         spec = source_from_form(form.source_choice, form.region, form.path, policy)
-    return LessonLaunch(form.title, form.group_name, str(spec), form.rate_hz, form.attention_only)
+    return LessonLaunch(
+        form.title, form.group_name, str(spec), form.rate_hz, form.attention_only, owner=owner
+    )
 
 
 def upload_folder(data_dir: Path) -> Path:

@@ -1,5 +1,6 @@
-"""Cached reads through storage's query functions. Every loader takes the database URL as a plain
-argument (so caches never mix databases) and returns what storage returns (DataFrames, dicts).
+"""Cached reads through storage's query functions. Every loader takes the database URL and the
+viewer (storage.viewers.Viewer: an account name and whether it is an admin) as plain arguments, so
+caches never mix databases or teachers, and returns what storage returns (DataFrames, dicts).
 
 Connections are `st.cache_resource` (one Engine per URL, never mutated); query results are
 `st.cache_data` with a short TTL and a bound on entries, so a page rerun costs no database time
@@ -21,6 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage import export, lessons, queries
 from storage.db import StorageError, open_database
+from storage.records import LessonStatus
+from storage.viewers import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -61,57 +64,69 @@ def settle_dead_engines(db_url: str) -> list[int]:
 @st.cache_data(ttl=5, max_entries=32, show_spinner=False)
 def load_lessons(
     db_url: str,
+    viewer: Viewer,
     group: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pd.DataFrame:
-    """Lessons with duration, students, mean concentration (newest first)."""
-    return queries.lessons_summary(database(db_url), group=group, since=since, until=until)
+    """The viewer's lessons with duration, students, mean concentration (newest first)."""
+    return queries.lessons_summary(
+        database(db_url), viewer=viewer, group=group, since=since, until=until
+    )
 
 
 @st.cache_data(ttl=2, max_entries=64, show_spinner=False)
-def load_lesson_row(db_url: str, lesson_id: int, started_at: datetime) -> pd.DataFrame:
+def load_lesson_row(
+    db_url: str, viewer: Viewer, lesson_id: int, started_at: datetime
+) -> pd.DataFrame:
     """One lesson's summary row (empty when gone): its duration tells the time of its last sample."""
     frame = queries.lessons_summary(
-        database(db_url), since=started_at, until=started_at + timedelta(milliseconds=1)
+        database(db_url),
+        viewer=viewer,
+        since=started_at,
+        until=started_at + timedelta(milliseconds=1),
     )
     return frame[frame["id"] == lesson_id].reset_index(drop=True)
 
 
 @st.cache_data(ttl=5, max_entries=64, show_spinner=False)
-def load_lesson(db_url: str, lesson_id: int) -> dict[str, Any] | None:
-    """One lesson's stored fields, None when there is no such lesson."""
-    return lessons.get_lesson(database(db_url), lesson_id)
+def load_lesson(db_url: str, viewer: Viewer, lesson_id: int) -> dict[str, Any] | None:
+    """One lesson's stored fields, None when there is no such lesson for this viewer."""
+    return queries.find_lesson(database(db_url), lesson_id, viewer=viewer)
 
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)
-def load_running(db_url: str) -> pd.DataFrame:
-    """Lessons the database marks as running, newest first."""
-    return lessons.running_lessons(database(db_url))
+def load_running(db_url: str, viewer: Viewer) -> pd.DataFrame:
+    """The viewer's lessons the database marks as running, newest first."""
+    return queries.lessons_summary(
+        database(db_url), viewer=viewer, status=LessonStatus.RUNNING.value
+    )
 
 
 @st.cache_data(ttl=30, max_entries=32, show_spinner=False)
-def load_timeline(db_url: str, lesson_id: int, bucket_s: float) -> pd.DataFrame:
+def load_timeline(db_url: str, viewer: Viewer, lesson_id: int, bucket_s: float) -> pd.DataFrame:
     """A lesson per time bucket (concentration, state shares, expression means and counts)."""
-    return queries.lesson_timeline(database(db_url), lesson_id, bucket_s)
+    return queries.lesson_timeline(database(db_url), lesson_id, bucket_s, viewer=viewer)
 
 
 @st.cache_data(ttl=30, max_entries=32, show_spinner=False)
-def load_students(db_url: str, lesson_id: int) -> pd.DataFrame:
+def load_students(db_url: str, viewer: Viewer, lesson_id: int) -> pd.DataFrame:
     """One row per anonymous student of a lesson."""
-    return queries.student_summary(database(db_url), lesson_id)
+    return queries.student_summary(database(db_url), lesson_id, viewer=viewer)
 
 
 @st.cache_data(ttl=30, max_entries=32, show_spinner=False)
-def load_low_moments(db_url: str, lesson_id: int, bucket_s: float, n: int = 3) -> pd.DataFrame:
+def load_low_moments(
+    db_url: str, viewer: Viewer, lesson_id: int, bucket_s: float, n: int = 3
+) -> pd.DataFrame:
     """The n buckets with the lowest class concentration, lowest first."""
-    return queries.low_moments(database(db_url), lesson_id, bucket_s, n)
+    return queries.low_moments(database(db_url), lesson_id, bucket_s, n, viewer=viewer)
 
 
 @st.cache_data(ttl=30, max_entries=32, show_spinner=False)
-def load_previous(db_url: str, lesson_id: int, limit: int = 10) -> pd.DataFrame:
-    """The same class's earlier lessons, newest first."""
-    return queries.previous_lessons(database(db_url), lesson_id, limit)
+def load_previous(db_url: str, viewer: Viewer, lesson_id: int, limit: int = 10) -> pd.DataFrame:
+    """The same class's earlier lessons the viewer may see, newest first."""
+    return queries.previous_lessons(database(db_url), lesson_id, limit, viewer=viewer)
 
 
 def live_tick(now: datetime, period_s: float = LIVE_REFRESH_S) -> datetime:
@@ -121,19 +136,20 @@ def live_tick(now: datetime, period_s: float = LIVE_REFRESH_S) -> datetime:
     return datetime.fromtimestamp(math.floor(now.timestamp() / period_s) * period_s, UTC)
 
 
-def load_live(db_url: str, lesson_id: int, now: datetime) -> queries.LiveView:
+def load_live(db_url: str, viewer: Viewer, lesson_id: int, now: datetime) -> queries.LiveView:
     """Students' latest states, concentration over the last 10 s and the last 10 minutes' trend,
     as of the refresh tick `now` falls in (see live_tick)."""
-    return _load_live_at(db_url, lesson_id, live_tick(now))
+    return _load_live_at(db_url, viewer, lesson_id, live_tick(now))
 
 
 # Keyed on the refresh tick, not the clock's microseconds: every run within one tick (a fragment
 # refresh, a widget rerun, a second browser tab) shares one query; a new tick is a new key.
 @st.cache_data(ttl=60, max_entries=16, show_spinner=False)
-def _load_live_at(db_url: str, lesson_id: int, as_of: datetime) -> queries.LiveView:
+def _load_live_at(db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime) -> queries.LiveView:
     return queries.live_view(
         database(db_url),
         lesson_id,
+        viewer=viewer,
         window_s=LIVE_WINDOW_S,
         now=as_of,
         trend_s=LIVE_TREND_S,
@@ -141,14 +157,14 @@ def _load_live_at(db_url: str, lesson_id: int, as_of: datetime) -> queries.LiveV
     )
 
 
-def iter_export(db_url: str, lesson_id: int, kind: str) -> Iterator[str]:
+def iter_export(db_url: str, viewer: Viewer, lesson_id: int, kind: str) -> Iterator[str]:
     """A lesson's CSV in chunks, straight from storage (not cached: exports can be large)."""
-    return export.iter_csv(database(db_url), lesson_id, kind)
+    return export.iter_csv(database(db_url), lesson_id, kind, viewer=viewer)
 
 
-def export_bytes(db_url: str, lesson_id: int, kind: str) -> bytes:
+def export_bytes(db_url: str, viewer: Viewer, lesson_id: int, kind: str) -> bytes:
     """A lesson's whole CSV as UTF-8 bytes, built when the teacher clicks download."""
-    return "".join(iter_export(db_url, lesson_id, kind)).encode("utf-8")
+    return "".join(iter_export(db_url, viewer, lesson_id, kind)).encode("utf-8")
 
 
 def clear_caches() -> None:

@@ -16,6 +16,7 @@ import plotly.io as pio
 
 from dashboard import charts
 from storage.records import LessonStatus
+from storage.viewers import Viewer
 
 # Timeline buckets by lesson length: about 30-120 points, always a multiple of the 10 s rollups.
 BUCKETS_BY_LENGTH_S: tuple[tuple[float, float], ...] = (
@@ -92,22 +93,26 @@ def lesson_length_s(lesson: dict[str, Any], now: datetime) -> float:
     return max(0.0, (pd.Timestamp(end) - pd.Timestamp(lesson["started_at"])).total_seconds())
 
 
-def load_report(db_url: str, lesson_id: int, now: datetime | None = None) -> LessonReport | None:
-    """Read a lesson's report through the cached loaders; None when the lesson does not exist."""
+def load_report(
+    db_url: str, viewer: Viewer, lesson_id: int, now: datetime | None = None
+) -> LessonReport | None:
+    """Read a lesson's report through the cached loaders; None when the viewer has no such lesson."""
     from dashboard import loaders
 
-    lesson = loaders.load_lesson(db_url, lesson_id)
+    lesson = loaders.load_lesson(db_url, viewer, lesson_id)
     if lesson is None:
         return None
     bucket_s = bucket_for(lesson_length_s(lesson, now or datetime.now(UTC)))
-    timeline = loaders.load_timeline(db_url, lesson_id, bucket_s)
+    timeline = loaders.load_timeline(db_url, viewer, lesson_id, bucket_s)
     return LessonReport(
         lesson=lesson,
-        summary=loaders.load_lesson_row(db_url, lesson_id, lesson["started_at"]),
+        summary=loaders.load_lesson_row(db_url, viewer, lesson_id, lesson["started_at"]),
         timeline=timeline,
-        low_moments=meaningful_lows(timeline, loaders.load_low_moments(db_url, lesson_id, bucket_s, 3)),
-        students=loaders.load_students(db_url, lesson_id),
-        previous=loaders.load_previous(db_url, lesson_id),
+        low_moments=meaningful_lows(
+            timeline, loaders.load_low_moments(db_url, viewer, lesson_id, bucket_s, 3)
+        ),
+        students=loaders.load_students(db_url, viewer, lesson_id),
+        previous=loaders.load_previous(db_url, viewer, lesson_id),
         bucket_s=bucket_s,
     )
 

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.config import DashboardSettings
+from storage.viewers import Viewer
 
 _BASE = "cp_settings"
 TIMEZONE = "cp_timezone"
@@ -15,8 +16,8 @@ ALERT_LEVEL = "cp_alert_level"
 ALERT_MINUTES = "cp_alert_minutes"
 ATTENTION_ONLY = "cp_attention_only"
 SELECTED_LESSON = "lessons_selected"  # the lesson chosen last, shared by the Lessons and Export pages
+_VIEWER = "cp_viewer"  # whose lessons this session sees, set by the entry file on every run
 NEWEST_SEEN = "lessons_newest_seen"  # the newest lesson id the chooser has offered
-
 
 
 def init(base: DashboardSettings) -> None:
@@ -38,6 +39,19 @@ def settings() -> DashboardSettings:
         alert_minutes=float(st.session_state.get(ALERT_MINUTES, base.alert_minutes)),
         attention_only=bool(st.session_state.get(ATTENTION_ONLY, base.attention_only)),
     )
+
+
+def set_viewer(viewer: Viewer) -> None:
+    """The entry file, once the login gate has let someone in: whose lessons the pages show."""
+    st.session_state[_VIEWER] = viewer
+
+
+def viewer() -> Viewer:
+    """Whose lessons this session sees (storage.viewers.Viewer), for every read a page makes."""
+    found = st.session_state.get(_VIEWER)
+    if not isinstance(found, Viewer):
+        raise LookupError("no viewer in this session: pages run from streamlit_app.py only")
+    return found
 
 
 def keep(widget_key: str, setting_key: str) -> None:

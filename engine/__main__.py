@@ -107,9 +107,12 @@ def _status_line(result: SampleResult, stats: RunStats) -> None:
 @click.option("--max-faces", type=click.IntRange(1, 100), default=None,
               help="Most faces analysed per frame (default 50, a full 7x7 gallery, or CLASSPULSE_MAX_FACES).")
 @click.option("--quiet", is_flag=True, help="No live status line.")
+@click.option("--teacher", "owner", default=None, envvar="CLASSPULSE_TEACHER", show_envvar=True,
+              help="The account that owns the lesson on a shared server (default: none, seen by admins only).")
 def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str,
             attention_only: bool | None, db_url: str | None, max_seconds: float | None,
-            realtime: bool, loop: bool, max_faces: int | None, quiet: bool) -> None:
+            realtime: bool, loop: bool, max_faces: int | None, quiet: bool,
+            owner: str | None) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
     from engine.expressions import load_expression_model
     from engine.faces import FaceFinder, FaceModelError
@@ -124,6 +127,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
     )
     from storage.recorder import Recorder
     from storage.records import LessonStatus
+    from storage.viewers import owner_name
 
     limit_malloc_arenas()  # before any model starts its threads: memory stays flat over a lesson
     try:
@@ -131,6 +135,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                                            realtime=realtime or None, max_seconds=max_seconds)
         if max_faces is not None:
             settings = replace(settings, faces=replace(settings.faces, max_faces=max_faces))
+        owner = owner_name(owner)
     except (ValueError, SourceError) as exc:
         raise click.ClickException(mask_secrets(str(exc))) from exc
     try:
@@ -155,7 +160,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                           sample_rate_hz=settings.rate_hz, model_name=model_name,
                           attention_only=settings.attention_only,
                           settings={**settings.as_dict(), "engine": engine_owner()},
-                          started_at=started_at)
+                          started_at=started_at, owner=owner)
         lesson_id = create_lesson(engine, spec)
         click.echo(f"lesson {lesson_id} started: {title} from {mask_secrets(source.description)}", err=True)
 

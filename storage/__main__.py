@@ -11,6 +11,7 @@ from storage.db import StorageError, current_revision, open_database, safe_url
 from storage.export import EXPORT_KINDS, write_csv
 from storage.lessons import delete_lesson, purge_older_than
 from storage.synthetic import seed_lesson
+from storage.viewers import Viewer
 
 cli = database_group(
     "ClassPulse storage: lessons, samples and observations in SQLite or PostgreSQL.", StorageError
@@ -23,8 +24,8 @@ cli = database_group(
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True)
 @click.pass_obj
 def export(db_url: str | None, lesson_id: int, kind: str, out_path: str) -> None:
-    """Write one lesson as CSV (header row, ISO-8601 times with offset)."""
-    rows = write_csv(open_database(db_url), lesson_id, kind, out_path)
+    """Write one lesson as CSV (header row, ISO-8601 times with offset); any teacher's lesson."""
+    rows = write_csv(open_database(db_url), lesson_id, kind, out_path, viewer=Viewer.everyone())
     click.echo(f"wrote {rows} rows to {out_path}")
 
 

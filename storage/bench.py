@@ -20,6 +20,7 @@ from storage.export import iter_csv
 from storage.lessons import LessonSpec, create_lesson
 from storage.recorder import Recorder
 from storage.synthetic import DEFAULT_STARTED_AT, generate_samples, seed_lesson
+from storage.viewers import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,27 @@ def measure_queries(url: str, *, students: int, hours: float, runs: int) -> dict
     lesson_id = seed_lesson(engine, students=students, hours=hours, seed=0)
     seed_s = time.perf_counter() - started
     now = DEFAULT_STARTED_AT + timedelta(hours=hours)
+    every = Viewer.everyone()
     checks: dict[str, Callable[[], Any]] = {
-        "lessons_summary": lambda: queries.lessons_summary(engine),
-        "lesson_timeline (60 s)": lambda: queries.lesson_timeline(engine, lesson_id, 60),
-        "lesson_timeline (10 s)": lambda: queries.lesson_timeline(engine, lesson_id, 10),
-        "lesson_timeline (15 s, raw rows)": lambda: queries.lesson_timeline(engine, lesson_id, 15),
-        "student_summary": lambda: queries.student_summary(engine, lesson_id),
-        "live_view (30 s window, 10 min trend, 5 min per student)": lambda: queries.live_view(
-            engine, lesson_id, window_s=30, now=now
+        "lessons_summary": lambda: queries.lessons_summary(engine, viewer=every),
+        "lesson_timeline (60 s)": lambda: queries.lesson_timeline(
+            engine, lesson_id, 60, viewer=every
         ),
-        "previous_lessons": lambda: queries.previous_lessons(engine, lesson_id),
-        "low_moments (60 s)": lambda: queries.low_moments(engine, lesson_id, 60),
-        "export students CSV": lambda: "".join(iter_csv(engine, lesson_id, "students")),
+        "lesson_timeline (10 s)": lambda: queries.lesson_timeline(
+            engine, lesson_id, 10, viewer=every
+        ),
+        "lesson_timeline (15 s, raw rows)": lambda: queries.lesson_timeline(
+            engine, lesson_id, 15, viewer=every
+        ),
+        "student_summary": lambda: queries.student_summary(engine, lesson_id, viewer=every),
+        "live_view (30 s window, 10 min trend, 5 min per student)": lambda: queries.live_view(
+            engine, lesson_id, viewer=every, window_s=30, now=now
+        ),
+        "previous_lessons": lambda: queries.previous_lessons(engine, lesson_id, viewer=every),
+        "low_moments (60 s)": lambda: queries.low_moments(engine, lesson_id, 60, viewer=every),
+        "export students CSV": lambda: "".join(
+            iter_csv(engine, lesson_id, "students", viewer=every)
+        ),
     }
     medians = {name: _median_ms(fn, runs) for name, fn in checks.items()}
     with engine.connect() as conn:

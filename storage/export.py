@@ -19,8 +19,8 @@ from sqlalchemy import Engine, select
 from storage import queries
 from storage.columns import OBSERVATION_EXPORT_COLUMNS
 from storage.db import StorageError
-from storage.lessons import get_lesson
 from storage.schema import ObservationRow
+from storage.viewers import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -73,31 +73,34 @@ def _frame_rows(frame: Any) -> Iterator[tuple[Any, ...]]:
     return frame.itertuples(index=False, name=None)
 
 
-def iter_csv(engine: Engine, lesson_id: int, kind: str) -> Iterator[str]:
-    """CSV text of one lesson in chunks: observations (one row each), minutes, or students."""
+def iter_csv(engine: Engine, lesson_id: int, kind: str, *, viewer: Viewer) -> Iterator[str]:
+    """CSV text of one lesson the viewer may see, in chunks: observations, minutes, or students."""
     if kind not in EXPORT_KINDS:
         raise StorageError(f"unknown export kind {kind!r}; choose one of {', '.join(EXPORT_KINDS)}")
-    if get_lesson(engine, lesson_id) is None:
+    if queries.find_lesson(engine, lesson_id, viewer=viewer) is None:
         raise StorageError(f"no lesson with id {lesson_id}")
     if kind == "observations":
         return _chunks(OBSERVATION_EXPORT_COLUMNS, _observation_rows(engine, lesson_id))
     if kind == "minutes":
-        frame = queries.lesson_timeline(engine, lesson_id, 60.0)
+        frame = queries.lesson_timeline(engine, lesson_id, 60.0, viewer=viewer)
     else:
-        frame = queries.student_summary(engine, lesson_id)
+        frame = queries.student_summary(engine, lesson_id, viewer=viewer)
     return _chunks(list(frame.columns), _frame_rows(frame))
 
 
-def write_csv(engine: Engine, lesson_id: int, kind: str, out_path: str | Path) -> int:
-    """Write one lesson's CSV to a file and return the number of data rows.
+def write_csv(
+    engine: Engine, lesson_id: int, kind: str, out_path: str | Path, *, viewer: Viewer
+) -> int:
+    """Write one lesson the viewer may see to a CSV file and return the number of data rows.
 
-    The lesson and kind are checked before anything is written; the CSV goes to a temporary file
-    in the same folder that replaces `out_path` only once complete, so on any error an existing
-    file is left as it was. A new file is readable by its owner only (it holds student data); one
-    that is replaced keeps its permissions.
+    The lesson (for this viewer) and kind are checked before anything is written; the CSV goes to
+    a temporary file in the same folder that replaces `out_path` only once complete, so on any
+    error an existing file is left as it was. A new file is readable by its owner only (it holds
+    student data); one that is replaced keeps its permissions.
     """
     path = Path(out_path)
-    chunks = iter_csv(engine, lesson_id, kind)  # raises StorageError for an unknown lesson or kind
+    # StorageError here for an unknown kind, or a lesson that is not there or not the viewer's
+    chunks = iter_csv(engine, lesson_id, kind, viewer=viewer)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:

@@ -18,6 +18,7 @@ from storage.db import StorageError, write_transaction
 from storage.masking import mask_secrets
 from storage.records import LessonStatus
 from storage.schema import Lesson, SampleRow
+from storage.viewers import owner_name
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class LessonSpec:
     model_name: str | None = None
     attention_only: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None  # the account that starts it (storage.viewers); None: no login
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
@@ -73,6 +75,7 @@ def create_lesson(engine: Engine, spec: LessonSpec) -> int:
         "model_name": spec.model_name,
         "attention_only": spec.attention_only,
         "settings": dict(spec.settings),
+        "owner": owner_name(spec.owner),
     }
     with write_transaction(engine) as conn:
         lesson_id = conn.execute(insert(Lesson).values(**values).returning(Lesson.id)).scalar_one()

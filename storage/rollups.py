@@ -7,6 +7,7 @@ backend). Sums and counts add up exactly, so a read over rollups equals the read
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +32,7 @@ from storage.schema import (
     ObservationRollup,
     ObservationRow,
     from_epoch_ms,
+    to_epoch_ms,
 )
 
 Obs = ObservationRow
@@ -99,6 +101,37 @@ def rollup_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) 
         .where(*conditions)
         .group_by(R.lesson_id, bucket_of(R.slot_ms, bucket_ms), R.track_id)
     )
+
+
+def per_student_select(
+    lesson_id: int,
+    bucket_ms: int,
+    since: datetime | None,
+    until: datetime | None,
+    *conditions: ColumnElement[bool],
+    from_rows: bool = False,
+) -> Select[Any]:
+    """One lesson's per (bucket, student) sums, from rollups when the bucket allows, else from rows.
+
+    since/until select whole buckets: those overlapping [since, until]. `conditions` join the
+    WHERE clause of whichever table is read, so they name neither (e.g. storage.viewers'
+    lesson_visible).
+    """
+    lo = None if since is None else to_epoch_ms(since) // bucket_ms * bucket_ms
+    hi = None if until is None else to_epoch_ms(until) // bucket_ms * bucket_ms + bucket_ms
+    if bucket_ms % ROLLUP_SLOT_MS == 0 and not from_rows:
+        where = [R.lesson_id == lesson_id, *conditions]
+        if lo is not None:
+            where.append(R.slot_ms >= lo)
+        if hi is not None:
+            where.append(R.slot_ms < hi)
+        return rollup_per_student_select(bucket_ms, *where)
+    # A time range (even an open one) steers SQLite to the (lesson_id, ts) index, which reads
+    # rows in insertion order; the (lesson_id, track_id, ts) index would read them scattered.
+    where = [Obs.lesson_id == lesson_id, Obs.ts >= from_epoch_ms(lo or 0), *conditions]
+    if hi is not None:
+        where.append(Obs.ts < from_epoch_ms(hi))
+    return raw_per_student_select(bucket_ms, *where)
 
 
 def refresh_rollups(conn: Connection, lesson_id: int, first_t_ms: int, last_t_ms: int) -> None:

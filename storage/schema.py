@@ -42,6 +42,7 @@ NAMING_CONVENTION = {
 LESSON_STATUSES: tuple[str, ...] = tuple(status.value for status in LessonStatus)
 ATTENTION_STATES: tuple[str, ...] = tuple(state.value for state in AttentionState)
 PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{name}" for name in EXPRESSIONS)
+OWNER_MAX = 255  # an email address is at most 254 characters (RFC 5321)
 
 # SQLite keeps datetimes as text; we write ISO-8601 with an explicit +00:00 so that a
 # school's own tools reading the file see the zone, and the text still sorts by time.
@@ -111,6 +112,7 @@ class Lesson(Base):
         CheckConstraint("sample_rate_hz > 0", name="sample_rate_positive"),
         Index("ix_lessons_group_started", "group_name", "started_at"),
         Index("ix_lessons_started", "started_at"),
+        Index("ix_lessons_owner_started", "owner", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
@@ -124,6 +126,9 @@ class Lesson(Base):
     model_name: Mapped[str | None] = mapped_column(String(200))
     attention_only: Mapped[bool] = mapped_column(Boolean, default=False)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The account that started the lesson (a user name or an OIDC email); NULL: no login was in
+    # force (a single teacher's own computer) or the lesson predates owners. See storage/viewers.py.
+    owner: Mapped[str | None] = mapped_column(String(OWNER_MAX))
 
 
 class SampleRow(Base):
@@ -260,6 +265,7 @@ __all__ = [
     "Base",
     "ExcludedTrack",
     "Lesson",
+    "OWNER_MAX",
     "ObservationRollup",
     "ObservationRow",
     "ROLLUP_SLOT_MS",

@@ -127,6 +127,7 @@ def seed_lesson(
     title: str = "Generated lesson",
     group_name: str = "Demo class",
     started_at: datetime = DEFAULT_STARTED_AT,
+    owner: str | None = None,
 ) -> int:
     """Write a generated, finished lesson through the Recorder's bulk path and return its id."""
     spec = LessonSpec(
@@ -138,6 +139,7 @@ def seed_lesson(
         model_name=None if attention_only else "synthetic",
         attention_only=attention_only,
         settings={"synthetic": True, "seed": seed},
+        owner=owner,
     )
     lesson_id = create_lesson(engine, spec)
     samples = generate_samples(

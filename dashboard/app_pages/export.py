@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import config, loaders, report, state
 from storage.export import EXPORT_KINDS
+from storage.viewers import Viewer
 
 EXPORTS = {
     "observations": ("Raw observations", "one row per student per sample"),
@@ -22,17 +23,18 @@ EXPORTS = {
 }
 
 
-def html_report(db_url: str, lesson_id: int, tz: str, level: float) -> str:
+def html_report(db_url: str, viewer: Viewer, lesson_id: int, tz: str, level: float) -> str:
     """The lesson's HTML report, built when the teacher clicks (not on every page run)."""
-    data = report.load_report(db_url, lesson_id)
+    data = report.load_report(db_url, viewer, lesson_id)
     if data is None:
         return "<p>This lesson no longer exists.</p>"
     return report.report_html(data, tz, level, config.utc_now())
 
 
 settings = state.settings()
+viewer = state.viewer()
 st.title("Export")
-lessons = loaders.load_lessons(settings.db_url)
+lessons = loaders.load_lessons(settings.db_url, viewer)
 if lessons.empty:
     st.info("No lessons to export yet. Start one on the **Live lesson** page.")
     st.stop()
@@ -46,7 +48,7 @@ for kind in EXPORT_KINDS:
     left, right = st.columns([1, 2])
     left.download_button(
         f"{label} (CSV)",
-        data=functools.partial(loaders.export_bytes, settings.db_url, lesson_id, kind),
+        data=functools.partial(loaders.export_bytes, settings.db_url, viewer, lesson_id, kind),
         file_name=f"classpulse-lesson-{lesson_id}-{kind}.csv",
         mime="text/csv",
         key=f"export_csv_{kind}",
@@ -60,7 +62,7 @@ left, right = st.columns([1, 2])
 left.download_button(
     "Lesson report (HTML)",
     data=functools.partial(
-        html_report, settings.db_url, lesson_id, settings.timezone, settings.alert_level
+        html_report, settings.db_url, viewer, lesson_id, settings.timezone, settings.alert_level
     ),
     file_name=f"classpulse-lesson-{lesson_id}-report.html",
     mime="text/html",

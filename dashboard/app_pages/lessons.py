@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import loaders, report, state
 from dashboard.config import DashboardSettings
 from storage.lessons import LessonRunningError, delete_lesson
+from storage.viewers import Viewer
 
 ALL_CLASSES = "All classes"
 
@@ -45,9 +46,9 @@ def lessons_table(lessons: pd.DataFrame, tz: str) -> pd.DataFrame:
 # --- sections ---------------------------------------------------------------------------------
 
 
-def show_report(settings: DashboardSettings, lesson_id: int) -> None:
+def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> None:
     tz, level = settings.timezone, settings.alert_level
-    data = report.load_report(settings.db_url, lesson_id)
+    data = report.load_report(settings.db_url, viewer, lesson_id)
     if data is None:
         st.warning(f"Lesson {lesson_id} no longer exists.")
         return
@@ -123,10 +124,11 @@ def delete_section(settings: DashboardSettings, lesson: dict) -> None:
 # --- layout -----------------------------------------------------------------------------------
 
 settings = state.settings()
+viewer = state.viewer()
 st.title("Lessons")
 if deleted := st.session_state.pop("lessons_deleted", None):
     st.success(f"Lesson “{deleted}” deleted.")
-everything = loaders.load_lessons(settings.db_url)
+everything = loaders.load_lessons(settings.db_url, viewer)
 if everything.empty:
     st.info("No lessons yet. Start one on the **Live lesson** page — the demo needs no camera.")
     st.page_link(
@@ -149,7 +151,7 @@ if not isinstance(days, tuple | list) or len(days) == 0:
     days = (first_day, last_day)
 since, until = day_bounds(tuple(days), settings.timezone)
 lessons = loaders.load_lessons(
-    settings.db_url, None if group == ALL_CLASSES else group, since, until
+    settings.db_url, viewer, None if group == ALL_CLASSES else group, since, until
 )
 st.dataframe(lessons_table(lessons, settings.timezone), hide_index=True, key="lessons_list")
 if lessons.empty:
@@ -157,4 +159,4 @@ if lessons.empty:
     st.stop()
 
 chosen = state.pick_lesson(lessons, settings.timezone, "Lesson report", key="lessons_report_choice")
-show_report(settings, chosen)
+show_report(settings, viewer, chosen)

@@ -25,6 +25,9 @@ STATE_BADGE = {
     "absent": ":gray-badge[absent]",
 }
 NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
+OTHER_TEACHERS_ENGINE = (
+    "This dashboard is recording another teacher's lesson; you can start one when it ends."
+)
 
 
 @st.cache_data(ttl=60, max_entries=1, show_spinner=False)
@@ -99,15 +102,15 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
     """The live numbers; reruns alone every 2 s and hands back to the page when the lesson ends."""
     with friendly_errors():
         loaders.settle_dead_engines(db_url)  # a killed engine's lesson reads interrupted at once
-        settings = state.settings()
+        settings, viewer = state.settings(), state.viewer()
         now = config.utc_now()
-        lesson = loaders.load_lesson(db_url, lesson_id)
+        lesson = loaders.load_lesson(db_url, viewer, lesson_id)
         if lesson is None:
             st.warning(f"Lesson {lesson_id} no longer exists.")
             return
         engine = control.engine_for_lesson(Path(data_dir), lesson_id)
-        live = loaders.load_live(db_url, lesson_id, now)
-        summary = loaders.load_lesson_row(db_url, lesson_id, lesson["started_at"])
+        live = loaders.load_live(db_url, viewer, lesson_id, now)
+        summary = loaders.load_lesson_row(db_url, viewer, lesson_id, lesson["started_at"])
         bucket_s = loaders.LIVE_TREND_BUCKET_S
         health = live_metrics.engine_health(
             lesson["status"], summary, live.trend, now, engine, bucket_s
@@ -162,7 +165,11 @@ def start(
     """Check the form and start the engine; the page then follows it through the state file."""
     try:
         new_launch = launch.launch_from_form(
-            form, data_dir=settings.data_dir, policy=source_policy(settings), upload=upload
+            form,
+            data_dir=settings.data_dir,
+            policy=source_policy(settings),
+            upload=upload,
+            owner=state.viewer().name,
         )
     except ValueError as exc:
         st.error(str(exc))
@@ -274,7 +281,7 @@ def engine_panel(settings: DashboardSettings, engine: control.EngineStatus | Non
 
 def running_elsewhere(settings: DashboardSettings) -> int | None:
     """A lesson an engine started elsewhere is running: let the teacher pick one to watch."""
-    running = loaders.load_running(settings.db_url)
+    running = loaders.load_running(settings.db_url, state.viewer())
     if running.empty:
         return None
     st.caption(
@@ -292,8 +299,8 @@ def running_elsewhere(settings: DashboardSettings) -> int | None:
 
 
 def finished_notice(settings: DashboardSettings) -> None:
-    lesson_id = st.session_state.get(FINISHED_LESSON)
-    lesson = None if lesson_id is None else loaders.load_lesson(settings.db_url, lesson_id)
+    lesson_id, viewer = st.session_state.get(FINISHED_LESSON), state.viewer()
+    lesson = None if lesson_id is None else loaders.load_lesson(settings.db_url, viewer, lesson_id)
     if lesson is None:
         return
     show(live_metrics.finished_notice(lesson["title"], lesson["status"]))
@@ -305,6 +312,11 @@ def finished_notice(settings: DashboardSettings) -> None:
 settings = state.settings()
 st.title("Live lesson")
 engine = control.engine_status(settings.data_dir)
+if engine is not None and not state.viewer().may_see(engine.handle.launch.owner):
+    if engine.alive:  # one engine per dashboard: another teacher's lesson is being recorded
+        st.info(OTHER_TEACHERS_ENGINE, icon=":material/sensors:")
+        st.stop()
+    engine = None  # how it ended is for its teacher to see
 watch = engine_panel(settings, engine)
 engine_running = engine is not None and engine.alive
 if watch is None and not engine_running:
@@ -313,7 +325,7 @@ if watch is not None:
     live_card(settings.db_url, watch, str(settings.data_dir))
 elif not engine_running:
     finished_notice(settings)
-    if loaders.load_lessons(settings.db_url).empty:
+    if loaders.load_lessons(settings.db_url, state.viewer()).empty:
         first_run_guide(settings)
     else:
         start_form(settings)

@@ -60,6 +60,7 @@ def retention_text(days: float | None) -> str:
 
 
 settings = state.settings()
+viewer = state.viewer()
 st.title("Privacy & settings")
 
 st.subheader("What is stored")
@@ -81,24 +82,30 @@ else:
     st.write(
         f"Lessons older than **{retention_days:g} days** are deleted (CLASSPULSE_RETENTION_DAYS)."
     )
-    if st.button("Apply the retention period now", key="privacy_apply_retention"):
+    if viewer.admin and st.button("Apply the retention period now", key="privacy_apply_retention"):
         removed = apply_retention(
             loaders.database(settings.db_url), retention_days, config.utc_now()
         )
         loaders.clear_caches()
         st.success(f"Deleted {removed} lesson(s) older than {retention_days:g} days.")
-left, right = st.columns([1, 2])
-days = left.number_input(
-    "Delete lessons older than (days)", min_value=0, value=30, step=1, key="privacy_purge_days"
-)
-sure = right.checkbox(
-    f"Yes, delete every finished lesson that started more than {days} days ago",
-    key="privacy_purge_confirm",
-)
-if st.button("Purge", disabled=not sure, key="privacy_purge", icon=":material/delete_sweep:"):
-    removed = purge_older_than(loaders.database(settings.db_url), float(days), config.utc_now())
-    loaders.clear_caches()
-    st.success(f"Deleted {removed} lesson(s).")
+if viewer.admin:  # a purge deletes every teacher's lessons
+    left, right = st.columns([1, 2])
+    days = left.number_input(
+        "Delete lessons older than (days)", min_value=0, value=30, step=1, key="privacy_purge_days"
+    )
+    sure = right.checkbox(
+        f"Yes, delete every finished lesson that started more than {days} days ago",
+        key="privacy_purge_confirm",
+    )
+    if st.button("Purge", disabled=not sure, key="privacy_purge", icon=":material/delete_sweep:"):
+        removed = purge_older_than(loaders.database(settings.db_url), float(days), config.utc_now())
+        loaders.clear_caches()
+        st.success(f"Deleted {removed} lesson(s).")
+else:
+    st.caption(
+        "Purging deletes every teacher's old lessons, so only an admin can do it; delete one of "
+        "your own lessons from its report on the Lessons page."
+    )
 
 st.subheader("Defaults")
 st.toggle(

@@ -9,13 +9,16 @@ import pytest
 from dashboard import report
 from storage import queries
 from storage.db import open_database
+from storage.viewers import Viewer
 from tests.dashboard.conftest import T_FIRST, chart_titles, table_with
+
+EVERYONE = Viewer.everyone()
 
 
 def test_lists_every_lesson_with_class_and_mean_concentration(app, seeded_db):
     at = app(seeded_db.url, "lessons")
     table = table_with(at, "Lesson")
-    expected = queries.lessons_summary(open_database(seeded_db.url))
+    expected = queries.lessons_summary(open_database(seeded_db.url), viewer=EVERYONE)
     assert list(table["Lesson"]) == list(expected["title"])
     assert list(table["Class"]) == list(expected["group_name"])
     assert list(table["Mean concentration"]) == pytest.approx(
@@ -41,7 +44,7 @@ def test_date_filter_keeps_lessons_started_those_days(app, seeded_db):
 def test_report_shows_storage_figures_for_the_lesson(app, seeded_db):
     at = app(seeded_db.url, "lessons", lessons_selected=seeded_db.lesson)
     engine = open_database(seeded_db.url)
-    summary = queries.lessons_summary(engine)
+    summary = queries.lessons_summary(engine, viewer=EVERYONE)
     row = summary[summary["id"] == seeded_db.lesson].iloc[0]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mean concentration"] == f"{row['mean_concentration']:.1f}"
@@ -50,8 +53,10 @@ def test_report_shows_storage_figures_for_the_lesson(app, seeded_db):
     assert metrics["Class"] == "7A"
     bucket_s = report.bucket_for(float(row["duration_s"]))
     assert bucket_s == 30.0  # a 15-minute lesson
-    lows = report.meaningful_lows(queries.lesson_timeline(engine, seeded_db.lesson, bucket_s),
-                                  queries.low_moments(engine, seeded_db.lesson, bucket_s, 3))
+    lows = report.meaningful_lows(
+        queries.lesson_timeline(engine, seeded_db.lesson, bucket_s, viewer=EVERYONE),
+        queries.low_moments(engine, seeded_db.lesson, bucket_s, 3, viewer=EVERYONE),
+    )
     assert not lows.empty
     low_table = table_with(at, "Time")
     assert list(low_table["Time"]) == [t.strftime("%H:%M") for t in lows["bucket_start"]]

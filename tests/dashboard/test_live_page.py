@@ -12,7 +12,10 @@ import pytest
 from dashboard import control, loaders
 from storage import queries
 from storage.db import open_database
+from storage.viewers import Viewer
 from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson
+
+EVERYONE = Viewer.everyone()
 
 AS_OF = loaders.live_tick(LIVE_NOW)  # the card shows the live view as of its refresh tick
 
@@ -24,7 +27,7 @@ def _metrics(at) -> dict[str, str]:
 def test_concentration_now_equals_storage_live_view(app, seeded_db):
     at = app(seeded_db.url, "live", cp_alert_level=1.0)
     live = queries.live_view(
-        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF, viewer=EVERYONE
     )
     metrics = _metrics(at)
     assert metrics["Class concentration now"] == f"{live.concentration:.0f}"
@@ -38,7 +41,7 @@ def test_concentration_now_equals_storage_live_view(app, seeded_db):
 def test_change_over_the_last_minute_is_now_minus_a_minute_ago(app, seeded_db):
     at = app(seeded_db.url, "live")
     live = queries.live_view(
-        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF, viewer=EVERYONE
     )
     trend = live.trend
     minute_ago = trend[trend["bucket_start"] <= AS_OF - timedelta(seconds=60)][
@@ -64,7 +67,7 @@ def test_student_sparklines_show_the_stored_last_five_minutes_on_first_open(app,
 
     at = app(seeded_db.url, "live")
     live = queries.live_view(
-        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF
+        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF, viewer=EVERYONE
     )
     sparks = {}
     for element in at.get("plotly_chart"):

@@ -10,9 +10,11 @@ from dashboard import loaders
 from storage.db import open_database
 from storage.lessons import LessonSpec, create_lesson
 from storage.records import AttentionState, Observation, Sample
+from storage.viewers import Viewer
 from storage.writes import write_samples
 
 TICK = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
+EVERYONE = Viewer.everyone()
 
 
 @pytest.mark.parametrize(
@@ -54,10 +56,10 @@ def test_runs_within_one_tick_share_a_query_and_the_next_tick_reads_anew(tmp_pat
     lesson_id = create_lesson(engine, spec)
     write_samples(engine, lesson_id, [_sample(TICK - timedelta(seconds=2), 80.0)])
 
-    first = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=0.2))
+    first = loaders.load_live(url, EVERYONE, lesson_id, TICK + timedelta(seconds=0.2))
     write_samples(engine, lesson_id, [_sample(TICK - timedelta(seconds=1), 20.0)])
-    same_tick = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=1.9))
-    next_tick = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=2.1))
+    same_tick = loaders.load_live(url, EVERYONE, lesson_id, TICK + timedelta(seconds=1.9))
+    next_tick = loaders.load_live(url, EVERYONE, lesson_id, TICK + timedelta(seconds=2.1))
 
     assert first.concentration == same_tick.concentration == pytest.approx(80.0)
     assert next_tick.concentration == pytest.approx(50.0)

@@ -54,16 +54,20 @@ def _writer(url: str, lesson_id: int, started, reading, saw_half, result) -> Non
 
 def _reader(url: str, lesson_id: int, started, reading, saw_half, result) -> None:
     from storage import queries
+    from storage.viewers import Viewer
 
+    EVERYONE = Viewer.everyone()
     try:
         engine = open_database(url)
         reads = []  # (start, end, observations seen) of each round of the dashboard's reads
         seen = 0
         while seen < TOTAL:
             began = time.time()
-            frame = queries.lesson_timeline(engine, lesson_id, 10.0)
-            queries.live_view(engine, lesson_id, window_s=5, now=started + timedelta(hours=1))
-            queries.lessons_summary(engine)
+            frame = queries.lesson_timeline(engine, lesson_id, 10.0, viewer=EVERYONE)
+            queries.live_view(
+                engine, lesson_id, window_s=5, now=started + timedelta(hours=1), viewer=EVERYONE
+            )
+            queries.lessons_summary(engine, viewer=EVERYONE)
             seen = int(frame["observations"].sum()) if len(frame) else 0
             reads.append((began, time.time(), seen))
             reading.set()

@@ -11,8 +11,11 @@ from storage import export
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson
 from storage.records import AttentionState
+from storage.viewers import Viewer
 from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
+
+EVERYONE = Viewer.everyone()
 
 A = AttentionState
 
@@ -34,7 +37,7 @@ def _read(path) -> list[dict[str, str]]:
 
 def test_observations_export_has_one_row_per_observation_with_zoned_times(engine, lesson, tmp_path):
     out = tmp_path / "obs.csv"
-    assert export.write_csv(engine, lesson, "observations", out) == 300
+    assert export.write_csv(engine, lesson, "observations", out, viewer=EVERYONE) == 300
     rows = _read(out)
     assert len(rows) == 300
     assert list(rows[0]) == list(export.OBSERVATION_EXPORT_COLUMNS)
@@ -47,7 +50,7 @@ def test_observations_export_has_one_row_per_observation_with_zoned_times(engine
 
 def test_minutes_export_has_one_row_per_minute(engine, lesson, tmp_path):
     out = tmp_path / "minutes.csv"
-    assert export.write_csv(engine, lesson, "minutes", out) == 2
+    assert export.write_csv(engine, lesson, "minutes", out, viewer=EVERYONE) == 2
     rows = _read(out)
     assert [r["bucket_start"] for r in rows] == [
         "2025-03-03T09:00:00+00:00",
@@ -58,7 +61,7 @@ def test_minutes_export_has_one_row_per_minute(engine, lesson, tmp_path):
 
 def test_students_export_has_one_row_per_student(engine, lesson, tmp_path):
     out = tmp_path / "students.csv"
-    assert export.write_csv(engine, lesson, "students", out) == 2
+    assert export.write_csv(engine, lesson, "students", out, viewer=EVERYONE) == 2
     rows = _read(out)
     assert [r["track_id"] for r in rows] == ["1", "2"]
     assert float(rows[1]["share_absent"]) == pytest.approx(38 / 150)
@@ -66,16 +69,16 @@ def test_students_export_has_one_row_per_student(engine, lesson, tmp_path):
 
 def test_observations_stream_in_several_chunks(engine, lesson, monkeypatch):
     monkeypatch.setattr(export, "CHUNK_ROWS", 64)
-    chunks = list(export.iter_csv(engine, lesson, "observations"))
+    chunks = list(export.iter_csv(engine, lesson, "observations", viewer=EVERYONE))
     assert len(chunks) == 5
     assert sum(chunk.count("\n") for chunk in chunks) == 301
 
 
 def test_unknown_kind_and_unknown_lesson_are_storage_errors(engine, lesson, tmp_path):
     with pytest.raises(StorageError, match="unknown export kind"):
-        export.write_csv(engine, lesson, "faces", tmp_path / "x.csv")
+        export.write_csv(engine, lesson, "faces", tmp_path / "x.csv", viewer=EVERYONE)
     with pytest.raises(StorageError, match="no lesson with id 999"):
-        list(export.iter_csv(engine, 999, "observations"))
+        list(export.iter_csv(engine, 999, "observations", viewer=EVERYONE))
 
 
 OLD_EXPORT = "track_id,engagement\n1,70.0\n"
@@ -85,15 +88,18 @@ def _leftovers(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 
 
-@pytest.mark.parametrize(("lesson_id", "kind", "message"), [(999, "observations", "no lesson with id 999"),
-                                                            (None, "faces", "unknown export kind 'faces'")])  # fmt: skip
+@pytest.mark.parametrize(("lesson_id", "kind", "viewer", "message"), [
+    (999, "observations", EVERYONE, "no lesson with id 999"),
+    (None, "faces", EVERYONE, "unknown export kind 'faces'"),
+    (None, "observations", Viewer.teacher("ms.lee"), r"no lesson with id \d+"),  # not hers to see
+])  # fmt: skip
 def test_an_export_refused_before_writing_leaves_an_existing_file_as_it_was(
-    engine, lesson, tmp_path, lesson_id, kind, message
+    engine, lesson, tmp_path, lesson_id, kind, viewer, message
 ):
     out = tmp_path / "lesson.csv"
     out.write_text(OLD_EXPORT, encoding="utf-8")
     with pytest.raises(StorageError, match=message):
-        export.write_csv(engine, lesson if lesson_id is None else lesson_id, kind, out)
+        export.write_csv(engine, lesson if lesson_id is None else lesson_id, kind, out, viewer=viewer)
     assert out.read_text(encoding="utf-8") == OLD_EXPORT
     assert _leftovers(tmp_path) == []
 
@@ -106,13 +112,13 @@ def test_an_export_that_fails_half_way_leaves_the_old_file_and_no_temporary_file
     with engine.begin() as conn:  # the lesson's last row (by time) cannot be read back
         conn.exec_driver_sql("UPDATE observations SET ts = 'not a time' WHERE id = (SELECT max(id) FROM observations)")
     monkeypatch.setattr(export, "CHUNK_ROWS", 64)  # several chunks are written before the bad row
-    stream = export.iter_csv(engine, lesson, "observations")
+    stream = export.iter_csv(engine, lesson, "observations", viewer=EVERYONE)
     assert next(stream).count("\n") == 65  # the header and 64 rows come before the error
     stream.close()
     out = tmp_path / "lesson.csv"
     out.write_text(OLD_EXPORT, encoding="utf-8")
     with pytest.raises(ValueError, match="not a time"):
-        export.write_csv(engine, lesson, "observations", out)
+        export.write_csv(engine, lesson, "observations", out, viewer=EVERYONE)
     assert out.read_text(encoding="utf-8") == OLD_EXPORT
     assert _leftovers(tmp_path) == []
 
@@ -121,7 +127,7 @@ def test_a_complete_export_replaces_the_old_file_and_keeps_its_permissions(engin
     out = tmp_path / "lesson.csv"
     out.write_text(OLD_EXPORT, encoding="utf-8")
     out.chmod(0o640)
-    assert export.write_csv(engine, lesson, "observations", out) == 300
+    assert export.write_csv(engine, lesson, "observations", out, viewer=EVERYONE) == 300
     assert len(_read(out)) == 300
     assert out.stat().st_mode & 0o777 == 0o640
     assert _leftovers(tmp_path) == []
@@ -129,13 +135,15 @@ def test_a_complete_export_replaces_the_old_file_and_keeps_its_permissions(engin
 
 def test_a_new_export_is_readable_by_its_owner_only(engine, lesson, tmp_path):
     out = tmp_path / "new.csv"
-    export.write_csv(engine, lesson, "students", out)
+    export.write_csv(engine, lesson, "students", out, viewer=EVERYONE)
     assert out.stat().st_mode & 0o777 == 0o600
 
 
 def test_an_export_into_a_missing_folder_is_a_storage_error(engine, lesson, tmp_path):
     with pytest.raises(StorageError, match=r"cannot write .*missing/lesson.csv: No such file or directory"):
-        export.write_csv(engine, lesson, "students", tmp_path / "missing" / "lesson.csv")
+        export.write_csv(
+            engine, lesson, "students", tmp_path / "missing" / "lesson.csv", viewer=EVERYONE
+        )
 
 
 def test_the_export_command_for_an_unknown_lesson_is_one_line_and_keeps_the_old_file(db_url, tmp_path):

@@ -49,6 +49,8 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
 
 def test_every_revision_downgrades_and_upgrades_again(engine):
     downgrade_database(engine, "-1")
+    assert "owner" not in {c["name"] for c in inspect(engine).get_columns("lessons")}
+    downgrade_database(engine, "0002")
     assert _tables(engine) == TABLES - {"accounts"}
     downgrade_database(engine, "base")
     assert _tables(engine) == set()
@@ -129,3 +131,17 @@ def test_a_migration_that_would_leave_rows_without_their_lesson_is_rolled_back(t
         upgrade_database(engine)
     assert current_revision(engine) == "0001"
     assert get_lesson(engine, lesson_id) is None and _counts(engine)["samples"] > 0
+
+
+def test_owner_migration_keeps_every_lesson_and_leaves_older_ones_without_an_owner(engine):
+    lesson_id = seed_lesson(engine, students=2, hours=0.005, seed=1, owner="ms.lee")
+    before = _counts(engine)
+    downgrade_database(engine, "0003")
+    assert _counts(engine) == before
+    assert "owner" not in {c["name"] for c in inspect(engine).get_columns("lessons")}
+    upgrade_database(engine)
+    assert _counts(engine) == before
+    with engine.connect() as conn:
+        owner = conn.execute(select(Lesson.owner).where(Lesson.id == lesson_id)).scalar_one()
+    assert owner is None  # an older lesson: owned by nobody, seen by admins
+    assert "ix_lessons_owner_started" in {ix["name"] for ix in inspect(engine).get_indexes("lessons")}

@@ -10,8 +10,11 @@ import pytest
 from storage import queries
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
 from storage.records import AttentionState
+from storage.viewers import Viewer
 from storage.writes import write_samples
 from tests.storage.conftest import T0, make_sample
+
+EVERYONE = Viewer.everyone()
 
 A = AttentionState
 
@@ -36,7 +39,7 @@ def lesson(engine) -> int:
 def test_timeline_concentration_is_mean_of_students_means_with_absent_as_zero(
     engine, lesson, bucket_s
 ):
-    frame = queries.lesson_timeline(engine, lesson, bucket_s)
+    frame = queries.lesson_timeline(engine, lesson, bucket_s, viewer=EVERYONE)
     per_10s = 10 / bucket_s
     assert len(frame) == 2 * per_10s
     assert list(frame["concentration"]) == pytest.approx(
@@ -57,9 +60,9 @@ def test_timeline_concentration_is_mean_of_students_means_with_absent_as_zero(
 
 
 def test_rollup_and_raw_paths_agree_on_every_column(engine, lesson):
-    via_rollups = queries.lesson_timeline(engine, lesson, 10.0)
-    via_rows = queries._timeline_frame(
-        engine, queries.timeline_select(lesson, 10.0, from_rows=True)
+    via_rollups = queries.lesson_timeline(engine, lesson, 10.0, viewer=EVERYONE)
+    via_rows = queries.timeline_frame(
+        engine, queries.timeline_select(lesson, 10.0, from_rows=True, viewer=EVERYONE)
     )
     assert len(via_rollups) == len(via_rows) == 2
     assert list(via_rollups.columns) == list(via_rows.columns)
@@ -68,7 +71,7 @@ def test_rollup_and_raw_paths_agree_on_every_column(engine, lesson):
 
 
 def test_student_summary_gives_presence_engagement_shares_and_dominant_expression(engine, lesson):
-    frame = queries.student_summary(engine, lesson).set_index("track_id")
+    frame = queries.student_summary(engine, lesson, viewer=EVERYONE).set_index("track_id")
     assert list(frame.columns) == list(queries.STUDENT_SUMMARY_COLUMNS[1:])
     assert frame.loc[1, "time_present_s"] == 20.0 and frame.loc[2, "time_present_s"] == 10.0
     assert frame.loc[1, "mean_engagement"] == pytest.approx(80.0)
@@ -80,7 +83,7 @@ def test_student_summary_gives_presence_engagement_shares_and_dominant_expressio
 
 def test_lessons_summary_has_duration_students_and_concentration(engine, lesson):
     other = create_lesson(engine, LessonSpec("Art", "9B", T0 + timedelta(days=1)))
-    frame = queries.lessons_summary(engine)
+    frame = queries.lessons_summary(engine, viewer=EVERYONE)
     assert list(frame.columns) == list(queries.LESSON_SUMMARY_COLUMNS)
     assert list(frame["id"]) == [other, lesson]
     row = frame.set_index("id").loc[lesson]
@@ -95,26 +98,24 @@ def test_lessons_summary_has_duration_students_and_concentration(engine, lesson)
 
 def test_lessons_summary_filters_by_group_and_time(engine, lesson):
     create_lesson(engine, LessonSpec("Art", "9B", T0 + timedelta(days=1)))
-    assert list(queries.lessons_summary(engine, group="9A")["id"]) == [lesson]
-    assert queries.lessons_summary(engine, since=T0 + timedelta(hours=1))["title"].tolist() == [
-        "Art"
-    ]
-    assert queries.lessons_summary(engine, until=T0 + timedelta(hours=1))["title"].tolist() == [
-        "Physics"
-    ]
-    assert queries.lessons_summary(engine, group="nobody").empty
+    assert list(queries.lessons_summary(engine, group="9A", viewer=EVERYONE)["id"]) == [lesson]
+    later = queries.lessons_summary(engine, since=T0 + timedelta(hours=1), viewer=EVERYONE)
+    assert later["title"].tolist() == ["Art"]
+    earlier = queries.lessons_summary(engine, until=T0 + timedelta(hours=1), viewer=EVERYONE)
+    assert earlier["title"].tolist() == ["Physics"]
+    assert queries.lessons_summary(engine, group="nobody", viewer=EVERYONE).empty
 
 
 def test_running_lesson_duration_runs_to_its_last_sample(engine):
     lesson_id = create_lesson(engine, LessonSpec("Live", "9C", T0))
     write_samples(engine, lesson_id, [make_sample(s, {1: (A.ATTENTIVE, 50.0)}) for s in (0, 30)])
-    row = queries.lessons_summary(engine, group="9C").iloc[0]
+    row = queries.lessons_summary(engine, group="9C", viewer=EVERYONE).iloc[0]
     assert row["status"] == "running" and row["duration_s"] == 30.0
     assert row["mean_concentration"] == pytest.approx(50.0)
 
 
 def test_low_moments_returns_the_lowest_buckets_first(engine, lesson):
-    frame = queries.low_moments(engine, lesson, 10.0, n=1)
+    frame = queries.low_moments(engine, lesson, 10.0, n=1, viewer=EVERYONE)
     assert len(frame) == 1
     assert frame.iloc[0]["bucket_start"] == pd.Timestamp(T0 + timedelta(seconds=10))
     assert frame.iloc[0]["concentration"] == pytest.approx(40.0)
@@ -122,7 +123,13 @@ def test_low_moments_returns_the_lowest_buckets_first(engine, lesson):
 
 def test_live_view_shows_latest_states_window_concentration_and_trend(engine, lesson):
     view = queries.live_view(
-        engine, lesson, window_s=5, now=T0 + timedelta(seconds=19), trend_s=20, trend_bucket_s=10
+        engine,
+        lesson,
+        viewer=EVERYONE,
+        window_s=5,
+        now=T0 + timedelta(seconds=19),
+        trend_s=20,
+        trend_bucket_s=10,
     )
     students = view.students.set_index("track_id")
     assert list(students["state"]) == ["attentive", "absent"]
@@ -139,7 +146,12 @@ def test_live_view_shows_latest_states_window_concentration_and_trend(engine, le
 @pytest.mark.parametrize("bucket_s", [10.0, 5.0], ids=["rollups", "raw-rows"])
 def test_student_trends_are_each_students_mean_engagement_per_bucket(engine, lesson, bucket_s):
     frame = queries.student_trends(
-        engine, lesson, bucket_s, since=T0 + timedelta(seconds=5), until=T0 + timedelta(seconds=14)
+        engine,
+        lesson,
+        bucket_s,
+        viewer=EVERYONE,
+        since=T0 + timedelta(seconds=5),
+        until=T0 + timedelta(seconds=14),
     )
     # The whole buckets overlapping [5 s, 14 s]: [0, 10) and [10, 20), or [5, 10) and [10, 15).
     per_student = frame.groupby("track_id")["engagement"].apply(list).to_dict()
@@ -150,14 +162,16 @@ def test_student_trends_are_each_students_mean_engagement_per_bucket(engine, les
 
 
 def test_live_view_at_an_earlier_moment_ignores_later_rows(engine, lesson):
-    view = queries.live_view(engine, lesson, window_s=3, now=T0 + timedelta(seconds=5))
+    view = queries.live_view(
+        engine, lesson, viewer=EVERYONE, window_s=3, now=T0 + timedelta(seconds=5)
+    )
     assert list(view.students["state"]) == ["attentive", "looking_away"]
     assert view.concentration == pytest.approx(60.0)
 
 
 def test_live_view_of_an_empty_lesson_has_no_students_and_no_concentration(engine):
     lesson_id = create_lesson(engine, LessonSpec("Empty", "9A", T0))
-    view = queries.live_view(engine, lesson_id, window_s=30, now=T0)
+    view = queries.live_view(engine, lesson_id, window_s=30, now=T0, viewer=EVERYONE)
     assert view.students.empty and view.concentration is None and view.trend.empty
     assert view.student_trends.empty
 
@@ -168,6 +182,6 @@ def test_previous_lessons_are_earlier_lessons_of_the_same_class(engine, lesson):
     ]
     create_lesson(engine, LessonSpec("other class", "9B", T0 - timedelta(days=1)))
     create_lesson(engine, LessonSpec("later", "9A", T0 + timedelta(days=1)))
-    frame = queries.previous_lessons(engine, lesson, limit=2)
+    frame = queries.previous_lessons(engine, lesson, limit=2, viewer=EVERYONE)
     assert list(frame["id"]) == earlier[:2]
     assert "mean_concentration" in frame.columns

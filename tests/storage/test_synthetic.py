@@ -7,6 +7,9 @@ from collections import Counter
 from storage import queries
 from storage.lessons import get_lesson
 from storage.synthetic import DEFAULT_STARTED_AT, generate_samples, seed_lesson
+from storage.viewers import Viewer
+
+EVERYONE = Viewer.everyone()
 
 
 def _samples(seed: int):
@@ -38,14 +41,14 @@ def test_seed_lesson_writes_a_finished_lesson_readable_by_queries(engine):
     )
     lesson = get_lesson(engine, lesson_id)
     assert lesson["status"] == "finished" and lesson["title"] == "Demo"
-    summary = queries.student_summary(engine, lesson_id)
+    summary = queries.student_summary(engine, lesson_id, viewer=EVERYONE)
     assert list(summary["track_id"]) == [1, 2, 3, 4]
-    timeline = queries.lesson_timeline(engine, lesson_id, 60)
+    timeline = queries.lesson_timeline(engine, lesson_id, 60, viewer=EVERYONE)
     assert int(timeline["observations"].sum()) == 4 * 144
 
 
 def test_attention_only_lesson_has_no_expressions(engine):
     lesson_id = seed_lesson(engine, students=2, hours=0.01, attention_only=True)
-    frame = queries.student_summary(engine, lesson_id)
+    frame = queries.student_summary(engine, lesson_id, viewer=EVERYONE)
     assert frame["dominant_expression"].isna().all()
     assert get_lesson(engine, lesson_id)["attention_only"] is True

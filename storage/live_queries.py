@@ -1,0 +1,151 @@
+"""What the live card reads while a lesson runs: each student's latest state and trend, the class
+now and over the last minutes. Every read is bounded by `now`, so a replay gives the same view,
+and takes the `viewer` (storage/viewers.py): a lesson they may not see has no rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, Float, Select, and_, cast, func, select
+
+from storage.frames import bucket_width_ms, read_frame
+from storage.report_queries import timeline_frame, timeline_select
+from storage.rollups import per_student_select
+from storage.schema import ObservationRollup, ObservationRow
+from storage.viewers import Viewer, lesson_visible
+
+Obs = ObservationRow
+R = ObservationRollup
+
+
+def student_trends_select(
+    lesson_id: int,
+    bucket_s: float,
+    *,
+    viewer: Viewer,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[Any]:
+    """Per student and bucket: the student's mean engagement (absent samples count as scored)."""
+    visible = lesson_visible(viewer, lesson_id)
+    c = (
+        per_student_select(lesson_id, bucket_width_ms(bucket_s), since, until, visible)
+        .subquery("per_student")
+        .c
+    )
+    return select(
+        c.track_id, c.bucket_ms, (cast(c.engagement_sum, Float) / c.n).label("engagement")
+    ).order_by(c.track_id, c.bucket_ms)
+
+
+def student_trends(
+    engine: Engine | Connection,
+    lesson_id: int,
+    bucket_s: float,
+    *,
+    viewer: Viewer,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """track_id, bucket_start (aware UTC) and engagement: each student's trend, oldest first."""
+    stmt = student_trends_select(lesson_id, bucket_s, viewer=viewer, since=since, until=until)
+    frame = read_frame(engine, stmt, ms_columns=("bucket_ms",))
+    return frame.rename(columns={"bucket_ms": "bucket_start"})
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the live card shows: each student's latest state and trend, the class now and its trend."""
+
+    students: pd.DataFrame
+    concentration: float | None
+    trend: pd.DataFrame
+    student_trends: pd.DataFrame
+
+
+def latest_states_select(lesson_id: int, now: datetime, *, viewer: Viewer) -> Select[Any]:
+    """Each student's latest observation at or before `now` (one index probe per student)."""
+    tracks = (
+        select(R.track_id)
+        .where(R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id))
+        .distinct()
+        .subquery("tracks")
+    )
+    latest_ts = (
+        select(func.max(Obs.ts))
+        .where(Obs.lesson_id == lesson_id, Obs.track_id == tracks.c.track_id, Obs.ts <= now)
+        .scalar_subquery()
+    )
+    latest = select(tracks.c.track_id, latest_ts.label("ts")).subquery("latest")
+    return (
+        select(Obs.track_id, Obs.ts, Obs.state, Obs.engagement, Obs.expression)
+        .join(
+            latest,
+            and_(
+                Obs.lesson_id == lesson_id, Obs.track_id == latest.c.track_id, Obs.ts == latest.c.ts
+            ),
+        )
+        .order_by(Obs.track_id)
+    )
+
+
+def window_concentration_select(
+    lesson_id: int, since: datetime, until: datetime, *, viewer: Viewer
+) -> Select[Any]:
+    """Class concentration over (since, until]: mean over students of their mean engagement."""
+    per_student = (
+        select(func.avg(Obs.engagement).label("engagement"))
+        .where(
+            Obs.lesson_id == lesson_id,
+            Obs.ts > since,
+            Obs.ts <= until,
+            lesson_visible(viewer, lesson_id),
+        )
+        .group_by(Obs.track_id)
+        .subquery("per_student")
+    )
+    return select(func.avg(per_student.c.engagement))
+
+
+def live_view(
+    engine: Engine,
+    lesson_id: int,
+    *,
+    viewer: Viewer,
+    window_s: float,
+    now: datetime,
+    trend_s: float = 600.0,
+    trend_bucket_s: float = 10.0,
+    student_trend_s: float = 300.0,
+) -> LiveView:
+    """Students' latest states, concentration over the last window_s, the class's last trend_s and
+    each student's last student_trend_s, in trend_bucket_s buckets."""
+    since = now - timedelta(seconds=window_s)
+    with engine.connect() as conn:
+        students = read_frame(conn, latest_states_select(lesson_id, now, viewer=viewer))
+        students["ts"] = pd.to_datetime(students["ts"], utc=True)
+        concentration = conn.execute(
+            window_concentration_select(lesson_id, since, now, viewer=viewer)
+        ).scalar()
+        trend_since = now - timedelta(seconds=trend_s)
+        trend = timeline_frame(
+            conn,
+            timeline_select(lesson_id, trend_bucket_s, viewer=viewer, since=trend_since, until=now),
+        )
+        per_student = student_trends(
+            conn,
+            lesson_id,
+            trend_bucket_s,
+            viewer=viewer,
+            since=now - timedelta(seconds=student_trend_s),
+            until=now,
+        )
+    return LiveView(
+        students=students,
+        concentration=None if concentration is None else float(concentration),
+        trend=trend,
+        student_trends=per_student,
+    )

@@ -1,0 +1,126 @@
+"""One lesson's report: its timeline per bucket, its lowest moments, and each student's summary.
+
+Whole-lesson reads aggregate the 10-second per-student rollups (storage/rollups.py) when the
+bucket is a multiple of 10 s, and the observations themselves otherwise; both give the same
+numbers. Builders named `*_select` return the statement for callers that run it themselves.
+Every read takes the `viewer` (storage/viewers.py): a lesson they may not see has no rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, Float, Select, cast, func, select
+
+from storage.frames import bucket_width_ms, dominant_expressions, ratio, read_frame
+from storage.records import EXPRESSIONS, AttentionState
+from storage.rollups import count_if, per_student_select
+from storage.schema import ATTENTION_STATES, Lesson, ObservationRollup
+from storage.viewers import Viewer, lesson_visible
+
+R = ObservationRollup
+_ABSENT = AttentionState.ABSENT.value
+
+STUDENT_SUMMARY_COLUMNS = (
+    "track_id", "time_present_s", "mean_engagement", "share_attentive", "share_looking_away",
+    "share_eyes_closed", "share_absent", "dominant_expression",
+)  # fmt: skip
+
+
+def timeline_select(
+    lesson_id: int,
+    bucket_s: float,
+    *,
+    viewer: Viewer,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    from_rows: bool = False,
+) -> Select[Any]:
+    """Per bucket: concentration, state shares, mean expression probabilities and counts, students.
+
+    `from_rows=True` aggregates the observations even where rollups could serve (for checks).
+    """
+    per_student = per_student_select(
+        lesson_id,
+        bucket_width_ms(bucket_s),
+        since,
+        until,
+        lesson_visible(viewer, lesson_id),
+        from_rows=from_rows,
+    )
+    c = per_student.subquery("per_student").c
+    total = func.sum(c.n)
+    n_probabilities = func.sum(c.n_probabilities)
+    return (
+        select(
+            c.bucket_ms,
+            # Mean over students of each student's mean engagement in the bucket (absent = 0).
+            func.avg(cast(c.engagement_sum, Float) / c.n).label("concentration"),
+            *(ratio(func.sum(c[f"n_{s}"]), total).label(f"share_{s}") for s in ATTENTION_STATES),
+            *(
+                ratio(func.sum(c[f"p_{name}_sum"]), n_probabilities).label(f"p_{name}")
+                for name in EXPRESSIONS
+            ),
+            *(func.sum(c[f"n_{name}"]).label(f"count_{name}") for name in EXPRESSIONS),
+            count_if(c[f"n_{_ABSENT}"] < c.n).label("students_present"),
+            func.count().label("students"),
+            total.label("observations"),
+        )
+        .group_by(c.bucket_ms)
+        .order_by(c.bucket_ms)
+    )
+
+
+def timeline_frame(source: Engine | Connection, stmt: Select[Any]) -> pd.DataFrame:
+    """Run a timeline select; name the bucket start and add the dominant expression per bucket."""
+    frame = read_frame(source, stmt, ms_columns=("bucket_ms",))
+    frame = frame.rename(columns={"bucket_ms": "bucket_start"})
+    frame["dominant_expression"] = dominant_expressions(frame, "count_")
+    return frame
+
+
+def lesson_timeline(
+    engine: Engine, lesson_id: int, bucket_s: float, *, viewer: Viewer
+) -> pd.DataFrame:
+    """One lesson per time bucket: concentration (mean of students' mean engagement), shares, expressions."""
+    return timeline_frame(engine, timeline_select(lesson_id, bucket_s, viewer=viewer))
+
+
+def low_moments(
+    engine: Engine, lesson_id: int, bucket_s: float, n: int = 3, *, viewer: Viewer
+) -> pd.DataFrame:
+    """The n buckets with the lowest class concentration, lowest first."""
+    stmt = timeline_select(lesson_id, bucket_s, viewer=viewer)
+    timeline = stmt.order_by(None).subquery("timeline")
+    stmt = select(timeline).order_by(timeline.c.concentration, timeline.c.bucket_ms).limit(n)
+    return timeline_frame(engine, stmt)
+
+
+def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
+    """Per-student sums over the lesson (time present, engagement, states, expression counts)."""
+    rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
+    n = func.sum(R.n)
+    return (
+        select(
+            R.track_id,
+            (cast(n - func.sum(R.n_absent), Float) / rate).label("time_present_s"),
+            ratio(func.sum(R.engagement_sum), n).label("mean_engagement"),
+            *(
+                ratio(func.sum(getattr(R, f"n_{s}")), n).label(f"share_{s}")
+                for s in ATTENTION_STATES
+            ),
+            *(func.sum(getattr(R, f"n_{name}")).label(f"count_{name}") for name in EXPRESSIONS),
+        )
+        .where(R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id))
+        .group_by(R.track_id)
+        .order_by(R.track_id)
+    )
+
+
+def student_summary(engine: Engine, lesson_id: int, *, viewer: Viewer) -> pd.DataFrame:
+    """One row per anonymous student (time present = present samples ÷ sample rate)."""
+    frame = read_frame(engine, student_summary_select(lesson_id, viewer=viewer))
+    frame["dominant_expression"] = dominant_expressions(frame, "count_")
+    return frame[list(STUDENT_SUMMARY_COLUMNS)]
