@@ -7,12 +7,18 @@ leaves these tracks out, over the whole lesson; the raw observations stay as rec
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import ColumnElement, Engine, delete, exists, select
 from sqlalchemy.sql import Select
 
 from storage.db import write_transaction
 from storage.schema import ExcludedTrack
+
+
+def is_student(lesson_id: ColumnElement[Any], track_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQL: this (lesson, track) row is not excluded — joins any WHERE over observations or rollups."""
+    return ~exists().where(ExcludedTrack.lesson_id == lesson_id, ExcludedTrack.track_id == track_id)
 
 
 def excluded_track_ids(lesson_id: int) -> Select[tuple[int]]:

@@ -37,7 +37,7 @@ def student_trends_select(
         .c
     )
     return select(
-        c.track_id, c.bucket_ms, (cast(c.engagement_sum, Float) / c.n).label("engagement")
+        c.track_id, c.bucket_ms, (cast(c.engagement_sum, Float) / func.nullif(c.n, 0)).label("engagement")
     ).order_by(c.track_id, c.bucket_ms)
 
 

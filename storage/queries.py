@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, Engine, Select, case, func, select
 
+from storage.exclusions import is_student
 from storage.frames import ratio, read_frame
 from storage.live_queries import (
     LiveView,
@@ -61,7 +62,7 @@ def lesson_stats_select(*conditions: ColumnElement[bool]) -> Select[Any]:
             ratio(func.sum(R.engagement_sum), func.sum(R.n)).label("mean_concentration"),
             ratio(func.sum(R.n_attentive), func.sum(R.n)).label("share_attentive"),
         )
-        .where(*conditions)
+        .where(is_student(R.lesson_id, R.track_id), *conditions)
         .group_by(R.lesson_id)
     )
 

@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, Float, Select, cast, func, select
 
+from storage.exclusions import is_student
 from storage.frames import bucket_width_ms, dominant_expressions, ratio, read_frame
 from storage.records import EXPRESSIONS, AttentionState
-from storage.rollups import count_if, per_student_select
-from storage.schema import ATTENTION_STATES, Lesson, ObservationRollup
+from storage.rollups import LIVE_STATES, count_if, per_student_select
+from storage.schema import Lesson, ObservationRollup
 from storage.viewers import Viewer, lesson_visible
 
 R = ObservationRollup
@@ -25,7 +26,7 @@ _ABSENT = AttentionState.ABSENT.value
 
 STUDENT_SUMMARY_COLUMNS = (
     "track_id", "time_present_s", "mean_engagement", "share_attentive", "share_looking_away",
-    "share_eyes_closed", "share_absent", "dominant_expression",
+    "share_eyes_closed", "share_absent", "share_camera_off", "dominant_expression",
 )  # fmt: skip
 
 
@@ -57,8 +58,8 @@ def timeline_select(
         select(
             c.bucket_ms,
             # Mean over students of each student's mean engagement in the bucket (absent = 0).
-            func.avg(cast(c.engagement_sum, Float) / c.n).label("concentration"),
-            *(ratio(func.sum(c[f"n_{s}"]), total).label(f"share_{s}") for s in ATTENTION_STATES),
+            func.avg(cast(c.engagement_sum, Float) / func.nullif(c.n, 0)).label("concentration"),
+            *(ratio(func.sum(c[f"n_{s}"]), total).label(f"share_{s}") for s in LIVE_STATES),
             *(
                 ratio(func.sum(c[f"p_{name}_sum"]), n_probabilities).label(f"p_{name}")
                 for name in EXPRESSIONS
@@ -109,11 +110,13 @@ def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
             ratio(func.sum(R.engagement_sum), n).label("mean_engagement"),
             *(
                 ratio(func.sum(getattr(R, f"n_{s}")), n).label(f"share_{s}")
-                for s in ATTENTION_STATES
+                for s in LIVE_STATES
             ),
+            ratio(func.sum(R.n_camera_off), n + func.sum(R.n_camera_off)).label("share_camera_off"),
             *(func.sum(getattr(R, f"n_{name}")).label(f"count_{name}") for name in EXPRESSIONS),
         )
-        .where(R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id))
+        .where(R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id),
+               is_student(R.lesson_id, R.track_id))
         .group_by(R.track_id)
         .order_by(R.track_id)
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from storage.db import write_transaction
+from storage.exclusions import is_student
 from storage.records import EXPRESSIONS, AttentionState
 from storage.schema import (
     ATTENTION_STATES,
@@ -38,6 +39,8 @@ from storage.schema import (
 Obs = ObservationRow
 R = ObservationRollup
 _CAMERA_OFF = AttentionState.CAMERA_OFF.value
+# States of a live student, whose shares are of `n`; camera_off rows are counted apart from `n`.
+LIVE_STATES: tuple[str, ...] = tuple(s for s in ATTENTION_STATES if s != _CAMERA_OFF)
 
 # Summable columns shared by raw per-student aggregates and rollup rows, in table order.
 SUM_COLUMNS: tuple[str, ...] = (
@@ -120,7 +123,7 @@ def per_student_select(
     lo = None if since is None else to_epoch_ms(since) // bucket_ms * bucket_ms
     hi = None if until is None else to_epoch_ms(until) // bucket_ms * bucket_ms + bucket_ms
     if bucket_ms % ROLLUP_SLOT_MS == 0 and not from_rows:
-        where = [R.lesson_id == lesson_id, *conditions]
+        where = [R.lesson_id == lesson_id, is_student(R.lesson_id, R.track_id), *conditions]
         if lo is not None:
             where.append(R.slot_ms >= lo)
         if hi is not None:
@@ -128,7 +131,8 @@ def per_student_select(
         return rollup_per_student_select(bucket_ms, *where)
     # A time range (even an open one) steers SQLite to the (lesson_id, ts) index, which reads
     # rows in insertion order; the (lesson_id, track_id, ts) index would read them scattered.
-    where = [Obs.lesson_id == lesson_id, Obs.ts >= from_epoch_ms(lo or 0), *conditions]
+    where = [Obs.lesson_id == lesson_id, Obs.ts >= from_epoch_ms(lo or 0),
+             is_student(Obs.lesson_id, Obs.track_id), *conditions]
     if hi is not None:
         where.append(Obs.ts < from_epoch_ms(hi))
     return raw_per_student_select(bucket_ms, *where)

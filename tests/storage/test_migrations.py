@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import column as sa_column
 from sqlalchemy import func, inspect, select, table, update
 from sqlalchemy.exc import IntegrityError
 
@@ -22,7 +23,7 @@ from storage.lessons import get_lesson
 from storage.schema import Base, Lesson
 from storage.synthetic import seed_lesson
 
-TABLES = {"lessons", "samples", "observations", "observation_rollups", "accounts"}
+TABLES = {"lessons", "samples", "observations", "observation_rollups", "accounts", "excluded_tracks"}
 
 
 def _tables(engine) -> set[str]:
@@ -49,9 +50,12 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
 
 def test_every_revision_downgrades_and_upgrades_again(engine):
     downgrade_database(engine, "-1")
+    assert _tables(engine) == TABLES - {"excluded_tracks"}
+    assert "n_camera_off" not in {c["name"] for c in inspect(engine).get_columns("observation_rollups")}
+    downgrade_database(engine, "0003")
     assert "owner" not in {c["name"] for c in inspect(engine).get_columns("lessons")}
     downgrade_database(engine, "0002")
-    assert _tables(engine) == TABLES - {"accounts"}
+    assert _tables(engine) == TABLES - {"accounts", "excluded_tracks"}
     downgrade_database(engine, "base")
     assert _tables(engine) == set()
     assert current_revision(engine) is None
@@ -145,3 +149,18 @@ def test_owner_migration_keeps_every_lesson_and_leaves_older_ones_without_an_own
         owner = conn.execute(select(Lesson.owner).where(Lesson.id == lesson_id)).scalar_one()
     assert owner is None  # an older lesson: owned by nobody, seen by admins
     assert "ix_lessons_owner_started" in {ix["name"] for ix in inspect(engine).get_indexes("lessons")}
+
+
+def test_camera_off_migration_keeps_live_rows_and_allows_the_new_state(engine):
+    lesson_id = seed_lesson(engine, students=2, hours=0.005, seed=1)
+    before = _counts(engine)
+    downgrade_database(engine, "0004")
+    assert _counts(engine) == before
+    with (pytest.raises(IntegrityError, match="ck_observations_state|CHECK constraint failed"),
+          write_transaction(engine) as conn):
+        conn.execute(update(table("observations", sa_column("state"))).values(state="camera_off"))
+    upgrade_database(engine)
+    assert _counts(engine) == before
+    with write_transaction(engine) as conn:
+        conn.execute(update(table("observations", sa_column("state"))).values(state="camera_off"))
+    assert get_lesson(engine, lesson_id) is not None
