@@ -20,7 +20,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage import export, lessons, queries
+from storage import exclusions, export, lessons, queries
 from storage.db import StorageError, open_database
 from storage.records import LessonStatus
 from storage.viewers import Viewer
@@ -93,6 +93,23 @@ def load_lesson_row(
 def load_lesson(db_url: str, viewer: Viewer, lesson_id: int) -> dict[str, Any] | None:
     """One lesson's stored fields, None when there is no such lesson for this viewer."""
     return queries.find_lesson(database(db_url), lesson_id, viewer=viewer)
+
+
+@st.cache_data(ttl=2, max_entries=16, show_spinner=False)
+def load_excluded(db_url: str, viewer: Viewer, lesson_id: int) -> list[int]:
+    """Tracks of the lesson the teacher marked "not a student" (none for a lesson not theirs)."""
+    if queries.find_lesson(database(db_url), lesson_id, viewer=viewer) is None:
+        return []
+    return exclusions.excluded_tracks(database(db_url), lesson_id)
+
+
+def mark_not_a_student(db_url: str, viewer: Viewer, lesson_id: int, track_id: int) -> bool:
+    """Store that a track is not a student (self-view, guest); False when the lesson is not theirs."""
+    if queries.find_lesson(database(db_url), lesson_id, viewer=viewer) is None:
+        return False
+    exclusions.exclude_track(database(db_url), lesson_id, track_id, datetime.now(UTC))
+    clear_caches()
+    return True
 
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)

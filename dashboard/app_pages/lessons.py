@@ -83,6 +83,8 @@ def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> 
         right.plotly_chart(figs["expression_mix"], key="lessons_expression_mix")
     st.plotly_chart(figs["states"], key="lessons_states")
     st.subheader("Students")
+    if data.excluded_words:
+        st.caption(data.excluded_words)
     st.dataframe(report.students_table(data), hide_index=True, key="lessons_students")
     st.subheader("Against this class's earlier lessons")
     if data.previous.empty:

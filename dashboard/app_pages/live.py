@@ -6,6 +6,7 @@ dashboard.launch, and the live card's numbers and notices come from dashboard.li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,15 @@ STATE_BADGE = {
     "looking_away": ":orange-badge[looking away]",
     "eyes_closed": ":blue-badge[eyes closed]",
     "absent": ":gray-badge[absent]",
+    "camera_off": ":gray-badge[camera off]",
 }
+STATE_HELP = (
+    "**attentive**: facing the screen, eyes open · **looking away**: head or eyes turned away · "
+    "**eyes closed**: closed for a while · **absent**: not in view · **camera off**: a still "
+    "picture (profile photo, frozen video), not counted · **Engagement** 0-100: this student's "
+    "attention over the last seconds · **Class concentration**: the mean engagement of the students "
+    "in view. Mark a tile \"not a student\" (your own self-view, a guest) to leave it out of the lesson."
+)
 NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 OTHER_TEACHERS_ENGINE = (
     "This dashboard is recording another teacher's lesson; you can start one when it ends."
@@ -70,9 +79,14 @@ def show_metrics(
     )
 
 
-def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: bool) -> None:
+def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: bool,
+               excluded: list[int], on_exclude: Callable[[int], None]) -> None:
     """One tile per student: state, engagement, expression and the last 5 minutes as a sparkline."""
-    st.subheader("Students")
+    st.subheader("Students", help=STATE_HELP)
+    if excluded:
+        st.caption("Not students (left out of this lesson): "
+                   + ", ".join(f"Student {t}" for t in excluded))
+    students = students[~students["track_id"].isin(excluded)] if not students.empty else students
     if students.empty:
         st.caption("No student seen yet.")
         return
@@ -84,8 +98,14 @@ def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: boo
                 st.markdown(
                     f"**Student {int(row.track_id)}** {STATE_BADGE.get(row.state, row.state)}"
                 )
-                detail = f"Engagement **{row.engagement:.0f}**"
-                if not attention_only and isinstance(row.expression, str):
+                if row.state == "camera_off":
+                    detail = "A still picture: not counted"
+                elif row.state == "absent":
+                    detail = f"Last engagement {row.engagement:.0f} (before leaving)"
+                else:
+                    detail = f"Engagement **{row.engagement:.0f}**"
+                if row.state not in ("absent", "camera_off") and not attention_only \
+                        and isinstance(row.expression, str):
                     detail += f" · {row.expression}"
                 st.markdown(detail)
                 values = trends.loc[trends["track_id"] == row.track_id, "engagement"].tolist()
@@ -95,6 +115,10 @@ def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: boo
                         key=f"live_spark_{row.track_id}",
                         config={"displayModeBar": False, "staticPlot": True},
                     )
+                if st.button("Not a student", key=f"live_exclude_{row.track_id}", type="tertiary",
+                             help="Your own self-view or a guest: leave this tile out of the lesson."):
+                    on_exclude(int(row.track_id))
+                    st.rerun()  # redraw the tiles without it
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -139,7 +163,9 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
                     ),
                     key="live_expression_chart",
                 )
-        show_tiles(live.students, live.student_trends, bool(lesson["attention_only"]))
+        show_tiles(live.students, live.student_trends, bool(lesson["attention_only"]),
+                   loaders.load_excluded(db_url, viewer, lesson_id),
+                   lambda track_id: loaders.mark_not_a_student(db_url, viewer, lesson_id, track_id))
         if live_metrics.card_has_ended(lesson["status"], engine):
             st.session_state[FINISHED_LESSON] = lesson_id
             loaders.clear_caches()

@@ -13,7 +13,7 @@ from dashboard import control, loaders
 from storage import queries
 from storage.db import open_database
 from storage.viewers import Viewer
-from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson
+from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson, table_with
 
 EVERYONE = Viewer.everyone()
 
@@ -332,3 +332,18 @@ def test_a_lesson_whose_engine_died_elsewhere_reads_interrupted_when_the_page_lo
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_tile_marked_not_a_student_leaves_the_lesson_and_says_so(app, own_db):
+    from storage.exclusions import excluded_tracks
+
+    at = app(own_db.url, "live")
+    assert "**Student 1**" in " ".join(m.value for m in at.markdown)
+    at.button(key="live_exclude_1").click().run()
+    assert excluded_tracks(open_database(own_db.url), own_db.running) == [1]
+    assert not any(m.value.startswith("**Student 1**") for m in at.markdown)
+    assert any("Not students (left out of this lesson): Student 1" in c.value for c in at.caption)
+    report = app(own_db.url, "lessons", lessons_selected=own_db.running)
+    assert any("Marked not a student and left out of every figure: Student 1." in c.value
+               for c in report.caption)
+    assert "Student 1" not in set(table_with(report, "Student")["Student"])
