@@ -9,7 +9,7 @@ aggregate the 10-second per-student rollups (storage/rollups.py) when the bucket
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -332,12 +332,14 @@ def student_trends(
 
 @dataclass(frozen=True)
 class LiveView:
-    """What the live card shows: each student's latest state and trend, the class now and its trend."""
+    """What the live card shows: each student's latest state and trend, the class now and its trend,
+    and the last samples (ts, faces_detected), oldest first."""
 
     students: pd.DataFrame
     concentration: float | None
     trend: pd.DataFrame
     student_trends: pd.DataFrame
+    samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ts", "faces_detected"]))
 
 
 def latest_states_select(lesson_id: int, now: datetime) -> Select[Any]:
@@ -361,6 +363,15 @@ def latest_states_select(lesson_id: int, now: datetime) -> Select[Any]:
     )
 
 
+def recent_samples_select(lesson_id: int, since: datetime, until: datetime) -> Select[Any]:
+    """Each sample in (since, until], oldest first: when, and how many faces it found (0 is data)."""
+    return (
+        select(SampleRow.ts, SampleRow.faces_detected)
+        .where(SampleRow.lesson_id == lesson_id, SampleRow.ts > since, SampleRow.ts <= until)
+        .order_by(SampleRow.ts)
+    )
+
+
 def window_concentration_select(lesson_id: int, since: datetime, until: datetime) -> Select[Any]:
     """Class concentration over (since, until]: mean over students of their mean engagement."""
     per_student = (
@@ -381,9 +392,10 @@ def live_view(
     trend_s: float = 600.0,
     trend_bucket_s: float = 10.0,
     student_trend_s: float = 300.0,
+    samples_s: float = 60.0,
 ) -> LiveView:
     """Students' latest states, concentration over the last window_s, the class's last trend_s and
-    each student's last student_trend_s, in trend_bucket_s buckets."""
+    each student's last student_trend_s, in trend_bucket_s buckets, and the last samples_s' samples."""
     since = now - timedelta(seconds=window_s)
     with engine.connect() as conn:
         students = _frame(conn, latest_states_select(lesson_id, now))
@@ -398,11 +410,16 @@ def live_view(
         per_student = student_trends(
             conn, lesson_id, trend_bucket_s, since=now - timedelta(seconds=student_trend_s), until=now
         )
+        samples = _frame(
+            conn, recent_samples_select(lesson_id, now - timedelta(seconds=samples_s), now)
+        )
+        samples["ts"] = pd.to_datetime(samples["ts"], utc=True)
     return LiveView(
         students=students,
         concentration=None if concentration is None else float(concentration),
         trend=trend,
         student_trends=per_student,
+        samples=samples,
     )
 
 
@@ -417,6 +434,7 @@ __all__ = [
     "live_view",
     "low_moments",
     "previous_lessons",
+    "recent_samples_select",
     "student_summary",
     "student_summary_select",
     "student_trends",
