@@ -165,7 +165,7 @@ def pick_region() -> str:
         st.info("The last lesson has ended. Pick the gallery again, then start: the new lesson keeps "
                 "its title and class.", icon=":material/restart_alt:")
     fresh = CHART not in st.session_state  # the picker was not on the page in the last run
-    retake_column, find_column, help_column = st.columns([1, 1, 3], vertical_alignment="center")
+    retake_column, find_column, help_column = st.columns([1.5, 1.2, 3], vertical_alignment="center")
     retake = retake_column.button("Take a new screenshot", key=RETAKE, icon=":material/screenshot_monitor:")
     if fresh or retake or st.session_state.get(SHOTS) is None:
         with st.spinner("Taking a screenshot of each screen…"):
