@@ -43,8 +43,10 @@ REGION_RGB = (230, 159, 0)  # Okabe-Ito orange
 FACE_RGB = (0, 114, 178)  # Okabe-Ito blue
 
 NO_REGION = "no region picked: drag a box over the call's gallery on the screenshot, or click “Find the gallery”"
-NO_FACES = ("no faces in the selected region: drag the box over the call's gallery (students with "
-            "their cameras on), or click “Find the gallery”")
+NO_FACES = (
+    "no faces in the selected region: drag the box over the call's gallery (students with "
+    "their cameras on), or click “Find the gallery”"
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,9 @@ def downscale(rgb: np.ndarray, max_width: int) -> np.ndarray:
 
 def jpeg_uri(rgb: np.ndarray, quality: int = 85) -> str:
     """An RGB image as a data: URI (for a Plotly image trace; nothing touches the disk)."""
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise ValueError(f"cannot encode an image of shape {rgb.shape}")
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode("ascii")
@@ -138,22 +142,51 @@ def picker_figure(shot: Shot, region: ScreenRegion | None = None) -> go.Figure:
     shown_h, shown_w = shown.shape[:2]
     dx, dy = pixel_size(monitor, (shown_w, shown_h))
     # Shown pixel i covers monitor pixels [i·dx, (i+1)·dx): its centre is at (i + ½)·dx.
-    fig = go.Figure(go.Image(source=jpeg_uri(shown), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip"))
+    fig = go.Figure(
+        go.Image(source=jpeg_uri(shown), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip")
+    )
     xs = np.linspace(0, monitor.width, SELECTION_GRID + 1)
     ys = np.linspace(0, monitor.height, max(2, round(SELECTION_GRID * shown_h / shown_w)) + 1)
     grid_x, grid_y = np.meshgrid(xs, ys)
-    fig.add_trace(go.Scatter(x=grid_x.ravel(), y=grid_y.ravel(), mode="markers",
-                             marker={"size": 2, "opacity": 0}, hoverinfo="none", showlegend=False))
+    fig.add_trace(
+        go.Scatter(
+            x=grid_x.ravel(),
+            y=grid_y.ravel(),
+            mode="markers",
+            marker={"size": 2, "opacity": 0},
+            hoverinfo="none",
+            showlegend=False,
+        )
+    )
     if region is not None:
         r, g, b = REGION_RGB
-        fig.add_shape(type="rect", x0=region.x, y0=region.y, x1=region.x + region.width,
-                      y1=region.y + region.height, line={"color": f"rgb({r},{g},{b})", "width": 3},
-                      fillcolor=f"rgba({r},{g},{b},0.12)")
+        fig.add_shape(
+            type="rect",
+            x0=region.x,
+            y0=region.y,
+            x1=region.x + region.width,
+            y1=region.y + region.height,
+            line={"color": f"rgb({r},{g},{b})", "width": 3},
+            fillcolor=f"rgba({r},{g},{b},0.12)",
+        )
     fig.update_layout(
-        width=shown_w, height=shown_h, margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        dragmode="select", showlegend=False,
-        xaxis={"range": [0, monitor.width], "visible": False, "fixedrange": True, "constrain": "domain"},
-        yaxis={"range": [monitor.height, 0], "visible": False, "fixedrange": True, "constrain": "domain"},
+        width=shown_w,
+        height=shown_h,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        dragmode="select",
+        showlegend=False,
+        xaxis={
+            "range": [0, monitor.width],
+            "visible": False,
+            "fixedrange": True,
+            "constrain": "domain",
+        },
+        yaxis={
+            "range": [monitor.height, 0],
+            "visible": False,
+            "fixedrange": True,
+            "constrain": "domain",
+        },
     )
     return fig
 
@@ -184,10 +217,14 @@ def region_text(region: ScreenRegion) -> str:
 
 def crop(shot: Shot, region: ScreenRegion) -> np.ndarray:
     """The region's pixels in the shot (the part on the screen; the region is checked first)."""
-    return shot.rgb[max(0, region.y):region.y + region.height, max(0, region.x):region.x + region.width]
+    return shot.rgb[
+        max(0, region.y) : region.y + region.height, max(0, region.x) : region.x + region.width
+    ]
 
 
-def draw_faces(rgb: np.ndarray, faces: Sequence[Box], max_width: int = PREVIEW_WIDTH_PX) -> np.ndarray:
+def draw_faces(
+    rgb: np.ndarray, faces: Sequence[Box], max_width: int = PREVIEW_WIDTH_PX
+) -> np.ndarray:
     """A downscaled copy of the image with each face boxed and numbered."""
     out = downscale(rgb, max_width).copy()
     scale = out.shape[1] / rgb.shape[1]
@@ -195,8 +232,16 @@ def draw_faces(rgb: np.ndarray, faces: Sequence[Box], max_width: int = PREVIEW_W
         x0, y0 = round(x * scale), round(y * scale)
         x1, y1 = round((x + w) * scale), round((y + h) * scale)
         cv2.rectangle(out, (x0, y0), (x1, y1), FACE_RGB, 2)
-        cv2.putText(out, str(number), (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, FACE_RGB, 2,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out,
+            str(number),
+            (x0, max(12, y0 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            FACE_RGB,
+            2,
+            cv2.LINE_AA,
+        )
     return out
 
 
@@ -213,19 +258,29 @@ def propose_region(shot: Shot, faces_in: FacesIn) -> Proposal:
     grid = find_gallery(shot.rgb)
     if grid is not None:
         region = ScreenRegion(monitor, *grid.region)
-        return Proposal(region, f"Found the call's gallery: {grid.rows} × {grid.cols} tiles, "
-                                f"{region.width}×{region.height} pixels.")
+        return Proposal(
+            region,
+            f"Found the call's gallery: {grid.rows} × {grid.cols} tiles, "
+            f"{region.width}×{region.height} pixels.",
+        )
     faces = faces_in(shot.rgb)
     box = faces_bounding_region(faces, FACE_MARGIN, (monitor.width, monitor.height))
     if box is None:
-        return Proposal(None, f"Found no call gallery and no faces on {monitor.describe()}: bring the "
-                              "call's gallery onto this screen, take a new screenshot and try again.")
+        return Proposal(
+            None,
+            f"Found no call gallery and no faces on {monitor.describe()}: bring the "
+            "call's gallery onto this screen, take a new screenshot and try again.",
+        )
     n = len(faces)
-    return Proposal(ScreenRegion(monitor, *box), f"Found no tile grid; framed the {n} face"
-                                                 f"{'s' if n > 1 else ''} found instead.")
+    return Proposal(
+        ScreenRegion(monitor, *box),
+        f"Found no tile grid; framed the {n} face{'s' if n > 1 else ''} found instead.",
+    )
 
 
-def check_pick(region: ScreenRegion | None, monitors: Sequence[Monitor], faces: int | None) -> ScreenRegion:
+def check_pick(
+    region: ScreenRegion | None, monitors: Sequence[Monitor], faces: int | None
+) -> ScreenRegion:
     """The region if a lesson can start from it: picked, on a connected screen and inside it, big
     enough for faces, and with faces in its preview (`faces` None: not looked at). RegionError: one line."""
     if region is None:

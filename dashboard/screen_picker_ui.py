@@ -39,8 +39,12 @@ CHART = "live_screen_chart"  # widget: the screenshot to drag a box on
 RETAKE, FIND = "live_screen_retake", "live_screen_find"
 PICK_AGAIN_BUTTON = "live_pick_again"
 # The Live form's widgets, filled in again when the teacher picks the region again.
-FORM_KEYS = {"title": "live_title", "group_name": "live_group", "rate_hz": "live_rate",
-             "attention_only": "live_attention_only"}
+FORM_KEYS = {
+    "title": "live_title",
+    "group_name": "live_group",
+    "rate_hz": "live_rate",
+    "attention_only": "live_attention_only",
+}
 CHART_CONFIG = {"displayModeBar": False, "scrollZoom": False, "doubleClick": False}
 
 
@@ -82,7 +86,9 @@ def forget_region() -> None:
 def keep_selection(monitor: Monitor) -> None:
     """on_select: the box the teacher dragged becomes the region (a click without a box changes nothing)."""
     event = st.session_state.get(CHART)
-    region = None if event is None else screen_picker.region_from_selection(event["selection"], monitor)
+    region = (
+        None if event is None else screen_picker.region_from_selection(event["selection"], monitor)
+    )
     if region is not None:
         st.session_state[REGION] = region
         st.session_state[FOUND] = None
@@ -115,7 +121,8 @@ def find_gallery(shot: Shot) -> None:
         with st.spinner("Looking for the call's gallery…"):
             proposal = screen_picker.propose_region(shot, faces_in)
     except photo.PhotoModelError as exc:
-        st.session_state[FOUND] = str(exc)
+        st.session_state[MODEL_ERROR] = str(exc)
+        st.error(str(exc), icon=":material/error:")
         return
     if proposal.region is not None:
         st.session_state[REGION] = proposal.region
@@ -134,10 +141,18 @@ def choose_monitor(shots: Screenshots) -> Monitor:
     if st.session_state.get(MONITOR) not in indices:
         st.session_state.pop(MONITOR, None)
     for column, shot in zip(st.columns(len(monitors)), shots.shots, strict=True):
-        column.image(screen_picker.downscale(shot.rgb, screen_picker.THUMB_WIDTH_PX),
-                     caption=shot.monitor.describe())
-    index = st.radio("Screen showing the call", indices, horizontal=True, key=MONITOR,
-                     format_func=lambda i: shots.of(i).monitor.describe(), on_change=forget_region)
+        column.image(
+            screen_picker.downscale(shot.rgb, screen_picker.THUMB_WIDTH_PX),
+            caption=shot.monitor.describe(),
+        )
+    index = st.radio(
+        "Screen showing the call",
+        indices,
+        horizontal=True,
+        key=MONITOR,
+        format_func=lambda i: shots.of(i).monitor.describe(),
+        on_change=forget_region,
+    )
     return shots.of(index).monitor
 
 
@@ -162,11 +177,16 @@ def pick_region() -> str:
     """The picker, shown where "Screen" is chosen; the region picked as `x,y,w,h` ('' when none)."""
     st.markdown("**Pick the call's gallery on your screen**")
     if st.session_state.get(PICK_AGAIN):
-        st.info("The last lesson has ended. Pick the gallery again, then start: the new lesson keeps "
-                "its title and class.", icon=":material/restart_alt:")
+        st.info(
+            "The last lesson has ended. Pick the gallery again, then start: the new lesson keeps "
+            "its title and class.",
+            icon=":material/restart_alt:",
+        )
     fresh = CHART not in st.session_state  # the picker was not on the page in the last run
     retake_column, find_column, help_column = st.columns([1.5, 1.2, 3], vertical_alignment="center")
-    retake = retake_column.button("Take a new screenshot", key=RETAKE, icon=":material/screenshot_monitor:")
+    retake = retake_column.button(
+        "Take a new screenshot", key=RETAKE, icon=":material/screenshot_monitor:"
+    )
     if fresh or retake or st.session_state.get(SHOTS) is None:
         with st.spinner("Taking a screenshot of each screen…"):
             take_screenshots()
@@ -178,12 +198,21 @@ def pick_region() -> str:
     shot = shots.of(monitor.index)
     if find_column.button("Find the gallery", key=FIND, icon=":material/center_focus_strong:"):
         find_gallery(shot)
-    help_column.caption("Drag a box over the call's gallery on the screenshot, or let ClassPulse find it.")
+    help_column.caption(
+        "Drag a box over the call's gallery on the screenshot, or let ClassPulse find it."
+    )
     if st.session_state.get(FOUND):
         st.info(st.session_state[FOUND], icon=":material/center_focus_strong:")
     region = picked_region(monitor)
-    st.plotly_chart(screen_picker.picker_figure(shot, region), key=CHART, on_select=lambda: keep_selection(monitor),
-                    selection_mode="box", config=CHART_CONFIG, width="content", theme=None)
+    st.plotly_chart(
+        screen_picker.picker_figure(shot, region),
+        key=CHART,
+        on_select=lambda: keep_selection(monitor),
+        selection_mode="box",
+        config=CHART_CONFIG,
+        width="content",
+        theme=None,
+    )
     if region is None:
         return ""
     show_preview(shots, region)
@@ -226,8 +255,13 @@ def pick_again(handle: control.EngineHandle, data_dir: Path) -> bool:
     return True
 
 
-def offer_pick_again(lesson: dict[str, Any], samples: pd.DataFrame, engine: control.EngineStatus | None,
-                     data_dir: Path, finished_key: str) -> None:
+def offer_pick_again(
+    lesson: dict[str, Any],
+    samples: pd.DataFrame,
+    engine: control.EngineStatus | None,
+    data_dir: Path,
+    finished_key: str,
+) -> None:
     """While a screen lesson's region shows no face: say so, and offer to pick the region again.
 
     The engine cannot change its region during a lesson, so picking again ends this lesson (what it
@@ -239,9 +273,13 @@ def offer_pick_again(lesson: dict[str, Any], samples: pd.DataFrame, engine: cont
     st.warning(notice.text, icon=notice.icon)
     if engine is None:  # started elsewhere: it is stopped where it runs
         return
-    clicked = st.button("Pick the region again", key=PICK_AGAIN_BUTTON, icon=":material/restart_alt:",
-                        help="Ends this lesson (what it recorded is kept) and opens the screen picker; "
-                             "the new lesson keeps the title and class.")
+    clicked = st.button(
+        "Pick the region again",
+        key=PICK_AGAIN_BUTTON,
+        icon=":material/restart_alt:",
+        help="Ends this lesson (what it recorded is kept) and opens the screen picker; "
+        "the new lesson keeps the title and class.",
+    )
     if clicked and pick_again(engine.handle, data_dir):
         st.session_state[finished_key] = engine.lesson_id
         st.rerun(scope="app")

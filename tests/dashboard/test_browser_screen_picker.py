@@ -57,7 +57,9 @@ def call_screen(tmp_path_factory, asset, grace_hopper_bgr) -> Iterator[CallScree
     if not CHROMIUM.exists():
         _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     asset("face_landmarker.task")
-    with showing_call_gallery(tmp_path_factory.mktemp("call-screen"), asset, grace_hopper_bgr) as screen:
+    with showing_call_gallery(
+        tmp_path_factory.mktemp("call-screen"), asset, grace_hopper_bgr
+    ) as screen:
         yield screen
 
 
@@ -65,7 +67,9 @@ def call_screen(tmp_path_factory, asset, grace_hopper_bgr) -> Iterator[CallScree
 def server(call_screen: CallScreen, tmp_path: Path) -> Iterator[PickerServer]:
     """`streamlit run` on the call's display, with one earlier lesson (so the Live page shows its form)."""
     db_url = f"sqlite:///{tmp_path / 'picker.db'}"
-    seed_lesson(open_database(db_url), students=2, hours=0.01, seed=1, title="Earlier", group_name="7B")
+    seed_lesson(
+        open_database(db_url), students=2, hours=0.01, seed=1, title="Earlier", group_name="7B"
+    )
     data_dir = tmp_path / "data"
     env = call_screen.server.env(
         CLASSPULSE_DB_URL=db_url, CLASSPULSE_DATA_DIR=str(data_dir), CLASSPULSE_TIMEZONE="UTC"
@@ -125,23 +129,38 @@ def test_a_box_dragged_on_the_live_page_then_the_gallery_found_starts_the_engine
             x, y, _, h = TILES_BOX
             target = (x - PAD, y - PAD, PAD + 2 * TILE[0] + GAP + GAP // 2, h + 2 * PAD)
             start = (box["x"] + target[0] / per_px, box["y"] + target[1] / per_px)
-            end = (box["x"] + (target[0] + target[2]) / per_px, box["y"] + (target[1] + target[3]) / per_px)
+            end = (
+                box["x"] + (target[0] + target[2]) / per_px,
+                box["y"] + (target[1] + target[3]) / per_px,
+            )
             page.mouse.move(*start)
             page.mouse.down()
             page.mouse.move(*end, steps=12)
             page.mouse.up()
             expect(page.get_by_text(SELECTED)).to_be_visible(timeout=60_000)
             selected = _selected(page)
-            assert all(abs(a - b) <= 2 * per_px for a, b in zip(selected, target, strict=True)), (selected, target)
-            expect(page.get_by_text("6 faces found in the selected region.")).to_be_visible(timeout=60_000)
+            assert all(abs(a - b) <= 2 * per_px for a, b in zip(selected, target, strict=True)), (
+                selected,
+                target,
+            )
+            expect(page.get_by_text("6 faces found in the selected region.")).to_be_visible(
+                timeout=60_000
+            )
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "live-screen-dragged.png"), full_page=True)
 
             page.get_by_role("button", name="Find the gallery").click()
-            expect(page.get_by_text("Found the call's gallery: 3 × 3 tiles")).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("9 faces found in the selected region.")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Found the call's gallery: 3 × 3 tiles")).to_be_visible(
+                timeout=60_000
+            )
+            expect(page.get_by_text("9 faces found in the selected region.")).to_be_visible(
+                timeout=60_000
+            )
             found = _selected(page)
-            assert all(abs(a - b) <= 2 for a, b in zip(found, TILES_BOX, strict=True)), (found, TILES_BOX)
+            assert all(abs(a - b) <= 2 for a, b in zip(found, TILES_BOX, strict=True)), (
+                found,
+                TILES_BOX,
+            )
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "live-screen-found.png"), full_page=True)
 

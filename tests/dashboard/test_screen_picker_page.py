@@ -35,7 +35,9 @@ SLEEPING_ENGINE = [sys.executable, "-c", "import time; time.sleep(60)"]
 @pytest.fixture(scope="module")
 def call_screen(tmp_path_factory, asset, grace_hopper_bgr):
     asset("face_landmarker.task")  # the preview needs the face model: fail with the fix when absent
-    with showing_call_gallery(tmp_path_factory.mktemp("call-screen"), asset, grace_hopper_bgr) as screen:
+    with showing_call_gallery(
+        tmp_path_factory.mktemp("call-screen"), asset, grace_hopper_bgr
+    ) as screen:
         yield screen
 
 
@@ -52,7 +54,9 @@ def on_call_screen(call_screen, monkeypatch):
 def form_db(tmp_path, monkeypatch) -> str:
     """A database with one finished lesson, so the Live page shows its form; no webcams."""
     url = f"sqlite:///{tmp_path / 'picker.db'}"
-    seed_lesson(open_database(url), students=2, hours=0.01, seed=1, title="Earlier", group_name="7B")
+    seed_lesson(
+        open_database(url), students=2, hours=0.01, seed=1, title="Earlier", group_name="7B"
+    )
     monkeypatch.setattr(control, "webcam_indices", lambda dev=None: [])
     return url
 
@@ -60,7 +64,9 @@ def form_db(tmp_path, monkeypatch) -> str:
 @pytest.fixture
 def sleeping_engine(monkeypatch, tmp_path):
     """Engines started from the page are a sleeping process (the real engine runs in the browser test)."""
-    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPING_ENGINE)
+    monkeypatch.setattr(
+        control, "engine_command", lambda launch, python=sys.executable: SLEEPING_ENGINE
+    )
     yield tmp_path / "data"
     handle = control.find_engine(tmp_path / "data")
     if handle is not None:
@@ -73,10 +79,16 @@ def select_box(at, x: tuple[float, float], y: tuple[float, float]):
     states = at._tree.get_widget_states()
     state = states.widgets.add()
     state.id = chart.proto.id
-    state.string_value = json.dumps({"selection": {
-        "points": [], "point_indices": [], "lasso": [],
-        "box": [{"xref": "x", "yref": "y", "x": list(x), "y": list(y)}],
-    }})
+    state.string_value = json.dumps(
+        {
+            "selection": {
+                "points": [],
+                "point_indices": [],
+                "lasso": [],
+                "box": [{"xref": "x", "yref": "y", "x": list(x), "y": list(y)}],
+            }
+        }
+    )
     at._run(states)
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -100,7 +112,9 @@ def region_of(at) -> tuple[int, int, int, int] | None:
 
 
 @pytest.mark.display
-def test_choosing_screen_shows_a_fresh_downscaled_screenshot_kept_in_memory(app, form_db, on_call_screen, tmp_path):
+def test_choosing_screen_shows_a_fresh_downscaled_screenshot_kept_in_memory(
+    app, form_db, on_call_screen, tmp_path
+):
     at = choose_screen(app, form_db)
     spec = chart_spec(at)
     image = spec["data"][0]
@@ -110,7 +124,9 @@ def test_choosing_screen_shows_a_fresh_downscaled_screenshot_kept_in_memory(app,
     assert spec["layout"]["dragmode"] == "select"
     shots = at.session_state[screen_picker_ui.SHOTS]
     assert [s.rgb.shape for s in shots.shots] == [(SCREEN[1], SCREEN[0], 3)]
-    assert not [p for p in tmp_path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".npy")]
+    assert not [
+        p for p in tmp_path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".npy")
+    ]
     assert not at.error and region_of(at) is None
     at.radio(key="live_source").set_value("demo").run()
     at.radio(key="live_source").set_value("screen").run()
@@ -132,11 +148,15 @@ def test_find_the_gallery_proposes_the_gallery_chromium_shows_and_starts_the_les
     ]
     (shape,) = chart_spec(at)["layout"]["shapes"]  # the region drawn on the screenshot
     assert (shape["x0"], shape["y0"], shape["x1"], shape["y1"]) == (
-        region[0], region[1], region[0] + region[2], region[1] + region[3]
+        region[0],
+        region[1],
+        region[0] + region[2],
+        region[1] + region[3],
     )
-    assert f"Selected: {region[2]}×{region[3]} at {region[0]},{region[1]} on screen 1 (1920×1080)" in [
-        c.value for c in at.caption
-    ]
+    assert (
+        f"Selected: {region[2]}×{region[3]} at {region[0]},{region[1]} on screen 1 (1920×1080)"
+        in [c.value for c in at.caption]
+    )
     (preview,) = at.image
     assert "9 faces found in the selected region." in preview.proto.imgs[0].caption
     at.button(key="live_start").click().run()
@@ -147,12 +167,16 @@ def test_find_the_gallery_proposes_the_gallery_chromium_shows_and_starts_the_les
 
 
 @pytest.mark.display
-def test_a_box_dragged_on_the_screenshot_is_the_region_and_its_faces_are_previewed(app, form_db, on_call_screen):
+def test_a_box_dragged_on_the_screenshot_is_the_region_and_its_faces_are_previewed(
+    app, form_db, on_call_screen
+):
     at = choose_screen(app, form_db)
     taken_at = at.session_state[screen_picker_ui.SHOTS].taken_at
     x, y, w, h = TILES_BOX
     right_of_two_columns = x + 2 * TILE[0] + GAP + GAP / 2
-    select_box(at, (right_of_two_columns, x - PAD + 0.4), (y + h + PAD - 0.3, y - PAD))  # dragged up-left
+    select_box(
+        at, (right_of_two_columns, x - PAD + 0.4), (y + h + PAD - 0.3, y - PAD)
+    )  # dragged up-left
     assert at.session_state[screen_picker_ui.SHOTS].taken_at == taken_at  # on the screenshot shown
     region = region_of(at)
     assert region == (x - PAD, y - PAD, round(right_of_two_columns) - (x - PAD), h + 2 * PAD)
@@ -169,10 +193,16 @@ def test_a_region_too_small_outside_the_screen_or_without_faces_is_refused_in_on
     at.text_input(key="live_title").input("Optics").run()
     at.text_input(key="live_group").input("9B Physics").run()
     cases = [
-        (((400, 520), (300, 380)), "the region is 120×80 pixels, too small to find faces in; make it at "
-                                   "least 160×120 pixels (about one student's tile)"),
-        (((1700, 2000), (100, 400)), "the region reaches 80 pixels past the right edge of screen 1 "
-                                     "(1920×1080); move it or make it smaller"),
+        (
+            ((400, 520), (300, 380)),
+            "the region is 120×80 pixels, too small to find faces in; make it at "
+            "least 160×120 pixels (about one student's tile)",
+        ),
+        (
+            ((1700, 2000), (100, 400)),
+            "the region reaches 80 pixels past the right edge of screen 1 "
+            "(1920×1080); move it or make it smaller",
+        ),
         (((1620, 1900), (100, 600)), screen_picker.NO_FACES),  # the document window beside the call
     ]
     for (xs, ys), line in cases:
@@ -186,7 +216,9 @@ def test_a_region_too_small_outside_the_screen_or_without_faces_is_refused_in_on
 
 
 @pytest.mark.display
-def test_with_two_monitors_the_teacher_picks_one_and_the_region_is_on_it(app, form_db, monkeypatch, tmp_path):
+def test_with_two_monitors_the_teacher_picks_one_and_the_region_is_on_it(
+    app, form_db, monkeypatch, tmp_path
+):
     server = start_xvfb(2560, 720, tmp_path / "xvfb.log")
     try:
         set_monitors(server.display, [("LEFT", 0, 0, 1280, 720), ("RIGHT", 1280, 0, 1280, 720)])
@@ -224,37 +256,53 @@ def test_a_screen_that_cannot_be_captured_says_why_in_one_line_and_starts_nothin
 def seed_screen_lesson(url: str, faces_until_s: float) -> int:
     """A running screen lesson of two students whose faces vanish after faces_until_s."""
     engine = open_database(url)
-    lesson_id = create_lesson(engine, LessonSpec(
-        title="Maths 7B", group_name="7B", started_at=LIVE_START, source="screen 252,152,976,556",
-        sample_rate_hz=LIVE_RATE_HZ, model_name="synthetic",
-    ))
+    lesson_id = create_lesson(
+        engine,
+        LessonSpec(
+            title="Maths 7B",
+            group_name="7B",
+            started_at=LIVE_START,
+            source="screen 252,152,976,556",
+            sample_rate_hz=LIVE_RATE_HZ,
+            model_name="synthetic",
+        ),
+    )
     samples = []
     for i in range(int(LIVE_SECONDS * LIVE_RATE_HZ)):
         ts = LIVE_START + timedelta(seconds=i / LIVE_RATE_HZ)
         seen = i / LIVE_RATE_HZ < faces_until_s
         state = AttentionState.ATTENTIVE if seen else AttentionState.ABSENT
-        observations = tuple(Observation(ts, track, state, 80.0 if seen else 0.0) for track in (1, 2))
+        observations = tuple(
+            Observation(ts, track, state, 80.0 if seen else 0.0) for track in (1, 2)
+        )
         samples.append(Sample(ts, 2 if seen else 0, 20.0, observations))
     write_samples(engine, lesson_id, samples)
     return lesson_id
 
 
-def start_announcing_engine(monkeypatch, data_dir: Path, url: str, lesson_id: int) -> control.EngineHandle:
+def start_announcing_engine(
+    monkeypatch, data_dir: Path, url: str, lesson_id: int
+) -> control.EngineHandle:
     """Our engine, as a process that announces the lesson and, stopped, marks it finished as the
     engine does."""
-    code = "\n".join([
-        "import signal, sys, time",
-        "from storage.db import open_database",
-        "from storage.lessons import finish_lesson",
-        "def stop(*_):",
-        f"    finish_lesson(open_database({url!r}), {lesson_id})",
-        "    sys.exit(0)",
-        "signal.signal(signal.SIGTERM, stop)",
-        f"print('lesson {lesson_id} started: Maths 7B from screen', file=sys.stderr, flush=True)",
-        "time.sleep(60)",
-    ])
-    monkeypatch.setattr(control, "engine_command",
-                        lambda launch, python=sys.executable: [sys.executable, "-c", code])
+    code = "\n".join(
+        [
+            "import signal, sys, time",
+            "from storage.db import open_database",
+            "from storage.lessons import finish_lesson",
+            "def stop(*_):",
+            f"    finish_lesson(open_database({url!r}), {lesson_id})",
+            "    sys.exit(0)",
+            "signal.signal(signal.SIGTERM, stop)",
+            f"print('lesson {lesson_id} started: Maths 7B from screen', file=sys.stderr, flush=True)",
+            "time.sleep(60)",
+        ]
+    )
+    monkeypatch.setattr(
+        control,
+        "engine_command",
+        lambda launch, python=sys.executable: [sys.executable, "-c", code],
+    )
     launch = LessonLaunch("Maths 7B", "7B", "screen:252,152,976,556", rate_hz=1.5)
     handle = control.start_engine(launch, data_dir)
     deadline = time.monotonic() + 30
@@ -269,7 +317,9 @@ def test_no_faces_in_the_region_for_30_s_offers_to_pick_again_with_the_same_titl
     app, tmp_path, monkeypatch
 ):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE"):
-        monkeypatch.delenv(name, raising=False)  # the reopened picker then says why it cannot capture
+        monkeypatch.delenv(
+            name, raising=False
+        )  # the reopened picker then says why it cannot capture
     url = f"sqlite:///{tmp_path / 'screen.db'}"
     lesson_id = seed_screen_lesson(url, faces_until_s=LIVE_SECONDS - 40)
     data_dir = tmp_path / "data"
@@ -286,7 +336,9 @@ def test_no_faces_in_the_region_for_30_s_offers_to_pick_again_with_the_same_titl
         assert at.text_input(key="live_title").value == "Maths 7B"
         assert at.text_input(key="live_group").value == "7B"
         assert at.slider(key="live_rate").value == 1.5
-        assert any(i.value.startswith("The last lesson has ended. Pick the gallery again") for i in at.info)
+        assert any(
+            i.value.startswith("The last lesson has ended. Pick the gallery again") for i in at.info
+        )
         assert [s.value for s in at.success] == ["Lesson “Maths 7B” finished."]
         assert [e.value for e in at.error] == [NO_DISPLAY]
     finally:
@@ -303,4 +355,3 @@ def test_a_screen_lesson_that_still_shows_faces_gets_no_notice(app, tmp_path, mo
         assert screen_picker_ui.PICK_AGAIN_BUTTON not in [b.key for b in at.button]
     finally:
         control.stop_engine(handle, timeout_s=10)
-
