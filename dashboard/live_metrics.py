@@ -20,6 +20,11 @@ from storage.records import AttentionState, LessonStatus
 
 STALE_AFTER_S = 10.0  # no sample for this long: the camera or the engine is gone
 _STARTED_LINE = re.compile(r"lesson \d+ started")  # the engine's first line, not an ending
+NO_FACES_AFTER_S = 30.0  # a screen region without a face for this long: the call window moved
+NO_FACES_TEXT = (
+    f"No faces in the selected screen region for {NO_FACES_AFTER_S:.0f} s "
+    "— did the call window move?"
+)
 STARTING_TEXT = "The engine is starting (loading the models takes a few seconds)…"
 
 
@@ -154,6 +159,29 @@ def alert_notice(low_streak_s: float, level: float, minutes: float) -> Notice | 
         f"Class concentration has been under {level:g} for {low_streak_s / 60:.0f} min.",
         ":material/notifications_active:",
     )
+
+
+def is_screen_source(source: str) -> bool:
+    """Whether a lesson's stored source is the screen (the engine stores "screen 10,20,800,600")."""
+    return source.split(" ", 1)[0] == "screen"
+
+
+def no_faces_s(samples: pd.DataFrame) -> float:
+    """How long the newest samples have shown no face: from the last sample with a face (or the
+    first sample given) to the newest one; 0 when the newest sample has a face."""
+    if samples.empty or int(samples["faces_detected"].iloc[-1]) > 0:
+        return 0.0
+    with_faces = samples[samples["faces_detected"] > 0]
+    since = with_faces["ts"].iloc[-1] if not with_faces.empty else samples["ts"].iloc[0]
+    return (samples["ts"].iloc[-1] - since).total_seconds()
+
+
+def no_faces_notice(source: str, samples: pd.DataFrame) -> Notice | None:
+    """A screen lesson whose region has shown no face for NO_FACES_AFTER_S: the call window moved,
+    was minimised or covered (a webcam or a video without faces is left to the health notice)."""
+    if not is_screen_source(source) or no_faces_s(samples) < NO_FACES_AFTER_S:
+        return None
+    return Notice("warning", NO_FACES_TEXT, ":material/picture_in_picture:")
 
 
 def card_has_ended(lesson_status: str, engine: EngineStatus | None) -> bool:

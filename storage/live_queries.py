@@ -4,7 +4,7 @@ and takes the `viewer` (storage/viewers.py): a lesson they may not see has no ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Float, Select, and_, cast, func, sele
 from storage.frames import bucket_width_ms, read_frame
 from storage.report_queries import timeline_frame, timeline_select
 from storage.rollups import per_student_select
-from storage.schema import ObservationRollup, ObservationRow
+from storage.schema import ObservationRollup, ObservationRow, SampleRow
 from storage.viewers import Viewer, lesson_visible
 
 Obs = ObservationRow
@@ -58,12 +58,14 @@ def student_trends(
 
 @dataclass(frozen=True)
 class LiveView:
-    """What the live card shows: each student's latest state and trend, the class now and its trend."""
+    """What the live card shows: each student's latest state and trend, the class now and its trend,
+    and the last samples (ts, faces_detected), oldest first."""
 
     students: pd.DataFrame
     concentration: float | None
     trend: pd.DataFrame
     student_trends: pd.DataFrame
+    samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ts", "faces_detected"]))
 
 
 def latest_states_select(lesson_id: int, now: datetime, *, viewer: Viewer) -> Select[Any]:
@@ -110,6 +112,17 @@ def window_concentration_select(
     return select(func.avg(per_student.c.engagement))
 
 
+def recent_samples_select(lesson_id: int, since: datetime, until: datetime, *,
+                          viewer: Viewer) -> Select[Any]:
+    """Each sample in (since, until], oldest first: when, and how many faces it found (0 is data)."""
+    return (
+        select(SampleRow.ts, SampleRow.faces_detected)
+        .where(SampleRow.lesson_id == lesson_id, SampleRow.ts > since, SampleRow.ts <= until,
+               lesson_visible(viewer, lesson_id))
+        .order_by(SampleRow.ts)
+    )
+
+
 def live_view(
     engine: Engine,
     lesson_id: int,
@@ -120,9 +133,10 @@ def live_view(
     trend_s: float = 600.0,
     trend_bucket_s: float = 10.0,
     student_trend_s: float = 300.0,
+    samples_s: float = 60.0,
 ) -> LiveView:
     """Students' latest states, concentration over the last window_s, the class's last trend_s and
-    each student's last student_trend_s, in trend_bucket_s buckets."""
+    each student's last student_trend_s, in trend_bucket_s buckets, and the last samples_s' samples."""
     since = now - timedelta(seconds=window_s)
     with engine.connect() as conn:
         students = read_frame(conn, latest_states_select(lesson_id, now, viewer=viewer))
@@ -143,9 +157,13 @@ def live_view(
             since=now - timedelta(seconds=student_trend_s),
             until=now,
         )
+        samples = read_frame(conn, recent_samples_select(
+            lesson_id, now - timedelta(seconds=samples_s), now, viewer=viewer))
+        samples["ts"] = pd.to_datetime(samples["ts"], utc=True)
     return LiveView(
         students=students,
         concentration=None if concentration is None else float(concentration),
         trend=trend,
         student_trends=per_student,
+        samples=samples,
     )

@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard import charts, config, control, launch, live_metrics, loaders, state
 from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
+from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_before_start
 
 REFRESH_S = loaders.LIVE_REFRESH_S
 TILE_COLUMNS = 6
@@ -141,6 +142,7 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
         )
         numbers = live_metrics.live_numbers(live, now, settings.alert_level, bucket_s)
         show(live_metrics.health_notice(health))
+        offer_pick_again(lesson, live.samples, engine, Path(data_dir), FINISHED_LESSON)
         show_metrics(numbers, health, lesson["sample_rate_hz"])
         show(
             live_metrics.alert_notice(
@@ -249,7 +251,7 @@ def start_form(settings: DashboardSettings) -> None:
     region = path = ""
     upload = None
     if choice == launch.SCREEN:
-        region = right.text_input("Region x,y,w,h (empty: the whole screen)", key="live_region")
+        region = pick_region()  # drawn below the two columns, full width
     elif choice == launch.FILE:
         upload = right.file_uploader(
             f"Upload a video (up to {st.get_option('server.maxUploadSize')} MB)",
@@ -268,6 +270,10 @@ def start_form(settings: DashboardSettings) -> None:
     )
     if st.button("Start lesson", type="primary", key="live_start", icon=":material/play_arrow:"):
         form = launch.LessonForm(title, group, choice, region, path, rate, attention_only)
+        problem = problem_before_start() if choice == launch.SCREEN else None
+        if problem:
+            st.error(problem)
+            return
         start(
             settings,
             form,

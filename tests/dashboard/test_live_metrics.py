@@ -223,3 +223,41 @@ def test_engine_ended_notice_says_how_it_ended(engine, level, text):
 def test_finished_notice_gives_the_lessons_status_in_words(lesson_status, level, text):
     notice = live_metrics.finished_notice("Maths", lesson_status)
     assert (notice.level, notice.text) == (level, text)
+
+
+def samples(*faces: int, every_s: float = 0.5) -> pd.DataFrame:
+    """Samples every_s apart from T0 with these face counts."""
+    return pd.DataFrame(
+        {
+            "ts": pd.to_datetime([T0 + timedelta(seconds=i * every_s) for i in range(len(faces))], utc=True),
+            "faces_detected": list(faces),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("faces", "expected_s"),
+    [
+        ((9, 9, 9), 0.0),
+        ((9,) + (0,) * 60, 30.0),  # from the last sample with faces to the newest
+        ((0,) * 61, 30.0),  # none at all: from the first sample given
+        ((0,) * 30 + (4,) + (0,) * 10, 5.0),
+        ((0,) * 60 + (1,), 0.0),
+        ((), 0.0),
+    ],
+)
+def test_no_faces_lasts_from_the_last_sample_with_a_face_to_the_newest(faces, expected_s):
+    assert live_metrics.no_faces_s(samples(*faces)) == expected_s
+
+
+def test_a_screen_lesson_without_faces_for_30_s_asks_whether_the_call_window_moved():
+    empty = samples(9, *(0,) * 60)
+    notice = live_metrics.no_faces_notice("screen 252,152,976,556", empty)
+    assert (notice.level, notice.text) == (
+        "warning",
+        "No faces in the selected screen region for 30 s — did the call window move?",
+    )
+    assert live_metrics.no_faces_notice("screen full", empty) is not None
+    assert live_metrics.no_faces_notice("screen 252,152,976,556", samples(9, *(0,) * 59)) is None
+    assert live_metrics.no_faces_notice("camera 0", empty) is None
+    assert live_metrics.no_faces_notice("video file screen.mp4", empty) is None

@@ -153,18 +153,6 @@ def _engine_that_runs(monkeypatch, code: str) -> None:
     monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: command)
 
 
-def test_a_bad_screen_region_is_refused_on_the_form_and_starts_nothing(app, own_db, tmp_path):
-    _finish_running_lesson(own_db)
-    at = app(own_db.url, "live")
-    at.radio(key="live_source").set_value("screen").run()
-    at.text_input(key="live_region").input("1,2").run()
-    at.button(key="live_start").click().run()
-    assert at.error[0].value == (
-        "a screen region is x,y,w,h in whole pixels (e.g. 0,0,1280,720), got '1,2'"
-    )
-    assert control.load_handle(tmp_path / "data") is None
-
-
 def _typed_source(at, typed: str):
     at.radio(key="live_source").set_value("file").run()
     at.text_input(key="live_path").input(typed).run()

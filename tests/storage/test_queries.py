@@ -161,6 +161,23 @@ def test_student_trends_are_each_students_mean_engagement_per_bucket(engine, les
     assert str(frame["bucket_start"].dt.tz) == "UTC"
 
 
+def test_live_view_lists_the_last_samples_with_their_face_counts_empty_frames_included(engine):
+    lesson_id = create_lesson(engine, LessonSpec("Screen", "9A", T0, sample_rate_hz=1.0))
+    seen = {1: (A.ATTENTIVE, 80.0)}
+    write_samples(engine, lesson_id, [make_sample(s, seen if s < 3 else {}) for s in range(8)])
+    view = queries.live_view(
+        engine, lesson_id, viewer=EVERYONE, window_s=5, now=T0 + timedelta(seconds=6), samples_s=4
+    )
+    samples = view.samples
+    assert list(samples.columns) == ["ts", "faces_detected"]
+    assert list(samples["ts"]) == [pd.Timestamp(T0 + timedelta(seconds=s)) for s in (3, 4, 5, 6)]
+    assert str(samples["ts"].dt.tz) == "UTC"
+    assert list(samples["faces_detected"]) == [0, 0, 0, 0]
+    earlier = queries.live_view(engine, lesson_id, viewer=EVERYONE, window_s=5,
+                                now=T0 + timedelta(seconds=3))
+    assert list(earlier.samples["faces_detected"]) == [1, 1, 1, 0]
+
+
 def test_live_view_at_an_earlier_moment_ignores_later_rows(engine, lesson):
     view = queries.live_view(
         engine, lesson, viewer=EVERYONE, window_s=3, now=T0 + timedelta(seconds=5)
@@ -173,7 +190,7 @@ def test_live_view_of_an_empty_lesson_has_no_students_and_no_concentration(engin
     lesson_id = create_lesson(engine, LessonSpec("Empty", "9A", T0))
     view = queries.live_view(engine, lesson_id, window_s=30, now=T0, viewer=EVERYONE)
     assert view.students.empty and view.concentration is None and view.trend.empty
-    assert view.student_trends.empty
+    assert view.student_trends.empty and view.samples.empty
 
 
 def test_previous_lessons_are_earlier_lessons_of_the_same_class(engine, lesson):
