@@ -139,7 +139,7 @@ def test_a_region_on_a_monitor_left_of_the_first_starts_the_engine_at_a_negative
     region = ScreenRegion(LEFT_OF_IT, 100, 50, 800, 450)
     assert screen_picker.region_text(region) == "-1180,50,800,450"
     form = LessonForm("Maths", "7B", "screen", region=screen_picker.region_text(region))
-    launched = launch_from_form(form, db_url="sqlite://", data_dir=tmp_path)
+    launched = launch_from_form(form, data_dir=tmp_path)
     assert launched.source == region.to_spec() == "screen:-1180,50,800,450"
 
 
