@@ -9,7 +9,7 @@ aggregate the 10-second per-student rollups (storage/rollups.py) when the bucket
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -332,12 +332,23 @@ def student_trends(
 
 @dataclass(frozen=True)
 class LiveView:
-    """What the live card shows: each student's latest state and trend, the class now and its trend."""
+    """What the live card shows: each student's latest state and trend, the class now and its trend,
+    and the times of the latest samples (how fast the engine keeps up)."""
 
     students: pd.DataFrame
     concentration: float | None
     trend: pd.DataFrame
     student_trends: pd.DataFrame
+    sample_times: pd.Series = field(default_factory=lambda: pd.Series(dtype="datetime64[ns, UTC]"))
+
+
+def sample_times_select(lesson_id: int, since: datetime, until: datetime) -> Select[Any]:
+    """The times of a lesson's samples in (since, until], oldest first (an index range scan)."""
+    return (
+        select(SampleRow.ts)
+        .where(SampleRow.lesson_id == lesson_id, SampleRow.ts > since, SampleRow.ts <= until)
+        .order_by(SampleRow.ts)
+    )
 
 
 def latest_states_select(lesson_id: int, now: datetime) -> Select[Any]:
@@ -381,9 +392,11 @@ def live_view(
     trend_s: float = 600.0,
     trend_bucket_s: float = 10.0,
     student_trend_s: float = 300.0,
+    sample_times_s: float = 60.0,
 ) -> LiveView:
     """Students' latest states, concentration over the last window_s, the class's last trend_s and
-    each student's last student_trend_s, in trend_bucket_s buckets."""
+    each student's last student_trend_s, in trend_bucket_s buckets, and the last sample_times_s of
+    sample times."""
     since = now - timedelta(seconds=window_s)
     with engine.connect() as conn:
         students = _frame(conn, latest_states_select(lesson_id, now))
@@ -398,11 +411,16 @@ def live_view(
         per_student = student_trends(
             conn, lesson_id, trend_bucket_s, since=now - timedelta(seconds=student_trend_s), until=now
         )
+        times = conn.execute(
+            sample_times_select(lesson_id, now - timedelta(seconds=sample_times_s), now)
+        ).scalars()
+        sample_times = pd.Series(pd.to_datetime(list(times), utc=True), dtype="datetime64[ns, UTC]")
     return LiveView(
         students=students,
         concentration=None if concentration is None else float(concentration),
         trend=trend,
         student_trends=per_student,
+        sample_times=sample_times,
     )
 
 
@@ -417,6 +435,7 @@ __all__ = [
     "live_view",
     "low_moments",
     "previous_lessons",
+    "sample_times_select",
     "student_summary",
     "student_summary_select",
     "student_trends",

@@ -149,6 +149,12 @@ def test_student_trends_are_each_students_mean_engagement_per_bucket(engine, les
     assert str(frame["bucket_start"].dt.tz) == "UTC"
 
 
+def test_live_view_holds_the_times_of_the_samples_of_its_last_minute(engine, lesson):
+    view = queries.live_view(engine, lesson, window_s=5, now=T0 + timedelta(seconds=12), sample_times_s=6)
+    assert list(view.sample_times) == [pd.Timestamp(T0 + timedelta(seconds=s)) for s in range(7, 13)]
+    assert str(view.sample_times.dt.tz) == "UTC"
+
+
 def test_live_view_at_an_earlier_moment_ignores_later_rows(engine, lesson):
     view = queries.live_view(engine, lesson, window_s=3, now=T0 + timedelta(seconds=5))
     assert list(view.students["state"]) == ["attentive", "looking_away"]
@@ -159,7 +165,7 @@ def test_live_view_of_an_empty_lesson_has_no_students_and_no_concentration(engin
     lesson_id = create_lesson(engine, LessonSpec("Empty", "9A", T0))
     view = queries.live_view(engine, lesson_id, window_s=30, now=T0)
     assert view.students.empty and view.concentration is None and view.trend.empty
-    assert view.student_trends.empty
+    assert view.student_trends.empty and view.sample_times.empty
 
 
 def test_previous_lessons_are_earlier_lessons_of_the_same_class(engine, lesson):
