@@ -112,7 +112,12 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
             lesson["status"], summary, live.trend, now, engine, bucket_s
         )
         numbers = live_metrics.live_numbers(live, now, settings.alert_level, bucket_s)
-        show(live_metrics.health_notice(health))
+        show(
+            live_metrics.health_notice(health)
+            or live_metrics.rate_notice(
+                live.sample_times, lesson["started_at"], lesson["sample_rate_hz"]
+            )
+        )
         show_metrics(numbers, health, lesson["sample_rate_hz"])
         show(
             live_metrics.alert_notice(
