@@ -8,14 +8,16 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Engine, delete, insert, select, update
 
 from storage.db import StorageError, write_transaction
 from storage.records import LessonStatus
 from storage.schema import Lesson, SampleRow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,8 @@ def get_lesson(engine: Engine, lesson_id: int) -> dict[str, Any] | None:
 
 def running_lessons(engine: Engine) -> pd.DataFrame:
     """Lessons currently marked running, newest first."""
+    import pandas as pd  # here, not at the top: the capture engine imports this module and never needs it
+
     stmt = (
         select(*_LESSON_COLUMNS)
         .where(Lesson.status == LessonStatus.RUNNING.value)
