@@ -269,14 +269,31 @@ def low_moments(engine: Engine, lesson_id: int, bucket_s: float, n: int = 3) -> 
 # --- students --------------------------------------------------------------------------------
 
 
+def seconds_per_sample(lesson_id: int) -> ColumnElement[Any]:
+    """The time each of a lesson's samples stands for: the mean gap between them (one period for one).
+
+    That is 1 / rate when the engine kept the asked rate, and longer when the machine managed fewer
+    samples (a live source skips frames rather than fall behind), so time present follows the clock.
+    """
+    rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
+    span_s = cast(func.max(SampleRow.t_ms) - func.min(SampleRow.t_ms), Float) / 1000.0
+    count = func.count()
+    return (
+        select(case((count > 1, span_s / (count - 1)), else_=1.0 / rate))
+        .where(SampleRow.lesson_id == lesson_id)
+        .scalar_subquery()
+    )
+
+
 def student_summary_select(lesson_id: int) -> Select[Any]:
     """Per-student sums over the lesson (time present, engagement, states, expression counts)."""
-    rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
     n = func.sum(R.n)
     return (
         select(
             R.track_id,
-            (cast(n - func.sum(R.n_absent), Float) / rate).label("time_present_s"),
+            (cast(n - func.sum(R.n_absent), Float) * seconds_per_sample(lesson_id)).label(
+                "time_present_s"
+            ),
             _ratio(func.sum(R.engagement_sum), n).label("mean_engagement"),
             *(
                 _ratio(func.sum(getattr(R, f"n_{s}")), n).label(f"share_{s}")
@@ -297,7 +314,7 @@ STUDENT_SUMMARY_COLUMNS = (
 
 
 def student_summary(engine: Engine, lesson_id: int) -> pd.DataFrame:
-    """One row per anonymous student (time present = present samples ÷ sample rate)."""
+    """One row per anonymous student (time present = present samples × the time a sample stands for)."""
     frame = _frame(engine, student_summary_select(lesson_id))
     frame["dominant_expression"] = _dominant(frame, "count_")
     return frame[list(STUDENT_SUMMARY_COLUMNS)]
@@ -436,6 +453,7 @@ __all__ = [
     "low_moments",
     "previous_lessons",
     "sample_times_select",
+    "seconds_per_sample",
     "student_summary",
     "student_summary_select",
     "student_trends",

@@ -149,6 +149,24 @@ def test_student_trends_are_each_students_mean_engagement_per_bucket(engine, les
     assert str(frame["bucket_start"].dt.tz) == "UTC"
 
 
+@pytest.mark.parametrize(
+    ("gap_s", "samples", "expected_s"),
+    [
+        (0.5, 120, 60.0),  # the asked 2 Hz kept: 120 samples are a minute
+        (2.0, 30, 60.0),  # a machine that managed 0.5 of the 2 asked: 30 samples are still a minute
+        (1.0, 1, 0.5),  # one sample stands for one period
+    ],
+)
+def test_time_present_follows_the_clock_when_the_machine_managed_fewer_samples_than_asked(
+    engine, gap_s, samples, expected_s
+):
+    lesson_id = create_lesson(engine, LessonSpec("Busy", "9A", T0, sample_rate_hz=2.0))
+    rows = [make_sample(i * gap_s, {1: (A.ATTENTIVE, 70.0)}) for i in range(samples)]
+    write_samples(engine, lesson_id, rows)
+    frame = queries.student_summary(engine, lesson_id)
+    assert frame["time_present_s"].tolist() == [pytest.approx(expected_s)]
+
+
 def test_live_view_holds_the_times_of_the_samples_of_its_last_minute(engine, lesson):
     view = queries.live_view(engine, lesson, window_s=5, now=T0 + timedelta(seconds=12), sample_times_s=6)
     assert list(view.sample_times) == [pd.Timestamp(T0 + timedelta(seconds=s)) for s in range(7, 13)]
