@@ -12,7 +12,7 @@ from storage import queries
 from storage.db import open_database
 from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson
 
-AS_OF = loaders.live_tick(LIVE_NOW)  # the card shows the live view as of its refresh tick
+AS_OF = loaders.live_as_of(LIVE_NOW)  # the card shows the live view as of its refresh tick
 
 
 def _metrics(at) -> dict[str, str]:
