@@ -162,7 +162,13 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                           settings={**settings.as_dict(), "engine": engine_owner()},
                           started_at=first.ts)
         lesson_id = create_lesson(engine, spec)
-        click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
+        announced = False
+
+        def announce() -> None:  # the dashboard shows the lesson from this line on: say it once it has data
+            nonlocal announced
+            if not announced:
+                announced = True
+                click.echo(f"lesson {lesson_id} started: {title} from {source.description}", err=True)
 
         stop = threading.Event()
 
@@ -180,6 +186,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                 def on_sample(result: SampleResult, stats: RunStats) -> None:
                     if stats.samples <= 2:  # the Live page shows the lesson now, not at the next batch
                         recorder.flush()
+                        announce()
                     said = pace.update(stats.recent_rate_hz) if pace is not None else None
                     if said:
                         click.echo(said if quiet else f"\n{said}", err=True)
@@ -194,6 +201,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             # The traceback goes to the engine's log once: the recorder has logged its own write errors.
             log.error("lesson %d failed", lesson_id, exc_info=None if isinstance(exc, StorageError) else exc)
         finally:
+            announce()  # a lesson that ended before its first sample was stored is still named
             source.close()
             pipeline.close()
             if not quiet:
