@@ -25,6 +25,8 @@ NO_FACES_TEXT = (
     f"No faces in the selected screen region for {NO_FACES_AFTER_S:.0f} s "
     "— did the call window move?"
 )
+RATE_WINDOW_S = 20.0  # the achieved sample rate is counted over the latest 20 s of samples
+BEHIND_SHARE = 0.8  # under 80 % of the asked rate, the machine cannot keep up
 STARTING_TEXT = "The engine is starting (loading the models takes a few seconds)…"
 
 
@@ -148,6 +150,39 @@ def health_notice(health: Health) -> Notice | None:
             ":material/videocam_off:",
         )
     return None
+
+
+def achieved_rate_hz(
+    sample_times: pd.Series, started_at: datetime, window_s: float = RATE_WINDOW_S
+) -> float | None:
+    """Samples per second over the `window_s` up to the newest stored sample; None until the lesson
+    has run that long.
+
+    Anchored at the newest sample, not at now, so samples still on their way to the database do not
+    count as missing; the engine's first sample is the lesson's start.
+    """
+    if sample_times.empty:
+        return None
+    newest = sample_times.max()
+    if (newest - pd.Timestamp(started_at)).total_seconds() < window_s:
+        return None
+    recent = sample_times > newest - pd.Timedelta(seconds=window_s)
+    return int(recent.sum()) / window_s
+
+
+def rate_notice(
+    sample_times: pd.Series, started_at: datetime, asked_hz: float
+) -> Notice | None:
+    """Says so when the engine manages under 80 % of the asked sample rate over the last 20 s."""
+    achieved = achieved_rate_hz(sample_times, started_at)
+    if achieved is None or achieved >= BEHIND_SHARE * asked_hz:
+        return None
+    return Notice(
+        "warning",
+        f"This computer manages {achieved:.1f} samples/s of the {asked_hz:g} asked: "
+        "lower the rate or the face limit.",
+        ":material/speed:",
+    )
 
 
 def alert_notice(low_streak_s: float, level: float, minutes: float) -> Notice | None:

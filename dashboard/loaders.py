@@ -147,16 +147,25 @@ def load_previous(db_url: str, viewer: Viewer, lesson_id: int, limit: int = 10) 
 
 
 def live_tick(now: datetime, period_s: float = LIVE_REFRESH_S) -> datetime:
-    """`now` floored to the live card's refresh period (aware UTC): the time a live view is as of."""
+    """`now` floored to the live card's refresh period (aware UTC): the tick a live view belongs to."""
     if now.tzinfo is None:
         raise ValueError(f"the live clock must be timezone-aware, got naive {now.isoformat()}")
     return datetime.fromtimestamp(math.floor(now.timestamp() / period_s) * period_s, UTC)
 
 
+def live_as_of(now: datetime, period_s: float = LIVE_REFRESH_S) -> datetime:
+    """The end of the refresh tick `now` falls in: the time a live view is as of.
+
+    Not the tick's start: the engine stamps a sample when it takes the frame, so a sample already
+    stored when the tick's first run reads shows at once rather than one tick (2 s) later.
+    """
+    return live_tick(now, period_s) + timedelta(seconds=period_s)
+
+
 def load_live(db_url: str, viewer: Viewer, lesson_id: int, now: datetime) -> queries.LiveView:
     """Students' latest states, concentration over the last 10 s and the last 10 minutes' trend,
-    as of the refresh tick `now` falls in (see live_tick)."""
-    return _load_live_at(db_url, viewer, lesson_id, live_tick(now))
+    as of the refresh tick `now` falls in (see live_as_of)."""
+    return _load_live_at(db_url, viewer, lesson_id, live_as_of(now))
 
 
 # Keyed on the refresh tick, not the clock's microseconds: every run within one tick (a fragment

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from engine.demo import demo_path, make_demo
-from engine.pipeline import EngineSettings, LessonPipeline, RunStats, SampleResult, run_lesson
-from engine.sources import MAX_RATE_HZ, MIN_RATE_HZ, SourceError, open_source
+from engine.pipeline import (
+    EngineSettings,
+    LessonPipeline,
+    PaceCheck,
+    RunOutcome,
+    RunStats,
+    SampleResult,
+    run_lesson,
+)
+from engine.sources import MAX_RATE_HZ, MIN_RATE_HZ, Frame, FrameSource, SourceError, open_source
 from models.assets import AssetError, asset_path
 from storage.cli_types import FiniteFloat
 from storage.masking import mask_secrets
+
+if TYPE_CHECKING:
+    from engine.faces import FaceFinder
+    from models.classify import ExpressionClassifier
 
 log = logging.getLogger("engine")
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info lines are noise on a teacher's terminal
@@ -114,8 +130,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             realtime: bool, loop: bool, max_faces: int | None, quiet: bool,
             owner: str | None) -> None:
     """Capture a lesson: sample the source, analyse each frame, store the results."""
-    from engine.expressions import load_expression_model
-    from engine.faces import FaceFinder, FaceModelError
+    from engine.faces import FaceModelError
     from engine.runtime import limit_malloc_arenas
     from models.registry import CheckpointError
     from storage.db import StorageError, open_database
@@ -145,24 +160,27 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             click.echo(f"marked {len(stale)} lesson(s) left running by a stopped engine as interrupted", err=True)
     except StorageError as exc:
         raise click.ClickException(str(exc)) from exc
-    started_at = datetime.now(UTC)
     try:
-        source = open_source(source_spec, settings.rate_hz, start=started_at, realtime=settings.realtime,
-                             loop=loop, demo_path=demo_path())
-        classifier = None if settings.attention_only else load_expression_model(settings.model_name)
-        finder = FaceFinder(asset_path("face_landmarker.task"), settings.faces)
+        source, classifier, finder = _open_parts(source_spec, settings, loop)
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
         raise click.ClickException(mask_secrets(str(exc))) from exc
 
     with finder:  # closed however the lesson ends
         model_name = "none (attention only)" if classifier is None else classifier.name
+        frames, first = _first_frame(source)  # the lesson starts when its first frame is taken
         spec = LessonSpec(title=title, group_name=group_name, source=source.description,
                           sample_rate_hz=settings.rate_hz, model_name=model_name,
                           attention_only=settings.attention_only,
                           settings={**settings.as_dict(), "engine": engine_owner()},
-                          started_at=started_at, owner=owner)
+                          started_at=first.ts, owner=owner)
         lesson_id = create_lesson(engine, spec)
-        click.echo(f"lesson {lesson_id} started: {title} from {mask_secrets(source.description)}", err=True)
+        announced = False
+
+        def announce() -> None:  # the dashboard shows the lesson from this line on: say it once it has data
+            nonlocal announced
+            if not announced:
+                announced = True
+                click.echo(f"lesson {lesson_id} started: {title} from {mask_secrets(source.description)}", err=True)
 
         stop = threading.Event()
 
@@ -173,16 +191,29 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         signal.signal(signal.SIGINT, on_signal)
         pipeline = LessonPipeline(finder, classifier, settings)
         outcome, failure = None, None
+        pace = PaceCheck(settings.rate_hz) if source.live or settings.realtime else None
         try:
             with Recorder(engine, lesson_id) as recorder:
+
+                def on_sample(result: SampleResult, stats: RunStats) -> None:
+                    if stats.samples <= 2:  # the Live page shows the lesson now, not at the next batch
+                        recorder.flush()
+                        announce()
+                    said = pace.update(stats.recent_rate_hz) if pace is not None else None
+                    if said:
+                        click.echo(said if quiet else f"\n{said}", err=True)
+                    if not quiet:
+                        _status_line(result, stats)
+
                 outcome = run_lesson(source, pipeline, recorder.add, stop=stop,
-                                     max_seconds=settings.max_seconds,
-                                     on_sample=None if quiet else _status_line)
+                                     max_seconds=settings.max_seconds, on_sample=on_sample,
+                                     frames=itertools.chain([first], frames))
         except Exception as exc:  # the engine failed: recorded as such, then one line and a non-zero exit
             failure = exc
             # The traceback goes to the engine's log once: the recorder has logged its own write errors.
             log.error("lesson %d failed", lesson_id, exc_info=None if isinstance(exc, StorageError) else exc)
         finally:
+            announce()  # a lesson that ended before its first sample was stored is still named
             source.close()
             pipeline.close()
             if not quiet:
@@ -192,7 +223,8 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
             if failure is not None:  # also when the run ended but its last samples could not be stored
                 _record_ending(engine, lesson_id, LessonStatus.FAILED)
             elif outcome is not None:
-                _record_ending(engine, lesson_id, outcome.status)
+                _record_ending(engine, lesson_id, outcome.status,
+                               _lesson_end(outcome, settings.rate_hz, datetime.now(UTC), paced=pace is not None))
     if failure is not None:
         raise click.ClickException(f"lesson {lesson_id} failed: {_first_line(failure)}") from failure
     click.echo(_ending_line(lesson_id, outcome.status, outcome.samples, outcome.reason,
@@ -201,13 +233,74 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
         click.echo(outcome.message, err=True)
 
 
-def _record_ending(engine: object, lesson_id: int, status: str) -> None:
+def _open_parts(source_spec: str, settings: EngineSettings,
+                loop: bool) -> tuple[FrameSource, ExpressionClassifier | None, FaceFinder]:
+    """The source, the expression classifier (None when attention only) and the face finder, made at
+    once on three threads: a start waits for the slowest of them (a camera opening, torch loading), not
+    for their sum. Whatever was made is closed again when another part fails."""
+    from engine.faces import FaceFinder
+
+    with ThreadPoolExecutor(2, thread_name_prefix="classpulse-start") as pool:
+        classifier = pool.submit(_load_classifier, settings)
+        source = pool.submit(open_source, source_spec, settings.rate_hz, realtime=settings.realtime, loop=loop,
+                             demo_path=demo_path())
+        finder = None
+        try:
+            finder = FaceFinder(asset_path("face_landmarker.task"), settings.faces)
+            return source.result(), classifier.result(), finder
+        except BaseException:
+            if finder is not None:
+                finder.close()
+            if source.exception() is None:
+                source.result().close()
+            raise
+
+
+def _load_classifier(settings: EngineSettings) -> ExpressionClassifier | None:
+    """The expression classifier, warmed up, or None for an attention-only lesson."""
+    from engine.expressions import load_expression_model
+
+    if settings.attention_only:
+        return None
+    classifier = load_expression_model(settings.model_name, freeze_in_background=True)
+    classifier.warm_up()
+    return classifier
+
+
+def _first_frame(source: FrameSource) -> tuple[Iterator[Frame], Frame]:
+    """The source's frames and the first of them (taken now); one line, and no lesson, if there is none."""
+    frames = source.frames()
+    try:
+        first = next(frames, None)
+    except SourceError as exc:
+        source.close()
+        raise click.ClickException(str(exc)) from exc
+    if first is None:
+        source.close()
+        raise click.ClickException(f"{source.description} gave no frame")
+    return frames, first
+
+
+def _lesson_end(outcome: RunOutcome, rate_hz: float, now: datetime, *, paced: bool) -> datetime:
+    """When the lesson's data ends: its last sample plus the period that sample stands for.
+
+    Played in real time or live, never later than now (a lesson stopped within a period of its last
+    sample). A file analysed as fast as possible runs on media time, so its end is its last sample's.
+    Now, without a sample.
+    """
+    if outcome.last_ts is None:
+        return now
+    end = outcome.last_ts + timedelta(seconds=1.0 / rate_hz)
+    return min(end, now) if paced else end
+
+
+def _record_ending(engine: object, lesson_id: int, status: str, ended_at: datetime | None = None) -> None:
     """Store how the lesson ended in the database (an Engine); one line, not a traceback, if it went away."""
     from storage.db import StorageError
     from storage.lessons import finish_lesson
 
     try:
-        finish_lesson(engine, lesson_id, status)
+        finish_lesson(engine, lesson_id, status, ended_at)
     except StorageError as exc:
         raise click.ClickException(f"lesson {lesson_id} ended ({status}) but could not be marked so: {exc}") from exc
 

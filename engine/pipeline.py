@@ -10,9 +10,11 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import cv2
@@ -260,19 +262,63 @@ def _clip(engagement: float) -> float:
     return float(min(100.0, max(0.0, engagement)))
 
 
+RATE_WINDOW_S = 20.0  # the achieved sample rate is measured over this much of the latest lesson time
+BEHIND_SHARE, CAUGHT_UP_SHARE = 0.8, 0.9  # under 80 % of the asked rate is "behind"; back at 90 %
+
+
 @dataclass(slots=True)
 class RunStats:
-    """Running totals for the one-line live status."""
+    """Running totals for the one-line live status, and the rate achieved over the last RATE_WINDOW_S."""
 
     samples: int = 0
     faces: int = 0
     class_concentration: float | None = None
     started: float = field(default_factory=time.monotonic)
+    first_ts_s: float | None = None  # the first sample's time (epoch seconds)
+    recent_ts_s: deque[float] = field(default_factory=deque)  # sample times within the window
 
     @property
     def samples_per_s(self) -> float:
         elapsed = time.monotonic() - self.started
         return self.samples / elapsed if elapsed > 0 else 0.0
+
+    def record(self, ts: datetime) -> None:
+        """Count a sample taken at `ts` (its own time: the clock for live sources, media time for files)."""
+        t = ts.timestamp()
+        if self.first_ts_s is None:
+            self.first_ts_s = t
+        self.recent_ts_s.append(t)
+        while self.recent_ts_s[0] <= t - RATE_WINDOW_S:
+            self.recent_ts_s.popleft()
+
+    @property
+    def recent_rate_hz(self) -> float | None:
+        """Samples per second over the last RATE_WINDOW_S of sample time; None until a window has passed."""
+        if self.first_ts_s is None or self.recent_ts_s[-1] - self.first_ts_s < RATE_WINDOW_S:
+            return None
+        return len(self.recent_ts_s) / RATE_WINDOW_S
+
+
+@dataclass(slots=True)
+class PaceCheck:
+    """Says once when the machine falls under 80 % of the asked rate, and once when it is back at 90 %."""
+
+    rate_hz: float
+    behind: bool = False
+
+    def update(self, achieved_hz: float | None) -> str | None:
+        """The line to tell the teacher when the verdict changes, else None."""
+        if achieved_hz is None:
+            return None
+        share = achieved_hz / self.rate_hz
+        if not self.behind and share < BEHIND_SHARE:
+            self.behind = True
+            return (f"this computer manages {achieved_hz:.1f} samples/s of the {self.rate_hz:g} asked; "
+                    "lower the rate or the face limit")
+        if self.behind and share >= CAUGHT_UP_SHARE:
+            self.behind = False
+            return f"back to {achieved_hz:.1f} samples/s of the {self.rate_hz:g} asked"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,37 +330,46 @@ class RunOutcome:
     samples: int
     message: str = ""
     status: LessonStatus = LessonStatus.FINISHED
+    last_ts: datetime | None = None  # the last stored sample's time
 
 
 def run_lesson(source: FrameSource, pipeline: LessonPipeline, write: Callable[[Sample], None], *,
                stop: threading.Event | None = None, max_seconds: float | None = None,
-               on_sample: Callable[[SampleResult, RunStats], None] | None = None) -> RunOutcome:
+               on_sample: Callable[[SampleResult, RunStats], None] | None = None,
+               frames: Iterable[Frame] | None = None) -> RunOutcome:
     """Pull frames from the source until it ends, `stop` is set or max_seconds of lesson time pass.
 
-    A lost or corrupt source ends the run with status source_lost; whatever the pipeline or
-    `write` raises is the caller's to record (the lesson failed).
+    `frames` are the source's frames when the caller has begun them (its first frame, taken to fix
+    the lesson's start, comes first). A lost or corrupt source ends the run with status
+    source_lost; whatever the pipeline or `write` raises is the caller's to record (the lesson failed).
     """
     stop = stop or threading.Event()
     stats = RunStats()
+    last_ts = None
+
+    def outcome(reason: str, message: str = "", status: LessonStatus = LessonStatus.FINISHED) -> RunOutcome:
+        return RunOutcome(reason, stats.samples, message, status, last_ts)
+
     try:
-        for frame in source.frames():
+        for frame in source.frames() if frames is None else frames:
             if stop.is_set():
-                return RunOutcome("stopped", stats.samples)
+                return outcome("stopped")
             if max_seconds is not None and frame.t_s > max_seconds:
-                return RunOutcome("max_seconds", stats.samples)
+                return outcome("max_seconds")
             result = pipeline.process(frame)
             write(result.sample)
+            last_ts = frame.ts
             stats.samples += 1
+            stats.record(frame.ts)
             stats.faces = result.sample.faces_detected
             stats.class_concentration = result.class_concentration
             if on_sample is not None:
                 on_sample(result, stats)
             if stop.is_set():
-                return RunOutcome("stopped", stats.samples)
+                return outcome("stopped")
     except SourceError as exc:  # SourceLost past the retry window, or a live source that never delivered
-        return RunOutcome("source_lost", stats.samples, str(exc), LessonStatus.SOURCE_LOST)
+        return outcome("source_lost", str(exc), LessonStatus.SOURCE_LOST)
     if getattr(source, "truncated", False):
-        return RunOutcome("truncated", stats.samples,
-                          f"{source.description} is truncated or corrupt; the lesson ends at its last good frame",
-                          LessonStatus.SOURCE_LOST)
-    return RunOutcome("end_of_source", stats.samples)
+        return outcome("truncated", f"{source.description} is truncated or corrupt; the lesson ends at its last "
+                       "good frame", LessonStatus.SOURCE_LOST)
+    return outcome("end_of_source")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.assets import cache_dir, sha256_of
 from models.config import ModelConfig
 from models.preprocess import prepare_crops, to_input_tensor
 from models.registry import CheckpointError, create_model
@@ -65,8 +69,20 @@ class ExpressionClassifier:
             self.labels = tuple(vocabulary)
             self._columns = None if order == list(range(len(order))) else order
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
+        self.frozen = frozen
         if frozen:
             self._forward = freeze_for_inference(self.model, cfg.input_size)
+
+    def use_frozen(self, forward: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Run the model's frozen trace from now on (a call in flight finishes on the old one)."""
+        self._forward, self.frozen = forward, True
+
+    def warm_up(self, passes: int = 2) -> None:
+        """Classify a blank crop a few times, so that the first real frame does not pay for TorchScript's
+        profiling runs (about half a second on a busy two-core machine)."""
+        blank = [np.zeros(self.cfg.input_size[1:], np.uint8)]
+        for _ in range(passes):
+            self.predict(blank)
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities (N, len(labels)) float32 for uint8 grey or BGR face crops of any size."""
@@ -91,13 +107,60 @@ def freeze_for_inference(model: nn.Module, input_size: tuple[int, int, int]) -> 
         return torch.jit.freeze(torch.jit.trace(model.eval(), example))
 
 
+def frozen_cache_path(weights: Path, folder: Path | None = None) -> Path:
+    """Where a checkpoint's frozen trace is kept: named by the checkpoint's SHA-256 and torch's version,
+    so a changed checkpoint or another torch never loads a stale trace."""
+    folder = folder if folder is not None else cache_dir() / "frozen"
+    return folder / f"{Path(weights).stem}-{sha256_of(Path(weights))[:16]}-torch{torch.__version__}.pt"
+
+
+def _load_frozen(path: Path) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """A trace this process family saved earlier, None when absent or unreadable (it is then rebuilt).
+
+    The file is our own output in the user's cache, beside the checkpoint it was traced from.
+    """
+    if not path.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # as in freeze_for_inference
+            return torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, OSError, ValueError) as exc:
+        log.warning("ignoring unreadable frozen model %s: %s", path, exc)
+        return None
+
+
+def _freeze_and_cache(classifier: ExpressionClassifier, path: Path) -> None:
+    """Trace and freeze a copy of the model, save it for the next start, and switch the classifier to it."""
+    model = copy.deepcopy(classifier.model)  # never trace the module another thread is running
+    try:
+        frozen = freeze_for_inference(model, classifier.cfg.input_size)
+    except RuntimeError:  # the eager model keeps answering, only slower
+        log.warning("freezing %s failed; it runs eagerly", classifier.name, exc_info=True)
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.save(frozen, str(partial))
+        partial.replace(path)  # atomic: two engines starting at once both write whole files
+    except OSError as exc:
+        log.warning("could not keep the frozen model in %s: %s", path.parent, exc)
+    classifier.use_frozen(frozen)
+
+
 def load_classifier(name: str = "minixception", weights: Path | None = None,
                     num_threads: int | None = None,
-                    vocabulary: Sequence[str] | None = None) -> ExpressionClassifier:
+                    vocabulary: Sequence[str] | None = None, *, freeze_in_background: bool = False,
+                    frozen_cache: Path | None = None) -> ExpressionClassifier:
     """Load a classifier once; without `weights`, the converted FER-2013 mini-Xception from the asset cache.
 
     `num_threads` sets torch's intra-op threads (process-wide); by default they are capped at 4.
-    `vocabulary` orders the outputs by label name (see `ExpressionClassifier`).
+    `vocabulary` orders the outputs by label name (see `ExpressionClassifier`). The model runs as its
+    frozen TorchScript trace, kept in `frozen_cache` (default: the asset cache's `frozen/`) after the
+    first freeze, which takes seconds; with `freeze_in_background`, a missing trace is built on a
+    thread while the eager model already answers (same probabilities), so a start never waits on it.
     """
     if weights is None:
         if name != "minixception":
@@ -110,4 +173,14 @@ def load_classifier(name: str = "minixception", weights: Path | None = None,
     model = create_model(name, weights=weights)
     log.info("expression classifier %s from %s (%d threads)", model.pretrained_cfg.name, weights,
              torch.get_num_threads())
-    return ExpressionClassifier(model, model.pretrained_cfg, frozen=True, vocabulary=vocabulary)
+    classifier = ExpressionClassifier(model, model.pretrained_cfg, vocabulary=vocabulary)
+    path = frozen_cache_path(Path(weights), frozen_cache)
+    frozen = _load_frozen(path)
+    if frozen is not None:
+        classifier.use_frozen(frozen)
+    elif freeze_in_background:
+        threading.Thread(target=_freeze_and_cache, args=(classifier, path), name="classpulse-freeze",
+                         daemon=True).start()
+    else:
+        _freeze_and_cache(classifier, path)
+    return classifier

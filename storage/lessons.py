@@ -9,9 +9,8 @@ import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from storage.db import StorageError, write_transaction
@@ -19,6 +18,9 @@ from storage.masking import mask_secrets
 from storage.records import LessonStatus
 from storage.schema import Lesson, SampleRow
 from storage.viewers import owner_name
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +264,8 @@ def get_lesson(engine: Engine, lesson_id: int) -> dict[str, Any] | None:
 
 def running_lessons(engine: Engine) -> pd.DataFrame:
     """Lessons currently marked running, newest first."""
+    import pandas as pd  # here, not at the top: the capture engine imports this module and never needs it
+
     stmt = (
         select(*_LESSON_COLUMNS)
         .where(Lesson.status == LessonStatus.RUNNING.value)

@@ -67,6 +67,11 @@ class LiveView:
     student_trends: pd.DataFrame
     samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ts", "faces_detected"]))
 
+    @property
+    def sample_times(self) -> pd.Series:
+        """The times of the latest samples, oldest first (how fast the engine keeps up)."""
+        return pd.Series(pd.to_datetime(self.samples["ts"], utc=True), dtype="datetime64[ns, UTC]")
+
 
 def latest_states_select(lesson_id: int, now: datetime, *, viewer: Viewer) -> Select[Any]:
     """Each student's latest observation at or before `now` (one index probe per student)."""

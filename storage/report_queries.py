@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Float, Select, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Float, Select, case, cast, func, select
 
 from storage.exclusions import is_student
 from storage.frames import bucket_width_ms, dominant_expressions, ratio, read_frame
 from storage.records import EXPRESSIONS, AttentionState
 from storage.rollups import LIVE_STATES, count_if, per_student_select
-from storage.schema import Lesson, ObservationRollup
+from storage.schema import Lesson, ObservationRollup, SampleRow
 from storage.viewers import Viewer, lesson_visible
 
 R = ObservationRollup
@@ -99,14 +99,31 @@ def low_moments(
     return timeline_frame(engine, stmt)
 
 
+def seconds_per_sample(lesson_id: int) -> ColumnElement[Any]:
+    """The time each of a lesson's samples stands for: the mean gap between them (one period for one).
+
+    That is 1 / rate when the engine kept the asked rate, and longer when the machine managed fewer
+    samples (a live source skips frames rather than fall behind), so time present follows the clock.
+    """
+    rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
+    span_s = cast(func.max(SampleRow.t_ms) - func.min(SampleRow.t_ms), Float) / 1000.0
+    count = func.count()
+    return (
+        select(case((count > 1, span_s / (count - 1)), else_=1.0 / rate))
+        .where(SampleRow.lesson_id == lesson_id)
+        .scalar_subquery()
+    )
+
+
 def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
     """Per-student sums over the lesson (time present, engagement, states, expression counts)."""
-    rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
     n = func.sum(R.n)
     return (
         select(
             R.track_id,
-            (cast(n - func.sum(R.n_absent), Float) / rate).label("time_present_s"),
+            (cast(n - func.sum(R.n_absent), Float) * seconds_per_sample(lesson_id)).label(
+                "time_present_s"
+            ),
             ratio(func.sum(R.engagement_sum), n).label("mean_engagement"),
             *(
                 ratio(func.sum(getattr(R, f"n_{s}")), n).label(f"share_{s}")
@@ -123,7 +140,7 @@ def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
 
 
 def student_summary(engine: Engine, lesson_id: int, *, viewer: Viewer) -> pd.DataFrame:
-    """One row per anonymous student (time present = present samples ÷ sample rate)."""
+    """One row per anonymous student (time present = present samples × the time a sample stands for)."""
     frame = read_frame(engine, student_summary_select(lesson_id, viewer=viewer))
     frame["dominant_expression"] = dominant_expressions(frame, "count_")
     return frame[list(STUDENT_SUMMARY_COLUMNS)]

@@ -18,6 +18,7 @@ from dashboard.errors import friendly_errors
 from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_before_start
 
 REFRESH_S = loaders.LIVE_REFRESH_S
+STARTING_REFRESH_S = 0.5  # while the engine starts: its lesson is shown within half a second
 TILE_COLUMNS = 6
 FINISHED_LESSON = "live_finished_lesson"  # the lesson that ended last, for its notice and report
 STATE_BADGE = {
@@ -141,7 +142,12 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
             lesson["status"], summary, live.trend, now, engine, bucket_s
         )
         numbers = live_metrics.live_numbers(live, now, settings.alert_level, bucket_s)
-        show(live_metrics.health_notice(health))
+        show(
+            live_metrics.health_notice(health)
+            or live_metrics.rate_notice(
+                live.sample_times, lesson["started_at"], lesson["sample_rate_hz"]
+            )
+        )
         offer_pick_again(lesson, live.samples, engine, Path(data_dir), FINISHED_LESSON)
         show_metrics(numbers, health, lesson["sample_rate_hz"])
         show(
@@ -174,9 +180,9 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
             st.rerun(scope="app")
 
 
-@st.fragment(run_every=REFRESH_S)
+@st.fragment(run_every=STARTING_REFRESH_S)
 def waiting_for_engine(data_dir: str) -> None:
-    """While the engine loads its models: check every 2 s, and show the lesson once it announces it."""
+    """While the engine loads its models: check twice a second, and show the lesson once it announces it."""
     st.info(live_metrics.STARTING_TEXT, icon=":material/hourglass_top:")
     engine = control.engine_status(Path(data_dir))
     if engine is None or not engine.alive or engine.lesson_id is not None:

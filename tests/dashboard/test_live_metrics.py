@@ -144,6 +144,55 @@ def test_a_healthy_engine_gets_no_notice():
     assert live_metrics.health_notice(live_metrics.Health(True, 1.0, 2.0, None)) is None
 
 
+def every(gap_s: float, until_s: float, from_s: float = 0.0) -> list[float]:
+    """Sample times (seconds after T0) one gap apart."""
+    times, t = [], from_s
+    while t <= until_s + 1e-9:
+        times.append(round(t, 6))
+        t += gap_s
+    return times
+
+
+def sample_times(seconds: list[float]) -> pd.Series:
+    return pd.Series(pd.to_datetime([T0 + timedelta(seconds=t) for t in seconds], utc=True))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        ([], None),
+        (every(0.5, 19.5), None),  # the lesson is not 20 s old yet
+        (every(0.5, 20.0), 2.0),
+        (every(5 / 3, 60.0), 0.6),
+        (every(0.5, 40.0) + every(2.0, 80.0, 42.0), 0.5),  # only the latest 20 s count
+        (every(0.5, 60.0, 30.0), 2.0),  # only the last minute is loaded: the start is the lesson's
+    ],
+)
+def test_achieved_rate_counts_the_latest_20_s_of_samples(seconds, expected):
+    rate = live_metrics.achieved_rate_hz(sample_times(seconds), T0)
+    assert rate == (None if expected is None else pytest.approx(expected))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "asked_hz", "text"),
+    [
+        (every(5 / 3, 60.0), 2.0,
+         "This computer manages 0.6 samples/s of the 2 asked: lower the rate or the face limit."),
+        (every(0.5, 60.0), 2.0, None),
+        (every(0.6, 60.0), 2.0, None),  # 1.65/s: within 80 % of the asked rate
+        (every(1.0, 60.0), 2.0,
+         "This computer manages 1.0 samples/s of the 2 asked: lower the rate or the face limit."),
+        (every(1.0, 60.0), 1.0, None),
+        (every(5 / 3, 10.0), 2.0, None),  # too early to say
+    ],
+)
+def test_rate_notice_says_when_the_computer_cannot_keep_the_asked_rate(seconds, asked_hz, text):
+    notice = live_metrics.rate_notice(sample_times(seconds), T0, asked_hz)
+    assert (None if notice is None else (notice.level, notice.text)) == (
+        None if text is None else ("warning", text)
+    )
+
+
 @pytest.mark.parametrize(
     ("streak_s", "expected"),
     [

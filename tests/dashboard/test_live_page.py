@@ -17,7 +17,7 @@ from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson
 
 EVERYONE = Viewer.everyone()
 
-AS_OF = loaders.live_tick(LIVE_NOW)  # the card shows the live view as of its refresh tick
+AS_OF = loaders.live_as_of(LIVE_NOW)  # the card shows the live view as of its refresh tick
 
 
 def _metrics(at) -> dict[str, str]:
@@ -103,6 +103,38 @@ def test_alert_when_concentration_stays_under_the_level(app, seeded_db):
     assert any("has been under 100 for" in e.value for e in at.error)
     quiet = app(seeded_db.url, "live", cp_alert_level=1.0, cp_alert_minutes=2.0)
     assert not quiet.error
+
+
+def test_a_computer_that_cannot_keep_the_rate_is_told_and_the_notice_clears_once_it_does(
+    app, tmp_path, monkeypatch
+):
+    from storage.lessons import LessonSpec, create_lesson
+    from storage.recorder import write_samples
+    from storage.synthetic import generate_samples
+    from tests.dashboard.conftest import LIVE_RATE_HZ, LIVE_START
+
+    url = f"sqlite:///{tmp_path / 'slow.db'}"
+    engine = open_database(url)
+    spec = LessonSpec("Slow", "9B", LIVE_START, "demo", LIVE_RATE_HZ, "synthetic")
+    lesson_id = create_lesson(engine, spec)
+    slow = list(generate_samples(students=3, hours=240 / 3600, rate_hz=0.6, seed=4, started_at=LIVE_START))
+    write_samples(engine, lesson_id, slow)  # 2 asked, 0.6 managed, up to just before LIVE_NOW
+    at = app(url, "live")
+    assert [w.value for w in at.warning] == [
+        "This computer manages 0.6 samples/s of the 2 asked: lower the rate or the face limit."
+    ]
+
+    caught_up = LIVE_NOW + timedelta(seconds=25)
+    fast = generate_samples(
+        students=3, hours=25 / 3600, rate_hz=LIVE_RATE_HZ, seed=5, started_at=LIVE_NOW - timedelta(seconds=1)
+    )
+    write_samples(engine, lesson_id, list(fast))  # the last 20 s at the asked rate
+    monkeypatch.setattr("dashboard.config.utc_now", lambda: caught_up)
+    loaders.clear_caches()  # 25 s on: the loaders' 2-second TTLs have passed
+    at.run()  # what each 2-second refresh of the live card does
+    assert not at.exception
+    assert not at.warning
+    assert _metrics(at)["Samples/s"] == "2.0"
 
 
 def test_first_run_shows_the_guide_with_a_demo_button(app, tmp_path):

@@ -31,6 +31,20 @@ def test_live_tick_floors_the_clock_to_the_refresh_period(now, period_s, expecte
     assert loaders.live_tick(now, period_s) == expected
 
 
+def test_a_live_view_is_as_of_the_end_of_its_tick():
+    assert loaders.live_as_of(TICK + timedelta(seconds=0.3)) == TICK + timedelta(seconds=2)
+    assert loaders.live_as_of(TICK) == TICK + timedelta(seconds=2)
+
+
+def test_a_sample_stored_within_the_tick_shows_at_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'first.db'}"
+    engine = open_database(url)
+    lesson_id = create_lesson(engine, LessonSpec("First", "9A", TICK + timedelta(seconds=0.4)))
+    write_samples(engine, lesson_id, [_sample(TICK + timedelta(seconds=0.4), 70.0)])  # the lesson's first
+    view = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=0.9))
+    assert view.concentration == pytest.approx(70.0) and len(view.students) == 1
+
+
 def test_live_tick_refuses_a_naive_clock():
     with pytest.raises(ValueError, match="timezone-aware"):
         loaders.live_tick(datetime(2026, 3, 2, 9, 0))

@@ -173,3 +173,26 @@ def test_sigterm_flushes_and_finishes_and_a_killed_engine_is_marked_interrupted(
                        "--db", f"sqlite:///{db}")
     assert again.returncode == 0, again.stderr
     assert rows(db, select(Lesson.status).order_by(Lesson.id)) == [("finished",), ("interrupted",), ("finished",)]
+
+
+def test_on_a_loaded_machine_the_demos_samples_span_the_lesson_from_its_start_to_its_end(tmp_path):
+    """The demo plays in real time as in a live lesson, while two processes keep both cores busy: a
+    machine that cannot keep up skips frames, so the samples still cover the lesson's whole time."""
+    db = tmp_path / "lesson.db"
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        done = run_engine("--source", "demo", "--realtime", "--loop", "--rate", "2", "--max-seconds", "20",
+                          "--lesson", "busy", "--db", f"sqlite:///{db}")
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert done.returncode == 0, done.stderr
+    ((started, ended, status),) = rows(db, select(Lesson.started_at, Lesson.ended_at, Lesson.status))
+    times = [ts for (ts,) in rows(db, select(SampleRow.ts).order_by(SampleRow.ts))]
+    period_s = 1 / 2
+    assert status == "finished" and len(times) >= 2
+    assert times[0] == started  # the lesson starts at its first sample, not before the models load
+    assert 0 <= (ended - times[-1]).total_seconds() <= period_s
+    assert (times[-1] - times[0]).total_seconds() >= 20 - period_s  # 20 s of lesson, 20 s of data
+    assert all((b - a).total_seconds() > 0 for a, b in zip(times, times[1:], strict=False))

@@ -10,7 +10,7 @@ import pytest
 
 from engine.attention import AttentionSettings
 from engine.faces import FaceLandmarks
-from engine.pipeline import EngineSettings, LessonPipeline, run_lesson
+from engine.pipeline import EngineSettings, LessonPipeline, PaceCheck, RunStats, run_lesson
 from engine.sources import Frame, LiveSource
 from models.config import ModelConfig
 from storage.records import EXPRESSIONS, AttentionState, LessonStatus
@@ -169,6 +169,45 @@ def test_a_source_played_to_its_end_finishes_the_lesson():
     outcome = run_lesson(ListSource(frames(3)), _attention_only(), [].append)
     assert (outcome.reason, outcome.status, outcome.samples) == ("end_of_source", LessonStatus.FINISHED, 6)
     assert outcome.message == ""
+
+
+def test_run_lesson_reports_its_last_samples_time_and_takes_frames_already_begun():
+    source = ListSource(frames(3))
+    begun = source.frames()
+    first = next(begun)  # taken before the run, to fix the lesson's start
+    written = []
+    outcome = run_lesson(source, _attention_only(), written.append, frames=[first, *begun])
+    assert [s.ts for s in written] == [START + timedelta(seconds=0.5 * i) for i in range(6)]
+    assert outcome.last_ts == START + timedelta(seconds=2.5)
+
+
+@pytest.mark.parametrize(("gaps_s", "expected_hz"), [
+    ([0.5] * 39, None),  # 19.5 s: not a whole window yet
+    ([0.5] * 40, 2.0),  # keeping up with 2 Hz
+    ([0.5] * 100, 2.0),
+    ([5 / 3] * 30, 0.6),  # a machine that manages one sample every 1.67 s
+    ([0.5] * 60 + [2.0] * 10, 0.5),  # only the last 20 s count
+])
+def test_the_achieved_rate_is_counted_over_the_last_20_s_of_samples(gaps_s, expected_hz):
+    stats = RunStats()
+    t = START
+    stats.record(t)
+    for gap in gaps_s:
+        t += timedelta(seconds=gap)
+        stats.record(t)
+    assert stats.recent_rate_hz == (None if expected_hz is None else pytest.approx(expected_hz))
+
+
+@pytest.mark.parametrize(("achieved", "lines"), [
+    ([None, 2.0, 1.9, 1.7], [None, None, None, None]),
+    ([1.5, 1.2, 1.7, 1.85], ["this computer manages 1.5 samples/s of the 2 asked; lower the rate or the face limit",
+                             None, None, "back to 1.9 samples/s of the 2 asked"]),  # once each way
+    ([1.5, None, 1.5], ["this computer manages 1.5 samples/s of the 2 asked; lower the rate or the face limit",
+                        None, None]),
+])
+def test_falling_behind_the_asked_rate_is_said_once_and_so_is_catching_up(achieved, lines):
+    check = PaceCheck(rate_hz=2.0)
+    assert [check.update(a) for a in achieved] == lines
 
 
 def test_a_truncated_file_ends_the_lesson_as_source_lost_at_its_last_good_frame():

@@ -191,3 +191,111 @@ def test_a_looped_file_plays_again_with_media_time_running_on(asset):
 
     assert frames[5].t_s == pytest.approx(2.5)  # 0.1 s into the second pass: the clip's frame 3
     assert np.array_equal(frames[5].image, video_frame(asset("single_face.mp4"), 3))
+
+
+def numbered_video(path: Path, n_frames: int, fps: float) -> Path:
+    """A small real video whose frame i is a flat grey of level 4 * i (MJPEG keeps flat frames exact)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 48))
+    assert writer.isOpened()
+    for i in range(n_frames):
+        writer.write(np.full((48, 64, 3), 4 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def frame_number(image: np.ndarray) -> int:
+    return int(round(float(image.mean()) / 4))
+
+
+class JumpingClock:
+    """A wall clock that moves only when slept on or told to jump (a slow machine)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.now = at
+        self.slept: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+    def jump(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(("work_s", "expected"), [
+    # (seconds each sample takes to process, then [(t_s, frame shown)]); 20 fps, 4 samples/s
+    ([0.1] * 4, [(0.0, 0), (0.25, 5), (0.5, 10), (0.75, 15)]),  # keeping up: one tick every 0.25 s
+    ([0.1, 1.3, 0.1, 0.1], [(0.0, 0), (0.25, 5), (1.55, 31), (1.65, 33)]),  # a stall: frames skipped
+    ([0.6, 0.6, 0.6, 0.6], [(0.0, 0), (0.6, 12), (1.2, 24), (1.8, 36)]),  # always behind: at once
+])
+def test_a_file_played_in_real_time_takes_the_frame_due_now(tmp_path, work_s, expected):
+    clock = JumpingClock(START)
+    video = numbered_video(tmp_path / "numbered.avi", 60, 20.0)
+    source = VideoFileSource(video, 4.0, None, realtime=True, clock=clock, sleep=clock.sleep)
+    seen = []
+    for frame, work in zip(source.frames(), work_s, strict=False):
+        seen.append((frame, clock.now))
+        clock.jump(work)
+    source.close()
+    assert [(round(f.t_s, 6), frame_number(f.image)) for f, _ in seen] == expected
+    assert [f.ts for f, _ in seen] == [now for _, now in seen]  # stamped with the clock, not media time
+    assert [f.ts for f, _ in seen] == [START + timedelta(seconds=t) for t, _ in expected]
+    assert [f.index for f, _ in seen] == [0, 1, 2, 3]
+    assert all(s >= 0 for s in clock.slept)
+
+
+def test_a_file_played_in_real_time_skips_frames_by_grabbing_them(tmp_path):
+    clock = JumpingClock(START)
+    source = VideoFileSource(numbered_video(tmp_path / "n.avi", 60, 20.0), 2.0, START, realtime=True,
+                             clock=clock, sleep=clock.sleep)
+    frames = source.frames()
+    next(frames)
+    clock.jump(2.0)
+    frame = next(frames)
+    source.close()
+    assert frame_number(frame.image) == 40 and frame.t_s == 2.0
+    assert source.frames_skipped == 39  # frames 1-39 grabbed, never decoded into images
+
+
+def test_a_looped_file_in_real_time_runs_media_time_on_and_a_plain_one_ends(tmp_path):
+    video = numbered_video(tmp_path / "n.avi", 60, 20.0)  # 3 s long
+    clock = JumpingClock(START)
+    looped = VideoFileSource(video, 2.0, START, realtime=True, loop=True, clock=clock, sleep=clock.sleep)
+    frames = looped.frames()
+    assert frame_number(next(frames).image) == 0
+    clock.jump(7.2)  # two passes and 1.2 s into the third
+    frame = next(frames)
+    looped.close()
+    assert frame.t_s == pytest.approx(7.2) and frame_number(frame.image) == 24
+    assert frame.ts == START + timedelta(seconds=7.2)
+
+    clock = JumpingClock(START)
+    plain = VideoFileSource(video, 2.0, START, realtime=True, clock=clock, sleep=clock.sleep)
+    frames = plain.frames()
+    next(frames)
+    clock.jump(3.5)
+    assert list(frames) == []  # past its end: the lesson's source has ended
+    assert not plain.truncated
+    plain.close()
+
+
+def test_a_file_played_in_real_time_starts_at_the_frame_due_since_its_start(tmp_path):
+    clock = JumpingClock(START + timedelta(seconds=1.5))  # the lesson began 1.5 s ago
+    source = VideoFileSource(numbered_video(tmp_path / "n.avi", 60, 20.0), 2.0, START, realtime=True,
+                             clock=clock, sleep=clock.sleep)
+    frame = next(source.frames())
+    source.close()
+    assert frame.t_s == 1.5 and frame_number(frame.image) == 30 and frame.ts == clock.now
+
+
+def test_without_a_start_time_zero_is_the_clock_at_the_first_frame(tmp_path):
+    clock = JumpingClock(START)
+    source = open_source(str(numbered_video(tmp_path / "n.avi", 60, 20.0)), 2.0, clock=clock)
+    clock.jump(12.0)  # models loading after the source was opened
+    frames = list(source.frames())
+    assert frames[0].ts == START + timedelta(seconds=12) and frames[0].t_s == 0.0
+    assert [f.t_s for f in frames] == [0.5 * i for i in range(6)]  # as fast as possible: media time
+    assert [frame_number(f.image) for f in frames] == [10 * i for i in range(6)]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from models.classify import (
     ExpressionClassifier,
@@ -118,3 +119,60 @@ def test_classifier_reorders_real_outputs_to_the_vocabulary(classifier: Expressi
     reordered = ExpressionClassifier(classifier.model, classifier.cfg, vocabulary=vocabulary)
     assert reordered.labels == vocabulary
     np.testing.assert_allclose(reordered.predict(face_crops), own[:, ::-1], atol=1e-5)
+
+
+def _random_crops(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(11)
+    return [rng.integers(0, 256, (90, 80), dtype=np.uint8) for _ in range(n)]
+
+
+def test_the_frozen_trace_is_kept_and_the_next_load_uses_it(converted_weights: Path, tmp_path: Path) -> None:
+    from models.classify import frozen_cache_path
+
+    first = load_classifier(weights=converted_weights, frozen_cache=tmp_path)
+    kept = frozen_cache_path(converted_weights, tmp_path)
+    assert first.frozen and kept.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [kept.name]  # no partial file left behind
+    written = kept.stat().st_mtime_ns
+    again = load_classifier(weights=converted_weights, frozen_cache=tmp_path)
+    assert again.frozen and kept.stat().st_mtime_ns == written  # loaded, not frozen again
+    eager = ExpressionClassifier(again.model, again.cfg).predict(_random_crops(5))
+    np.testing.assert_allclose(again.predict(_random_crops(5)), eager, atol=1e-5)
+
+
+def test_a_missing_trace_is_built_in_the_background_while_the_eager_model_answers(
+        converted_weights: Path, tmp_path: Path) -> None:
+    import threading
+
+    from models.classify import frozen_cache_path
+
+    classifier = load_classifier(weights=converted_weights, frozen_cache=tmp_path, freeze_in_background=True)
+    eager = classifier.predict(_random_crops(3))  # answers at once, frozen or not yet
+    for thread in threading.enumerate():
+        if thread.name == "classpulse-freeze":
+            thread.join(timeout=120)
+    assert classifier.frozen and frozen_cache_path(converted_weights, tmp_path).is_file()
+    np.testing.assert_allclose(classifier.predict(_random_crops(3)), eager, atol=1e-5)
+
+
+def test_an_unreadable_trace_is_rebuilt(converted_weights: Path, tmp_path: Path) -> None:
+    from models.classify import frozen_cache_path
+
+    broken = frozen_cache_path(converted_weights, tmp_path)
+    broken.write_bytes(b"not a TorchScript archive")
+    classifier = load_classifier(weights=converted_weights, frozen_cache=tmp_path)
+    assert classifier.frozen and broken.read_bytes() != b"not a TorchScript archive"
+    written = broken.stat().st_mtime_ns
+    assert load_classifier(weights=converted_weights, frozen_cache=tmp_path).frozen
+    assert broken.stat().st_mtime_ns == written  # the rewritten trace loads
+
+
+def test_a_trace_is_named_by_the_checkpoint_and_the_torch_version(converted_weights: Path, tmp_path: Path) -> None:
+    from models.assets import sha256_of
+    from models.classify import frozen_cache_path
+
+    changed = tmp_path / converted_weights.name
+    changed.write_bytes(converted_weights.read_bytes() + b"\0")
+    path = frozen_cache_path(converted_weights, tmp_path)
+    assert path.name == f"{converted_weights.stem}-{sha256_of(converted_weights)[:16]}-torch{torch.__version__}.pt"
+    assert frozen_cache_path(changed, tmp_path) != path

@@ -178,6 +178,31 @@ def test_live_view_lists_the_last_samples_with_their_face_counts_empty_frames_in
     assert list(earlier.samples["faces_detected"]) == [1, 1, 1, 0]
 
 
+@pytest.mark.parametrize(
+    ("gap_s", "samples", "expected_s"),
+    [
+        (0.5, 120, 60.0),  # the asked 2 Hz kept: 120 samples are a minute
+        (2.0, 30, 60.0),  # a machine that managed 0.5 of the 2 asked: 30 samples are still a minute
+        (1.0, 1, 0.5),  # one sample stands for one period
+    ],
+)
+def test_time_present_follows_the_clock_when_the_machine_managed_fewer_samples_than_asked(
+    engine, gap_s, samples, expected_s
+):
+    lesson_id = create_lesson(engine, LessonSpec("Busy", "9A", T0, sample_rate_hz=2.0))
+    rows = [make_sample(i * gap_s, {1: (A.ATTENTIVE, 70.0)}) for i in range(samples)]
+    write_samples(engine, lesson_id, rows)
+    frame = queries.student_summary(engine, lesson_id, viewer=EVERYONE)
+    assert frame["time_present_s"].tolist() == [pytest.approx(expected_s)]
+
+
+def test_live_view_holds_the_times_of_the_samples_of_its_last_minute(engine, lesson):
+    view = queries.live_view(engine, lesson, viewer=EVERYONE, window_s=5,
+                             now=T0 + timedelta(seconds=12), samples_s=6)
+    assert list(view.sample_times) == [pd.Timestamp(T0 + timedelta(seconds=s)) for s in range(7, 13)]
+    assert str(view.sample_times.dt.tz) == "UTC"
+
+
 def test_live_view_at_an_earlier_moment_ignores_later_rows(engine, lesson):
     view = queries.live_view(
         engine, lesson, viewer=EVERYONE, window_s=3, now=T0 + timedelta(seconds=5)
@@ -190,7 +215,7 @@ def test_live_view_of_an_empty_lesson_has_no_students_and_no_concentration(engin
     lesson_id = create_lesson(engine, LessonSpec("Empty", "9A", T0))
     view = queries.live_view(engine, lesson_id, window_s=30, now=T0, viewer=EVERYONE)
     assert view.students.empty and view.concentration is None and view.trend.empty
-    assert view.student_trends.empty and view.samples.empty
+    assert view.student_trends.empty and view.samples.empty and view.sample_times.empty
 
 
 def test_previous_lessons_are_earlier_lessons_of_the_same_class(engine, lesson):
