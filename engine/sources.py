@@ -11,64 +11,36 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
+from engine.live_sources import LatestFrameReader, LiveSource, capture_opener, screen_opener
 from engine.source_spec import SourceKind, SourceSpec, SourceSpecError, parse_source_spec
+from engine.source_types import (
+    IMAGE_SUFFIXES,
+    MAX_RATE_HZ,
+    MIN_RATE_HZ,
+    Clock,
+    Frame,
+    FrameSource,
+    SourceError,
+    SourceLost,
+    check_rate,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-MIN_RATE_HZ, MAX_RATE_HZ = 0.2, 30.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class SourceError(RuntimeError):
-    """A source cannot be opened or read; the message says what to do."""
-
-
-class SourceLost(SourceError):
-    """A live source stopped delivering frames and did not come back."""
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One sampled frame: BGR pixels, its aware-UTC time and its seconds since the source started."""
-
-    image: np.ndarray
-    ts: datetime
-    t_s: float
-    index: int
-
-
-class FrameSource(Protocol):
-    """What the pipeline needs from any source."""
-
-    description: str
-    live: bool
-
-    def frames(self) -> Iterator[Frame]: ...
-
-    def close(self) -> None: ...
-
-
-def check_rate(rate_hz: float) -> float:
-    if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
-        raise SourceError(f"sample rate {rate_hz} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz")
-    return rate_hz
-
+__all__ = [
+    "IMAGE_SUFFIXES", "MAX_RATE_HZ", "MIN_RATE_HZ", "Clock", "Frame", "FrameSource",
+    "ImageFolderSource", "LatestFrameReader", "LiveSource", "SingleImageSource", "SourceError",
+    "SourceLost", "VideoFileSource", "check_rate", "open_source", "utc_now",
+]
 
 class VideoFileSource:
     """A video file: analysed as fast as possible on its own timestamps, or played like a camera.
@@ -223,161 +195,6 @@ class ImageFolderSource:
         pass
 
 
-class LatestFrameReader:
-    """Reads a live device on a thread and keeps only its newest frame."""
-
-    def __init__(self, grab: Callable[[], np.ndarray | None]) -> None:
-        self._grab = grab
-        self._lock = threading.Lock()
-        self._frame: np.ndarray | None = None
-        self._seq = 0
-        self._stop = threading.Event()
-        self.failed_reads = 0
-        self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            frame = self._grab()
-            if frame is None:
-                self.failed_reads += 1
-                self._stop.wait(0.05)
-                continue
-            with self._lock:
-                self._frame, self._seq = frame, self._seq + 1
-                self.failed_reads = 0
-
-    def latest(self) -> tuple[np.ndarray | None, int]:
-        with self._lock:
-            return self._frame, self._seq
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-
-
-class LiveSource:
-    """A webcam, stream URL or screen region sampled on the wall clock at a fixed rate.
-
-    At each tick the newest frame is processed; a device that stops delivering is reopened with
-    back-off (the lesson stays open) and `SourceLost` ends the run only after `give_up_s`.
-    """
-
-    live = True
-
-    def __init__(self, opener: Callable[[], Callable[[], np.ndarray | None]], description: str,
-                 rate_hz: float, *, clock: Clock = utc_now, stale_s: float = 3.0,
-                 give_up_s: float = 300.0, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.description = description
-        self.rate_hz = check_rate(rate_hz)
-        self._opener = opener
-        self._clock = clock
-        self._sleep = sleep
-        self.stale_s = stale_s
-        self.give_up_s = give_up_s
-        self.status = "starting"
-        self._reader = LatestFrameReader(opener())
-        self._closed = False
-
-    def _wait_first(self, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._reader.latest()[0] is not None:
-                return True
-            self._sleep(0.05)
-        return False
-
-    def _reopen(self) -> bool:
-        """Retry the device with back-off until it delivers again or give_up_s passes."""
-        self._reader.stop()
-        waited, delay = 0.0, 0.5
-        while waited < self.give_up_s and not self._closed:
-            self.status = f"source lost, retrying in {delay:.0f} s"
-            log.warning("%s: no frames; retrying in %.1f s", self.description, delay)
-            self._sleep(delay)
-            waited += delay
-            try:
-                self._reader = LatestFrameReader(self._opener())
-            except SourceError:
-                delay = min(delay * 2, 10.0)
-                continue
-            if self._wait_first(2.0):
-                self.status = "ok"
-                log.warning("%s: frames again", self.description)
-                return True
-            self._reader.stop()
-            delay = min(delay * 2, 10.0)
-        return False
-
-    def frames(self) -> Iterator[Frame]:
-        if not self._wait_first(5.0):
-            self.close()
-            raise SourceError(f"{self.description} delivered no frame within 5 s")
-        self.status = "ok"
-        period = 1.0 / self.rate_hz
-        start = self._clock()
-        last_seq, last_new = -1, time.monotonic()
-        index = 0
-        next_tick = time.monotonic()
-        while not self._closed:
-            self._sleep(max(0.0, next_tick - time.monotonic()))
-            next_tick = max(next_tick + period, time.monotonic())
-            image, seq = self._reader.latest()
-            if seq != last_seq:
-                last_seq, last_new = seq, time.monotonic()
-            elif time.monotonic() - last_new > self.stale_s:
-                if not self._reopen():
-                    raise SourceLost(f"{self.description} was lost and did not come back")
-                last_seq, last_new = -1, time.monotonic()
-                continue
-            if image is None:
-                continue
-            now = self._clock()
-            yield Frame(image, now, (now - start).total_seconds(), index)
-            index += 1
-
-    def close(self) -> None:
-        self._closed = True
-        self._reader.stop()
-
-
-def _capture_opener(target: int | str, what: str) -> Callable[[], Callable[[], np.ndarray | None]]:
-    def open_capture() -> Callable[[], np.ndarray | None]:
-        cap = cv2.VideoCapture(target)
-        if not cap.isOpened():
-            cap.release()
-            raise SourceError(f"cannot open {what}; check that it is connected and not in use")
-
-        def grab() -> np.ndarray | None:
-            ok, frame = cap.read()
-            return frame if ok else None
-
-        return grab
-
-    return open_capture
-
-
-def _screen_opener(region: tuple[int, int, int, int] | None,
-                   rate_hz: float) -> Callable[[], Callable[[], np.ndarray | None]]:
-    def open_screen() -> Callable[[], np.ndarray | None]:
-        from engine.screens import ScreenError, ScreenGrabber
-
-        try:  # grabbing twice per sample keeps the newest frame under half a period old
-            grabber = ScreenGrabber(region, min_interval_s=1.0 / min(2 * rate_hz, 30.0))
-        except ScreenError as exc:
-            raise SourceError(str(exc)) from exc
-
-        def grab() -> np.ndarray | None:
-            try:
-                return grabber.grab_bgr()
-            except ScreenError:  # a display that went away
-                return None
-
-        return grab
-
-    return open_screen
-
-
 def open_source(spec: str | SourceSpec, rate_hz: float, *, start: datetime | None = None,
                 realtime: bool = False, loop: bool = False, clock: Clock = utc_now,
                 demo_path: Path | None = None) -> FrameSource:
@@ -391,7 +208,7 @@ def open_source(spec: str | SourceSpec, rate_hz: float, *, start: datetime | Non
         raise SourceError(str(exc)) from exc
     if spec.kind is SourceKind.CAMERA:
         what = f"camera {spec.camera_index}"
-        return LiveSource(_capture_opener(spec.camera_index, what), what, rate_hz, clock=clock)
+        return LiveSource(capture_opener(spec.camera_index, what), what, rate_hz, clock=clock)
     if spec.kind is SourceKind.DEMO:
         if demo_path is None or not demo_path.is_file():
             raise SourceError("the demo clip is missing; run `python -m engine make-demo` (or `make assets`)")
@@ -400,10 +217,10 @@ def open_source(spec: str | SourceSpec, rate_hz: float, *, start: datetime | Non
         return source
     if spec.kind is SourceKind.SCREEN:
         shown = "full" if spec.region is None else ",".join(map(str, spec.region))
-        return LiveSource(_screen_opener(spec.region, rate_hz), f"screen {shown}", rate_hz, clock=clock)
+        return LiveSource(screen_opener(spec.region, rate_hz), f"screen {shown}", rate_hz, clock=clock)
     if spec.kind is SourceKind.URL:  # never show credentials in a stream URL
         what = f"stream {spec.shown}"
-        return LiveSource(_capture_opener(str(spec), what), what, rate_hz, clock=clock)
+        return LiveSource(capture_opener(str(spec), what), what, rate_hz, clock=clock)
     path = Path(spec.target).expanduser()
     if path.is_dir():
         return ImageFolderSource(path, rate_hz, start, clock=clock)
