@@ -41,7 +41,7 @@ def test_a_sample_stored_within_the_tick_shows_at_once(tmp_path):
     engine = open_database(url)
     lesson_id = create_lesson(engine, LessonSpec("First", "9A", TICK + timedelta(seconds=0.4)))
     write_samples(engine, lesson_id, [_sample(TICK + timedelta(seconds=0.4), 70.0)])  # the lesson's first
-    view = loaders.load_live(url, lesson_id, TICK + timedelta(seconds=0.9))
+    view = loaders.load_live(url, EVERYONE, lesson_id, TICK + timedelta(seconds=0.9))
     assert view.concentration == pytest.approx(70.0) and len(view.students) == 1
 
 
