@@ -197,7 +197,7 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
 
                 def on_sample(result: SampleResult, stats: RunStats) -> None:
                     if stats.samples <= 2:  # the Live page shows the lesson now, not at the next batch
-                        recorder.flush()
+                        recorder.write_soon()  # never waits: a locked database must not stall capture
                         announce()
                     said = pace.update(stats.recent_rate_hz) if pace is not None else None
                     if said:

@@ -129,6 +129,16 @@ class Recorder:
             if len(self._pending) >= self._batch_max:
                 self._cond.notify_all()
 
+    def write_soon(self) -> None:
+        """Ask the writer to commit what was added so far now, not at the next batch; returns at once.
+
+        For the first samples of a lesson, which the Live page should show without waiting; unlike
+        `flush`, a busy database never holds up the caller (the capture loop).
+        """
+        with self._cond:
+            self._flush_target = max(self._flush_target, self._added)
+            self._cond.notify_all()
+
     def flush(self, timeout_s: float | None = None) -> None:
         """Block until everything added so far is committed (or dropped); raise StorageError on a
         write error."""

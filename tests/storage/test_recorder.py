@@ -36,6 +36,21 @@ def test_flush_commits_everything_added_so_far(engine):
     recorder.close()
 
 
+def test_write_soon_commits_what_was_added_without_waiting_for_the_batch(engine):
+    import time
+
+    lesson_id = create_lesson(engine, LessonSpec("t", "g", T0))
+    recorder = Recorder(engine, lesson_id, batch_max=1000, flush_interval_s=600)
+    recorder.add(make_sample(0, {1: (A.ATTENTIVE, 80.0)}))
+    recorder.write_soon()
+    deadline = time.monotonic() + 60  # a bounded poll, not a speed check: without write_soon, 600 s
+    while _count(engine, SampleRow) < 1:
+        assert time.monotonic() < deadline, "write_soon did not lead to a commit"
+        time.sleep(0.05)
+    assert _count(engine, ObservationRow) == 1
+    recorder.close()
+
+
 def test_frames_without_faces_are_stored_as_samples(engine):
     lesson_id = create_lesson(engine, LessonSpec("t", "g", T0))
     with Recorder(engine, lesson_id) as recorder:
