@@ -310,7 +310,9 @@ def engine_panel(settings: DashboardSettings, engine: control.EngineStatus | Non
         if not stopped:
             st.error(f"The engine (pid {handle.pid}) did not stop within 20 s.")
             return engine.lesson_id
-        st.session_state[FINISHED_LESSON] = engine.lesson_id
+        # Stopped before it announced its lesson: it names it on the way out (its log's last lines).
+        lesson_id = engine.lesson_id or control.lesson_id_from_log(control.read_log(handle))
+        st.session_state[FINISHED_LESSON] = lesson_id
         st.rerun()
     if engine.lesson_id is None:
         waiting_for_engine(str(settings.data_dir))
