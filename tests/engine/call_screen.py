@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from engine.screens import Monitor, ScreenRegion, screenshot
+from tests.conftest import video_frame
 from tests.engine.x_display import XServer, start_chromium, start_xvfb, stop_process, wait_until
 
 SCREEN = (1920, 1080)
@@ -66,15 +66,6 @@ class CallScreen:
     folder: Path
 
 
-def _video_frame(path: Path, index: int) -> np.ndarray:
-    cap = cv2.VideoCapture(str(path))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, frame = cap.read()
-    cap.release()
-    assert ok, f"cannot read frame {index} of {path}"
-    return frame
-
-
 def _write_webm(source: Path, target: Path) -> None:
     """The face video as VP8 WebM at 10 fps, 320×180."""
     cap = cv2.VideoCapture(str(source))
@@ -97,7 +88,7 @@ def build_gallery_page(folder: Path, asset, grace_hopper_bgr) -> Path:
     """gallery.html: 8 photo tiles around a tile looping a face video."""
     photos = [cv2.imread(str(asset(n))) for n in
               ("single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
-    photos += [grace_hopper_bgr] + [_video_frame(asset("WolfgangLanger_Pexels.mp4"), i) for i in (100, 300)]
+    photos += [grace_hopper_bgr] + [video_frame(asset("WolfgangLanger_Pexels.mp4"), i) for i in (100, 300)]
     _write_webm(asset("single_face.mp4"), folder / "talking.webm")
     tiles = []
     for i, photo in enumerate(photos):
