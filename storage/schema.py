@@ -246,6 +246,38 @@ class ExcludedTrack(Base):
     excluded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+MARKER_LABEL_MAX = 100
+
+
+class LessonMarker(Base):
+    """A moment the teacher marked in a lesson ("quiz", "group work", "break"), live or afterwards."""
+
+    __tablename__ = "lesson_markers"
+    __table_args__ = (Index("ix_lesson_markers_lesson_t", "lesson_id", "t_ms"),)
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    lesson_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lessons.id", ondelete="CASCADE"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())  # the moment marked
+    t_ms: Mapped[int] = mapped_column(BigInteger)
+    label: Mapped[str] = mapped_column(String(MARKER_LABEL_MAX), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the teacher marked it
+
+
+class TeacherSettings(Base):
+    """A teacher's display choices, kept across browser sessions (None: the dashboard's default).
+
+    `owner` is the account name, or "" for the one local user of a dashboard without a login.
+    """
+
+    __tablename__ = "teacher_settings"
+
+    owner: Mapped[str] = mapped_column(String(OWNER_MAX), primary_key=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    alert_level: Mapped[float | None] = mapped_column(Float)
+    default_class: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 def to_epoch_ms(ts: datetime) -> int:
     """Epoch milliseconds of an aware datetime (the `t_ms` column)."""
     if ts.tzinfo is None or ts.utcoffset() is None:
@@ -265,11 +297,14 @@ __all__ = [
     "Base",
     "ExcludedTrack",
     "Lesson",
+    "LessonMarker",
+    "MARKER_LABEL_MAX",
     "OWNER_MAX",
     "ObservationRollup",
     "ObservationRow",
     "ROLLUP_SLOT_MS",
     "SampleRow",
+    "TeacherSettings",
     "UTCDateTime",
     "from_epoch_ms",
     "to_epoch_ms",

@@ -23,7 +23,10 @@ from storage.lessons import get_lesson
 from storage.schema import Base, Lesson
 from storage.synthetic import seed_lesson
 
-TABLES = {"lessons", "samples", "observations", "observation_rollups", "accounts", "excluded_tracks"}
+TABLES = {
+    "lessons", "samples", "observations", "observation_rollups", "accounts", "excluded_tracks",
+    "lesson_markers", "teacher_settings",
+}
 
 
 def _tables(engine) -> set[str]:
@@ -50,12 +53,14 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
 
 def test_every_revision_downgrades_and_upgrades_again(engine):
     downgrade_database(engine, "-1")
-    assert _tables(engine) == TABLES - {"excluded_tracks"}
+    assert _tables(engine) == TABLES - {"lesson_markers", "teacher_settings"}
+    downgrade_database(engine, "-1")
+    assert _tables(engine) == TABLES - {"excluded_tracks", "lesson_markers", "teacher_settings"}
     assert "n_camera_off" not in {c["name"] for c in inspect(engine).get_columns("observation_rollups")}
     downgrade_database(engine, "0003")
     assert "owner" not in {c["name"] for c in inspect(engine).get_columns("lessons")}
     downgrade_database(engine, "0002")
-    assert _tables(engine) == TABLES - {"accounts", "excluded_tracks"}
+    assert _tables(engine) == {"lessons", "samples", "observations", "observation_rollups"}
     downgrade_database(engine, "base")
     assert _tables(engine) == set()
     assert current_revision(engine) is None
