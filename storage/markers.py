@@ -13,10 +13,14 @@ from sqlalchemy import Engine, delete, select
 
 from storage.db import StorageError, write_transaction
 from storage.frames import read_frame
+from storage.report_queries import lesson_timeline
 from storage.schema import MARKER_LABEL_MAX, Lesson, LessonMarker, to_epoch_ms
 from storage.viewers import Viewer, lesson_visible
 
 MARKER_COLUMNS = ("marker_id", "ts", "label")
+CONTEXT_COLUMNS = (*MARKER_COLUMNS, "concentration_before", "concentration_after")
+CONTEXT_WINDOW_S = 300.0  # "the minutes before and after" a marker: 5 min each side
+_CONTEXT_BUCKET_S = 10.0  # the rollup slot: exact and cheap
 
 
 def clean_label(raw: str | None) -> str:
@@ -71,3 +75,26 @@ def lesson_markers(engine: Engine, lesson_id: int, *, viewer: Viewer) -> pd.Data
         .order_by(LessonMarker.t_ms, LessonMarker.id)
     )
     return read_frame(engine, stmt, ("ts",))
+
+
+def marker_context(
+    engine: Engine, lesson_id: int, *, viewer: Viewer, window_s: float = CONTEXT_WINDOW_S
+) -> pd.DataFrame:
+    """The lesson's markers with the class concentration in the `window_s` before and after each.
+
+    Each figure is the mean of the 10-second class concentrations in [ts - window, ts) and
+    [ts, ts + window), over buckets where some student was seen; NaN where there were none (a
+    marker at the lesson's start has nothing before it).
+    """
+    markers = lesson_markers(engine, lesson_id, viewer=viewer)
+    if markers.empty:
+        return pd.DataFrame(columns=list(CONTEXT_COLUMNS))
+    timeline = lesson_timeline(engine, lesson_id, _CONTEXT_BUCKET_S, viewer=viewer)
+    starts = timeline["bucket_start"]
+    values = pd.to_numeric(timeline["concentration"], errors="coerce")
+    window = pd.Timedelta(seconds=window_s)
+    before, after = [], []
+    for ts in markers["ts"]:
+        before.append(values[(starts >= ts - window) & (starts < ts)].mean())
+        after.append(values[(starts >= ts) & (starts < ts + window)].mean())
+    return markers.assign(concentration_before=before, concentration_after=after)

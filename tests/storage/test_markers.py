@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
 
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson, delete_lesson, finish_lesson
-from storage.markers import add_marker, clean_label, delete_marker, lesson_markers
+from storage.markers import (
+    CONTEXT_COLUMNS,
+    add_marker,
+    clean_label,
+    delete_marker,
+    lesson_markers,
+    marker_context,
+)
+from storage.records import AttentionState
 from storage.viewers import Viewer
-from tests.storage.conftest import T0
+from storage.writes import write_samples
+from tests.storage.conftest import T0, make_sample
 
 EVERYONE = Viewer.everyone()
 
@@ -59,3 +69,23 @@ def test_a_label_longer_than_the_column_is_refused_in_words() -> None:
     assert clean_label("group   work") == "group work"
     with pytest.raises(ValueError, match="at most 100 characters, got 101"):
         clean_label("x" * 101)
+
+
+def test_each_marker_lists_the_class_concentration_before_and_after_it(engine) -> None:
+    lesson_id = create_lesson(engine, LessonSpec("Quiz day", "7A", T0, sample_rate_hz=1.0))
+    # 10 minutes at 1 Hz: two students at 80 for 6 minutes, then at 30 (the quiz starts at 6:00)
+    samples = []
+    for s in range(600):
+        level = 80.0 if s < 360 else 30.0
+        samples.append(make_sample(s, {1: (AttentionState.ATTENTIVE, level),
+                                       2: (AttentionState.ATTENTIVE, level)}))
+    write_samples(engine, lesson_id, samples)
+    add_marker(engine, lesson_id, T0, "start", viewer=EVERYONE, created_at=T0)
+    add_marker(engine, lesson_id, T0 + timedelta(minutes=6), "quiz", viewer=EVERYONE,
+               created_at=T0)
+    frame = marker_context(engine, lesson_id, viewer=EVERYONE, window_s=120.0)
+    start, quiz = frame.itertuples(index=False)
+    assert math.isnan(start.concentration_before) and start.concentration_after == pytest.approx(80.0)
+    assert quiz.concentration_before == pytest.approx(80.0)
+    assert quiz.concentration_after == pytest.approx(30.0)
+    assert list(frame.columns) == list(CONTEXT_COLUMNS)
