@@ -8,7 +8,8 @@ import click
 
 from storage.cli_types import FiniteFloat, database_group
 from storage.db import StorageError, current_revision, open_database, safe_url
-from storage.export import EXPORT_KINDS, write_csv
+from storage.export import ALL_KINDS, DEFAULT_BUCKET_S, kind_of, write_export
+from storage.export_formats import zone
 from storage.lessons import delete_lesson, purge_older_than
 from storage.synthetic import seed_lesson
 from storage.viewers import Viewer
@@ -20,12 +21,23 @@ cli = database_group(
 
 @cli.command()
 @click.option("--lesson", "lesson_id", type=int, required=True)
-@click.option("--kind", type=click.Choice(EXPORT_KINDS), required=True)
+@click.option("--kind", required=True, metavar="|".join(ALL_KINDS),
+              help="observations: raw rows for analysts (UTC, exact); timeline, students, markers: "
+                   "the teacher's tables as CSV; workbook: those three in one .xlsx with a README sheet.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--timezone", default="UTC", show_default=True, metavar="ZONE",
+              help="IANA zone for the teacher's times (Europe/Paris); the raw export stays in UTC.")
+@click.option("--bucket-s", type=FiniteFloat(1), default=DEFAULT_BUCKET_S, show_default=True,
+              metavar="SECONDS", help="The timeline's period.")
 @click.pass_obj
-def export(db_url: str | None, lesson_id: int, kind: str, out_path: str) -> None:
-    """Write one lesson as CSV (header row, ISO-8601 times with offset); any teacher's lesson."""
-    rows = write_csv(open_database(db_url), lesson_id, kind, out_path, viewer=Viewer.everyone())
+def export(
+    db_url: str | None, lesson_id: int, kind: str, out_path: str, timezone: str, bucket_s: float
+) -> None:
+    """Write one lesson as CSV, or as an Excel workbook (--kind workbook); any teacher's lesson."""
+    kind = kind_of(kind)  # a bad kind or zone is one line before the database is opened
+    zone(timezone)
+    rows = write_export(open_database(db_url), lesson_id, kind, out_path, viewer=Viewer.everyone(),
+                        timezone=timezone, bucket_s=bucket_s, generated_at=datetime.now(UTC))  # fmt: skip
     click.echo(f"wrote {rows} rows to {out_path}")
 
 

@@ -48,23 +48,52 @@ def test_observations_export_has_one_row_per_observation_with_zoned_times(engine
     assert absent["box_x"] == "" and absent["p_happy"] == ""
 
 
-def test_minutes_export_has_one_row_per_minute(engine, lesson, tmp_path):
-    out = tmp_path / "minutes.csv"
-    assert export.write_csv(engine, lesson, "minutes", out, viewer=EVERYONE) == 2
-    rows = _read(out)
-    assert [r["bucket_start"] for r in rows] == [
-        "2025-03-03T09:00:00+00:00",
-        "2025-03-03T09:01:00+00:00",
+def test_observations_export_is_exact_utc_full_precision_and_by_track_id(engine, tmp_path):
+    lesson_id = create_lesson(engine, LessonSpec("Chem", "8A", T0, sample_rate_hz=2.0))
+    write_samples(engine, lesson_id, [make_sample(0.25, {3: (A.ATTENTIVE, 68.95134571377446)})])
+    out = tmp_path / "obs.csv"
+    export.write_csv(engine, lesson_id, "observations", out, viewer=EVERYONE, timezone="Europe/Paris")
+    (row,) = _read(out)
+    assert row["ts"] == "2025-03-03T09:00:00.250000+00:00"  # UTC whatever zone the teacher chose
+    assert row["engagement"] == "68.95134571377446" and row["track_id"] == "3"
+    assert row["p_happy"] == "0.4" and row["yaw_deg"] == "5.0"
+    assert out.read_bytes().startswith(b"lesson_id,ts,")  # no byte-order mark for analysts' tools
+
+
+def _read_teacher(path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_timeline_export_has_one_row_per_minute_in_the_teachers_zone(engine, lesson, tmp_path):
+    out = tmp_path / "timeline.csv"
+    assert export.write_csv(engine, lesson, "timeline", out, viewer=EVERYONE,
+                            timezone="Europe/Paris") == 2  # fmt: skip
+    rows = _read_teacher(out)
+    assert [r["Time (Europe/Paris)"] for r in rows] == [
+        "2025-03-03T10:00:00+01:00",
+        "2025-03-03T10:01:00+01:00",
     ]
-    assert float(rows[0]["concentration"]) == pytest.approx((70 + (10 * 90 + 0 * 30) / 120) / 2)
+    expected = round((70 + (10 * 90 + 0 * 30) / 120) / 2, 1)
+    assert float(rows[0]["Class concentration"]) == expected
+    assert rows[0]["Attentive (%)"] == "50.0" and rows[0]["Absent (%)"] == "12.5"
+    assert out.read_bytes().startswith("\ufeff".encode())  # Excel reads it as UTF-8
 
 
-def test_students_export_has_one_row_per_student(engine, lesson, tmp_path):
+def test_the_minutes_kind_is_the_per_minute_timeline(engine, lesson):
+    minutes = "".join(export.iter_csv(engine, lesson, "minutes", viewer=EVERYONE))
+    assert minutes == "".join(export.iter_csv(engine, lesson, "timeline", viewer=EVERYONE))
+    half = "".join(export.iter_csv(engine, lesson, "timeline", viewer=EVERYONE, bucket_s=30))
+    assert len(minutes.splitlines()) == 3 and len(half.splitlines()) == 4
+
+
+def test_students_export_names_students_and_gives_percentages(engine, lesson, tmp_path):
     out = tmp_path / "students.csv"
     assert export.write_csv(engine, lesson, "students", out, viewer=EVERYONE) == 2
-    rows = _read(out)
-    assert [r["track_id"] for r in rows] == ["1", "2"]
-    assert float(rows[1]["share_absent"]) == pytest.approx(38 / 150)
+    rows = _read_teacher(out)
+    assert [r["Student"] for r in rows] == ["Student 1", "Student 2"]
+    assert rows[1]["Absent (%)"] == "25.3"  # 38 of 150 samples
+    assert rows[0]["Mean engagement"] == "70.0" and rows[0]["Time present (min)"] == "1.3"
 
 
 def test_observations_stream_in_several_chunks(engine, lesson, monkeypatch):
@@ -74,7 +103,11 @@ def test_observations_stream_in_several_chunks(engine, lesson, monkeypatch):
     assert sum(chunk.count("\n") for chunk in chunks) == 301
 
 
-def test_unknown_kind_and_unknown_lesson_are_storage_errors(engine, lesson, tmp_path):
+def test_unknown_kind_zone_or_period_and_unknown_lesson_are_storage_errors(engine, lesson, tmp_path):
+    with pytest.raises(StorageError, match="^unknown time zone 'Europe/Pariss'"):
+        export.iter_csv(engine, lesson, "students", viewer=EVERYONE, timezone="Europe/Pariss")
+    with pytest.raises(StorageError, match="the timeline period must be at least 1 second, got 0"):
+        export.iter_csv(engine, lesson, "timeline", viewer=EVERYONE, bucket_s=0)
     with pytest.raises(StorageError, match="unknown export kind"):
         export.write_csv(engine, lesson, "faces", tmp_path / "x.csv", viewer=EVERYONE)
     with pytest.raises(StorageError, match="no lesson with id 999"):
@@ -92,6 +125,7 @@ def _leftovers(folder) -> list[str]:
     (999, "observations", EVERYONE, "no lesson with id 999"),
     (None, "faces", EVERYONE, "unknown export kind 'faces'"),
     (None, "observations", Viewer.teacher("ms.lee"), r"no lesson with id \d+"),  # not hers to see
+    (None, "workbook", EVERYONE, "the workbook is an .xlsx file, not a CSV"),
 ])  # fmt: skip
 def test_an_export_refused_before_writing_leaves_an_existing_file_as_it_was(
     engine, lesson, tmp_path, lesson_id, kind, viewer, message

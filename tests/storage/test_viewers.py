@@ -15,6 +15,7 @@ import pytest
 from storage import export, queries
 from storage.db import StorageError
 from storage.lessons import LessonSpec, create_lesson, finish_lesson
+from storage.markers import add_marker
 from storage.records import AttentionState
 from storage.viewers import Viewer, owner_name
 from storage.writes import write_samples
@@ -164,6 +165,8 @@ def test_a_teacher_exports_their_own_lessons_and_gets_no_such_lesson_for_another
     engine, school, kind
 ):
     biology = school.ids["Biology"]
+    add_marker(engine, biology, school.started["Biology"] + timedelta(seconds=10), "quiz",
+               viewer=KHAN, created_at=T0)  # so the markers export has a row
     own = "".join(export.iter_csv(engine, biology, kind, viewer=KHAN))
     assert len(own.splitlines()) > 1
     with pytest.raises(StorageError, match=rf"^no lesson with id {biology}$"):
