@@ -20,6 +20,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard import config
 from storage import exclusions, export, lessons, queries
 from storage.db import StorageError, open_database
 from storage.records import LessonStatus
@@ -183,14 +184,22 @@ def _load_live_at(db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime) 
     )
 
 
-def iter_export(db_url: str, viewer: Viewer, lesson_id: int, kind: str) -> Iterator[str]:
-    """A lesson's CSV in chunks, straight from storage (not cached: exports can be large)."""
-    return export.iter_csv(database(db_url), lesson_id, kind, viewer=viewer)
+def iter_export(
+    db_url: str, viewer: Viewer, lesson_id: int, kind: str, timezone: str = "UTC",
+    bucket_s: float = export.DEFAULT_BUCKET_S,
+) -> Iterator[bytes]:
+    """A lesson's export in chunks (CSV as UTF-8, or the .xlsx workbook), straight from storage
+    (not cached: the raw export can be large); the teacher's kinds in `timezone`."""
+    return export.export_chunks(database(db_url), lesson_id, kind, viewer=viewer, timezone=timezone,
+                                bucket_s=bucket_s, generated_at=config.utc_now())  # fmt: skip
 
 
-def export_bytes(db_url: str, viewer: Viewer, lesson_id: int, kind: str) -> bytes:
-    """A lesson's whole CSV as UTF-8 bytes, built when the teacher clicks download."""
-    return "".join(iter_export(db_url, viewer, lesson_id, kind)).encode("utf-8")
+def export_bytes(
+    db_url: str, viewer: Viewer, lesson_id: int, kind: str, timezone: str = "UTC",
+    bucket_s: float = export.DEFAULT_BUCKET_S,
+) -> bytes:
+    """A lesson's whole export as bytes, built when the teacher clicks download."""
+    return b"".join(iter_export(db_url, viewer, lesson_id, kind, timezone, bucket_s))
 
 
 def clear_caches() -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import loaders, report, state
+from dashboard import downloads, loaders, report, state
 from dashboard.config import DashboardSettings
 from storage.lessons import LessonRunningError, delete_lesson
 from storage.viewers import Viewer
@@ -91,6 +91,7 @@ def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> 
         st.caption("No earlier lesson of this class yet.")
     else:
         st.plotly_chart(figs["comparison"], key="lessons_comparison")
+    downloads.report_downloads(settings.db_url, viewer, data, tz, level)
     delete_section(settings, data.lesson)
 
 

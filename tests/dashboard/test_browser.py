@@ -169,8 +169,8 @@ def test_demo_lesson_from_start_to_report_and_csv(server: str, tmp_path: Path) -
                 button.click(timeout=60_000)
             saved = tmp_path / "students.csv"
             download_info.value.save_as(saved)
-            rows = list(csv.DictReader(saved.open(encoding="utf-8")))
-            assert rows and "mean_engagement" in rows[0]
+            rows = list(csv.DictReader(saved.open(encoding="utf-8-sig")))
+            assert rows and rows[0]["Student"] == "Student 1" and "Mean engagement" in rows[0]
             page.wait_for_timeout(1000)
             page.screenshot(path=str(ARTIFACTS / "export.png"), full_page=True)
 
