@@ -135,19 +135,6 @@ def _teacher_table(
     return columns, fmt.teacher_frame(frame, columns)
 
 
-def teacher_table(
-    engine: Engine, lesson_id: int, kind: str, *, viewer: Viewer, timezone: str = "UTC",
-    bucket_s: float = DEFAULT_BUCKET_S,
-) -> pd.DataFrame:
-    """A teacher kind (timeline, students, markers) of a lesson the viewer may see, as the app shows it."""
-    kind = kind_of(kind)
-    if kind not in TEACHER_KINDS:
-        raise StorageError(f"{kind!r} is not a teacher's table; choose one of {', '.join(TEACHER_KINDS)}")
-    fmt.zone(timezone)
-    lesson = _lesson(engine, lesson_id, viewer)
-    return _teacher_table(engine, lesson, kind, viewer, timezone, _check_bucket(bucket_s))[1]
-
-
 def iter_csv(
     engine: Engine, lesson_id: int, kind: str, *, viewer: Viewer, timezone: str = "UTC",
     bucket_s: float = DEFAULT_BUCKET_S,
@@ -172,6 +159,14 @@ def workbook_bytes(
 ) -> bytes:
     """One lesson the viewer may see as an Excel workbook: a README sheet, then one sheet per
     teacher kind (numbers as numbers, times as local ISO-8601 text with offset)."""
+    return _workbook(engine, lesson_id, viewer, timezone, bucket_s, generated_at)[0]
+
+
+def _workbook(
+    engine: Engine, lesson_id: int, viewer: Viewer, timezone: str, bucket_s: float,
+    generated_at: datetime | None,
+) -> tuple[bytes, int]:
+    """The workbook's bytes and the number of data rows on its table sheets."""
     fmt.zone(timezone)
     bucket_s = _check_bucket(bucket_s)
     lesson = _lesson(engine, lesson_id, viewer)
@@ -203,7 +198,7 @@ def workbook_bytes(
             sheet.column_dimensions[sheet.cell(1, index).column_letter].width = max(12, len(header) + 2)
     buffer = io.BytesIO()
     book.save(buffer)
-    return buffer.getvalue()
+    return buffer.getvalue(), sum(len(table) for _, table in tables.values())
 
 
 def export_chunks(
@@ -233,8 +228,12 @@ def write_export(
     path = Path(out_path)
     kind = kind_of(kind)
     # StorageError here for a bad time zone or period, or a lesson not there or not the viewer's
-    chunks = export_chunks(engine, lesson_id, kind, viewer=viewer, timezone=timezone,
-                           bucket_s=bucket_s, generated_at=generated_at)  # fmt: skip
+    if kind == WORKBOOK:
+        data, rows = _workbook(engine, lesson_id, viewer, timezone, bucket_s, generated_at)
+        chunks: Iterable[bytes] = [data]
+    else:
+        chunks = export_chunks(engine, lesson_id, kind, viewer=viewer, timezone=timezone,
+                               bucket_s=bucket_s)  # fmt: skip
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -254,20 +253,10 @@ def write_export(
         if isinstance(exc, OSError):
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
-    rows = _workbook_rows(path) if kind == WORKBOOK else lines - 1  # the header is not a row
+    if kind != WORKBOOK:
+        rows = lines - 1  # the header is not a row
     log.info("exported %d %s rows of lesson %d to %s", rows, kind, lesson_id, path)
     return rows
-
-
-def _workbook_rows(path: Path) -> int:
-    """Data rows of a written workbook's table sheets (their header rows not counted)."""
-    from openpyxl import load_workbook
-
-    book = load_workbook(path, read_only=True)
-    try:
-        return sum(book[name].max_row - 1 for name in SHEETS.values())
-    finally:
-        book.close()
 
 
 def write_csv(

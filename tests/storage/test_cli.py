@@ -45,7 +45,9 @@ def test_seed_export_delete_round_trip(runner, db_url, tmp_path):
     )
     assert exported.exit_code == 0, exported.output
     assert exported.output.strip() == f"wrote 3 rows to {out}"
-    assert out.read_text().splitlines()[0].startswith("track_id,time_present_s,mean_engagement")
+    header, first = out.read_text(encoding="utf-8-sig").splitlines()[:2]
+    assert header.startswith("Student,Time present (min),Mean engagement")
+    assert first.startswith("Student 1,")
     deleted = _run(runner, db_url, "delete", "--lesson", str(lesson_id))
     assert deleted.exit_code == 0 and get_lesson(open_database(db_url), lesson_id) is None
 
