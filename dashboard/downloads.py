@@ -66,8 +66,7 @@ def downloads(tz: str, bucket_s: float) -> dict[str, Download]:
         ),
         RAW_KIND: Download(
             "Raw observations (CSV)",
-            "for analysts: one row per student per sample, exactly as stored — times in UTC "
-            "(ISO-8601), full precision, students by track_id",
+            "one row per student per sample, exactly as stored (ISO-8601 times in UTC)",
             "csv",
             "text/csv",
         ),
