@@ -162,6 +162,14 @@ def workbook_bytes(
     return _workbook(engine, lesson_id, viewer, timezone, bucket_s, generated_at)[0]
 
 
+def _append(sheet: Any, values: Iterable[Any]) -> None:
+    """One row of values; text stays text ("=1+1" typed as a label is not made a formula)."""
+    sheet.append(list(values))
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"
+
+
 def _workbook(
     engine: Engine, lesson_id: int, viewer: Viewer, timezone: str, bucket_s: float,
     generated_at: datetime | None,
@@ -182,7 +190,7 @@ def _workbook(
     sheet = book.active
     sheet.title = "README"
     for row in readme:
-        sheet.append(list(row))
+        _append(sheet, row)
     sheet.column_dimensions["A"].width = 32
     sheet.column_dimensions["B"].width = 100
     sheet["A1"].font = Font(bold=True, size=14)
@@ -192,7 +200,7 @@ def _workbook(
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for values in _frame_rows(table):
-            sheet.append(list(values))
+            _append(sheet, values)
         sheet.freeze_panes = "A2"
         for index, header in enumerate(table.columns, start=1):
             sheet.column_dimensions[sheet.cell(1, index).column_letter].width = max(12, len(header) + 2)

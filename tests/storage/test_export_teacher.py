@@ -116,6 +116,19 @@ def test_the_workbook_of_another_teachers_lesson_is_no_such_lesson(engine, lesso
     assert export.write_export(engine, lesson, "workbook", out, viewer=Viewer.teacher("Ana")) == 10 + 3
 
 
+def test_typed_text_stays_text_in_the_workbook(engine, tmp_path):
+    lesson_id = create_lesson(engine, LessonSpec("=1+1", "7A", T0, sample_rate_hz=1.0))
+    write_samples(engine, lesson_id, [make_sample(s, {1: (A.ATTENTIVE, 70.0)}) for s in range(60)])
+    add_marker(engine, lesson_id, T0, '=HYPERLINK("http://example.org")', viewer=EVERYONE, created_at=T0)
+    out = tmp_path / "lesson.xlsx"
+    export.write_export(engine, lesson_id, "workbook", out, viewer=EVERYONE)
+    book = load_workbook(out)
+    title = next(row[1] for row in book["README"].iter_rows() if row[0].value == "Lesson")
+    label = book["Markers"]["B2"]
+    assert (title.value, title.data_type) == ("=1+1", "s")
+    assert (label.value, label.data_type) == ('=HYPERLINK("http://example.org")', "s")
+
+
 def _cli(db_url: str, *args: str):
     from click.testing import CliRunner
 
