@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import config, loaders, report
 from dashboard.config import DashboardSettings
+from dashboard.errors import one_line
 from storage.db import StorageError
 from storage.schema import MARKER_LABEL_MAX
 from storage.viewers import Viewer
@@ -32,6 +34,14 @@ MARKER_HELP = (
 )
 
 
+def _words(exc: Exception) -> str:
+    """Why a marker was not stored, in one line shown as typed (a database error says so)."""
+    text = one_line(exc)
+    if isinstance(exc, SQLAlchemyError):
+        text = f"The marker could not be stored: {text}"
+    return report.markdown_text(text)
+
+
 # --- live card ---------------------------------------------------------------------------------
 
 
@@ -41,8 +51,8 @@ def _mark_now(db_url: str, viewer: Viewer, lesson_id: int, tz: str, pick: str | 
     at = config.utc_now()
     try:
         loaders.add_marker(db_url, viewer, lesson_id, at, label)
-    except (StorageError, ValueError) as exc:
-        st.session_state[MARK_DONE] = (lesson_id, "error", report.markdown_text(exc))
+    except (StorageError, ValueError, SQLAlchemyError) as exc:
+        st.session_state[MARK_DONE] = (lesson_id, "error", _words(exc))
         return
     if pick is None:
         st.session_state[MARK_LABEL] = ""
@@ -82,8 +92,8 @@ def _add_marker(db_url: str, viewer: Viewer, lesson: dict, length_s: float, tz: 
         typed = st.session_state.get(MARKER_TIME, "")
         at = report.marker_moment(lesson["started_at"], typed, length_s)
         loaders.add_marker(db_url, viewer, lesson_id, at, label)
-    except (ValueError, StorageError) as exc:
-        st.session_state[MARKER_NOTICE] = (lesson_id, "error", report.markdown_text(exc))
+    except (ValueError, StorageError, SQLAlchemyError) as exc:
+        st.session_state[MARKER_NOTICE] = (lesson_id, "error", _words(exc))
         return
     st.session_state[MARKER_TIME] = st.session_state[MARKER_LABEL] = ""
     named = f"“{report.markdown_text(label)}” " if label else ""
@@ -96,7 +106,11 @@ def _remove_marker(db_url: str, viewer: Viewer, lesson_id: int, names: dict[int,
     marker_id = st.session_state.get(MARKER_CHOICE)
     if marker_id is None:
         return
-    removed = loaders.remove_marker(db_url, viewer, lesson_id, int(marker_id))
+    try:
+        removed = loaders.remove_marker(db_url, viewer, lesson_id, int(marker_id))
+    except (StorageError, SQLAlchemyError) as exc:
+        st.session_state[MARKER_NOTICE] = (lesson_id, "error", _words(exc))
+        return
     text = f"Marker {names.get(marker_id, '')} removed." if removed else "That marker was already gone."
     st.session_state[MARKER_NOTICE] = (lesson_id, "success", report.markdown_text(text))
 
