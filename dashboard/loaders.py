@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import config
-from storage import exclusions, export, lessons, queries
+from storage import exclusions, export, lessons, markers, queries
 from storage.db import StorageError, open_database
 from storage.records import LessonStatus
 from storage.viewers import Viewer
@@ -145,6 +145,48 @@ def load_low_moments(
 def load_previous(db_url: str, viewer: Viewer, lesson_id: int, limit: int = 10) -> pd.DataFrame:
     """The same class's earlier lessons the viewer may see, newest first."""
     return queries.previous_lessons(database(db_url), lesson_id, limit, viewer=viewer)
+
+
+# --- lesson markers: read by the live card on every refresh, so cached briefly and forgotten on change
+
+
+@st.cache_data(ttl=5, max_entries=16, show_spinner=False)
+def load_markers(db_url: str, viewer: Viewer, lesson_id: int) -> pd.DataFrame:
+    """A lesson's markers in time order: marker_id, ts (aware UTC), label."""
+    return markers.lesson_markers(database(db_url), lesson_id, viewer=viewer)
+
+
+@st.cache_data(ttl=30, max_entries=32, show_spinner=False)
+def load_marker_context(db_url: str, viewer: Viewer, lesson_id: int) -> pd.DataFrame:
+    """A lesson's markers with the class concentration in the 5 minutes before and after each."""
+    return markers.marker_context(database(db_url), lesson_id, viewer=viewer)
+
+
+def add_marker(
+    db_url: str, viewer: Viewer, lesson_id: int, at: datetime, label: str | None
+) -> int:
+    """Store a marker at `at` (storage.markers.add_marker) and show it on the next run; its id.
+
+    StorageError when the lesson is gone or not the viewer's; ValueError for a label too long.
+    """
+    marker_id = markers.add_marker(
+        database(db_url), lesson_id, at, label, viewer=viewer, created_at=datetime.now(UTC)
+    )
+    forget_markers()
+    return marker_id
+
+
+def remove_marker(db_url: str, viewer: Viewer, lesson_id: int, marker_id: int) -> bool:
+    """Remove one marker of the viewer's lesson; False when there was none."""
+    removed = markers.delete_marker(database(db_url), lesson_id, marker_id, viewer=viewer)
+    forget_markers()
+    return removed
+
+
+def forget_markers() -> None:
+    """Forget the cached markers only (the live view and the report's other figures stay cached)."""
+    load_markers.clear()
+    load_marker_context.clear()
 
 
 def live_tick(now: datetime, period_s: float = LIVE_REFRESH_S) -> datetime:

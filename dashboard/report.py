@@ -6,8 +6,9 @@ The same figures serve the Lessons page and the downloadable report, so both alw
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -15,6 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from dashboard import charts
+from storage.markers import CONTEXT_COLUMNS, CONTEXT_WINDOW_S
 from storage.records import LessonStatus
 from storage.viewers import Viewer
 
@@ -30,6 +32,12 @@ MIN_BUCKETS_FOR_LOWS = 6  # fewer points than this and "the lowest moments" are 
 LOW_BELOW_MEAN = 10.0  # a low moment is this many points under the lesson's mean, or it is not shown
 NO_LOWS = (f"No moment stood out: none was {LOW_BELOW_MEAN:g} points under the lesson's mean "
            "concentration (or the lesson is too short to tell).")
+NO_MARKERS = ("No markers in this lesson. Mark moments with **Mark this moment** on the live page, "
+              "or add one below.")
+_WINDOW_MIN = f"{CONTEXT_WINDOW_S / 60:g} min"
+MARKER_BEFORE = f"Class concentration, {_WINDOW_MIN} before"
+MARKER_AFTER = f"Class concentration, {_WINDOW_MIN} after"
+_TIME_INTO = re.compile(r"-?\d{1,3}(:\d{1,2}){0,2}")
 
 STATUS_WORDS: dict[str, str] = {
     LessonStatus.RUNNING: "recording",
@@ -61,6 +69,8 @@ class LessonReport:
     previous: pd.DataFrame
     bucket_s: float = 60.0  # the timeline's bucket, chosen from the lesson's length
     excluded: tuple[int, ...] = ()  # tracks the teacher marked "not a student"
+    # the lesson's markers with the class concentration before and after each (marker_context)
+    markers: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(CONTEXT_COLUMNS)))
 
     @property
     def excluded_words(self) -> str | None:
@@ -124,6 +134,7 @@ def load_report(
         previous=loaders.load_previous(db_url, viewer, lesson_id),
         bucket_s=bucket_s,
         excluded=tuple(loaders.load_excluded(db_url, viewer, lesson_id)),
+        markers=loaders.load_marker_context(db_url, viewer, lesson_id),
     )
 
 
@@ -153,14 +164,22 @@ def duration_text(seconds: float) -> str:
 def figures(report: LessonReport, tz: str, level: float) -> dict[str, go.Figure]:
     """The report's charts by name; no expression charts in attention-only lessons."""
     figs = {
-        "concentration": charts.concentration_timeline(
-            report.timeline, tz, level=level, bucket_s=report.bucket_s, lows=report.low_moments
+        "concentration": charts.add_markers(
+            charts.concentration_timeline(
+                report.timeline, tz, level=level, bucket_s=report.bucket_s, lows=report.low_moments
+            ),
+            report.markers,
+            tz,
         ),
-        "states": charts.state_shares_over_time(report.timeline, tz),
+        "states": charts.add_markers(
+            charts.state_shares_over_time(report.timeline, tz), report.markers, tz
+        ),
     }
     if not report.attention_only:
         figs["expressions"] = charts.expression_distribution(report.timeline)
-        figs["expression_mix"] = charts.expression_mix_over_time(report.timeline, tz)
+        figs["expression_mix"] = charts.add_markers(
+            charts.expression_mix_over_time(report.timeline, tz), report.markers, tz
+        )
     if not report.summary.empty:
         figs["comparison"] = charts.lesson_comparison(report.summary, report.previous, tz)
     return figs
@@ -181,6 +200,59 @@ def low_moments_table(report: LessonReport, tz: str) -> pd.DataFrame:
     if not report.attention_only:
         table["Most common expression"] = lows["dominant_expression"].fillna("–")
     return table
+
+
+def clock_text(seconds: float) -> str:
+    """Seconds into a lesson as the teacher types them: 12:30, or 1:02:30 past an hour."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def time_into_lesson(typed: str) -> float:
+    """'12:30' (minutes:seconds), '1:02:30' or '12' (minutes) as seconds; ValueError in words."""
+    text = typed.strip()
+    if not _TIME_INTO.fullmatch(text):
+        raise ValueError(f"“{text}” is not a time into the lesson: type minutes:seconds, e.g. 12:30.")
+    sign = -1 if text.startswith("-") else 1
+    parts = [int(p) for p in text.lstrip("-").split(":")]
+    if any(p > 59 for p in parts[1:]):
+        raise ValueError(f"“{text}” is not a time into the lesson: minutes and seconds go up to 59.")
+    if len(parts) == 1:
+        parts.append(0)  # whole minutes
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return float(sign * seconds)
+
+
+def marker_moment(started_at: datetime, typed: str, length_s: float) -> datetime:
+    """The moment `typed` (a time into the lesson) names; ValueError in one line when outside it."""
+    offset_s = time_into_lesson(typed)
+    if not 0 <= offset_s <= length_s:
+        raise ValueError(f"{typed.strip()} is outside this lesson: type a time from 0:00 to "
+                         f"{clock_text(length_s)}.")
+    return pd.Timestamp(started_at).to_pydatetime() + timedelta(seconds=offset_s)
+
+
+def _one_decimal(value: object) -> str:
+    return "–" if value is None or pd.isna(value) else f"{float(value):.1f}"
+
+
+def markers_table(report: LessonReport, tz: str) -> pd.DataFrame:
+    """The lesson's markers as the teacher reads them: local time, time into the lesson, label,
+    and the class concentration in the minutes before and after ("–" where no one was seen)."""
+    marks, start = report.markers, pd.Timestamp(report.lesson["started_at"])
+    return pd.DataFrame(
+        {
+            "Time": [local_time(t, tz, "%H:%M:%S") for t in marks["ts"]],
+            "Into the lesson": [clock_text((pd.Timestamp(t) - start).total_seconds())
+                                for t in marks["ts"]],
+            "Label": [str(label) if label else "–" for label in marks["label"]],
+            MARKER_BEFORE: [_one_decimal(v) for v in marks["concentration_before"]],
+            MARKER_AFTER: [_one_decimal(v) for v in marks["concentration_after"]],
+        }
+    )
 
 
 def students_table(report: LessonReport) -> pd.DataFrame:
@@ -258,6 +330,9 @@ def report_html(report: LessonReport, tz: str, level: float, generated_at: datet
                 parts.append(f"<p>{html.escape(NO_LOWS)}</p>")
             else:
                 parts.append(low_moments_table(report, tz).to_html(index=False, border=0))
+            if not report.markers.empty:
+                parts.append("<h2>Markers</h2>")
+                parts.append(markers_table(report, tz).to_html(index=False, border=0))
     parts.append("<h2>Students</h2>")
     if report.excluded_words:
         parts.append(f"<p>{html.escape(report.excluded_words)}</p>")

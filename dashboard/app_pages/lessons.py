@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import downloads, loaders, report, state
+from dashboard import downloads, loaders, markers_ui, report, state
 from dashboard.config import DashboardSettings
 from storage.lessons import LessonRunningError, delete_lesson
 from storage.viewers import Viewer
@@ -75,6 +75,7 @@ def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> 
         st.caption(report.NO_LOWS)
     else:
         st.dataframe(report.low_moments_table(data, tz), hide_index=True, key="lessons_low_moments")
+    markers_ui.markers_section(settings, viewer, data)
     if data.attention_only:
         st.info("Attention-only lesson: no expressions were inferred or stored.")
     else:

@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard import charts, config, control, launch, live_metrics, loaders, state
 from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
+from dashboard.markers_ui import marker_bar
 from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_before_start
 
 REFRESH_S = loaders.LIVE_REFRESH_S
@@ -155,9 +156,13 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
                 numbers.low_streak_s, settings.alert_level, settings.alert_minutes
             )
         )
+        marks = marker_bar(db_url, viewer, lesson_id, settings.timezone)  # "Mark this moment"
         if not live.trend.empty:
             st.plotly_chart(
-                charts.live_trend(live.trend, settings.timezone, level=settings.alert_level),
+                charts.add_markers(
+                    charts.live_trend(live.trend, settings.timezone, level=settings.alert_level),
+                    marks, settings.timezone,
+                ),
                 key="live_trend_chart",
             )
             if not lesson["attention_only"]:

@@ -117,3 +117,80 @@ def test_legends_sit_below_the_plot_never_over_the_title() -> None:
     for fig in figures:
         assert fig.layout.legend.orientation == "h"
         assert fig.layout.legend.yanchor == "top" and fig.layout.legend.y < 0
+
+
+def _markers(minutes: list[float], labels: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "marker_id": range(1, len(minutes) + 1),
+        "ts": pd.to_datetime([T0 + timedelta(minutes=m) for m in minutes], utc=True),
+        "label": labels,
+    })
+
+
+def _drawn(fig) -> tuple[list, list]:
+    lines = [s for s in fig.layout.shapes if s.name == charts.MARKER_NAME]
+    labels = [a for a in fig.layout.annotations if a.name == charts.MARKER_NAME]
+    return lines, labels
+
+
+def test_each_marker_is_one_vertical_line_with_its_label_at_its_local_time() -> None:
+    fig = charts.add_markers(
+        charts.concentration_timeline(_timeline([50] * 10), "Europe/Berlin", level=40, bucket_s=60),
+        _markers([2, 6], ["quiz", ""]),
+        "Europe/Berlin",
+    )
+    lines, labels = _drawn(fig)
+    assert [pd.Timestamp(s.x0) for s in lines] == [pd.Timestamp("2025-01-06 09:02"),
+                                                  pd.Timestamp("2025-01-06 09:06")]
+    assert all(s.x0 == s.x1 and (s.yref, s.y0, s.y1) == ("paper", 0, 1) for s in lines)
+    assert [a.text for a in labels] == ["quiz", "marker"]  # an unlabelled marker still says what it is
+    assert [pd.Timestamp(a.x) for a in labels] == [pd.Timestamp(s.x0) for s in lines]
+
+
+def test_marker_labels_stay_inside_the_plot_under_the_title_and_above_the_legend() -> None:
+    fig = charts.add_markers(charts.state_shares_over_time(_timeline([50] * 10), "UTC"),
+                             _markers([1, 1.5, 2, 9], ["quiz", "group work", "break", "end"]), "UTC")
+    _, labels = _drawn(fig)
+    assert all(a.yref == "paper" and a.yanchor == "top" and 0 < a.y <= 1 for a in labels)
+    assert fig.layout.legend.y < 0  # the legend stays below the plot
+    assert len({a.y for a in labels[:3]}) == 3  # three markers close together: three heights
+    assert labels[3].y == 1 and labels[3].xanchor == "right"  # near the right edge: left of its line
+
+
+def test_a_marker_label_is_text_not_markup_and_a_long_one_is_cut() -> None:
+    fig = charts.add_markers(charts.expression_mix_over_time(_timeline([50, 60]), "UTC"),
+                             _markers([0.5, 1], ['<a href="https://evil.example">quiz</a>', "x" * 100]),
+                             "UTC")
+    _, labels = _drawn(fig)
+    assert "<a " not in labels[0].text and labels[0].text.startswith("&lt;a href")
+    assert labels[1].text == "x" * (charts.MARKER_LABEL_CHARS - 1) + "…"
+
+
+@pytest.mark.parametrize(
+    ("positions", "gap", "levels"),
+    [
+        ([0, 100, 200], 50, [0, 0, 0]),  # far apart: all at the top
+        ([0, 10, 20, 200], 50, [0, 1, 2, 0]),
+        ([0, 10, 20, 30], 50, [0, 1, 2, 0]),  # every height taken: the oldest is reused
+        ([], 50, []),
+    ],
+)
+def test_markers_close_together_get_different_label_heights(positions, gap, levels) -> None:
+    assert charts.marker_levels(positions, gap) == levels
+
+
+def test_the_live_trend_draws_markers_in_its_window_and_widens_for_one_just_made() -> None:
+    trend = _timeline([50] * 60, bucket_s=10.0)  # 10 minutes from T0
+    fig = charts.add_markers(charts.live_trend(trend, "UTC", level=40),
+                             _markers([-5, 4, 10.2], ["before", "quiz", "now"]), "UTC")
+    lines, labels = _drawn(fig)
+    assert [a.text for a in labels] == ["quiz", "now"]  # the one before the window is left out
+    assert len(lines) == 2
+    assert pd.Timestamp(fig.layout.xaxis.range[1]) >= pd.Timestamp(lines[1].x0)
+
+
+def test_no_markers_leaves_the_figure_as_it_was() -> None:
+    fig = charts.concentration_timeline(_timeline([50, 60]), "UTC", level=40, bucket_s=60)
+    before = fig.to_json()
+    assert charts.add_markers(fig, _markers([], []), "UTC").to_json() == before
+    assert charts.add_markers(fig, None, "UTC").to_json() == before
