@@ -13,7 +13,7 @@ from sqlalchemy import Engine, delete, select
 
 from storage.db import StorageError, write_transaction
 from storage.frames import read_frame
-from storage.report_queries import lesson_timeline
+from storage.report_queries import timeline_frame, timeline_select
 from storage.schema import MARKER_LABEL_MAX, Lesson, LessonMarker, to_epoch_ms
 from storage.viewers import Viewer, lesson_visible
 
@@ -89,12 +89,17 @@ def marker_context(
     markers = lesson_markers(engine, lesson_id, viewer=viewer)
     if markers.empty:
         return pd.DataFrame(columns=list(CONTEXT_COLUMNS))
-    timeline = lesson_timeline(engine, lesson_id, _CONTEXT_BUCKET_S, viewer=viewer)
-    starts = timeline["bucket_start"]
-    values = pd.to_numeric(timeline["concentration"], errors="coerce")
     window = pd.Timedelta(seconds=window_s)
     before, after = [], []
-    for ts in markers["ts"]:
-        before.append(values[(starts >= ts - window) & (starts < ts)].mean())
-        after.append(values[(starts >= ts) & (starts < ts + window)].mean())
+    with engine.connect() as conn:
+        for ts in markers["ts"]:
+            # Only the buckets around this marker: a long lesson's whole timeline is never read.
+            stmt = timeline_select(lesson_id, _CONTEXT_BUCKET_S, viewer=viewer,
+                                   since=(ts - window).to_pydatetime(),
+                                   until=(ts + window).to_pydatetime())
+            timeline = timeline_frame(conn, stmt)
+            starts = timeline["bucket_start"]
+            values = pd.to_numeric(timeline["concentration"], errors="coerce")
+            before.append(values[(starts >= ts - window) & (starts < ts)].mean())
+            after.append(values[(starts >= ts) & (starts < ts + window)].mean())
     return markers.assign(concentration_before=before, concentration_after=after)
