@@ -87,12 +87,17 @@ class CallFrame:
 
     def tile_at(self, box: Sequence[float]) -> TileTruth | None:
         """The tile holding an x, y, w, h box's centre, or None (the gap between tiles)."""
-        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-        for tile in self.tiles:
-            x, y, w, h = tile.rect
-            if x <= cx < x + w and y <= cy < y + h:
-                return tile
-        return None
+        return tile_at(self.tiles, box)
+
+
+def tile_at(tiles: Sequence[TileTruth], box: Sequence[float]) -> TileTruth | None:
+    """Of one frame's tiles, the one holding an x, y, w, h box's centre, or None (a gap)."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    for tile in tiles:
+        x, y, w, h = tile.rect
+        if x <= cx < x + w and y <= cy < y + h:
+            return tile
+    return None
 
 
 def name_tile(name: str, width: int, height: int) -> np.ndarray:
@@ -137,6 +142,7 @@ class CallGallery:
         self.fps = fps
 
     def layout_index(self, t_s: float) -> int:
+        """Which layout is on screen at `t_s`."""
         return max(i for i, layout in enumerate(self.layouts) if layout.start_s <= t_s + 1e-9)
 
     def truth(self, index: int) -> tuple[TileTruth, ...]:
@@ -178,17 +184,25 @@ class CallGallery:
             yield self.render(index)
 
     def write(self, path: Path, seconds: float) -> int:
-        """Render every frame to an MP4 (mp4v, as the demo clip is); returns the frame count."""
+        """Render every frame to an MP4 (mp4v, as the demo clip is); returns the frame count.
+
+        Written beside `path` and moved there when complete, so a reader never finds half a clip.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+        part = path.with_name(path.stem + ".part.mp4")
+        writer = cv2.VideoWriter(str(part), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
         if not writer.isOpened():
-            raise RuntimeError(f"OpenCV cannot write MP4 files here ({path})")
+            raise RuntimeError(f"OpenCV cannot write MP4 files here ({part})")
         count = int(round(seconds * self.fps))
         try:
             for index in range(count):
                 writer.write(self.render(index).image)
-        finally:
+        except BaseException:
             writer.release()
+            part.unlink(missing_ok=True)
+            raise
+        writer.release()
+        part.replace(path)
         return count
 
     def read_back(self, path: Path, rate_hz: float) -> Iterator[CallFrame]:
@@ -224,6 +238,7 @@ MULTI_FACE_CROPS: tuple[Rect, ...] = (
 
 
 def read_photo(name: str) -> np.ndarray:
+    """A sample photo (BGR) from the asset cache; one clear line when it was not fetched."""
     image = cv2.imread(str(asset_path(name)))
     if image is None:
         raise RuntimeError(f"cannot read sample photo {name}; run `python -m models fetch-assets`")
@@ -273,6 +288,7 @@ def sample_cameras(fps: float) -> dict[str, TileAt]:
 
 
 def still(image: np.ndarray) -> TileAt:
+    """A camera that shows the same picture at every frame (a profile photo)."""
     return lambda k: image
 
 
