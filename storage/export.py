@@ -61,17 +61,33 @@ def _cell(value: Any) -> Any:
     return value
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """A cell for a spreadsheet: text a teacher typed that a spreadsheet would run as a formula
+    ("=HYPERLINK(...)", "+1", "@SUM") is kept as text by a leading apostrophe; others unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _chunks(
-    header: Iterable[str], rows: Iterable[Iterable[Any]], *, bom: bool = False
+    header: Iterable[str], rows: Iterable[Iterable[Any]], *, for_spreadsheet: bool = False
 ) -> Iterator[str]:
-    """CSV text in chunks of CHUNK_ROWS rows, header first (after a byte-order mark if `bom`)."""
+    """CSV text in chunks of CHUNK_ROWS rows, header first.
+
+    `for_spreadsheet`: a byte-order mark first (Excel reads a CSV as UTF-8 only when it starts
+    with one, else "café" is "cafÃ©") and typed text kept from being run as a formula.
+    """
     buffer = io.StringIO()
-    if bom:  # Excel reads a CSV as UTF-8 only when it starts with one (else "café" is "cafÃ©")
+    if for_spreadsheet:
         buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for count, row in enumerate(rows, start=1):
-        writer.writerow([_cell(v) for v in row])
+        cells = [_cell(v) for v in row]
+        writer.writerow([spreadsheet_text(c) for c in cells] if for_spreadsheet else cells)
         if count % CHUNK_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -150,7 +166,7 @@ def iter_csv(
     if kind == RAW_KIND:
         return _chunks(OBSERVATION_EXPORT_COLUMNS, _observation_rows(engine, lesson_id))
     _, table = _teacher_table(engine, lesson, kind, viewer, timezone, bucket_s)
-    return _chunks(list(table.columns), _frame_rows(table), bom=True)
+    return _chunks(list(table.columns), _frame_rows(table), for_spreadsheet=True)
 
 
 def workbook_bytes(

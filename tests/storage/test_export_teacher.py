@@ -166,3 +166,15 @@ def test_a_bad_kind_or_time_zone_is_one_line_and_writes_nothing(db_url, tmp_path
     result = _cli(db_url, "--lesson", "1", "--out", str(out), *args)
     assert (result.exit_code, result.output.strip()) == (1, line)
     assert not out.exists()
+
+
+def test_typed_text_that_a_spreadsheet_would_run_stays_text_in_the_teachers_csv(engine, tmp_path):
+    lesson_id = create_lesson(engine, LessonSpec("Quiz", "7A", T0, sample_rate_hz=1.0))
+    write_samples(engine, lesson_id, [make_sample(s, {1: (A.ATTENTIVE, 70.0)}) for s in range(60)])
+    for label in ('=HYPERLINK("http://example.org")', "+1", "@SUM(A1)", "-2", "quiz"):
+        add_marker(engine, lesson_id, T0, label, viewer=EVERYONE, created_at=T0)
+    out = tmp_path / "markers.csv"
+    export.write_export(engine, lesson_id, "markers", out, viewer=EVERYONE)
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        labels = [row["Label"] for row in csv.DictReader(handle)]
+    assert labels == ['\'=HYPERLINK("http://example.org")', "'+1", "'@SUM(A1)", "'-2", "quiz"]
