@@ -20,6 +20,7 @@ ALERT_MINUTES_ENV = "CLASSPULSE_ALERT_MINUTES"
 OIDC_DOMAINS_ENV = "CLASSPULSE_OIDC_DOMAINS"
 MEDIA_DIRS_ENV = "CLASSPULSE_MEDIA_DIRS"
 ALLOW_STREAMS_ENV = "CLASSPULSE_ALLOW_STREAMS"
+DEFAULT_CLASS_ENV = "CLASSPULSE_DEFAULT_CLASS"
 
 
 def utc_now() -> datetime:
@@ -94,6 +95,9 @@ class DashboardSettings:
     timezone: the teacher's zone for every time shown (CLASSPULSE_TIMEZONE, else the machine's).
     attention_only: the Live form's default (CLASSPULSE_ATTENTION_ONLY, as the engine reads it).
     alert_level / alert_minutes: warn when class concentration stays under the level this long.
+    default_class: the Live form's class (CLASSPULSE_DEFAULT_CLASS, else empty).
+    The time zone, alert level and default class are defaults: a teacher's own choices, kept in
+    the database (storage.teacher_settings), win over them (dashboard.state).
     oidc_domains: email domains whose OIDC logins are let in (CLASSPULSE_OIDC_DOMAINS, comma
         separated); none means an OIDC login alone lets nobody in.
     media_dirs: the folders whose videos and image folders the Live form may name by path
@@ -111,6 +115,7 @@ class DashboardSettings:
     oidc_domains: tuple[str, ...] = ()
     media_dirs: tuple[Path, ...] = ()
     allow_streams: bool = False
+    default_class: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -127,4 +132,5 @@ class DashboardSettings:
             oidc_domains=_env_domains(environ, OIDC_DOMAINS_ENV),
             media_dirs=_env_dirs(environ, MEDIA_DIRS_ENV),
             allow_streams=_env_bool(environ, ALLOW_STREAMS_ENV, False),
+            default_class=(environ.get(DEFAULT_CLASS_ENV) or "").strip(),
         )

@@ -17,13 +17,14 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import exclusions, export, lessons, queries
 from storage.db import StorageError, open_database
-from storage.records import LessonStatus
-from storage.viewers import Viewer
+from storage.records import AttentionState, LessonStatus
+from storage.schema import ObservationRow
+from storage.viewers import Viewer, lesson_visible
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,44 @@ def _load_live_at(db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime) 
         trend_s=LIVE_TREND_S,
         trend_bucket_s=LIVE_TREND_BUCKET_S,
     )
+
+
+_IN_VIEW = [s.value for s in
+            (AttentionState.ATTENTIVE, AttentionState.LOOKING_AWAY, AttentionState.EYES_CLOSED)]
+
+
+def load_last_present(
+    db_url: str, viewer: Viewer, lesson_id: int, now: datetime, track_ids: tuple[int, ...]
+) -> pd.DataFrame:
+    """track_id, ts, engagement: each given student's last observation in view, as of the refresh
+    tick `now` falls in (what an absent tile tells: since when, and how engaged they were)."""
+    if not track_ids:
+        return pd.DataFrame(columns=["track_id", "ts", "engagement"])
+    return _load_last_present_at(db_url, viewer, lesson_id, live_as_of(now), tuple(sorted(track_ids)))
+
+
+# One newest-first index walk per absent student (lesson_id, track_id, ts), stopped at the first
+# row in view. TODO(storage): this read belongs in storage.live_queries with live_view.
+@st.cache_data(ttl=60, max_entries=16, show_spinner=False)
+def _load_last_present_at(
+    db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime, track_ids: tuple[int, ...]
+) -> pd.DataFrame:
+    obs = ObservationRow
+    rows = []
+    with database(db_url).connect() as conn:
+        for track_id in track_ids:
+            found = conn.execute(
+                select(obs.ts, obs.engagement)
+                .where(obs.lesson_id == lesson_id, obs.track_id == track_id, obs.ts <= as_of,
+                       obs.state.in_(_IN_VIEW), lesson_visible(viewer, lesson_id))
+                .order_by(obs.ts.desc())
+                .limit(1)
+            ).first()
+            if found is not None:
+                rows.append({"track_id": track_id, "ts": found.ts, "engagement": found.engagement})
+    frame = pd.DataFrame(rows, columns=["track_id", "ts", "engagement"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame
 
 
 def iter_export(db_url: str, viewer: Viewer, lesson_id: int, kind: str) -> Iterator[str]:
