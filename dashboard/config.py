@@ -21,6 +21,7 @@ OIDC_DOMAINS_ENV = "CLASSPULSE_OIDC_DOMAINS"
 MEDIA_DIRS_ENV = "CLASSPULSE_MEDIA_DIRS"
 ALLOW_STREAMS_ENV = "CLASSPULSE_ALLOW_STREAMS"
 DEFAULT_CLASS_ENV = "CLASSPULSE_DEFAULT_CLASS"
+MAX_FACES_ENV = "CLASSPULSE_MAX_FACES"  # the engine reads it too
 
 
 def utc_now() -> datetime:
@@ -96,6 +97,7 @@ class DashboardSettings:
     attention_only: the Live form's default (CLASSPULSE_ATTENTION_ONLY, as the engine reads it).
     alert_level / alert_minutes: warn when class concentration stays under the level this long.
     default_class: the Live form's class (CLASSPULSE_DEFAULT_CLASS, else empty).
+    max_faces: the Live form's face limit (CLASSPULSE_MAX_FACES as the engine reads it, else 50).
     The time zone, alert level and default class are defaults: a teacher's own choices, kept in
     the database (storage.teacher_settings), win over them (dashboard.state).
     oidc_domains: email domains whose OIDC logins are let in (CLASSPULSE_OIDC_DOMAINS, comma
@@ -116,6 +118,7 @@ class DashboardSettings:
     media_dirs: tuple[Path, ...] = ()
     allow_streams: bool = False
     default_class: str = ""
+    max_faces: int = 50
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -133,4 +136,5 @@ class DashboardSettings:
             media_dirs=_env_dirs(environ, MEDIA_DIRS_ENV),
             allow_streams=_env_bool(environ, ALLOW_STREAMS_ENV, False),
             default_class=(environ.get(DEFAULT_CLASS_ENV) or "").strip(),
+            max_faces=int(min(100.0, max(1.0, _env_float(environ, MAX_FACES_ENV, 50.0)))),
         )

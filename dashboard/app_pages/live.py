@@ -287,8 +287,15 @@ def start_form(settings: DashboardSettings) -> None:
         value=settings.attention_only,
         key="live_attention_only",
     )
+    max_faces = left.number_input(
+        "Face limit", *launch.MAX_FACES_RANGE, value=settings.max_faces, step=1,
+        key="live_max_faces",
+        help="Most faces followed in each frame (a 7×7 gallery has 49 tiles); each face costs time.",
+    )
     if st.button("Start lesson", type="primary", key="live_start", icon=":material/play_arrow:"):
-        form = launch.LessonForm(title, group, choice, region, path, rate, attention_only)
+        form = launch.LessonForm(
+            title, group, choice, region, path, rate, attention_only, int(max_faces)
+        )
         problem = problem_before_start() if choice == launch.SCREEN else None
         if problem:
             st.error(problem)

@@ -130,3 +130,35 @@ def test_the_finished_notice_goes_once_the_teacher_leaves_the_live_page(app, own
     at.switch_page(PAGES["live"]).run()
     assert not at.exception
     assert not at.success
+
+
+def test_the_face_limit_set_on_the_form_reaches_the_engines_command_line(app, tmp_path, monkeypatch):
+    import sys
+
+    from dashboard import control
+
+    real_command = control.engine_command
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: sleeper)
+    at = app(f"sqlite:///{tmp_path / 'limit.db'}", "live")
+    assert at.number_input(key="live_max_faces").value == 50
+    at.number_input(key="live_max_faces").set_value(64).run()
+    at.radio(key="live_source").set_value("demo").run()
+    at.button(key="live_start").click().run()
+    handle = control.load_handle(tmp_path / "data")
+    try:
+        command = real_command(handle.launch)
+        assert command[command.index("--max-faces") + 1] == "64"
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+
+
+def test_the_tiles_help_explains_each_state_the_engagement_and_the_concentration(app, seeded_db):
+    at = app(seeded_db.url, "live")
+    students = next(h for h in at.subheader if h.value == "Students")
+    help_text = students.proto.help
+    for words in ("**attentive**", "**looking away**", "**eyes closed**", "**absent**",
+                  "**camera off**", "**Engagement** 0-100", "**Class concentration**"):
+        assert words in help_text
+    metric = next(m for m in at.metric if m.label == "Class concentration now")
+    assert "Mean engagement of the students over the last 10 s" in metric.proto.help
