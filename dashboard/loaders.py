@@ -17,13 +17,14 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
 
 from storage import exclusions, export, lessons, queries
 from storage.db import StorageError, open_database
 from storage.records import AttentionState, LessonStatus
-from storage.schema import ObservationRow
+from storage.schema import ObservationRollup, ObservationRow
 from storage.viewers import Viewer, lesson_visible
 
 log = logging.getLogger(__name__)
@@ -198,26 +199,39 @@ def load_last_present(
     return _load_last_present_at(db_url, viewer, lesson_id, live_as_of(now), tuple(sorted(track_ids)))
 
 
-# One newest-first index walk per absent student (lesson_id, track_id, ts), stopped at the first
-# row in view. TODO(storage): this read belongs in storage.live_queries with live_view.
+# One statement: per absent student, a newest-first walk of (lesson_id, track_id, ts) stopped at the
+# first row in view, as storage.live_queries.latest_states_select does for the latest row.
+# TODO(storage): this read belongs in storage.live_queries, beside live_view.
 @st.cache_data(ttl=60, max_entries=16, show_spinner=False)
 def _load_last_present_at(
     db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime, track_ids: tuple[int, ...]
 ) -> pd.DataFrame:
-    obs = ObservationRow
-    rows = []
+    obs, inner, rollup = ObservationRow, aliased(ObservationRow), ObservationRollup
+    tracks = (
+        select(rollup.track_id)
+        .where(rollup.lesson_id == lesson_id, rollup.track_id.in_(track_ids))
+        .distinct()
+        .subquery("tracks")
+    )
+    last_ts = (
+        select(inner.ts)
+        .where(inner.lesson_id == lesson_id, inner.track_id == tracks.c.track_id,
+               inner.ts <= as_of, inner.state.in_(_IN_VIEW))
+        .order_by(inner.ts.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    last = select(tracks.c.track_id, last_ts.label("ts")).subquery("last")
+    stmt = (
+        select(obs.track_id, obs.ts, obs.engagement)
+        .join(last, and_(obs.lesson_id == lesson_id, obs.track_id == last.c.track_id,
+                         obs.ts == last.c.ts))
+        .where(lesson_visible(viewer, lesson_id))
+        .order_by(obs.track_id)
+    )
     with database(db_url).connect() as conn:
-        for track_id in track_ids:
-            found = conn.execute(
-                select(obs.ts, obs.engagement)
-                .where(obs.lesson_id == lesson_id, obs.track_id == track_id, obs.ts <= as_of,
-                       obs.state.in_(_IN_VIEW), lesson_visible(viewer, lesson_id))
-                .order_by(obs.ts.desc())
-                .limit(1)
-            ).first()
-            if found is not None:
-                rows.append({"track_id": track_id, "ts": found.ts, "engagement": found.engagement})
-    frame = pd.DataFrame(rows, columns=["track_id", "ts", "engagement"])
+        rows = conn.execute(stmt).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["track_id", "ts", "engagement"])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame
 
