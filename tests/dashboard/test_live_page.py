@@ -227,6 +227,8 @@ def test_a_refused_path_keeps_the_title_class_and_path_typed(
     at = app(url, "live")
     at.text_input(key="live_title").input("Optics").run()
     at.text_input(key="live_group").input("9B Physics").run()
+    at.slider(key="live_rate").set_value(3.0).run()
+    at.number_input(key="live_max_faces").set_value(64).run()
     typed = str(tmp_path / "nope.mp4")
     _typed_source(at, typed)
     assert [e.value for e in at.error] == [f"there is no file or folder at {typed}"]
@@ -234,6 +236,7 @@ def test_a_refused_path_keeps_the_title_class_and_path_typed(
     assert at.text_input(key="live_group").value == "9B Physics"
     assert at.text_input(key="live_path").value == typed
     assert at.radio(key="live_source").value == "file"
+    assert (at.slider(key="live_rate").value, at.number_input(key="live_max_faces").value) == (3.0, 64)
     assert control.load_handle(tmp_path / "data") is None
 
 
