@@ -22,10 +22,11 @@ viewer = login.require_viewer(
 state.set_viewer(viewer.lesson_viewer())  # every page reads only the lessons this viewer may see
 
 PAGES_WITHOUT_DATABASE = {"Analyse a photo"}
+LIVE_PAGE = "Live lesson"
 pages = [
     st.Page(
         "dashboard/app_pages/live.py",
-        title="Live lesson",
+        title=LIVE_PAGE,
         icon=":material/sensors:",
         url_path="live",
         default=True,
@@ -57,6 +58,18 @@ pages = [
 ]
 page = st.navigation(pages)
 
+database_error = None
+if page.title not in PAGES_WITHOUT_DATABASE:
+    try:
+        loaders.database(settings.db_url)
+    except StorageError as exc:
+        database_error = exc
+    else:
+        state.load_stored(settings.db_url)  # the teacher's own zone, alert level and class
+        settings = state.settings()
+if page.title != LIVE_PAGE:
+    st.session_state.pop(state.FINISHED_LESSON, None)  # "has ended" is news for that visit only
+
 with st.sidebar:
     st.caption(f"Times in {settings.timezone} · database {safe_url(settings.db_url)}")
     running = control.find_engine(settings.data_dir)
@@ -64,15 +77,13 @@ with st.sidebar:
         st.success(f"Engine running: {running.launch.title}", icon=":material/sensors:")
     login.account_box(viewer)
 
+if database_error is not None:
+    st.error(f"The database cannot be opened: {database_error}", icon=":material/error:")
+    st.caption(
+        "Check CLASSPULSE_DB_URL (or that the data/ folder is writable), then reload the page."
+    )
+    st.stop()
 if page.title not in PAGES_WITHOUT_DATABASE:
-    try:
-        loaders.database(settings.db_url)
-    except StorageError as exc:
-        st.error(f"The database cannot be opened: {exc}", icon=":material/error:")
-        st.caption(
-            "Check CLASSPULSE_DB_URL (or that the data/ folder is writable), then reload the page."
-        )
-        st.stop()
     loaders.settle_dead_engines(settings.db_url)  # a dead engine's lesson never reads as running
 control.sweep_uploads(settings.data_dir)  # videos left by a crash or a restart
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -234,22 +235,47 @@ def add_markers(fig: go.Figure, markers: pd.DataFrame | None, tz: str) -> go.Fig
     return fig
 
 
-def live_trend(trend: pd.DataFrame, tz: str, *, level: float) -> go.Figure:
-    """The class concentration of the last minutes, with the alert level drawn."""
+def live_trend(
+    trend: pd.DataFrame, tz: str, *, level: float, started_at: datetime | None = None
+) -> go.Figure:
+    """The class concentration of the lesson so far (its last 10 minutes once longer), alert level drawn."""
     fig = concentration_timeline(
-        trend, tz, level=level, bucket_s=10.0, title="Class concentration, last 10 minutes"
+        trend, tz, level=level, bucket_s=10.0, title=live_title("Class concentration", trend, started_at)
     )
     fig.update_layout(height=280, showlegend=False)
-    return show_last_minutes(fig, trend, tz)
+    return show_last_minutes(fig, trend, tz, started_at=started_at)
+
+
+def live_x_range(
+    bucket_starts: pd.Series, started_at: datetime | None, window_s: float = 600.0,
+    bucket_s: float = 10.0,
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """A live chart's time axis (UTC): from the lesson's start, or the last `window_s` once the
+    lesson is longer, to the end of the newest bucket."""
+    end = pd.Timestamp(bucket_starts.max()) + pd.Timedelta(seconds=bucket_s)
+    first = pd.Timestamp(bucket_starts.min())
+    lesson_start = first if started_at is None else min(first, pd.Timestamp(started_at))
+    return max(lesson_start, end - pd.Timedelta(seconds=window_s)), end
+
+
+def live_title(what: str, trend: pd.DataFrame, started_at: datetime | None, minutes: float = 10.0) -> str:
+    """A live chart's title: "What, lesson so far" while the lesson fits the window, then "What, last
+    10 minutes"."""
+    if started_at is not None and not trend.empty:
+        start, end = live_x_range(trend["bucket_start"], started_at, minutes * 60)
+        if end - start < pd.Timedelta(minutes=minutes):
+            return f"{what}, lesson so far"
+    return f"{what}, last {minutes:g} minutes"
 
 
 def show_last_minutes(
-    fig: go.Figure, trend: pd.DataFrame, tz: str, minutes: float = 10.0, bucket_s: float = 10.0
+    fig: go.Figure, trend: pd.DataFrame, tz: str, minutes: float = 10.0, bucket_s: float = 10.0,
+    started_at: datetime | None = None,
 ) -> go.Figure:
-    """Fix a live chart's time axis to the last `minutes` (so a young lesson is not stretched)."""
+    """Fix a live chart's time axis to the lesson so far, at most its last `minutes`."""
     if not trend.empty:
-        end = local_times(trend["bucket_start"], tz).max() + pd.Timedelta(seconds=bucket_s)
-        fig.update_xaxes(range=[end - pd.Timedelta(minutes=minutes), end])
+        start, end = live_x_range(trend["bucket_start"], started_at, minutes * 60, bucket_s)
+        fig.update_xaxes(range=list(local_times(pd.Series([start, end]), tz)))
     return fig
 
 

@@ -20,6 +20,8 @@ ALERT_MINUTES_ENV = "CLASSPULSE_ALERT_MINUTES"
 OIDC_DOMAINS_ENV = "CLASSPULSE_OIDC_DOMAINS"
 MEDIA_DIRS_ENV = "CLASSPULSE_MEDIA_DIRS"
 ALLOW_STREAMS_ENV = "CLASSPULSE_ALLOW_STREAMS"
+DEFAULT_CLASS_ENV = "CLASSPULSE_DEFAULT_CLASS"
+MAX_FACES_ENV = "CLASSPULSE_MAX_FACES"  # the engine reads it too
 
 
 def utc_now() -> datetime:
@@ -94,6 +96,10 @@ class DashboardSettings:
     timezone: the teacher's zone for every time shown (CLASSPULSE_TIMEZONE, else the machine's).
     attention_only: the Live form's default (CLASSPULSE_ATTENTION_ONLY, as the engine reads it).
     alert_level / alert_minutes: warn when class concentration stays under the level this long.
+    default_class: the Live form's class (CLASSPULSE_DEFAULT_CLASS, else empty).
+    max_faces: the Live form's face limit (CLASSPULSE_MAX_FACES as the engine reads it, else 50).
+    The time zone, alert level and default class are defaults: a teacher's own choices, kept in
+    the database (storage.teacher_settings), win over them (dashboard.state).
     oidc_domains: email domains whose OIDC logins are let in (CLASSPULSE_OIDC_DOMAINS, comma
         separated); none means an OIDC login alone lets nobody in.
     media_dirs: the folders whose videos and image folders the Live form may name by path
@@ -111,6 +117,8 @@ class DashboardSettings:
     oidc_domains: tuple[str, ...] = ()
     media_dirs: tuple[Path, ...] = ()
     allow_streams: bool = False
+    default_class: str = ""
+    max_faces: int = 50
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -127,4 +135,6 @@ class DashboardSettings:
             oidc_domains=_env_domains(environ, OIDC_DOMAINS_ENV),
             media_dirs=_env_dirs(environ, MEDIA_DIRS_ENV),
             allow_streams=_env_bool(environ, ALLOW_STREAMS_ENV, False),
+            default_class=(environ.get(DEFAULT_CLASS_ENV) or "").strip(),
+            max_faces=int(min(100.0, max(1.0, _env_float(environ, MAX_FACES_ENV, 50.0)))),
         )

@@ -105,6 +105,8 @@ def engine_command(launch: LessonLaunch, python: str = sys.executable) -> list[s
         command.append("--attention-only")
     if launch.owner:
         command += ["--teacher", launch.owner]
+    if launch.max_faces is not None:
+        command += ["--max-faces", str(launch.max_faces)]
     if FILE_SOURCES_PLAYED_IN_REAL_TIME and not spec.live:
         command.append("--realtime")
     if spec.kind is SourceKind.DEMO:

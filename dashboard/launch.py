@@ -32,12 +32,18 @@ SOURCE_LABELS = {
 }
 
 
-def check_lesson(title: str, rate_hz: float) -> None:
-    """Refuse a lesson without a title or with a sample rate the engine does not take."""
+MAX_FACES_RANGE = (1, 100)  # what `engine run --max-faces` takes
+
+
+def check_lesson(title: str, rate_hz: float, max_faces: int | None = None) -> None:
+    """Refuse a lesson without a title, or with a sample rate or face limit the engine does not take."""
     if not title.strip():
         raise ValueError("the lesson needs a title")
     if not 0.2 <= rate_hz <= 30:
         raise ValueError(f"the sample rate must be within 0.2-30 per second, got {rate_hz}")
+    low, high = MAX_FACES_RANGE
+    if max_faces is not None and not low <= max_faces <= high:
+        raise ValueError(f"the face limit must be within {low}-{high} faces, got {max_faces}")
 
 
 @dataclass(frozen=True)
@@ -121,9 +127,10 @@ class LessonLaunch:
     rate_hz: float = 2.0
     attention_only: bool = False
     owner: str | None = None  # the logged-in account the lesson belongs to; None: no login
+    max_faces: int | None = None  # most faces followed per frame; None: the engine's own default
 
     def __post_init__(self) -> None:
-        check_lesson(self.title, self.rate_hz)
+        check_lesson(self.title, self.rate_hz, self.max_faces)
         if not self.source.strip():
             raise ValueError("choose a source")
         object.__setattr__(self, "source", str(parse_source_spec(self.source)))
@@ -144,6 +151,7 @@ class LessonForm:
     path: str = ""  # file: a path (or stream URL) typed on this machine
     rate_hz: float = 2.0
     attention_only: bool = False
+    max_faces: int | None = None
 
 
 @dataclass(frozen=True)
@@ -208,13 +216,14 @@ def launch_from_form(
 
     Nothing is written before the title and rate have passed, so a refused form leaves no upload.
     """
-    check_lesson(form.title, form.rate_hz)
+    check_lesson(form.title, form.rate_hz, form.max_faces)
     if form.source_choice == FILE and upload is not None:  # an upload wins over a typed path
         spec = SourceSpec.path(str(save_upload(data_dir, upload.name, upload.content)))
     else:
         spec = source_from_form(form.source_choice, form.region, form.path, policy)
     return LessonLaunch(
-        form.title, form.group_name, str(spec), form.rate_hz, form.attention_only, owner=owner
+        form.title, form.group_name, str(spec), form.rate_hz, form.attention_only, owner=owner,
+        max_faces=form.max_faces,
     )
 
 

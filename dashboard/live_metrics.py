@@ -28,6 +28,23 @@ NO_FACES_TEXT = (
 RATE_WINDOW_S = 20.0  # the achieved sample rate is counted over the latest 20 s of samples
 BEHIND_SHARE = 0.8  # under 80 % of the asked rate, the machine cannot keep up
 STARTING_TEXT = "The engine is starting (loading the models takes a few seconds)…"
+# What each tile state, the engagement number and the class concentration mean (the page's help).
+STATE_HELP = (
+    "**attentive**: facing the screen, eyes open · **looking away**: head turned or eyes turned "
+    "away beyond the limits on Privacy & settings · **eyes closed**: closed longer than a blink, or "
+    "closed most of the last seconds · **absent**: the face is not in view (the tile says for how "
+    "long, and the engagement the student had when last seen) · **camera off**: a still picture "
+    "(profile photo, frozen video), not counted. **Engagement** 0-100: this student's attention "
+    "averaged over the last seconds (100 facing the screen, falling as the head or eyes turn away, "
+    "0 with eyes closed or absent). **Class concentration**: the mean engagement of the students, "
+    "an absent student counting 0 after a few seconds; camera-off tiles and tiles marked \"not a "
+    "student\" (your own self-view, a guest) are left out. The small line on each tile is the "
+    "student's engagement over the last 5 minutes."
+)
+CONCENTRATION_HELP = (
+    "Mean engagement of the students over the last 10 s (0-100): each student's engagement is their "
+    "attention, 100 facing the screen with eyes open, 0 with eyes closed or away from the screen."
+)
 
 
 @dataclass(frozen=True)
@@ -252,3 +269,104 @@ def finished_notice(title: str, status: str) -> Notice:
     if status == LessonStatus.FINISHED:
         return Notice("success", f"Lesson “{title}” {words}.", ":material/check_circle:")
     return Notice("warning", f"Lesson “{title}” {words}.", ":material/warning:")
+
+
+# --- tiles and the face limit -------------------------------------------------------------------
+
+PRESENT_STATES = (AttentionState.ATTENTIVE, AttentionState.LOOKING_AWAY, AttentionState.EYES_CLOSED)
+
+
+@dataclass(frozen=True)
+class Absence:
+    """An absent student: seconds since they were last in view and their engagement then (both
+    None when this lesson never had them in view)."""
+
+    absent_for_s: float | None
+    last_engagement: float | None
+
+
+def duration_words(seconds: float) -> str:
+    """A duration as a teacher reads it: "40 s", "3 min", "1 h 5 min" (whole units, rounded down)."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+
+
+def absences(students: pd.DataFrame, last_present: pd.DataFrame, now: datetime) -> dict[int, Absence]:
+    """Each absent student's absence, from their latest rows (`live_view`'s students) and their last
+    row in view (track_id, ts, engagement, as `loaders.load_last_present` reads them)."""
+    seen = {int(r.track_id): r for r in last_present.itertuples(index=False)}
+    result = {}
+    for track_id in absent_tracks(students):
+        row = seen.get(track_id)
+        if row is None:
+            result[track_id] = Absence(None, None)
+            continue
+        away_s = max(0.0, (pd.Timestamp(now) - pd.Timestamp(row.ts)).total_seconds())
+        result[track_id] = Absence(away_s, float(row.engagement))
+    return result
+
+
+def absent_tracks(students: pd.DataFrame) -> tuple[int, ...]:
+    """The students whose latest row says absent."""
+    if students.empty:
+        return ()
+    return tuple(int(t) for t in students.loc[students["state"] == AttentionState.ABSENT, "track_id"])
+
+
+def tile_detail(
+    state: str, engagement: float, expression: object, absence: Absence | None
+) -> str:
+    """A student tile's line under its badge: engagement (and expression), or why there is none."""
+    if state == AttentionState.CAMERA_OFF:
+        return "A still picture: not counted"
+    if state == AttentionState.ABSENT:
+        return absent_detail(absence or Absence(None, None))
+    detail = f"Engagement **{engagement:.0f}**"
+    return f"{detail} · {expression}" if isinstance(expression, str) else detail
+
+
+def absent_detail(absence: Absence) -> str:
+    """An absent tile's line: "absent for 3 min · last engagement 91, 3 min ago"."""
+    if absence.absent_for_s is None or absence.last_engagement is None:
+        return "absent · not in view yet this lesson"
+    away = duration_words(absence.absent_for_s)
+    return f"absent for {away} · last engagement {absence.last_engagement:.0f}, {away} ago"
+
+
+def face_limit(lesson_settings: object) -> int | None:
+    """The face limit a lesson's engine ran with (its stored settings' faces.max_faces), if known."""
+    faces = lesson_settings.get("faces") if isinstance(lesson_settings, dict) else None
+    limit = faces.get("max_faces") if isinstance(faces, dict) else None
+    return int(limit) if isinstance(limit, int | float) and limit > 0 else None
+
+
+def faces_followed(students: pd.DataFrame, ts: pd.Timestamp) -> int:
+    """How many faces the engine followed in the sample at `ts`: students in view at that time."""
+    if students.empty:
+        return 0
+    at_sample = pd.to_datetime(students["ts"], utc=True) == pd.Timestamp(ts)
+    return int((at_sample & (students["state"] != AttentionState.ABSENT)).sum())
+
+
+def face_limit_notice(
+    samples: pd.DataFrame, students: pd.DataFrame, limit: int | None
+) -> Notice | None:
+    """The newest sample found more faces than the engine followed, because of the face limit."""
+    if samples.empty:
+        return None
+    newest = samples.iloc[-1]
+    found = int(newest["faces_detected"])
+    followed = faces_followed(students, newest["ts"])
+    if found <= followed or (limit is not None and followed < limit):
+        return None  # every face is followed, or some were lost for another reason than the limit
+    return Notice(
+        "warning",
+        f"{found} faces in view, {followed} followed (the face limit): raise the face limit "
+        "when you start the next lesson.",
+        ":material/groups:",
+    )

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import config
-from storage import exclusions, export, lessons, markers, queries
+from storage import exclusions, export, lessons, live_queries, markers, queries
 from storage.db import StorageError, open_database
 from storage.records import LessonStatus
 from storage.viewers import Viewer
@@ -224,6 +224,23 @@ def _load_live_at(db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime) 
         trend_s=LIVE_TREND_S,
         trend_bucket_s=LIVE_TREND_BUCKET_S,
     )
+
+
+def load_last_present(
+    db_url: str, viewer: Viewer, lesson_id: int, now: datetime, track_ids: tuple[int, ...]
+) -> pd.DataFrame:
+    """track_id, ts, engagement: each given student's last observation in view, as of the refresh
+    tick `now` falls in (what an absent tile tells: since when, and how engaged they were)."""
+    if not track_ids:
+        return pd.DataFrame(columns=list(live_queries.LAST_IN_VIEW_COLUMNS))
+    return _load_last_present_at(db_url, viewer, lesson_id, live_as_of(now), tuple(sorted(track_ids)))
+
+
+@st.cache_data(ttl=60, max_entries=16, show_spinner=False)
+def _load_last_present_at(
+    db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime, track_ids: tuple[int, ...]
+) -> pd.DataFrame:
+    return live_queries.last_in_view(database(db_url), lesson_id, as_of, track_ids, viewer=viewer)
 
 
 def iter_export(

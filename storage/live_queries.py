@@ -10,8 +10,10 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Float, Select, and_, cast, func, select
+from sqlalchemy.orm import aliased
 
 from storage.frames import bucket_width_ms, read_frame
+from storage.records import AttentionState
 from storage.report_queries import timeline_frame, timeline_select
 from storage.rollups import per_student_select
 from storage.schema import ObservationRollup, ObservationRow, SampleRow
@@ -172,3 +174,46 @@ def live_view(
         student_trends=per_student,
         samples=samples,
     )
+
+
+LAST_IN_VIEW_COLUMNS = ("track_id", "ts", "engagement")
+_IN_VIEW = tuple(s.value for s in
+                 (AttentionState.ATTENTIVE, AttentionState.LOOKING_AWAY, AttentionState.EYES_CLOSED))
+
+
+def last_in_view(
+    engine: Engine, lesson_id: int, as_of: datetime, track_ids: tuple[int, ...], *, viewer: Viewer
+) -> pd.DataFrame:
+    """track_id, ts, engagement: each given student's last observation in view at or before
+    `as_of` (what an absent tile tells: since when, and how engaged they were); one statement, a
+    newest-first walk of (lesson_id, track_id, ts) per student stopped at the first row in view."""
+    if not track_ids:
+        return pd.DataFrame(columns=list(LAST_IN_VIEW_COLUMNS))
+    obs, inner, rollup = ObservationRow, aliased(ObservationRow), ObservationRollup
+    tracks = (
+        select(rollup.track_id)
+        .where(rollup.lesson_id == lesson_id, rollup.track_id.in_(track_ids))
+        .distinct()
+        .subquery("tracks")
+    )
+    last_ts = (
+        select(inner.ts)
+        .where(inner.lesson_id == lesson_id, inner.track_id == tracks.c.track_id,
+               inner.ts <= as_of, inner.state.in_(_IN_VIEW))
+        .order_by(inner.ts.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    last = select(tracks.c.track_id, last_ts.label("ts")).subquery("last")
+    stmt = (
+        select(obs.track_id, obs.ts, obs.engagement)
+        .join(last, and_(obs.lesson_id == lesson_id, obs.track_id == last.c.track_id,
+                         obs.ts == last.c.ts))
+        .where(lesson_visible(viewer, lesson_id))
+        .order_by(obs.track_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(LAST_IN_VIEW_COLUMNS))
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame

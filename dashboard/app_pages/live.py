@@ -21,7 +21,7 @@ from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_be
 REFRESH_S = loaders.LIVE_REFRESH_S
 STARTING_REFRESH_S = 0.5  # while the engine starts: its lesson is shown within half a second
 TILE_COLUMNS = 6
-FINISHED_LESSON = "live_finished_lesson"  # the lesson that ended last, for its notice and report
+FINISHED_LESSON = state.FINISHED_LESSON  # the lesson that ended last, for its notice and report
 STATE_BADGE = {
     "attentive": ":green-badge[attentive]",
     "looking_away": ":orange-badge[looking away]",
@@ -29,13 +29,6 @@ STATE_BADGE = {
     "absent": ":gray-badge[absent]",
     "camera_off": ":gray-badge[camera off]",
 }
-STATE_HELP = (
-    "**attentive**: facing the screen, eyes open · **looking away**: head or eyes turned away · "
-    "**eyes closed**: closed for a while · **absent**: not in view · **camera off**: a still "
-    "picture (profile photo, frozen video), not counted · **Engagement** 0-100: this student's "
-    "attention over the last seconds · **Class concentration**: the mean engagement of the students "
-    "in view. Mark a tile \"not a student\" (your own self-view, a guest) to leave it out of the lesson."
-)
 NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 OTHER_TEACHERS_ENGINE = (
     "This dashboard is recording another teacher's lesson; you can start one when it ends."
@@ -65,10 +58,11 @@ def show_metrics(
         "Class concentration now",
         "–" if numbers.concentration is None else f"{numbers.concentration:.0f}",
         delta=None if delta is None else f"{delta:+.0f} in the last minute",
-        help="Mean engagement of the students over the last 10 s (0-100).",
+        help=live_metrics.CONCENTRATION_HELP,
         border=True,
     )
-    c2.metric("Students present", f"{numbers.present} of {numbers.students}", border=True)
+    c2.metric("Students present", f"{numbers.present} of {numbers.students}", border=True,
+              help="Students in view now, of every student seen in this lesson.")
     c3.metric(
         "Samples/s",
         "–" if health.samples_per_s is None else f"{health.samples_per_s:.1f}",
@@ -83,9 +77,10 @@ def show_metrics(
 
 
 def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: bool,
-               excluded: list[int], on_exclude: Callable[[int], None]) -> None:
+               excluded: list[int], on_exclude: Callable[[int], None],
+               away: dict[int, live_metrics.Absence]) -> None:
     """One tile per student: state, engagement, expression and the last 5 minutes as a sparkline."""
-    st.subheader("Students", help=STATE_HELP)
+    st.subheader("Students", help=live_metrics.STATE_HELP)
     if excluded:
         st.caption("Not students (left out of this lesson): "
                    + ", ".join(f"Student {t}" for t in excluded))
@@ -101,16 +96,9 @@ def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: boo
                 st.markdown(
                     f"**Student {int(row.track_id)}** {STATE_BADGE.get(row.state, row.state)}"
                 )
-                if row.state == "camera_off":
-                    detail = "A still picture: not counted"
-                elif row.state == "absent":
-                    detail = f"Last engagement {row.engagement:.0f} (before leaving)"
-                else:
-                    detail = f"Engagement **{row.engagement:.0f}**"
-                if row.state not in ("absent", "camera_off") and not attention_only \
-                        and isinstance(row.expression, str):
-                    detail += f" · {row.expression}"
-                st.markdown(detail)
+                st.markdown(live_metrics.tile_detail(
+                    row.state, row.engagement, None if attention_only else row.expression,
+                    away.get(int(row.track_id))))
                 values = trends.loc[trends["track_id"] == row.track_id, "engagement"].tolist()
                 if len(values) >= 2:
                     st.plotly_chart(
@@ -150,6 +138,8 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
             )
         )
         offer_pick_again(lesson, live.samples, engine, Path(data_dir), FINISHED_LESSON)
+        show(live_metrics.face_limit_notice(
+            live.samples, live.students, live_metrics.face_limit(lesson["settings"])))
         show_metrics(numbers, health, lesson["sample_rate_hz"])
         show(
             live_metrics.alert_notice(
@@ -160,7 +150,8 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
         if not live.trend.empty:
             st.plotly_chart(
                 charts.add_markers(
-                    charts.live_trend(live.trend, settings.timezone, level=settings.alert_level),
+                    charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
+                                      started_at=lesson["started_at"]),
                     marks, settings.timezone,
                 ),
                 key="live_trend_chart",
@@ -169,16 +160,21 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
                 st.plotly_chart(
                     charts.show_last_minutes(
                         charts.expression_mix_over_time(
-                            live.trend, settings.timezone, title="Expression mix, last 10 minutes"
+                            live.trend, settings.timezone,
+                            title=charts.live_title("Expression mix", live.trend, lesson["started_at"]),
                         ),
                         live.trend,
                         settings.timezone,
+                        started_at=lesson["started_at"],
                     ),
                     key="live_expression_chart",
                 )
+        last_present = loaders.load_last_present(
+            db_url, viewer, lesson_id, now, live_metrics.absent_tracks(live.students))
         show_tiles(live.students, live.student_trends, bool(lesson["attention_only"]),
                    loaders.load_excluded(db_url, viewer, lesson_id),
-                   lambda track_id: loaders.mark_not_a_student(db_url, viewer, lesson_id, track_id))
+                   lambda track_id: loaders.mark_not_a_student(db_url, viewer, lesson_id, track_id),
+                   live_metrics.absences(live.students, last_present, now))
         if live_metrics.card_has_ended(lesson["status"], engine):
             st.session_state[FINISHED_LESSON] = lesson_id
             loaders.clear_caches()
@@ -199,9 +195,16 @@ def waiting_for_engine(data_dir: str) -> None:
 
 
 def start(
-    settings: DashboardSettings, form: launch.LessonForm, upload: launch.Upload | None = None
+    settings: DashboardSettings,
+    form: launch.LessonForm,
+    upload: launch.Upload | None = None,
+    *,
+    remember_class: bool = False,
 ) -> None:
-    """Check the form and start the engine; the page then follows it through the state file."""
+    """Check the form and start the engine; the page then follows it through the state file.
+
+    With `remember_class`, the lesson's class becomes the teacher's default class for next time.
+    """
     try:
         new_launch = launch.launch_from_form(
             form,
@@ -214,6 +217,9 @@ def start(
         st.error(str(exc))
         return
     control.start_engine(new_launch, settings.data_dir, db_url=settings.db_url)
+    group = new_launch.group_name.strip()
+    if remember_class and group and group != settings.default_class:
+        state.remember(state.DEFAULT_CLASS, group)
     st.session_state.pop(FINISHED_LESSON, None)
     loaders.clear_caches()
     st.rerun()
@@ -225,12 +231,14 @@ def source_policy(settings: DashboardSettings) -> launch.SourcePolicy:
 
 
 def first_run_guide(settings: DashboardSettings) -> None:
+    """A fresh install: what ClassPulse records, and a one-click demo beside the start form."""
     st.subheader("Welcome to ClassPulse")
     st.markdown(
         "No lesson is stored yet. A lesson is recorded by the **engine**, which watches a webcam, a "
         "region of your screen showing a video-call gallery, or a video file, and stores per student "
         "only numbers (attention state, engagement, expression probabilities) — never images.\n\n"
-        "1. Try it now with the **demo**: a recorded video-call gallery of nine students.\n"
+        "1. Try it now with the **demo**: a recorded video-call gallery of nine students — or start "
+        "your own lesson on a webcam, your screen or a video file with the form below.\n"
         "2. Watch the class concentration and the student tiles update every 2 seconds.\n"
         "3. Stop the lesson and open its report on the **Lessons** page; export CSV files on **Export**."
     )
@@ -244,13 +252,18 @@ def first_run_guide(settings: DashboardSettings) -> None:
 
 
 def start_form(settings: DashboardSettings) -> None:
+    """The start form: title, class (the teacher's default class first), source, rate, attention only."""
     st.subheader("Start a lesson")
     webcams = load_webcams()
     options = launch.source_choices(webcams)
     left, right = st.columns(2)
     title = left.text_input("Lesson title", value="Lesson", key="live_title")
     group = left.text_input(
-        "Class / group", value="", key="live_group", placeholder="e.g. 9B Physics"
+        "Class / group",
+        value=settings.default_class,
+        key="live_group",
+        placeholder="e.g. 9B Physics",
+        help="The class you start a lesson for is offered here next time.",
     )
     choice = right.radio(
         "Source",
@@ -279,8 +292,15 @@ def start_form(settings: DashboardSettings) -> None:
         value=settings.attention_only,
         key="live_attention_only",
     )
+    max_faces = left.number_input(
+        "Face limit", *launch.MAX_FACES_RANGE, value=settings.max_faces, step=1,
+        key="live_max_faces",
+        help="Most faces followed in each frame (a 7×7 gallery has 49 tiles); each face costs time.",
+    )
     if st.button("Start lesson", type="primary", key="live_start", icon=":material/play_arrow:"):
-        form = launch.LessonForm(title, group, choice, region, path, rate, attention_only)
+        form = launch.LessonForm(
+            title, group, choice, region, path, rate, attention_only, int(max_faces)
+        )
         problem = problem_before_start() if choice == launch.SCREEN else None
         if problem:
             st.error(problem)
@@ -289,6 +309,7 @@ def start_form(settings: DashboardSettings) -> None:
             settings,
             form,
             None if upload is None else launch.Upload(upload.name, upload.getvalue()),
+            remember_class=True,
         )
 
 
@@ -349,7 +370,11 @@ def finished_notice(settings: DashboardSettings) -> None:
     if lesson is None:
         return
     show(live_metrics.finished_notice(lesson["title"], lesson["status"]))
-    if st.button("Open its report", key="live_open_report"):
+    report, dismiss, _ = st.columns([1, 1, 4])
+    if dismiss.button("Dismiss", key="live_dismiss_finished", type="tertiary"):
+        st.session_state.pop(FINISHED_LESSON, None)  # read: it goes, and leaving the page does too
+        st.rerun()
+    if report.button("Open its report", key="live_open_report"):
         st.session_state[state.SELECTED_LESSON] = lesson_id
         st.switch_page("dashboard/app_pages/lessons.py")
 
@@ -372,5 +397,4 @@ elif not engine_running:
     finished_notice(settings)
     if loaders.load_lessons(settings.db_url, state.viewer()).empty:
         first_run_guide(settings)
-    else:
-        start_form(settings)
+    start_form(settings)  # always: a first lesson can be a real one, not only the demo

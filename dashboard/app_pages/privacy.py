@@ -147,8 +147,10 @@ right.slider(
     args=("privacy_alert_minutes", state.ALERT_MINUTES),
 )
 st.caption(
-    "These choices last for this browser session; set CLASSPULSE_TIMEZONE, CLASSPULSE_ATTENTION_ONLY, "
-    "CLASSPULSE_ALERT_LEVEL and CLASSPULSE_ALERT_MINUTES to change the defaults."
+    "The time zone and alert level are kept for you (your account, or this computer without a "
+    "login) and found again next time; the other choices last for this browser session. Set "
+    "CLASSPULSE_TIMEZONE, CLASSPULSE_ATTENTION_ONLY, CLASSPULSE_ALERT_LEVEL and "
+    "CLASSPULSE_ALERT_MINUTES to change the defaults."
 )
 
 st.subheader("Thresholds of the attention states")

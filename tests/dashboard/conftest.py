@@ -139,6 +139,8 @@ def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
         "CLASSPULSE_ALERT_MINUTES",
         "CLASSPULSE_MEDIA_DIRS",
         "CLASSPULSE_ALLOW_STREAMS",
+        "CLASSPULSE_MAX_FACES",
+        "CLASSPULSE_DEFAULT_CLASS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("dashboard.config.utc_now", lambda: LIVE_NOW)

@@ -194,3 +194,42 @@ def test_no_markers_leaves_the_figure_as_it_was() -> None:
     before = fig.to_json()
     assert charts.add_markers(fig, _markers([], []), "UTC").to_json() == before
     assert charts.add_markers(fig, None, "UTC").to_json() == before
+
+
+def _buckets(first_s: float, last_s: float) -> pd.Series:
+    """10-second bucket starts from `first_s` to `last_s` after T0."""
+    seconds = range(int(first_s), int(last_s) + 1, 10)
+    return pd.Series(pd.to_datetime([T0 + timedelta(seconds=s) for s in seconds], utc=True))
+
+
+@pytest.mark.parametrize(
+    ("started_s", "first_s", "last_s", "expected_s"),
+    [
+        (0, 0, 50, (0, 60)),  # a one-minute lesson fills the chart, not its right-hand tenth
+        (3, 0, 230, (0, 240)),  # the lesson's first bucket starts before its first sample
+        (0, 0, 590, (0, 600)),  # exactly the window
+        (0, 300, 1190, (600, 1200)),  # a 20-minute lesson: its last 10 minutes
+        (None, 40, 100, (40, 110)),  # start unknown: from the first bucket shown
+    ],
+)
+def test_the_live_axis_spans_the_lesson_so_far_until_it_outgrows_the_window(
+    started_s, first_s, last_s, expected_s
+):
+    started = None if started_s is None else T0 + timedelta(seconds=started_s)
+    start, end = charts.live_x_range(_buckets(first_s, last_s), started, window_s=600, bucket_s=10)
+    assert (start, end) == tuple(pd.Timestamp(T0 + timedelta(seconds=s)) for s in expected_s)
+
+
+def test_the_live_trend_is_titled_and_drawn_for_the_lesson_so_far_in_local_time():
+    young = _timeline([50.0] * 6, bucket_s=10.0)
+    fig = charts.live_trend(young, "Europe/Berlin", level=40.0, started_at=T0)
+    assert fig.layout.title.text == "Class concentration, lesson so far"
+    assert [pd.Timestamp(x) for x in fig.layout.xaxis.range] == [
+        pd.Timestamp("2025-01-06 09:00:00"), pd.Timestamp("2025-01-06 09:01:00")
+    ]
+    long = _timeline([50.0] * 60, bucket_s=10.0)
+    later = T0 - timedelta(minutes=30)
+    assert charts.live_trend(long, "UTC", level=40.0, started_at=later).layout.title.text == (
+        "Class concentration, last 10 minutes"
+    )
+    assert charts.live_title("Expression mix", young, T0) == "Expression mix, lesson so far"

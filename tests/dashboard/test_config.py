@@ -31,3 +31,14 @@ def test_media_folders_are_none_unless_set(raw, dirs):
 def test_stream_urls_are_off_unless_the_administrator_allows_them(raw, allowed):
     environ = {} if raw is None else {"CLASSPULSE_ALLOW_STREAMS": raw}
     assert DashboardSettings.from_env(environ).allow_streams is allowed
+
+
+@pytest.mark.parametrize(("raw", "limit"), [(None, 50), ("64", 64), ("500", 100), ("many", 50)])
+def test_the_forms_face_limit_follows_the_engines_variable(raw, limit):
+    environ = {} if raw is None else {"CLASSPULSE_MAX_FACES": raw}
+    assert DashboardSettings.from_env(environ).max_faces == limit
+
+
+def test_the_default_class_comes_from_the_environment_until_a_teacher_chooses_one():
+    assert DashboardSettings.from_env({}).default_class == ""
+    assert DashboardSettings.from_env({"CLASSPULSE_DEFAULT_CLASS": " 9B "}).default_class == "9B"

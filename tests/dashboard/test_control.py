@@ -298,3 +298,13 @@ def test_the_sweep_deletes_leftover_uploads_but_not_the_playing_one_nor_a_fresh_
         control.stop_engine(handle, timeout_s=10)
     assert control.sweep_uploads(tmp_path, grace_s=0) == 1  # the fresh one, once old enough
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+@pytest.mark.parametrize(("max_faces", "tail"), [(None, []), (60, ["--max-faces", "60"])])
+def test_the_face_limit_goes_on_the_command_line_only_when_the_form_set_one(max_faces, tail):
+    launch = control.LessonLaunch("Maths", "7A", "0", 2.0, max_faces=max_faces)
+    command = control.engine_command(launch, python="py")
+    assert command[command.index("--quiet") + 1:] == tail
+    assert control.EngineHandle.from_json(
+        control.EngineHandle(1, "l", "t", launch).to_json()
+    ).launch.max_faces == max_faces

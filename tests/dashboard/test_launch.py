@@ -232,3 +232,15 @@ def test_a_launch_keeps_its_source_as_the_grammar_writes_it(typed, kept):
 def test_a_launch_with_a_source_outside_the_grammar_is_refused():
     with pytest.raises(ValueError, match="a screen region is x,y,w,h"):
         LessonLaunch("Maths", "", "screen:1,2")
+
+
+@pytest.mark.parametrize("max_faces", [0, 101])
+def test_a_face_limit_the_engine_does_not_take_is_refused_in_words(tmp_path, max_faces):
+    form = LessonForm("Maths", "", "demo", max_faces=max_faces)
+    with pytest.raises(ValueError, match=f"the face limit must be within 1-100 faces, got {max_faces}"):
+        launch.launch_from_form(form, data_dir=tmp_path)
+
+
+def test_the_forms_face_limit_reaches_the_launch(tmp_path):
+    made = launch.launch_from_form(LessonForm("Maths", "", "demo", max_faces=64), data_dir=tmp_path)
+    assert made.max_faces == 64

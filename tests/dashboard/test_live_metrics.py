@@ -310,3 +310,120 @@ def test_a_screen_lesson_without_faces_for_30_s_asks_whether_the_call_window_mov
     assert live_metrics.no_faces_notice("screen 252,152,976,556", samples(9, *(0,) * 59)) is None
     assert live_metrics.no_faces_notice("camera 0", empty) is None
     assert live_metrics.no_faces_notice("video file screen.mp4", empty) is None
+
+
+def latest_rows(*rows: tuple[int, str, float, float]) -> pd.DataFrame:
+    """(track_id, state, engagement, seconds after T0 of the row) per student: live_view's students."""
+    return pd.DataFrame(
+        {
+            "track_id": [r[0] for r in rows],
+            "ts": pd.to_datetime([T0 + timedelta(seconds=r[3]) for r in rows], utc=True),
+            "state": [r[1] for r in rows],
+            "engagement": [r[2] for r in rows],
+            "expression": [None] * len(rows),
+        }
+    )
+
+
+def last_in_view(*rows: tuple[int, float, float]) -> pd.DataFrame:
+    """(track_id, seconds after T0, engagement): each student's last row in view."""
+    return pd.DataFrame(
+        {
+            "track_id": [r[0] for r in rows],
+            "ts": pd.to_datetime([T0 + timedelta(seconds=r[1]) for r in rows], utc=True),
+            "engagement": [r[2] for r in rows],
+        }
+    )
+
+
+def test_an_absent_tile_says_how_long_and_the_engagement_when_last_in_view():
+    now = T0 + timedelta(seconds=300)
+    latest = latest_rows((1, "attentive", 80.0, 299), (2, "absent", 4.0, 299), (3, "absent", 0.0, 299))
+    seen = last_in_view((1, 299, 80.0), (2, 120, 91.2), (3, 290, 55.0))
+    away = live_metrics.absences(latest, seen, now)
+    assert away == {2: live_metrics.Absence(180.0, 91.2), 3: live_metrics.Absence(10.0, 55.0)}
+    assert live_metrics.absent_detail(away[2]) == "absent for 3 min · last engagement 91, 3 min ago"
+    assert live_metrics.absent_detail(away[3]) == "absent for 10 s · last engagement 55, 10 s ago"
+
+
+def test_a_student_never_in_view_this_lesson_is_absent_without_a_last_engagement():
+    away = live_metrics.absences(latest_rows((5, "absent", 0.0, 10)), last_in_view(), T0)
+    assert away == {5: live_metrics.Absence(None, None)}
+    assert live_metrics.absent_detail(away[5]) == "absent · not in view yet this lesson"
+
+
+def test_absent_tracks_are_the_students_whose_latest_row_says_absent():
+    latest = latest_rows((1, "absent", 0.0, 1), (2, "camera_off", 0.0, 1), (4, "absent", 0.0, 1))
+    assert live_metrics.absent_tracks(latest) == (1, 4)
+    assert live_metrics.absent_tracks(latest_rows()) == ()
+
+
+@pytest.mark.parametrize(
+    ("state", "engagement", "expression", "absence", "text"),
+    [
+        ("attentive", 72.4, "happy", None, "Engagement **72** · happy"),
+        ("looking_away", 31.0, None, None, "Engagement **31**"),  # attention only: no expression
+        ("camera_off", 0.0, "neutral", None, "A still picture: not counted"),
+        ("absent", 0.0, None, live_metrics.Absence(125.0, 91.0),
+         "absent for 2 min · last engagement 91, 2 min ago"),
+    ],
+)
+def test_each_tile_says_its_state_in_words(state, engagement, expression, absence, text):
+    assert live_metrics.tile_detail(state, engagement, expression, absence) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(0, "0 s"), (59.4, "59 s"), (60, "1 min"), (179, "2 min"), (3600, "1 h"), (3900, "1 h 5 min")],
+)
+def test_durations_read_in_whole_units(seconds, words):
+    assert live_metrics.duration_words(seconds) == words
+
+
+def faces_found(*rows: tuple[float, int]) -> pd.DataFrame:
+    """(seconds after T0, faces_detected) per sample: live_view's samples."""
+    return pd.DataFrame(
+        {
+            "ts": pd.to_datetime([T0 + timedelta(seconds=r[0]) for r in rows], utc=True),
+            "faces_detected": [r[1] for r in rows],
+        }
+    )
+
+
+def _in_view(n: int, at_s: float, absent: int = 0) -> pd.DataFrame:
+    rows = [(i + 1, "attentive", 60.0, at_s) for i in range(n)]
+    rows += [(n + i + 1, "absent", 0.0, at_s) for i in range(absent)]
+    return latest_rows(*rows)
+
+
+@pytest.mark.parametrize(
+    ("faces", "followed", "limit", "text"),
+    [
+        (52, 50, 50, "52 faces in view, 50 followed (the face limit): raise the face limit when you "
+         "start the next lesson."),
+        (12, 10, None, "12 faces in view, 10 followed (the face limit): raise the face limit when "
+         "you start the next lesson."),  # a lesson started elsewhere, its limit not stored
+        (50, 50, 50, None),
+        (9, 7, 50, None),  # under the limit: two faces lost for another reason
+    ],
+)
+def test_more_faces_than_the_limit_says_so(faces, followed, limit, text):
+    notice = live_metrics.face_limit_notice(
+        faces_found((0.0, 3), (0.5, faces)), _in_view(followed, 0.5, absent=2), limit
+    )
+    assert (None if notice is None else notice.text) == text
+
+
+def test_the_face_limit_notice_reads_the_newest_sample_only():
+    latest = _in_view(50, 1.0)
+    assert live_metrics.face_limit_notice(faces_found((0.5, 52), (1.0, 50)), latest, 50) is None
+    assert live_metrics.face_limit_notice(faces_found(), latest, 50) is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "limit"),
+    [({"faces": {"max_faces": 50}}, 50), ({"faces": {"max_faces": 8}}, 8), ({}, None),
+     ({"faces": None}, None), (None, None)],
+)
+def test_the_face_limit_is_read_from_the_lessons_stored_settings(settings, limit):
+    assert live_metrics.face_limit(settings) == limit

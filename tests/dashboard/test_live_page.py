@@ -54,8 +54,8 @@ def test_change_over_the_last_minute_is_now_minus_a_minute_ago(app, seeded_db):
 def test_live_card_draws_trend_expressions_and_a_tile_per_student(app, seeded_db):
     at = app(seeded_db.url, "live")
     titles = chart_titles(at)
-    assert "Class concentration, last 10 minutes" in titles
-    assert "Expression mix, last 10 minutes" in titles
+    assert "Class concentration, lesson so far" in titles
+    assert "Expression mix, lesson so far" in titles
     tiles = [m.value for m in at.markdown if m.value.startswith("**Student ")]
     assert len(tiles) == 8
     assert tiles[0].startswith("**Student 1**")
@@ -85,7 +85,7 @@ def test_attention_only_lesson_shows_no_expression_chart(app, tmp_path):
     seed_running_lesson(open_database(url), attention_only=True)
     at = app(url, "live")
     titles = chart_titles(at)
-    assert "Class concentration, last 10 minutes" in titles
+    assert "Class concentration, lesson so far" in titles
     assert not [t for t in titles if "xpression" in t]
 
 
@@ -137,10 +137,23 @@ def test_a_computer_that_cannot_keep_the_rate_is_told_and_the_notice_clears_once
     assert _metrics(at)["Samples/s"] == "2.0"
 
 
-def test_first_run_shows_the_guide_with_a_demo_button(app, tmp_path):
+def test_first_run_shows_the_guide_with_a_demo_button_beside_the_full_start_form(
+    app, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(control, "webcam_indices", lambda dev=None: [0])
     at = app(f"sqlite:///{tmp_path / 'empty.db'}", "live")
-    assert at.subheader[0].value == "Welcome to ClassPulse"
+    assert [h.value for h in at.subheader] == ["Welcome to ClassPulse", "Start a lesson"]
     assert at.button(key="live_demo_start").label == "Start a demo lesson"
+    assert at.button(key="live_start").label == "Start lesson"
+    assert {w.key for w in at.text_input} >= {"live_title", "live_group"}
+    assert list(at.radio(key="live_source").options) == [
+        "Webcam 0",
+        "Screen region (a video-call gallery on this screen)",
+        "Video file",
+        "Demo gallery (recorded video call)",
+    ]
+    assert at.slider(key="live_rate").value == 2.0
+    assert at.checkbox(key="live_attention_only").value is False
 
 
 def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch):
@@ -198,6 +211,32 @@ def test_a_typed_path_that_does_not_exist_is_refused_on_the_form(app, own_db, tm
     monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
     at = _typed_source(app(own_db.url, "live"), str(tmp_path / "nope.mp4"))
     assert at.error[0].value == f"there is no file or folder at {tmp_path / 'nope.mp4'}"
+    assert control.load_handle(tmp_path / "data") is None
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["lessons stored", "first visit"])
+def test_a_refused_path_keeps_the_title_class_and_path_typed(
+    app, own_db, tmp_path, monkeypatch, fresh
+):
+    if fresh:
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        _finish_running_lesson(own_db)
+        url = own_db.url
+    monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
+    at = app(url, "live")
+    at.text_input(key="live_title").input("Optics").run()
+    at.text_input(key="live_group").input("9B Physics").run()
+    at.slider(key="live_rate").set_value(3.0).run()
+    at.number_input(key="live_max_faces").set_value(64).run()
+    typed = str(tmp_path / "nope.mp4")
+    _typed_source(at, typed)
+    assert [e.value for e in at.error] == [f"there is no file or folder at {typed}"]
+    assert at.text_input(key="live_title").value == "Optics"
+    assert at.text_input(key="live_group").value == "9B Physics"
+    assert at.text_input(key="live_path").value == typed
+    assert at.radio(key="live_source").value == "file"
+    assert (at.slider(key="live_rate").value, at.number_input(key="live_max_faces").value) == (3.0, 64)
     assert control.load_handle(tmp_path / "data") is None
 
 

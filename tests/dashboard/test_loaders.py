@@ -77,3 +77,31 @@ def test_runs_within_one_tick_share_a_query_and_the_next_tick_reads_anew(tmp_pat
 
     assert first.concentration == same_tick.concentration == pytest.approx(80.0)
     assert next_tick.concentration == pytest.approx(50.0)
+
+
+def test_last_present_is_each_students_last_row_in_view_for_viewers_who_may_see_it(tmp_path):
+    import streamlit as st
+
+    st.cache_data.clear()
+    url = f"sqlite:///{tmp_path / 'away.db'}"
+    engine = open_database(url)
+    lesson_id = create_lesson(engine, LessonSpec("Away", "7A", TICK, owner="ms.lee"))
+    states = [AttentionState.ATTENTIVE, AttentionState.LOOKING_AWAY, AttentionState.ABSENT,
+              AttentionState.ABSENT]
+    samples = [
+        Sample(TICK + timedelta(seconds=i), 1, 5.0, (
+            Observation(TICK + timedelta(seconds=i), 1, state, 80.0 - i * 10),
+            Observation(TICK + timedelta(seconds=i), 2, AttentionState.ABSENT, 0.0),
+        ))
+        for i, state in enumerate(states)
+    ]  # student 1 in view for 2 s then gone; student 2 never in view
+    write_samples(engine, lesson_id, samples)
+    now = TICK + timedelta(seconds=3)
+    found = loaders.load_last_present(url, Viewer.teacher("ms.lee"), lesson_id, now, (2, 1))
+    assert list(found["track_id"]) == [1]
+    assert list(found["ts"]) == [TICK + timedelta(seconds=1)]
+    assert list(found["engagement"]) == [70.0]
+    other = loaders.load_last_present(url, Viewer.teacher("mr.khan"), lesson_id, now, (1, 2))
+    assert other.empty  # another teacher's lesson has no rows for him
+    early = loaders.load_last_present(url, EVERYONE, lesson_id, TICK - timedelta(seconds=5), (1,))
+    assert early.empty  # nothing in view yet as of then

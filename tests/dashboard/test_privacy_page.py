@@ -49,8 +49,8 @@ def test_purge_deletes_finished_lessons_older_than_the_period(app, own_db):
     assert list(left["id"]) == [own_db.running]  # running lessons are kept
 
 
-def test_settings_change_the_time_zone_and_attention_default_for_other_pages(app, seeded_db):
-    at = app(seeded_db.url, "privacy")
+def test_settings_change_the_time_zone_and_attention_default_for_other_pages(app, own_db):
+    at = app(own_db.url, "privacy")  # its own database: the chosen zone is stored there
     at.selectbox(key="privacy_timezone").set_value("Asia/Tokyo").run()
     at.toggle(key="privacy_attention_only").set_value(True).run()
     assert at.session_state["cp_timezone"] == "Asia/Tokyo"

@@ -192,6 +192,8 @@ def test_a_region_too_small_outside_the_screen_or_without_faces_is_refused_in_on
     at = choose_screen(app, form_db)
     at.text_input(key="live_title").input("Optics").run()
     at.text_input(key="live_group").input("9B Physics").run()
+    at.slider(key="live_rate").set_value(3.0).run()
+    at.number_input(key="live_max_faces").set_value(64).run()
     cases = [
         (
             ((400, 520), (300, 380)),
@@ -212,6 +214,9 @@ def test_a_region_too_small_outside_the_screen_or_without_faces_is_refused_in_on
         assert at.text_input(key="live_title").value == "Optics"
         assert at.text_input(key="live_group").value == "9B Physics"
         assert at.radio(key="live_source").value == "screen"
+        assert (at.slider(key="live_rate").value, at.number_input(key="live_max_faces").value) == (
+            3.0, 64
+        )
         assert control.load_handle(sleeping_engine) is None  # nothing started
 
 
