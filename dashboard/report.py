@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from dashboard import charts
+from dashboard import charts, marker_chart
 from storage.markers import CONTEXT_COLUMNS, CONTEXT_WINDOW_S
 from storage.records import LessonStatus
 from storage.viewers import Viewer
@@ -164,20 +164,20 @@ def duration_text(seconds: float) -> str:
 def figures(report: LessonReport, tz: str, level: float) -> dict[str, go.Figure]:
     """The report's charts by name; no expression charts in attention-only lessons."""
     figs = {
-        "concentration": charts.add_markers(
+        "concentration": marker_chart.add_markers(
             charts.concentration_timeline(
                 report.timeline, tz, level=level, bucket_s=report.bucket_s, lows=report.low_moments
             ),
             report.markers,
             tz,
         ),
-        "states": charts.add_markers(
+        "states": marker_chart.add_markers(
             charts.state_shares_over_time(report.timeline, tz), report.markers, tz
         ),
     }
     if not report.attention_only:
         figs["expressions"] = charts.expression_distribution(report.timeline)
-        figs["expression_mix"] = charts.add_markers(
+        figs["expression_mix"] = marker_chart.add_markers(
             charts.expression_mix_over_time(report.timeline, tz), report.markers, tz
         )
     if not report.summary.empty:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, config, control, launch, live_metrics, loaders, state
+from dashboard import charts, config, control, launch, live_metrics, loaders, marker_chart, state
 from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
 from dashboard.markers_ui import marker_bar
@@ -149,7 +149,7 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
         marks = marker_bar(db_url, viewer, lesson_id, settings.timezone)  # "Mark this moment"
         if not live.trend.empty:
             st.plotly_chart(
-                charts.add_markers(
+                marker_chart.add_markers(
                     charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
                                       started_at=lesson["started_at"]),
                     marks, settings.timezone,

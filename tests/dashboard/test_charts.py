@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dashboard import charts
+from dashboard import charts, marker_chart
 from storage.records import EXPRESSIONS
 
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
@@ -128,13 +128,13 @@ def _markers(minutes: list[float], labels: list[str]) -> pd.DataFrame:
 
 
 def _drawn(fig) -> tuple[list, list]:
-    lines = [s for s in fig.layout.shapes if s.name == charts.MARKER_NAME]
-    labels = [a for a in fig.layout.annotations if a.name == charts.MARKER_NAME]
+    lines = [s for s in fig.layout.shapes if s.name == marker_chart.MARKER_NAME]
+    labels = [a for a in fig.layout.annotations if a.name == marker_chart.MARKER_NAME]
     return lines, labels
 
 
 def test_each_marker_is_one_vertical_line_with_its_label_at_its_local_time() -> None:
-    fig = charts.add_markers(
+    fig = marker_chart.add_markers(
         charts.concentration_timeline(_timeline([50] * 10), "Europe/Berlin", level=40, bucket_s=60),
         _markers([2, 6], ["quiz", ""]),
         "Europe/Berlin",
@@ -148,7 +148,7 @@ def test_each_marker_is_one_vertical_line_with_its_label_at_its_local_time() -> 
 
 
 def test_marker_labels_stay_inside_the_plot_under_the_title_and_above_the_legend() -> None:
-    fig = charts.add_markers(charts.state_shares_over_time(_timeline([50] * 10), "UTC"),
+    fig = marker_chart.add_markers(charts.state_shares_over_time(_timeline([50] * 10), "UTC"),
                              _markers([1, 1.5, 2, 9], ["quiz", "group work", "break", "end"]), "UTC")
     _, labels = _drawn(fig)
     assert all(a.yref == "paper" and a.yanchor == "top" and 0 < a.y <= 1 for a in labels)
@@ -158,12 +158,12 @@ def test_marker_labels_stay_inside_the_plot_under_the_title_and_above_the_legend
 
 
 def test_a_marker_label_is_text_not_markup_and_a_long_one_is_cut() -> None:
-    fig = charts.add_markers(charts.expression_mix_over_time(_timeline([50, 60]), "UTC"),
+    fig = marker_chart.add_markers(charts.expression_mix_over_time(_timeline([50, 60]), "UTC"),
                              _markers([0.5, 1], ['<a href="https://evil.example">quiz</a>', "x" * 100]),
                              "UTC")
     _, labels = _drawn(fig)
     assert "<a " not in labels[0].text and labels[0].text.startswith("&lt;a href")
-    assert labels[1].text == "x" * (charts.MARKER_LABEL_CHARS - 1) + "…"
+    assert labels[1].text == "x" * (marker_chart.MARKER_LABEL_CHARS - 1) + "…"
 
 
 @pytest.mark.parametrize(
@@ -176,12 +176,12 @@ def test_a_marker_label_is_text_not_markup_and_a_long_one_is_cut() -> None:
     ],
 )
 def test_markers_close_together_get_different_label_heights(positions, gap, levels) -> None:
-    assert charts.marker_levels(positions, gap) == levels
+    assert marker_chart.marker_levels(positions, gap) == levels
 
 
 def test_the_live_trend_draws_markers_in_its_window_and_widens_for_one_just_made() -> None:
     trend = _timeline([50] * 60, bucket_s=10.0)  # 10 minutes from T0
-    fig = charts.add_markers(charts.live_trend(trend, "UTC", level=40),
+    fig = marker_chart.add_markers(charts.live_trend(trend, "UTC", level=40),
                              _markers([-5, 4, 10.2], ["before", "quiz", "now"]), "UTC")
     lines, labels = _drawn(fig)
     assert [a.text for a in labels] == ["quiz", "now"]  # the one before the window is left out
@@ -192,8 +192,8 @@ def test_the_live_trend_draws_markers_in_its_window_and_widens_for_one_just_made
 def test_no_markers_leaves_the_figure_as_it_was() -> None:
     fig = charts.concentration_timeline(_timeline([50, 60]), "UTC", level=40, bucket_s=60)
     before = fig.to_json()
-    assert charts.add_markers(fig, _markers([], []), "UTC").to_json() == before
-    assert charts.add_markers(fig, None, "UTC").to_json() == before
+    assert marker_chart.add_markers(fig, _markers([], []), "UTC").to_json() == before
+    assert marker_chart.add_markers(fig, None, "UTC").to_json() == before
 
 
 def _buckets(first_s: float, last_s: float) -> pd.Series:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from dashboard import charts, report
+from dashboard import marker_chart, report
 from storage.db import open_database
 from storage.markers import add_marker, lesson_markers, marker_context
 from storage.viewers import Viewer
@@ -32,9 +32,9 @@ def _drawn_markers(at, title: str) -> list[str]:
     for element in at.get("plotly_chart"):
         layout = json.loads(element.proto.spec)["layout"]
         if layout.get("title", {}).get("text", "").startswith(title):
-            lines = [s for s in layout.get("shapes", []) if s.get("name") == charts.MARKER_NAME]
+            lines = [s for s in layout.get("shapes", []) if s.get("name") == marker_chart.MARKER_NAME]
             labels = [a["text"] for a in layout.get("annotations", [])
-                      if a.get("name") == charts.MARKER_NAME]
+                      if a.get("name") == marker_chart.MARKER_NAME]
             assert len(lines) == len(labels)
             return labels
     raise AssertionError(f"no chart titled {title!r}")
