@@ -260,3 +260,15 @@ def test_unchanged_faces_keep_their_landmarks_between_discovery_passes_and_a_cha
         moved = f.find(rgb(changed), t_s=1.0)
         assert f.last_timings_ms["reused"] == len(first) - 1
         assert sum(_tile_of(face, tiles) == 0 for face in moved) == 1
+
+
+def test_finds_at_least_47_of_49_faces_in_a_7x7_call_at_1920x1080_with_default_settings(asset):
+    from engine.call_gallery import large_gallery
+
+    gallery = large_gallery(7)
+    frame = gallery.render(0)
+    with FaceFinder(asset("face_landmarker.task")) as f:
+        faces = f.find(rgb(frame.image), t_s=0.0)
+    students = [frame.tile_at(face.box) for face in faces]
+    assert None not in students  # every face lies in a tile
+    assert len({tile.student for tile in students}) == len(faces) >= 47  # one face per tile
