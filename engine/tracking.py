@@ -145,6 +145,11 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     n_rows, n_cols = cost.shape
     if n_rows == 0 or n_cols == 0:
         return []
+    open_pairs = cost < _GATED
+    if open_pairs.sum(axis=0).max() <= 1 and open_pairs.sum(axis=1).max() <= 1:
+        # Every row and column has at most one ungated pair (faces far apart, as in a gallery):
+        # those pairs are the assignment; nothing to solve.
+        return sorted((int(r), int(c)) for r, c in zip(*np.nonzero(open_pairs), strict=True))
     n = max(n_rows, n_cols)
     padded = np.full((n, n), _GATED)
     padded[:n_rows, :n_cols] = cost
