@@ -35,10 +35,12 @@ class StillnessSettings:
     # The reference's standard deviation counts as at least this many grey levels (flat crops).
     min_contrast: float = 8.0
     # A face that differs from its track's reference (at the reference's place) by more than this
-    # may be another student in that tile (a reordered gallery): `engine.identity` then has the
-    # tracker check everyone's looks. A live face between two samples at 2 Hz stays under it nearly
-    # always; a different face comes out far above (`python -m engine.bench_identity doubt`).
-    max_same_face_difference: float = 0.6
+    # may be another student in that tile (a gallery reordered within the same grid): the tracker
+    # then checks everyone's looks (`engine.identity`). From `python -m engine.bench_identity
+    # identity`: another student who took a face's place differed by 0.53 at the least (7x7 through
+    # mp4v); the same student between two samples at 2 Hz by 0.055 at the median, 0.75 at the 99th
+    # percentile (a head turning). Set with margin under the first: a doubt costs only a look.
+    max_same_face_difference: float = 0.45
 
     def __post_init__(self) -> None:
         if self.crop_px < 4:
