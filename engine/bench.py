@@ -31,7 +31,7 @@ import numpy as np
 
 from engine.call_gallery import large_gallery
 from engine.expressions import load_expression_model
-from engine.faces import FaceFinder
+from engine.faces import FaceFinder, FaceSettings
 from engine.gallery import compose_gallery
 from engine.pipeline import EngineSettings, LessonPipeline
 from engine.runtime import limit_malloc_arenas
@@ -108,7 +108,9 @@ def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None
     pipeline.close()
     rows, faces = rows[2:], faces[2:]  # warm-up
     out: dict[str, object] = {"frames": len(rows), "faces_median": statistics.median(faces),
-                              "faces_min": min(faces), "faces_max": max(faces)}
+                              "faces_min": min(faces), "faces_max": max(faces),
+                              "looks_share": round(float(np.mean([r.get("looked", 0.0) for r in rows])), 2),
+                              "reused_faces_mean": round(float(np.mean([r.get("reused", 0.0) for r in rows])), 2)}
     for stage in STAGES:
         values = [r[stage] for r in rows if stage in r]
         if values:
@@ -125,7 +127,6 @@ def ahead_agreement(images: list[np.ndarray], finder: FaceFinder, classifier) ->
     finder that landmarks on crops in IMAGE mode (no VIDEO-mode follower), same frames.
     """
     from engine.crops import aligned_face_crop
-    from engine.faces import FaceSettings
 
     kept, agree, diff, floor_agree, floor_diff = 0, [], [], [], []
     finder.reset()
@@ -187,7 +188,8 @@ def _loadavg() -> list[float]:
 
 def _table(name: str, result: dict[str, object]) -> str:
     lines = [f"### {name} ({result['frames']} frames; faces found per sample: median "
-             f"{result['faces_median']:g}, min {result['faces_min']}, max {result['faces_max']})", "",
+             f"{result['faces_median']:g}, min {result['faces_min']}, max {result['faces_max']}; "
+             f"looks computed at {100 * result['looks_share']:.0f} % of samples)", "",
              "| stage | median ms | p90 ms |", "|---|---:|---:|"]
     for stage in STAGES:
         if stage in result:
@@ -215,6 +217,9 @@ def main(frames: int, large: bool, ahead_frames: int, soak_minutes: float, json_
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         results["one_face_640x480"] = measure(one_face_frames(frames), finder, classifier)
         results["gallery_16_1280x720"] = measure([gallery_frame()] * frames, finder, classifier)
+        with FaceFinder(asset_path("face_landmarker.task"), FaceSettings(reuse_unchanged=False)) as every:
+            results["gallery_16_1280x720_landmark_all"] = measure([gallery_frame()] * frames, every,
+                                                                  classifier)
         if large:
             for side in LARGE_SIDES:
                 results[f"gallery_{side * side}_1920x1080"] = measure(
@@ -228,7 +233,12 @@ def main(frames: int, large: bool, ahead_frames: int, soak_minutes: float, json_
                f"at the end {results['loadavg_end']}\n")
     click.echo(_table("One face, 640x480", results["one_face_640x480"]))
     click.echo()
-    click.echo(_table("16-face gallery, 1280x720", results["gallery_16_1280x720"]))
+    click.echo(_table("16-face gallery, 1280x720 (one still frame: unchanged faces keep their landmarks "
+                      "between discovery passes)", results["gallery_16_1280x720"]))
+    click.echo()
+    click.echo(_table("16-face gallery, 1280x720, every face landmarked at every sample "
+                      "(FaceSettings(reuse_unchanged=False), as before that lever)",
+                      results["gallery_16_1280x720_landmark_all"]))
     for side in LARGE_SIDES if large else ():
         click.echo()
         click.echo(_table(f"{side}x{side} gallery ({side * side} tiles), 1920x1080",
