@@ -49,9 +49,11 @@ class FaceSettings:
     follow_lone_face: bool = True  # track a lone, large face in MediaPipe's VIDEO mode (about 2.5 ms less)
     lone_face_min_fraction: float = 0.15  # its box side over the frame's shorter side, for that mode
     raw_landmarks: bool = True  # read MediaPipe's C result structs (1.2 ms less a face); False: public API
-    # Between discovery passes, a face whose crop has not changed since it was last landmarked (a
-    # profile photo, a frozen video) keeps those landmarks; "unchanged" as the still-tile check
-    # means it (engine.stillness: StillnessSettings.max_difference).
+    # Between discovery passes, a face the caller holds as a picture (`FaceFinder.hold`: the
+    # pipeline's still tiles, unchanged for 3 s) whose crop has not changed since it was last
+    # landmarked keeps those landmarks; "unchanged" as the still-tile check means it
+    # (engine.stillness: StillnessSettings.max_difference). A live face is always landmarked: a
+    # blink or a glance changes too few pixels of the crop to count as a change.
     reuse_unchanged: bool = True
     unchanged_difference: float = 0.045
 
@@ -89,6 +91,7 @@ class FaceFinder:
             raise
         self._known: list[Box] = []
         self._landmarked: dict[Box, tuple[np.ndarray, FaceLandmarks]] = {}  # crop window: thumb, face
+        self._held: set[Box] = set()  # boxes of faces the caller says are pictures
         self._last_discovery_s: float | None = None
         self._follow_ok = True  # cleared when the follower loses the face, until the next discovery
         self.last_timings_ms: dict[str, float] = {}
@@ -113,8 +116,14 @@ class FaceFinder:
         """Forget followed faces (a new source or a restarted file)."""
         self._known = []
         self._landmarked = {}
+        self._held = set()
         self._last_discovery_s = None
         self._follow_ok = True
+
+    def hold(self, boxes: Sequence[Box]) -> None:
+        """Say which of the last frame's faces are pictures (still tiles): until the next discovery
+        pass, each keeps its landmarks while its crop stays unchanged."""
+        self._held = {tuple(int(v) for v in box) for box in boxes}
 
     def detect(self, rgb: np.ndarray, *, tiled: bool = True) -> list[tuple[Box, float]]:
         """Face boxes and scores from the detector over the whole frame and, if asked, its tiles."""
@@ -185,8 +194,9 @@ class FaceFinder:
             self._follow_ok = False  # lost or elsewhere: crops, until the next discovery pass
         windows = [square_crop_window(box, s.crop_scale, width, height) for box in candidates[: s.max_faces * 2]]
         reused: list[FaceLandmarks] = []
-        if s.reuse_unchanged and not discover:
-            windows, reused = self._unchanged(rgb, windows)
+        if s.reuse_unchanged and not discover and self._held:
+            held = {square_crop_window(box, s.crop_scale, width, height) for box in self._held}
+            windows, reused = self._unchanged(rgb, windows, held)
         landmarked = [face for face in self.landmark(rgb, windows) if face is not None]
         faces += landmarked + reused
         if faces:
@@ -208,12 +218,13 @@ class FaceFinder:
                                 "reused": float(len(reused))}
         return faces
 
-    def _unchanged(self, rgb: np.ndarray, windows: list[Box]) -> tuple[list[Box], list[FaceLandmarks]]:
-        """The windows still to landmark, and the faces of those unchanged since they were landmarked."""
+    def _unchanged(self, rgb: np.ndarray, windows: list[Box], held: set[Box]
+                   ) -> tuple[list[Box], list[FaceLandmarks]]:
+        """The windows still to landmark, and the held faces unchanged since they were landmarked."""
         todo: list[Box] = []
         reused: list[FaceLandmarks] = []
         for window in windows:
-            known = self._landmarked.get(window)
+            known = self._landmarked.get(window) if window in held else None
             thumb = _thumb(rgb, window) if known is not None else None
             if (known is not None and thumb is not None
                     and crop_difference(known[0], thumb, MIN_CONTRAST) <= self.settings.unchanged_difference):

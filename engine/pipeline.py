@@ -170,6 +170,9 @@ class LessonPipeline:
         identity = self.identity.update(frame.image, gray, face_boxes(faces), frame.t_s)
         update = identity.update
         self.still = set(identity.still)
+        hold = getattr(self.finder, "hold", None)  # pictures need not be landmarked again
+        if hold is not None:
+            hold([face.box for face, tid in zip(faces, update.ids, strict=True) if tid in self.still])
         t2 = clock()
         timings["tracking_ms"] = (t2 - t1) * 1000
         timings["looked"] = float(update.looked)
