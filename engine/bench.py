@@ -1,9 +1,14 @@
-"""Engine speed benchmark: per-stage medians for one face at 640x480 and a 16-face gallery at 1280x720.
+"""Engine speed benchmark: per-stage medians for one face at 640x480, a 16-face gallery at 1280x720,
+and the large galleries: 5x5 (25 tiles) and 7x7 (49 tiles) at 1920x1080.
 
-    python -m engine.bench [--frames 40] [--ahead-frames 0] [--soak-minutes 0] [--json out.json]
+    python -m engine.bench [--frames 40] [--large/--no-large] [--ahead-frames 0] [--soak-minutes 0]
+                           [--json out.json]
 
 Frames are processed as a 2 Hz lesson would (t advances 0.5 s per frame), so the finder's discovery
-passes (every 2 s) are counted at their real share. The soak run replays the demo clip at 2 Hz for
+passes (every 2 s) are counted at their real share, all with the default settings (face limit 50).
+The large galleries are `engine.call_gallery.large_gallery`: the sample media's live cameras, every
+tile moving (videos play, photos sway) and the whole gallery reordered every 6 s, so the tracker's
+layout changes are counted too; each table says how many faces were found per sample. The soak run replays the demo clip at 2 Hz for
 the given lesson minutes and reports the resident memory at its start and end. The classify-ahead
 check compares the expressions the pipeline kept from its early guess with the exact crop's, beside
 the noise between MediaPipe's two landmark modes.
@@ -12,6 +17,7 @@ the noise between MediaPipe's two landmark modes.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import statistics
@@ -23,8 +29,9 @@ import click
 import cv2
 import numpy as np
 
+from engine.call_gallery import large_gallery
 from engine.expressions import load_expression_model
-from engine.faces import FaceFinder
+from engine.faces import FaceFinder, FaceSettings
 from engine.gallery import compose_gallery
 from engine.pipeline import EngineSettings, LessonPipeline
 from engine.runtime import limit_malloc_arenas
@@ -32,6 +39,7 @@ from engine.sources import Frame
 from models.assets import asset_path
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+LARGE_SIDES = (5, 7)  # the large galleries: 5x5 and 7x7 tiles at 1920x1080
 STAGES = ("detect_ms", "landmarks_ms", "tracking_ms", "crops_ms", "classifier_ms", "features_ms", "write_ms",
           "total_ms")
 
@@ -75,8 +83,14 @@ def gallery_frame() -> np.ndarray:
     return compose_gallery(tiles, (4, 4), (1280, 720))
 
 
+def large_gallery_frames(side: int, count: int) -> list[np.ndarray]:
+    """`count` samples at 2 Hz of a side x side call at 1920x1080 (`engine.call_gallery.large_gallery`)."""
+    gallery = large_gallery(side)
+    return [frame.image for frame in gallery.frames(2.0, count / 2.0)]
+
+
 def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None) -> dict[str, object]:
-    """Process the images as a 2 Hz lesson; per-stage medians and 90th percentiles in ms."""
+    """Process the images as a 2 Hz lesson; per-stage medians and 90th percentiles in ms, faces found."""
     pipeline = LessonPipeline(finder, classifier, EngineSettings())
     finder.reset()
     rows: list[dict[str, float]] = []
@@ -93,7 +107,10 @@ def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None
         faces.append(result.sample.faces_detected)
     pipeline.close()
     rows, faces = rows[2:], faces[2:]  # warm-up
-    out: dict[str, object] = {"frames": len(rows), "faces_median": statistics.median(faces)}
+    out: dict[str, object] = {"frames": len(rows), "faces_median": statistics.median(faces),
+                              "faces_min": min(faces), "faces_max": max(faces),
+                              "looks_share": round(float(np.mean([r.get("looked", 0.0) for r in rows])), 2),
+                              "reused_faces_mean": round(float(np.mean([r.get("reused", 0.0) for r in rows])), 2)}
     for stage in STAGES:
         values = [r[stage] for r in rows if stage in r]
         if values:
@@ -110,7 +127,6 @@ def ahead_agreement(images: list[np.ndarray], finder: FaceFinder, classifier) ->
     finder that landmarks on crops in IMAGE mode (no VIDEO-mode follower), same frames.
     """
     from engine.crops import aligned_face_crop
-    from engine.faces import FaceSettings
 
     kept, agree, diff, floor_agree, floor_diff = 0, [], [], [], []
     finder.reset()
@@ -165,8 +181,15 @@ def soak(minutes: float, finder: FaceFinder, classifier) -> dict[str, float]:
             "rss_mb_end": round(rss[-1], 1)}
 
 
+def _loadavg() -> list[float]:
+    """The machine's load averages over 1, 5 and 15 minutes: this shared machine's other work."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
 def _table(name: str, result: dict[str, object]) -> str:
-    lines = [f"### {name} ({result['frames']} frames, median {result['faces_median']} faces)", "",
+    lines = [f"### {name} ({result['frames']} frames; faces found per sample: median "
+             f"{result['faces_median']:g}, min {result['faces_min']}, max {result['faces_max']}; "
+             f"looks computed at {100 * result['looks_share']:.0f} % of samples)", "",
              "| stage | median ms | p90 ms |", "|---|---:|---:|"]
     for stage in STAGES:
         if stage in result:
@@ -176,28 +199,50 @@ def _table(name: str, result: dict[str, object]) -> str:
 
 @click.command()
 @click.option("--frames", default=40, show_default=True, help="Frames per scenario.")
+@click.option("--large/--no-large", default=True, show_default=True,
+              help="Also the 5x5 and 7x7 galleries at 1920x1080.")
 @click.option("--ahead-frames", default=0, show_default=True,
               help="One-face frames for the classify-ahead agreement check (0: skip).")
 @click.option("--soak-minutes", default=0.0, show_default=True, help="Lesson minutes of the memory soak run.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results here.")
-def main(frames: int, ahead_frames: int, soak_minutes: float, json_out: Path | None) -> None:
+def main(frames: int, large: bool, ahead_frames: int, soak_minutes: float, json_out: Path | None) -> None:
     """Measure the engine's per-frame cost on this machine."""
     limit_malloc_arenas()  # as `python -m engine run` does
     classifier = load_expression_model()
     results: dict[str, object] = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "cpus": __import__("os").cpu_count()},
+                    "cpus": os.cpu_count()},
+        "loadavg_start": _loadavg(),
     }
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         results["one_face_640x480"] = measure(one_face_frames(frames), finder, classifier)
         results["gallery_16_1280x720"] = measure([gallery_frame()] * frames, finder, classifier)
+        with FaceFinder(asset_path("face_landmarker.task"), FaceSettings(reuse_unchanged=False)) as every:
+            results["gallery_16_1280x720_landmark_all"] = measure([gallery_frame()] * frames, every,
+                                                                  classifier)
+        if large:
+            for side in LARGE_SIDES:
+                results[f"gallery_{side * side}_1920x1080"] = measure(
+                    large_gallery_frames(side, frames), finder, classifier)
         if ahead_frames > 0:
             results["classify_ahead"] = ahead_agreement(one_face_frames(ahead_frames), finder, classifier)
         if soak_minutes > 0:
             results["soak"] = soak(soak_minutes, finder, classifier)
+    results["loadavg_end"] = _loadavg()
+    click.echo(f"load average (1, 5, 15 min) at the start {results['loadavg_start']}, "
+               f"at the end {results['loadavg_end']}\n")
     click.echo(_table("One face, 640x480", results["one_face_640x480"]))
     click.echo()
-    click.echo(_table("16-face gallery, 1280x720", results["gallery_16_1280x720"]))
+    click.echo(_table("16-face gallery, 1280x720 (one still frame: unchanged faces keep their landmarks "
+                      "between discovery passes)", results["gallery_16_1280x720"]))
+    click.echo()
+    click.echo(_table("16-face gallery, 1280x720, every face landmarked at every sample "
+                      "(FaceSettings(reuse_unchanged=False), as before that lever)",
+                      results["gallery_16_1280x720_landmark_all"]))
+    for side in LARGE_SIDES if large else ():
+        click.echo()
+        click.echo(_table(f"{side}x{side} gallery ({side * side} tiles), 1920x1080",
+                          results[f"gallery_{side * side}_1920x1080"]))
     if "classify_ahead" in results:
         click.echo(f"\nclassify-ahead: {results['classify_ahead']}")
     if "soak" in results:

@@ -11,7 +11,11 @@ they are and re-encoded through the mp4v codec (flagged after the warm-up), and 
 each came to the threshold. `identity` runs them over the reorder gallery (3x3, reorders, a camera
 off and back, resize to 4x3) and the 5x5 and 7x7 galleries at 1920x1080, each through the codec,
 and prints the share of students that keep their ID and the IDs given to two students (swaps),
-beside the same detections tracked by position alone (the tracker without looks).
+beside the same detections tracked with a look at every sample and by position alone (the tracker
+without looks); the engine's own stage (`engine.identity`, looks only when needed) is the first row,
+with the share of samples where it computed the looks, and the still-tile crop difference that
+makes that stage compute them: a live student between two samples at the same place, against
+another student who took that place (a reorder).
 `speed` times the appearance cue and the still-tile check per face at 49 faces.
 """
 
@@ -31,6 +35,7 @@ import cv2
 import numpy as np
 
 from engine.appearance import describe
+from engine.boxes import iou
 from engine.call_gallery import (
     REORDER_SECONDS,
     CallFrame,
@@ -39,7 +44,8 @@ from engine.call_gallery import (
     reorder_gallery,
 )
 from engine.faces import FaceFinder, FaceSettings, face_boxes
-from engine.stillness import StillnessDetector, StillnessSettings
+from engine.identity import IdentityStage
+from engine.stillness import StillnessDetector, StillnessSettings, crop_difference, face_crop
 from engine.tracking import Tracker, TrackingSettings
 from models.assets import asset_path
 
@@ -92,9 +98,12 @@ class DetectedSample:
     students: tuple[int | None, ...]
     boxes: np.ndarray
     looks: np.ndarray
+    image: np.ndarray | None = None  # the frame, kept for `stage_detected`
+    grey: np.ndarray | None = None
 
 
-def detect_call(frames: Iterable[CallFrame], finder: FaceFinder) -> list[DetectedSample]:
+def detect_call(frames: Iterable[CallFrame], finder: FaceFinder, *,
+                keep_frames: bool = False) -> list[DetectedSample]:
     """Find and describe the faces of each frame; pair each face with its tile's student."""
     finder.reset()
     out = []
@@ -102,9 +111,23 @@ def detect_call(frames: Iterable[CallFrame], finder: FaceFinder) -> list[Detecte
         boxes = face_boxes(finder.find(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), frame.t_s))
         students = tuple(None if (tile := frame.tile_at(box)) is None else tile.student
                          for box in boxes)
+        grey = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY) if keep_frames else None
         out.append(DetectedSample(frame.t_s, frame.layout, students, boxes,
-                                  describe(frame.image, boxes)))
+                                  describe(frame.image, boxes), frame.image if keep_frames else None, grey))
     return out
+
+
+def stage_detected(detected: Iterable[DetectedSample],
+                   settings: TrackingSettings | None = None) -> tuple[list[TrackedSample], float]:
+    """Detected faces (with their frames kept) through the engine's identity stage; and the share of
+    samples at which it computed the looks."""
+    stage = IdentityStage(settings or TrackingSettings(), StillnessSettings())
+    out, looked = [], 0
+    for d in detected:
+        update = stage.update(d.image, d.grey, d.boxes, d.t_s).update
+        looked += update.looked
+        out.append(TrackedSample(d.t_s, d.layout, tuple(zip(d.students, update.ids, strict=True))))
+    return out, looked / max(1, len(out))
 
 
 def track_detected(detected: Iterable[DetectedSample], settings: TrackingSettings | None = None,
@@ -120,8 +143,11 @@ def track_detected(detected: Iterable[DetectedSample], settings: TrackingSetting
 
 def track_call(frames: Iterable[CallFrame], finder: FaceFinder,
                settings: TrackingSettings | None = None) -> list[TrackedSample]:
-    """Find, describe and track the faces of each frame; pair each face with its tile's student."""
-    return track_detected(detect_call(frames, finder), settings)
+    """Find and track the faces of each frame as the engine does (`engine.identity`: looks when
+    needed, still-tile crops); pair each face with its tile's student."""
+    return stage_detected(detect_call(frames, finder, keep_frames=True), settings)[0]
+
+
 
 
 def identity_score(samples: list[TrackedSample]) -> IdentityScore:
@@ -166,16 +192,50 @@ def identity_galleries(quick: bool = False) -> list[tuple[str, CallGallery, floa
     return galleries
 
 
+def doubt_differences(detected: list[DetectedSample], settings: StillnessSettings | None = None
+                      ) -> tuple[list[float], list[float]]:
+    """Still-tile crop differences (`engine.stillness`) between consecutive samples at each face's
+    earlier place: where the same student is still there, and where another student took it."""
+    s = settings or StillnessSettings()
+    same: list[float] = []
+    other: list[float] = []
+    for before, now in itertools.pairwise(detected):
+        for box, student in zip(before.boxes, before.students, strict=True):
+            ref, current = face_crop(before.grey, box, s.crop_px), face_crop(now.grey, box, s.crop_px)
+            if student is None or ref is None or current is None:
+                continue
+            there = _student_at(now, box)
+            if there is None:
+                continue
+            (same if there == student else other).append(crop_difference(ref, current, s.min_contrast))
+    return same, other
+
+
+def _student_at(sample: DetectedSample, box: np.ndarray) -> int | None:
+    """The student of the face of `sample` that overlaps `box` most (None: no face there)."""
+    if not len(sample.boxes):
+        return None
+    overlap = iou(np.asarray([box], float), sample.boxes)[0]
+    best = int(np.argmax(overlap))
+    return sample.students[best] if overlap[best] > 0.3 else None
+
+
+IDENTITY_ROWS = ("engine (looks when needed)", "looks at every sample", "positions only")
+
+
 def measure_identity(rate_hz: float, quick: bool = False, lossless: bool = False
-                     ) -> list[tuple[str, IdentityScore, IdentityScore]]:
-    """(gallery, score with looks, score by position alone) per gallery."""
+                     ) -> list[tuple[str, float, tuple[list[float], list[float]], IdentityScore,
+                                     IdentityScore, IdentityScore]]:
+    """Per gallery: its name, the share of samples at which the engine's stage computed looks, the
+    `doubt_differences`, and the scores of the rows in IDENTITY_ROWS."""
     results = []
     with tempfile.TemporaryDirectory() as tmp, new_finder() as finder:
         for name, gallery, seconds in identity_galleries(quick):
             frames = (gallery.frames(rate_hz, seconds) if lossless
                       else through_codec(gallery, seconds, rate_hz, Path(tmp)))
-            detected = detect_call(frames, finder)
-            results.append((name, identity_score(track_detected(detected)),
+            detected = detect_call(frames, finder, keep_frames=True)
+            staged, looked = stage_detected(detected)
+            results.append((name, looked, doubt_differences(detected), identity_score(staged), identity_score(track_detected(detected)),
                             identity_score(track_detected(detected, use_looks=False))))
     return results
 
@@ -225,7 +285,8 @@ def measure_speed(repeats: int = 5) -> dict[str, float]:
 
 # --- CLI ---------------------------------------------------------------------------------------
 
-def _print_stillness(rate_hz: float) -> None:
+def print_stillness(rate_hz: float) -> None:
+    """The still-tile table (`engine.bench_stillness.measure_stillness`) in Markdown."""
     from engine.bench_stillness import measure_stillness  # it builds on this module's helpers
 
     s = StillnessSettings()
@@ -253,12 +314,29 @@ def _print_identity(rate_hz: float, quick: bool, lossless: bool = False) -> None
     click.echo("| gallery | tracker | students | keep one ID | layout changes crossed | "
                "ID kept there | ID swaps |")
     click.echo("|---|---|---:|---:|---:|---:|---:|")
-    for name, *scores in measure_identity(rate_hz, quick, lossless):
-        for label, r in zip(("with looks", "positions only"), scores, strict=True):
-            click.echo(f"| {name} | {label} | {r.students} | {r.kept_pct:.1f} % | "
-                       f"{r.changes_crossed} | {r.changes_kept_pct:.1f} % | {r.swaps} |")
+    doubts = []
+    for name, looked, doubt, *scores in measure_identity(rate_hz, quick, lossless):
+        doubts.append((name, *doubt))
+        for label, r in zip(IDENTITY_ROWS, scores, strict=True):
+            if label == IDENTITY_ROWS[0]:
+                label = f"{label}: looks at {100 * looked:.0f} % of samples"
+            click.echo(f"| {name} | {label} | {r.students} | {r.kept_students}/{r.students} "
+                       f"({r.kept_pct:.1f} %) | {r.changes_crossed} | {r.changes_kept_pct:.1f} % | {r.swaps} |")
     click.echo("\nkeep one ID: students seen under a single track ID from first to last sighting. "
                "ID swaps: track IDs that were given to two or more students (must be 0).\n")
+    limit = StillnessSettings().max_same_face_difference
+    click.echo(f"Still-tile crop difference between samples at a face's place (looks computed above "
+               f"{limit}):\n")
+    click.echo("| gallery | same student: n | p50 | p99 | max | over the limit | another student: n | min | "
+               "p1 | under the limit |")
+    click.echo("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, same, other in doubts:
+        def q(values: list[float], p: float) -> str:
+            return f"{np.percentile(values, p):.3f}" if values else "-"
+        click.echo(f"| {name} | {len(same)} | {q(same, 50)} | {q(same, 99)} | {q(same, 100)} | "
+                   f"{sum(v > limit for v in same)} | {len(other)} | {q(other, 0)} | {q(other, 1)} | "
+                   f"{sum(v <= limit for v in other)} |")
+    click.echo()
 
 
 def _print_speed() -> None:
@@ -279,7 +357,7 @@ def main() -> None:
 @click.option("--rate", "rate_hz", default=2.0, show_default=True, help="Samples per second.")
 def stillness_command(rate_hz: float) -> None:
     """Still-tile detector on live videos and on still pictures."""
-    _print_stillness(rate_hz)
+    print_stillness(rate_hz)
 
 
 @main.command("identity")
@@ -301,7 +379,7 @@ def speed_command() -> None:
 @click.option("--rate", "rate_hz", default=2.0, show_default=True, help="Samples per second.")
 def all_command(rate_hz: float) -> None:
     """Every measurement."""
-    _print_stillness(rate_hz)
+    print_stillness(rate_hz)
     _print_identity(rate_hz, quick=False)
     _print_speed()
 

@@ -1,6 +1,9 @@
 """Still-tile figures: how close live faces and still tiles come to the still-tile threshold.
 
-Run through `python -m engine.bench_identity stillness` (see that module).
+    python -m engine.bench_stillness [--rate 2]    (the same as `python -m engine.bench_identity stillness`)
+
+The faces go through the engine's own identity stage (`engine.identity`: tracker, looks when
+needed, still-tile check), as a lesson runs them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import click
 import cv2
 import numpy as np
 
-from engine.appearance import describe
 from engine.bench_identity import LIVE_VIDEOS, START, new_finder
 from engine.call_gallery import (
     PHOTOS,
@@ -27,8 +29,9 @@ from engine.call_gallery import (
     still,
 )
 from engine.faces import FaceFinder, face_boxes
-from engine.stillness import StillnessDetector, StillnessSettings, crop_difference, face_crop
-from engine.tracking import Tracker, TrackingSettings
+from engine.identity import IdentityStage
+from engine.stillness import StillnessSettings, crop_difference, face_crop
+from engine.tracking import TrackingSettings
 from models.assets import asset_path
 
 # --- stillness ---------------------------------------------------------------------------------
@@ -83,8 +86,7 @@ def _window_differences(track: list[tuple[float, np.ndarray]], grey_at: dict[flo
 def stillness_trace(name: str, frames: Iterable[tuple[float, np.ndarray]], truth: Truth,
                     finder: FaceFinder, settings: StillnessSettings) -> StillnessTrace:
     """Track the faces of (t_s, BGR frame) samples and run the still-tile detector on them."""
-    tracker = Tracker(TrackingSettings())
-    detector = StillnessDetector(settings)
+    stage = IdentityStage(TrackingSettings(), settings)
     finder.reset()
     tracks: dict[int, list[tuple[float, np.ndarray]]] = defaultdict(list)
     kinds: dict[tuple[int, float], tuple[bool, float] | None] = {}
@@ -94,12 +96,11 @@ def stillness_trace(name: str, frames: Iterable[tuple[float, np.ndarray]], truth
     for t_s, image in frames:
         faces = finder.find(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t_s)
         boxes = face_boxes(faces)
-        update = tracker.update(boxes, t_s, describe(image, boxes))
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         grey_at[t_s] = grey
-        flags = detector.update(update.ids, boxes, grey, t_s)
-        detector.forget(update.forgotten)
-        for track_id, box, flagged in zip(update.ids, boxes, flags, strict=True):
+        result = stage.update(image, grey, boxes, t_s)
+        flags = [tid in result.still for tid in result.update.ids]
+        for track_id, box, flagged in zip(result.update.ids, boxes, flags, strict=True):
             first_seen.setdefault(track_id, t_s)
             kind = truth(t_s, box)
             tracks[track_id].append((t_s, box))
@@ -196,3 +197,16 @@ def measure_stillness(rate_hz: float, settings: StillnessSettings) -> list[Still
         frames = ((f.t_s, f.image) for f in gallery.read_back(path, rate_hz))
         traces.append(stillness_trace("9 still pictures, via mp4v", frames, still_truth, finder, settings))
     return traces
+
+
+@click.command()
+@click.option("--rate", "rate_hz", default=2.0, show_default=True, help="Samples per second.")
+def main(rate_hz: float) -> None:
+    """Still-tile detector on live videos and on still pictures."""
+    from engine.bench_identity import print_stillness
+
+    print_stillness(rate_hz)
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,10 @@ from engine.mediapipe_raw import LandmarkReader, RawFace
 from engine.mp_tasks import FaceModelError as FaceModelError  # callers import it from here
 from engine.mp_tasks import FaceTasks, mp_image
 from engine.planner import boxes_to_landmark, discovery_due, is_same_face, lone_face, newcomers
+from engine.stillness import StillnessSettings, crop_difference, face_crop
+
+THUMB_PX = StillnessSettings().crop_px
+MIN_CONTRAST = StillnessSettings().min_contrast
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,13 @@ class FaceSettings:
     follow_lone_face: bool = True  # track a lone, large face in MediaPipe's VIDEO mode (about 2.5 ms less)
     lone_face_min_fraction: float = 0.15  # its box side over the frame's shorter side, for that mode
     raw_landmarks: bool = True  # read MediaPipe's C result structs (1.2 ms less a face); False: public API
+    # Between discovery passes, a face the caller holds as a picture (`FaceFinder.hold`: the
+    # pipeline's still tiles, unchanged for 3 s) whose crop has not changed since it was last
+    # landmarked keeps those landmarks; "unchanged" as the still-tile check means it
+    # (engine.stillness: StillnessSettings.max_difference). A live face is always landmarked: a
+    # blink or a glance changes too few pixels of the crop to count as a change.
+    reuse_unchanged: bool = True
+    unchanged_difference: float = 0.045
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,8 @@ class FaceFinder:
             self._tasks.close()
             raise
         self._known: list[Box] = []
+        self._landmarked: dict[Box, tuple[np.ndarray, FaceLandmarks]] = {}  # crop window: thumb, face
+        self._held: set[Box] = set()  # boxes of faces the caller says are pictures
         self._last_discovery_s: float | None = None
         self._follow_ok = True  # cleared when the follower loses the face, until the next discovery
         self.last_timings_ms: dict[str, float] = {}
@@ -102,8 +115,15 @@ class FaceFinder:
     def reset(self) -> None:
         """Forget followed faces (a new source or a restarted file)."""
         self._known = []
+        self._landmarked = {}
+        self._held = set()
         self._last_discovery_s = None
         self._follow_ok = True
+
+    def hold(self, boxes: Sequence[Box]) -> None:
+        """Say which of the last frame's faces are pictures (still tiles): until the next discovery
+        pass, each keeps its landmarks while its crop stays unchanged."""
+        self._held = {tuple(int(v) for v in box) for box in boxes}
 
     def detect(self, rgb: np.ndarray, *, tiled: bool = True) -> list[tuple[Box, float]]:
         """Face boxes and scores from the detector over the whole frame and, if asked, its tiles."""
@@ -173,7 +193,12 @@ class FaceFinder:
         elif lone_box is not None:
             self._follow_ok = False  # lost or elsewhere: crops, until the next discovery pass
         windows = [square_crop_window(box, s.crop_scale, width, height) for box in candidates[: s.max_faces * 2]]
-        faces += [face for face in self.landmark(rgb, windows) if face is not None]
+        reused: list[FaceLandmarks] = []
+        if s.reuse_unchanged and not discover and self._held:
+            held = {square_crop_window(box, s.crop_scale, width, height) for box in self._held}
+            windows, reused = self._unchanged(rgb, windows, held)
+        landmarked = [face for face in self.landmark(rgb, windows) if face is not None]
+        faces += landmarked + reused
         if faces:
             boxes = np.array([f.box for f in faces], float)
             keep = suppress_duplicates(boxes, boxes[:, 2] * boxes[:, 3], s.nms_iou)
@@ -183,12 +208,44 @@ class FaceFinder:
             self.last_faces_found = 0
         faces.sort(key=lambda f: (f.box[1] // max(1, f.box[3]), f.box[0]))
         self._known = [f.box for f in faces]
+        if s.reuse_unchanged:
+            self._remember(rgb, faces, set(map(id, reused)))
         t2 = time.perf_counter()
         # A follower that ran during the detection counts in landmarks only for the time it outlasted it.
         self.last_timings_ms = {"detect_ms": (t1 - t_followed) * 1000,
                                 "landmarks_ms": (t_followed - t0 + t2 - t1) * 1000,
-                                "discovery": float(discover), "followed": float(lone is not None)}
+                                "discovery": float(discover), "followed": float(lone is not None),
+                                "reused": float(len(reused))}
         return faces
+
+    def _unchanged(self, rgb: np.ndarray, windows: list[Box], held: set[Box]
+                   ) -> tuple[list[Box], list[FaceLandmarks]]:
+        """The windows still to landmark, and the held faces unchanged since they were landmarked."""
+        todo: list[Box] = []
+        reused: list[FaceLandmarks] = []
+        for window in windows:
+            known = self._landmarked.get(window) if window in held else None
+            thumb = _thumb(rgb, window) if known is not None else None
+            if (known is not None and thumb is not None
+                    and crop_difference(known[0], thumb, MIN_CONTRAST) <= self.settings.unchanged_difference):
+                reused.append(known[1])
+            else:
+                todo.append(window)
+        return todo, reused
+
+    def _remember(self, rgb: np.ndarray, faces: Sequence[FaceLandmarks], reused: set[int]) -> None:
+        """Each face's next crop window with its thumbnail now; a reused face keeps the thumbnail of
+        its landmarking, so slow drift cannot add up past the threshold."""
+        s = self.settings
+        height, width = rgb.shape[:2]
+        memory: dict[Box, tuple[np.ndarray, FaceLandmarks]] = {}
+        for face in faces:
+            window = square_crop_window(face.box, s.crop_scale, width, height)
+            if id(face) in reused and window in self._landmarked:
+                memory[window] = self._landmarked[window]
+            elif (thumb := _thumb(rgb, window)) is not None:
+                memory[window] = (thumb, face)
+        self._landmarked = memory
 
     def _discover(self, rgb: np.ndarray, t_s: float | None,
                   pending: Future[FaceLandmarks | None] | None) -> list[Box]:
@@ -202,6 +259,11 @@ class FaceFinder:
         if t_s is not None:
             self._last_discovery_s = t_s
         return boxes_to_landmark(detected, self._known)
+
+
+def _thumb(rgb: np.ndarray, window: Box) -> np.ndarray | None:
+    """A window of an RGB frame as the still-tile check's small grey crop."""
+    return face_crop(rgb[..., 1], window, THUMB_PX)  # the green channel: grey enough, no conversion
 
 
 def _to_face(raw: RawFace | None, window: Box) -> FaceLandmarks | None:

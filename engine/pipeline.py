@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from engine.appearance import describe
 from engine.attention import AttentionSettings, face_features
 from engine.crops import CropGeometry, aligned_crop, crop_geometry
 from engine.engagement import StudentAttention, class_concentration
 from engine.faces import FaceLandmarks, FaceSettings, face_boxes
+from engine.identity import IdentityStage
 from engine.sources import Frame, FrameSource, SourceError, check_rate
-from engine.stillness import StillnessDetector, StillnessSettings
-from engine.tracking import Tracker, TrackingSettings
+from engine.stillness import StillnessSettings
+from engine.tracking import TrackingSettings
 from storage.records import EXPRESSIONS, AttentionState, LessonStatus, Observation, Sample
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ class EngineSettings:
     # Each tile's look (colours around the face, in memory only) keeps a student's ID when the call
     # app moves the tiles; off, IDs follow positions alone.
     appearance: bool = True
+    # Looks computed only at samples that need them (`engine.identity`); off, at every sample.
+    lazy_looks: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> EngineSettings:
@@ -129,8 +131,8 @@ class LessonPipeline:
         self.finder = finder
         self.classifier = classifier
         self.settings = settings
-        self.tracker = Tracker(settings.tracking)
-        self.stillness = StillnessDetector(settings.stillness)
+        self.identity = IdentityStage(settings.tracking, settings.stillness,
+                                      appearance=settings.appearance, lazy_looks=settings.lazy_looks)
         self.still: set[int] = set()  # tracks whose face has not changed: not live students
         self.students: dict[int, StudentAttention] = {}
         self.engagement: dict[int, float] = {}  # each track's latest smoothed engagement
@@ -155,7 +157,7 @@ class LessonPipeline:
         clock = time.perf_counter
         t0 = clock()
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-        gray = None  # the classifier's grey frame, converted only when a crop will be cut from it
+        gray = None  # the grey frame (classifier crops, still-tile crops), converted only when needed
         if self._ahead is not None and self._lone_crop is not None:
             gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
         ahead = self._classify_ahead(gray)
@@ -163,16 +165,17 @@ class LessonPipeline:
         t1 = clock()
         timings["faces_ms"] = (t1 - t0) * 1000
         timings.update(getattr(self.finder, "last_timings_ms", {}))
-        boxes = face_boxes(faces)
-        looks = describe(frame.image, boxes) if self.settings.appearance else None
-        update = self.tracker.update(boxes, frame.t_s, looks)
-        still_now = self.stillness.update(update.ids, boxes, frame.image, frame.t_s)
-        self.stillness.forget(update.forgotten)
-        self.still = {tid for tid, still in zip(update.ids, still_now, strict=True) if still}
+        if gray is None and faces:
+            gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+        identity = self.identity.update(frame.image, gray, face_boxes(faces), frame.t_s)
+        update = identity.update
+        self.still = set(identity.still)
+        hold = getattr(self.finder, "hold", None)  # pictures need not be landmarked again
+        if hold is not None:
+            hold([face.box for face, tid in zip(faces, update.ids, strict=True) if tid in self.still])
         t2 = clock()
         timings["tracking_ms"] = (t2 - t1) * 1000
-        if gray is None and self.classifier is not None and faces:
-            gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+        timings["looked"] = float(update.looked)
         probabilities, crop_ms, used_ahead = self._expressions(gray, faces, ahead)
         t3 = clock()
         timings["crops_ms"] = crop_ms
@@ -211,7 +214,8 @@ class LessonPipeline:
                      ahead: tuple[CropGeometry, Future[np.ndarray]] | None) -> tuple[np.ndarray | None, float, bool]:
         """(N, 7) probabilities (None without a classifier or a face), crop time in ms, ahead used."""
         t0 = time.perf_counter()
-        geometries = [crop_geometry(face, self.classifier.cfg) for face in faces] if gray is not None else []
+        geometries = ([crop_geometry(face, self.classifier.cfg) for face in faces]
+                      if gray is not None and self.classifier is not None else [])
         self._lone_crop = geometries[0] if len(geometries) == 1 else None
         if ahead is not None:
             guess, future = ahead

@@ -10,7 +10,7 @@ The crops are tiny (16x16 grey) and live in memory for the lesson only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -34,11 +34,18 @@ class StillnessSettings:
     still_after_s: float = 3.0
     # The reference's standard deviation counts as at least this many grey levels (flat crops).
     min_contrast: float = 8.0
+    # A face that differs from its track's reference (at the reference's place) by more than this
+    # may be another student in that tile (a gallery reordered within the same grid): the tracker
+    # then checks everyone's looks (`engine.identity`). From `python -m engine.bench_identity
+    # identity`: another student who took a face's place differed by 0.53 at the least (7x7 through
+    # mp4v); the same student between two samples at 2 Hz by 0.055 at the median, 0.75 at the 99th
+    # percentile (a head turning). Set with margin under the first: a doubt costs only a look.
+    max_same_face_difference: float = 0.45
 
     def __post_init__(self) -> None:
         if self.crop_px < 4:
             raise ValueError(f"crop_px must be >= 4, got {self.crop_px}")
-        for name in ("max_difference", "still_after_s", "min_contrast"):
+        for name in ("max_difference", "still_after_s", "min_contrast", "max_same_face_difference"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
@@ -68,6 +75,7 @@ class _Reference:
     crop: np.ndarray = field(repr=False)  # the face's pixels stay out of any log
     box: tuple[float, float, float, float]
     since_s: float
+    contrast: float  # max(crop std, min_contrast): the unit of `crop_difference`
 
 
 class StillnessDetector:
@@ -79,15 +87,21 @@ class StillnessDetector:
         self._last_t_s: float | None = None
 
     def update(self, track_ids: Sequence[int], boxes: np.ndarray, frame: np.ndarray,
-               t_s: float) -> list[bool]:
-        """For each tracked face of this sample (IDs and (N, 4) boxes in order): is it still?"""
+               t_s: float, differences: Mapping[int, float | None] | None = None) -> list[bool]:
+        """For each tracked face of this sample (IDs and (N, 4) boxes in order): is it still?
+
+        `frame` is the grey frame (a BGR one is converted crop by crop). `differences`, from
+        `differences()` on this same frame, are reused rather than measured again.
+        """
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if len(track_ids) else np.zeros((0, 4))
         if len(boxes) != len(track_ids):
             raise ValueError(f"{len(track_ids)} track IDs for {len(boxes)} boxes")
         if self._last_t_s is not None and t_s < self._last_t_s:
             raise ValueError(f"time went backwards: {t_s} < {self._last_t_s}")
         self._last_t_s = t_s
-        return [self._update_one(int(tid), box, frame, t_s) for tid, box in zip(track_ids, boxes, strict=True)]
+        known = differences or {}
+        return [self._update_one(int(tid), box, frame, t_s, known.get(int(tid)))
+                for tid, box in zip(track_ids, boxes, strict=True)]
 
     def difference(self, track_id: int, frame: np.ndarray) -> float | None:
         """How far the face at its reference place differs from the reference (None if unknown)."""
@@ -95,24 +109,30 @@ class StillnessDetector:
         if ref is None:
             return None
         current = face_crop(frame, ref.box, self._settings.crop_px)
-        return None if current is None else crop_difference(ref.crop, current, self._settings.min_contrast)
+        return None if current is None else float(np.abs(current - ref.crop).mean()) / ref.contrast
+
+    def differences(self, track_ids: Iterable[int], frame: np.ndarray) -> dict[int, float | None]:
+        """`difference` of each track on this frame, for `update` to reuse."""
+        return {int(tid): self.difference(int(tid), frame) for tid in track_ids}
 
     def forget(self, track_ids: Iterable[int]) -> None:
         """Drop the reference crops of tracks that are gone (the tracker's `forgotten`)."""
         for tid in track_ids:
             self._references.pop(int(tid), None)
 
-    def _update_one(self, track_id: int, box: np.ndarray, frame: np.ndarray, t_s: float) -> bool:
+    def _update_one(self, track_id: int, box: np.ndarray, frame: np.ndarray, t_s: float,
+                    known: float | None) -> bool:
         s = self._settings
         ref = self._references.get(track_id)
         if ref is not None:
             # The same place as the reference, not the new box: a detector's jitter is no change.
-            current = face_crop(frame, ref.box, s.crop_px)
-            if current is not None and crop_difference(ref.crop, current, s.min_contrast) <= s.max_difference:
+            difference = known if known is not None else self.difference(track_id, frame)
+            if difference is not None and difference <= s.max_difference:
                 return t_s - ref.since_s >= s.still_after_s
         crop = face_crop(frame, box, s.crop_px)
         if crop is None:
             self._references.pop(track_id, None)
             return False
-        self._references[track_id] = _Reference(crop, tuple(float(v) for v in box), t_s)
+        contrast = max(float(crop.std()), s.min_contrast)
+        self._references[track_id] = _Reference(crop, tuple(float(v) for v in box), t_s, contrast)
         return False

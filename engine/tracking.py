@@ -10,6 +10,7 @@ and are never reused within one.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,10 +51,14 @@ class TrackingSettings:
     layout_change_fraction: float = 0.3
     # Weight of the newest sighting in a track's look (exponential smoothing).
     appearance_smoothing: float = 0.3
+    # Given `LazyLooks`, a sample where every face is where a track was, no track vanished and the
+    # pixels raise no doubt is matched by position without computing looks; every track's look is
+    # still refreshed (and checked) at least this often.
+    look_refresh_s: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("forget_after_s", "max_center_distance", "max_predict_s",
-                     "max_same_place_distance", "max_reidentify_distance"):
+                     "max_same_place_distance", "max_reidentify_distance", "look_refresh_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.reidentify_margin < 0:
@@ -82,6 +87,21 @@ class TrackUpdate:
     missing: list[int] = field(default_factory=list)
     forgotten: list[int] = field(default_factory=list)
     layout_changed: bool = False
+    looked: bool = False  # whether looks were used at this sample (given, or computed on demand)
+
+
+@dataclass(frozen=True, slots=True)
+class LazyLooks:
+    """Looks computed only when the tracker needs them.
+
+    `compute()` gives the (N, DESCRIPTOR_LEN) looks of this sample's boxes. `doubt(guess)` is told
+    the track each box would keep by position alone (None: no track there) and says whether the
+    pixels suggest another student there (`engine.identity` asks the still-tile crops); it is
+    asked only when position alone raises no doubt.
+    """
+
+    compute: Callable[[], np.ndarray]
+    doubt: Callable[[Sequence[int | None]], bool] = lambda guess: False
 
 
 @dataclass(slots=True)
@@ -91,6 +111,7 @@ class _Track:
     last_seen_s: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, px/s
     look: np.ndarray | None = field(default=None, repr=False)  # smoothed look, in memory only
+    look_t_s: float | None = None  # when the look was last refreshed
 
     def predicted_box(self, t_s: float, max_predict_s: float) -> np.ndarray:
         """The last box moved along the velocity estimate for at most `max_predict_s`."""
@@ -124,6 +145,11 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     n_rows, n_cols = cost.shape
     if n_rows == 0 or n_cols == 0:
         return []
+    open_pairs = cost < _GATED
+    if open_pairs.sum(axis=0).max() <= 1 and open_pairs.sum(axis=1).max() <= 1:
+        # Every row and column has at most one ungated pair (faces far apart, as in a gallery):
+        # those pairs are the assignment; nothing to solve.
+        return sorted((int(r), int(c)) for r, c in zip(*np.nonzero(open_pairs), strict=True))
     n = max(n_rows, n_cols)
     padded = np.full((n, n), _GATED)
     padded[:n_rows, :n_cols] = cost
@@ -198,19 +224,21 @@ class Tracker:
         self._last_t_s: float | None = None
 
     def update(
-        self, boxes: np.ndarray, t_s: float, appearance: np.ndarray | None = None
+        self, boxes: np.ndarray, t_s: float, appearance: np.ndarray | LazyLooks | None = None
     ) -> TrackUpdate:
         """Match this sample's (N,4) x, y, w, h boxes to tracks; unmatched boxes start new tracks.
 
         `appearance`, when given, holds each box's (N, DESCRIPTOR_LEN) descriptor from
-        `engine.appearance.describe` on this sample's frame.
+        `engine.appearance.describe` on this sample's frame, or `LazyLooks` to compute them only
+        when position alone is not enough (see `_look_needed`).
         """
         boxes = np.asarray(boxes, dtype=np.float64)
         if boxes.size == 0:
             boxes = boxes.reshape(0, 4)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise ValueError(f"boxes must have shape (N, 4), got {boxes.shape}")
-        looks = self._checked_looks(appearance, len(boxes))
+        lazy = appearance if isinstance(appearance, LazyLooks) else None
+        looks = None if lazy is not None else self._checked_looks(appearance, len(boxes))
         if self._last_t_s is not None and t_s < self._last_t_s:
             raise ValueError(f"time went backwards: {t_s} < {self._last_t_s}")
         previous_t_s, self._last_t_s = self._last_t_s, t_s
@@ -228,6 +256,8 @@ class Tracker:
             [tr.predicted_box(t_s, self._settings.max_predict_s) for tr in known]
         ).reshape(-1, 4)
         pairs = assign(match_cost(predicted, boxes, self._settings))
+        if lazy is not None and self._look_needed(known, in_view, pairs, len(boxes), t_s, lazy):
+            looks = self._checked_looks(lazy.compute(), len(boxes))
         layout_changed = False
         if looks is not None:
             d = self._look_distances(known, looks)
@@ -256,8 +286,27 @@ class Tracker:
                 ids[col] = self._start(boxes[col], t_s, None if looks is None else looks[col])
         missing = [tr.track_id for i, tr in enumerate(known) if i not in matched_tracks]
         return TrackUpdate(
-            ids=ids, missing=missing, forgotten=forgotten, layout_changed=layout_changed
+            ids=ids, missing=missing, forgotten=forgotten, layout_changed=layout_changed,
+            looked=looks is not None,
         )
+
+    def _look_needed(
+        self, known: list[_Track], in_view: list[int], pairs: list[tuple[int, int]],
+        n_boxes: int, t_s: float, lazy: LazyLooks,
+    ) -> bool:
+        """Whether this sample needs looks: a face where no track was (a newcomer, a moved tile, a
+        return), a track of the last sample not where it was, a track without a recent look, or
+        pixels that doubt the positions; otherwise every face keeps its track by position."""
+        matched = {r for r, _ in pairs}
+        if len(pairs) < n_boxes or any(i not in matched for i in in_view):
+            return True
+        refresh = self._settings.look_refresh_s
+        if any(known[r].look_t_s is None or t_s - known[r].look_t_s >= refresh for r, _ in pairs):
+            return True
+        guess: list[int | None] = [None] * n_boxes
+        for r, c in pairs:
+            guess[c] = known[r].track_id
+        return bool(lazy.doubt(guess))
 
     @staticmethod
     def _checked_looks(appearance: np.ndarray | None, n_boxes: int) -> np.ndarray | None:
@@ -332,6 +381,7 @@ class Tracker:
                 if track.look is None
                 else blend(track.look, look, self._settings.appearance_smoothing)
             )
+            track.look_t_s = t_s
         track.box = box.astype(np.float64, copy=True)
         track.last_seen_s = t_s
 
@@ -342,6 +392,7 @@ class Tracker:
             box=box.astype(np.float64, copy=True),
             last_seen_s=t_s,
             look=None if look is None else look.copy(),
+            look_t_s=None if look is None else t_s,
         )
         self._next_id += 1
         self._tracks.append(track)

@@ -235,3 +235,44 @@ def test_an_unclosed_finder_collected_during_an_import_does_not_hang(asset):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "imported"
     assert "never closed" in done.stderr  # and whoever forgot to close it is told
+
+
+def test_unchanged_held_faces_keep_their_landmarks_between_discovery_passes_and_a_changed_one_is_redone(
+        asset, gallery_16):
+    tiles = tile_rects((4, 4), (1280, 720))
+    changed = gallery_16.copy()
+    x, y, w, h = tiles[0]
+    changed[y:y + h, x:x + w] = cv2.flip(gallery_16[y:y + h, x:x + w], 1)  # one student moves
+    with FaceFinder(asset("face_landmarker.task")) as f, \
+            FaceFinder(asset("face_landmarker.task"), FaceSettings(reuse_unchanged=False)) as plain:
+        first = f.find(rgb(gallery_16), t_s=0.0)
+        assert f.last_timings_ms["reused"] == 0  # a discovery pass landmarks everyone
+        second = f.find(rgb(gallery_16), t_s=0.25)
+        assert f.last_timings_ms["reused"] == 0  # none held: a live face is always landmarked
+        f.hold([face.box for face in second])  # the pipeline's still tiles: pictures
+        again = f.find(rgb(gallery_16), t_s=0.5)
+        assert f.last_timings_ms["reused"] == len(first) >= 15
+        plain.find(rgb(gallery_16), t_s=0.0)
+        fresh = plain.find(rgb(gallery_16), t_s=0.5)  # landmarked again on crops around the last boxes
+        assert [face.box for face in again] == [face.box for face in second]
+        # What landmarking again would have given differs only by the landmarker's own jitter
+        # between two crops of the same pixels (a pixel or two).
+        assert len(fresh) == len(again)
+        for kept, redone in zip(again, fresh, strict=True):
+            assert np.abs(kept.landmarks[:, :2] - redone.landmarks[:, :2]).max() < 4.0
+        f.hold([face.box for face in again])
+        moved = f.find(rgb(changed), t_s=1.0)
+        assert f.last_timings_ms["reused"] == len(first) - 1
+        assert sum(_tile_of(face, tiles) == 0 for face in moved) == 1
+
+
+def test_finds_at_least_47_of_49_faces_in_a_7x7_call_at_1920x1080_with_default_settings(asset):
+    from engine.call_gallery import large_gallery
+
+    gallery = large_gallery(7)
+    frame = gallery.render(0)
+    with FaceFinder(asset("face_landmarker.task")) as f:
+        faces = f.find(rgb(frame.image), t_s=0.0)
+    students = [frame.tile_at(face.box) for face in faces]
+    assert None not in students  # every face lies in a tile
+    assert len({tile.student for tile in students}) == len(faces) >= 47  # one face per tile

@@ -189,12 +189,33 @@ def test_match_cost_is_zero_for_identical_boxes_and_gated_far_away() -> None:
         ([[1.0], [0.5], [2.0]], [(1, 0)]),
         ([[1e9, 1e9]], []),  # all gated
         ([[0.3, 1e9], [1e9, 1e9]], [(0, 0)]),
+        ([[1e9, 0.2, 1e9], [0.4, 1e9, 1e9], [1e9, 1e9, 1e9]], [(0, 1), (1, 0)]),  # one pair each
     ],
 )
 def test_assign_minimises_total_cost_and_drops_gated_pairs(
     cost: list[list[float]], expected: list[tuple[int, int]]
 ) -> None:
     assert assign(np.array(cost)) == expected
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_assign_matches_the_most_pairs_at_the_least_cost_as_brute_force_does(seed: int) -> None:
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = rng.integers(1, 5, size=2)
+    cost = rng.uniform(0.0, 2.0, (n_rows, n_cols))
+    cost[rng.uniform(size=cost.shape) < rng.uniform(0.3, 0.9)] = 1e9  # sparse, as a gallery's gates
+
+    def score(pairs) -> tuple[int, float]:
+        return -len(pairs), float(sum(cost[r, c] for r, c in pairs))
+
+    best = min((score([(r, c) for r, c in zip(rows, cols, strict=False) if cost[r, c] < 1e9])
+                for rows in itertools.permutations(range(n_rows))
+                for cols in itertools.permutations(range(n_cols))), key=lambda s: (s[0], s[1]))
+    got = assign(cost)
+    assert len({r for r, _ in got}) == len({c for _, c in got}) == len(got)
+    assert score(got)[0] == best[0] and score(got)[1] == pytest.approx(best[1])
 
 
 def test_assign_of_empty_cost_is_empty() -> None:
