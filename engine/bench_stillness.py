@@ -158,21 +158,21 @@ def still_gallery(fps: float = 10.0) -> CallGallery:
 
 
 def demo_truth() -> Truth:
-    """The demo clip's truth: live everywhere but in the tile of the student who leaves and comes
-    back, which shows a frozen frame once their returning clip ends (`engine.demo` holds it)."""
-    from engine.demo import DEMO_FPS, DEMO_GRID, DEMO_SIZE
-    from engine.gallery import read_video_frames, tile_rects
+    """The demo clip's truth, from the gallery it is built from (`engine.demo.demo_gallery`): its
+    profile photo is still since the last layout change (the detector starts over where a tile
+    moves), every other face is live; a face in no tile is left out."""
+    from engine.call_gallery import Shows, tile_at
+    from engine.demo import demo_gallery
 
-    leaving = read_video_frames(asset_path("face_noface.mov"), DEMO_FPS)
-    returning = read_video_frames(asset_path("noface_face.mov"), DEMO_FPS)
-    # engine.demo: the leaving clip, its last frame held 6 s, the returning clip, its end held.
-    frozen_from_s = (len(leaving) + int(6 * DEMO_FPS) + len(returning)) / DEMO_FPS
-    x, y, w, h = tile_rects(DEMO_GRID, DEMO_SIZE)[3]
+    gallery = demo_gallery()
 
-    def truth(t_s: float, box: np.ndarray) -> tuple[bool, float]:
-        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-        in_tile = x <= cx < x + w and y <= cy < y + h
-        return (True, frozen_from_s) if in_tile and t_s >= frozen_from_s else (False, 0.0)
+    def truth(t_s: float, box: np.ndarray) -> tuple[bool, float] | None:
+        tile = tile_at(gallery.truth(round(t_s * gallery.fps)), box)
+        if tile is None:
+            return None
+        if tile.shows is Shows.PHOTO:
+            return True, gallery.layouts[gallery.layout_index(t_s)].start_s
+        return False, 0.0
 
     return truth
 
@@ -185,7 +185,7 @@ def measure_stillness(rate_hz: float, settings: StillnessSettings) -> list[Still
         for name in LIVE_VIDEOS:
             frames = video_samples(asset_path(name), rate_hz)
             traces.append(stillness_trace(name, frames, live_truth, finder, settings))
-        traces.append(stillness_trace("demo clip (one tile frozen from 18.8 s)",
+        traces.append(stillness_trace("demo clip (a profile photo, a reorder at 24 s)",
                                       video_samples(make_demo(), rate_hz), demo_truth(), finder,
                                       settings))
         gallery = still_gallery()

@@ -56,9 +56,17 @@ class IdentityStage:
             return any(g is None or measured[g] is None or measured[g] > self._max_same_face
                        for g in guess)
 
+        def unchanged(guess: Sequence[int | None]) -> list[bool]:
+            """Per face: its pixels at its guessed track's place are that track's own face still."""
+            missing = [g for g in guess if g is not None and g not in measured]
+            if missing:
+                measured.update(self.stillness.differences(missing, frame_grey))
+            return [g is not None and measured[g] is not None and measured[g] <= self._max_same_face
+                    for g in guess]
+
         looks: np.ndarray | LazyLooks | None = None
         if self._appearance and self._lazy:
-            looks = LazyLooks(lambda: describe(frame_bgr, boxes), doubt)
+            looks = LazyLooks(lambda: describe(frame_bgr, boxes), doubt, unchanged)
         elif self._appearance:
             looks = describe(frame_bgr, boxes)
         update = self.tracker.update(boxes, t_s, looks)

@@ -97,11 +97,15 @@ class LazyLooks:
     `compute()` gives the (N, DESCRIPTOR_LEN) looks of this sample's boxes. `doubt(guess)` is told
     the track each box would keep by position alone (None: no track there) and says whether the
     pixels suggest another student there (`engine.identity` asks the still-tile crops); it is
-    asked only when position alone raises no doubt.
+    asked only when position alone raises no doubt. `unchanged(guess)` says, per box, whether its
+    pixels are still those of the track it would keep (the same face in the same place): such a
+    box keeps its track whatever the looks say, so two students who look alike never trade IDs
+    while their tiles stay put. By default nothing is known to be unchanged.
     """
 
     compute: Callable[[], np.ndarray]
     doubt: Callable[[Sequence[int | None]], bool] = lambda guess: False
+    unchanged: Callable[[Sequence[int | None]], Sequence[bool]] = lambda guess: [False] * len(guess)
 
 
 @dataclass(slots=True)
@@ -261,7 +265,13 @@ class Tracker:
         layout_changed = False
         if looks is not None:
             d = self._look_distances(known, looks)
-            pairs = [(r, c) for r, c in pairs if self._still_same(r, c, d)]
+            same_pixels = self._same_pixels(known, pairs, len(boxes), lazy)
+            kept = [(r, c) for r, c in pairs if same_pixels[c] or self._still_same(r, c, d)]
+            # Broken only because another face or track looks a little more alike (not because
+            # this face looks unlike its track): a swap of tiles, or two students who look alike.
+            doubtful = [(r, c) for r, c in pairs
+                        if (r, c) not in kept and d[r, c] <= self._settings.max_same_place_distance]
+            pairs = kept
             stayed = {r for r, _ in pairs}
             moved = sum(1 for i in in_view if i not in stayed)
             layout_changed = moved >= max(
@@ -271,6 +281,10 @@ class Tracker:
             if layout_changed:
                 pairs = []  # positions mean nothing now: who is who is solved by look alone
             jumped = self._reidentified(d, pairs)
+            if not layout_changed and not self._exchanged(doubtful, jumped):
+                # The looks do not tell a whole exchange: positions stand for those students.
+                pairs = pairs + doubtful
+                jumped = self._reidentified(d, pairs)
         else:
             jumped = []
 
@@ -307,6 +321,28 @@ class Tracker:
         for r, c in pairs:
             guess[c] = known[r].track_id
         return bool(lazy.doubt(guess))
+
+    @staticmethod
+    def _exchanged(doubtful: list[tuple[int, int]], jumped: list[tuple[int, int]]) -> bool:
+        """Whether every doubtful place-pair is resolved by the looks at both ends: its track went
+        to another face and its face to another track (tiles that swapped). Anything less (one
+        track taken to a look-alike's face while its own face would start a new ID) is no swap."""
+        rows = {r for r, _ in jumped}
+        cols = {c for _, c in jumped}
+        return all(r in rows and c in cols for r, c in doubtful)
+
+    @staticmethod
+    def _same_pixels(
+        known: list[_Track], pairs: list[tuple[int, int]], n_boxes: int, lazy: LazyLooks | None
+    ) -> list[bool]:
+        """Per box: whether its pixels are still those of the track that position gives it."""
+        if lazy is None or not pairs:
+            return [False] * n_boxes
+        guess: list[int | None] = [None] * n_boxes
+        for r, c in pairs:
+            guess[c] = known[r].track_id
+        return [bool(same) and g is not None for same, g in zip(lazy.unchanged(guess), guess,
+                                                                  strict=True)]
 
     @staticmethod
     def _checked_looks(appearance: np.ndarray | None, n_boxes: int) -> np.ndarray | None:

@@ -290,11 +290,6 @@ def look_alike_gallery(fps: float = 10.0) -> CallGallery:
     return CallGallery(students, [Layout(0.0, (3, 3), tuple(range(9)))], (1280, 720), fps)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/tracking.py: in a layout that does not change, the talker's track jumps to the look-alike "
-    "twin's tile (and back): both at-place pairs fail _still_same because each face is closer in look "
-    "to the other's track by the 0.05 margin, two failures stay under the layout-change threshold, "
-    "and _reidentified then hands the free track of one student to the other's face"))
 def test_two_look_alike_students_whose_tiles_never_move_never_share_a_track(tmp_path):
     gallery = look_alike_gallery()
     clip = tmp_path / "look_alike.mp4"
