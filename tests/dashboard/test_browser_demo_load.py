@@ -31,10 +31,15 @@ from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _br
 pytestmark = pytest.mark.browser
 
 BURNERS = 1  # one busy loop takes one of CI's two cores from the engine, Streamlit and Chromium
+BURN_S = 600  # far longer than the test takes
 WATCH_S = 40.0  # how long the teacher watches the lesson
 POLL_S = 0.5
 LOST_NOTICES = re.compile(r"camera lost|No frames for", re.IGNORECASE)
 PRESENT = re.compile(r"^[1-9]\d* of \d+$")
+UNSCROLLED = (
+    "html, body, #root, .stApp, [data-testid=stAppViewContainer], [data-testid=stMain] "
+    "{ height: auto !important; min-height: 0 !important; overflow: visible !important; }"
+)
 DURATION = re.compile(r"^(?:(\d+) h )?(\d+) min(?: (\d+) s)?$")
 
 
@@ -48,7 +53,9 @@ class Dashboard:
 @pytest.fixture
 def cpu_burner() -> Iterator[list[subprocess.Popen[bytes]]]:
     """BURNERS plain Python busy loops for the length of the test, killed however it ends."""
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BURNERS)]
+    # A burner left behind by a killed test run stops by itself after BURN_S.
+    busy_loop = f"import time\nend = time.monotonic() + {BURN_S}\nwhile time.monotonic() < end: pass"
+    burners = [subprocess.Popen([sys.executable, "-c", busy_loop]) for _ in range(BURNERS)]
     try:
         yield burners
     finally:
@@ -159,14 +166,13 @@ def _table_under(page, heading_id: str, saved: Path) -> list[dict[str, str]]:  #
 
 
 def _screenshot(page, name: str) -> None:  # noqa: ANN001
-    """The whole page to test-artifacts/: the viewport stretched to the main area's height first,
-    since Streamlit scrolls inside its main area and a full-page shot would stop at the fold."""
-    size = page.viewport_size
-    height = page.locator("[data-testid='stMain']").evaluate("main => main.scrollHeight")
-    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
-    page.wait_for_timeout(1000)  # Plotly lays its figures out again at the new size
+    """The whole page to test-artifacts/. Streamlit scrolls inside its main area, so a full-page shot
+    would stop at the fold: for the shot, the page's containers grow to their content instead
+    (the width stays, so no figure is laid out again)."""
+    style = page.add_style_tag(content=UNSCROLLED)
+    page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-    page.set_viewport_size(size)
+    style.evaluate("tag => tag.remove()")
 
 
 def _watch(page, seconds: float) -> None:  # noqa: ANN001
