@@ -9,6 +9,7 @@ import importlib.machinery
 import importlib.util
 import logging
 import sys
+import types
 
 log = logging.getLogger(__name__)
 
@@ -45,34 +46,59 @@ MEDIAPIPE_DRAWING = (
 )
 
 
-class _LazyModules(importlib.abc.MetaPathFinder):
-    """Finds the named modules as usual, but with a loader that runs their code on first attribute use."""
+class _DeferredModule(types.ModuleType):
+    """A module that imports itself on first use: any attribute read imports the real one and reads that.
+
+    Dunder reads are the import system's and `inspect`'s probes (torch's import runs
+    `inspect.getmodule`, which reads every loaded module's `__file__`): they do not count as use.
+    """
+
+    def __getattr__(self, attr: str) -> object:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        _DEFERRED.released.add(self.__name__)
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+class _Deferring(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports the named modules as `_DeferredModule`s until one is first used (then as themselves).
+
+    Through the import system, not by writing sys.modules: their package still gets them as its
+    attributes (MediaPipe's `vision/__init__.py` reads `drawing_styles` right after importing it).
+    """
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = frozenset(names)
+        self.released: set[str] = set()
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.names:
+        if fullname not in self.names or fullname in self.released:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        spec.loader = importlib.util.LazyLoader(spec.loader)
-        return spec
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return _DeferredModule(spec.name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing runs until first use."""
+
+
+_DEFERRED = _Deferring(MEDIAPIPE_DRAWING)
 
 
 def defer_pyplot() -> bool:
-    """Load MediaPipe's drawing helpers, and so matplotlib, only when something uses them; returns
+    """Import MediaPipe's drawing helpers, and so matplotlib, only when something uses them; returns
     whether it was deferred.
 
     `mediapipe.tasks.python.vision` imports its drawing helpers, which import matplotlib.pyplot at
     their top: about 0.35 s of every engine start on a two-core machine (0.8 s under load) for
-    pyplot, and another 0.33 s for the matplotlib package itself, for plotting the engine never
-    does. Call it before MediaPipe is imported; the helpers (and pyplot) work as ever for whoever
-    uses them: their module runs on its first attribute read.
+    pyplot, and 0.2-0.33 s for the matplotlib package, for plotting the engine never does. Call it
+    before MediaPipe is imported; the helpers (and pyplot) work as ever for whoever uses them.
     """
     if any(name in sys.modules for name in MEDIAPIPE_DRAWING):
         return False
-    if not any(isinstance(finder, _LazyModules) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _LazyModules(MEDIAPIPE_DRAWING))
+    if _DEFERRED not in sys.meta_path:
+        sys.meta_path.insert(0, _DEFERRED)
     return True

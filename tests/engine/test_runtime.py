@@ -23,7 +23,7 @@ def test_malloc_arenas_are_capped_in_a_fresh_process():
 def test_the_engine_imports_mediapipe_without_matplotlib_whose_pyplot_still_works_when_used():
     code = (
         "import sys\n"
-        "import engine.faces, storage.lessons, storage.recorder\n"
+        "import engine.faces, storage.lessons, storage.recorder, models.classify\n"  # torch probes every module (inspect)
         "print('matplotlib' in sys.modules, 'pandas' in sys.modules)\n"
         "from mediapipe.tasks.python.vision import drawing_utils\n"
         "figure = drawing_utils.plt.figure()\n"  # MediaPipe's own pyplot name, first used here
