@@ -39,6 +39,7 @@ PRESENT = re.compile(r"^[1-9]\d* of \d+$")
 UNSCROLLED = (
     "html, body, #root, .stApp, [data-testid=stAppViewContainer], [data-testid=stMain] "
     "{ height: auto !important; min-height: 0 !important; overflow: visible !important; }"
+    " [data-testid=stSidebar] { min-width: 300px !important; }"  # it would shrink to its icons
 )
 DURATION = re.compile(r"^(?:(\d+) h )?(\d+) min(?: (\d+) s)?$")
 
