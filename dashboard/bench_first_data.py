@@ -4,20 +4,27 @@ Runs `streamlit run` on a free port against a temporary database, opens the Live
 headless Chromium (Playwright), clicks Start with the demo as the source and waits for the
 "Students present" metric to count a student: the real engine, the real page, the real refresh.
 Each run then stops its lesson. Prints every run, the median and the load average (a busy machine
-moves every figure). Needs Chromium at /usr/bin/chromium and the playwright package (dev).
+moves every figure), and where each run's time went: a thread beside the browser watches the data
+folder, the engine's log and the database every 20 ms for the engine's spawn, its first frame (the
+lesson's start), its first committed sample and its "lesson N started" line. Needs Chromium at
+/usr/bin/chromium and the playwright package (dev).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -58,23 +65,93 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise click.ClickException(f"streamlit did not start; see {tmp / 'streamlit.log'}")
 
 
-def _one_run(page, url: str, timeout_s: float) -> float:  # noqa: ANN001 - a Playwright page
-    """Seconds from the Start click to a student counted on the live card; the lesson is then stopped."""
+STEPS = ("spawned", "first_frame", "stored", "announced")  # what the watcher times, from the click
+
+
+class StartWatch(threading.Thread):
+    """Wall times (epoch s) of one start's steps, as the data folder, the log and the database show them."""
+
+    def __init__(self, data_dir: Path, db_path: Path, lessons_before: int) -> None:
+        super().__init__(name="start-watch", daemon=True)
+        self.data_dir, self.db_path, self.lessons_before = data_dir, db_path, lessons_before
+        self.seen: dict[str, float] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        log_path = None
+        while not self.done.is_set() and len(self.seen) < len(STEPS):
+            now = time.time()
+            if log_path is None:
+                try:
+                    handle = json.loads((self.data_dir / "engine.json").read_text(encoding="utf-8"))
+                    self.seen["spawned"] = datetime.fromisoformat(handle["started_at"]).timestamp()
+                    log_path = Path(handle["log_path"])
+                except (OSError, ValueError, KeyError):
+                    pass
+            elif "announced" not in self.seen and _announced(log_path):
+                self.seen["announced"] = now
+            if "stored" not in self.seen:
+                first = _first_sample(self.db_path, self.lessons_before)
+                if first is not None:
+                    self.seen["first_frame"], self.seen["stored"] = first, now
+            time.sleep(0.02)
+
+
+def _announced(log_path: Path) -> bool:
+    try:
+        return " started: " in log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def _first_sample(db_path: Path, lessons_before: int) -> float | None:
+    """The new lesson's start (epoch s, its first frame) once one of its samples is committed."""
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=0.2) as conn:
+            row = conn.execute(
+                "SELECT (julianday(l.started_at) - 2440587.5) * 86400 FROM lessons l"
+                " WHERE l.id > ? AND EXISTS (SELECT 1 FROM samples s WHERE s.lesson_id = l.id)",
+                (lessons_before,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else float(row[0])
+
+
+def _lesson_count(db_path: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM lessons").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _one_run(page, url: str, tmp: Path, timeout_s: float) -> dict[str, float]:  # noqa: ANN001 - a Playwright page
+    """Seconds from the Start click to each step and to a student counted on the live card ("shown");
+    the lesson is then stopped."""
     from playwright.sync_api import expect
 
     page.goto(url)
     # A fresh database shows the guide's demo button above the start form: the first is the demo.
     start = page.get_by_role("button", name=re.compile(r"^Start (a demo )?lesson$")).first
     start.wait_for(timeout=60_000)
-    clicked = time.monotonic()
+    watch = StartWatch(tmp / "data", tmp / "bench.db", _lesson_count(tmp / "bench.db"))
+    watch.start()
+    clicked = time.time()
     start.click()
     present = (page.get_by_test_id("stMetric").filter(has_text="Students present")
                .get_by_test_id("stMetricValue"))
     expect(present).to_have_text(STUDENT_PRESENT, timeout=timeout_s * 1000)
-    seconds = time.monotonic() - clicked
+    shown = time.time() - clicked
+    watch.done.set()
+    watch.join(timeout=5)
     page.get_by_role("button", name="Stop lesson").click()
     page.get_by_role("button", name="Open its report").wait_for(timeout=60_000)
-    return seconds
+    steps = {step: watch.seen[step] - clicked for step in STEPS if step in watch.seen}
+    return {**steps, "shown": shown}
+
+
+def _steps_line(run: dict[str, float]) -> str:
+    return ", ".join(f"{step} {run[step]:.1f}" for step in (*STEPS, "shown") if step in run)
 
 
 @click.command()
@@ -92,19 +169,24 @@ def main(runs: int, timeout_s: float) -> None:
     with tempfile.TemporaryDirectory(prefix="classpulse-first-data-") as tmp:
         server, url = _start_server(Path(tmp))
         load_before = os.getloadavg()
-        seconds: list[float] = []
+        done: list[dict[str, float]] = []
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 for i in range(runs):
-                    seconds.append(_one_run(page, url, timeout_s))
-                    click.echo(f"run {i + 1}: first student on the Live page {seconds[-1]:.1f} s after Start")
+                    done.append(_one_run(page, url, Path(tmp), timeout_s))
+                    click.echo(f"run {i + 1}: first student on the Live page {done[-1]['shown']:.1f} s after "
+                               f"Start (s after the click: {_steps_line(done[-1])})")
                 browser.close()
         finally:
             server.terminate()
             server.wait(timeout=30)
         load_after = os.getloadavg()
+    seconds = [run["shown"] for run in done]
+    medians = {step: statistics.median(run[step] for run in done) for step in (*STEPS, "shown")
+               if all(step in run for run in done)}
+    click.echo(f"median s after the click: {_steps_line(medians)}")
     click.echo(f"median of {runs}: {statistics.median(seconds):.1f} s (min {min(seconds):.1f}, max "
                f"{max(seconds):.1f}); load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
                f"{os.cpu_count()} CPUs")

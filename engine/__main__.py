@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from storage.masking import mask_secrets
 if TYPE_CHECKING:
     from engine.faces import FaceFinder
     from models.classify import ExpressionClassifier
+    from storage.recorder import Recorder
 
 log = logging.getLogger("engine")
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info lines are noise on a teacher's terminal
@@ -174,13 +176,16 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                           settings={**settings.as_dict(), "engine": engine_owner()},
                           started_at=first.ts, owner=owner)
         lesson_id = create_lesson(engine, spec)
+        announcing = threading.Lock()
         announced = False
 
         def announce() -> None:  # the dashboard shows the lesson from this line on: say it once it has data
             nonlocal announced
-            if not announced:
-                announced = True
-                click.echo(f"lesson {lesson_id} started: {title} from {mask_secrets(source.description)}", err=True)
+            with announcing:
+                if not announced:
+                    announced = True
+                    click.echo(f"lesson {lesson_id} started: {title} from {mask_secrets(source.description)}",
+                               err=True)
 
         stop = threading.Event()
 
@@ -198,7 +203,9 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                 def on_sample(result: SampleResult, stats: RunStats) -> None:
                     if stats.samples <= 2:  # the Live page shows the lesson now, not at the next batch
                         recorder.write_soon()  # never waits: a locked database must not stall capture
-                        announce()
+                    if stats.samples == 1:  # named once that sample is committed: the page's first look finds it
+                        threading.Thread(target=_announce_when_stored, args=(recorder, announce),
+                                         name="classpulse-announce", daemon=True).start()
                     said = pace.update(stats.recent_rate_hz) if pace is not None else None
                     if said:
                         click.echo(said if quiet else f"\n{said}", err=True)
@@ -231,6 +238,20 @@ def run_cmd(source_spec: str, rate_hz: float | None, title: str, group_name: str
                             recorder.samples_dropped), err=True)
     if outcome.message:
         click.echo(outcome.message, err=True)
+
+
+def _announce_when_stored(recorder: Recorder, announce: Callable[[], None], timeout_s: float = 30.0) -> None:
+    """Wait (off the capture loop) until what was added is committed, then announce the lesson.
+
+    The Live page shows the lesson from its line on and caches what it reads for its 2-s tick: named
+    before its first sample is committed, the first look finds nothing and the first student waits
+    for the next tick. A write error or a slow database still gets the lesson named.
+    """
+    from storage.db import StorageError
+
+    with contextlib.suppress(StorageError):  # logged by the recorder, recorded by the lesson
+        recorder.flush(timeout_s)
+    announce()
 
 
 def _open_parts(source_spec: str, settings: EngineSettings,
