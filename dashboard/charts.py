@@ -74,9 +74,12 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int 
         xaxis_title=x_title,
         yaxis_title=y_title,
         height=height,
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        # Below the plot, never over the title: Plotly widens the bottom margin to fit it.
-        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0.0},
+        margin={"l": 60, "r": 20, "t": 50, "b": 120},  # room for tick dates, axis title, legend
+        # At the foot of the figure, under the axis title and never over the chart's title: placed
+        # on the container (not the plot), Plotly widens the bottom margin to fit it whatever the
+        # axis labels' height (a date on two lines pushed a plot-placed legend onto the axis title).
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.0,
+                "xanchor": "left", "x": 0.0},
         hovermode="x unified",
     )
     return fig

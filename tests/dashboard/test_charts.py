@@ -111,12 +111,15 @@ def test_lesson_titles_on_the_comparison_chart_are_text_not_links() -> None:
     assert all("<a " not in label and "<b>" not in label for label in labels)
 
 
-def test_legends_sit_below_the_plot_never_over_the_title() -> None:
+def test_legends_sit_at_the_foot_of_the_figure_under_the_axis_title() -> None:
     figures = [charts.expression_mix_over_time(_timeline([50, 60, 70]), "UTC"),
                charts.state_shares_over_time(_timeline([50, 60, 70]), "UTC")]
     for fig in figures:
-        assert fig.layout.legend.orientation == "h"
-        assert fig.layout.legend.yanchor == "top" and fig.layout.legend.y < 0
+        legend = fig.layout.legend
+        assert legend.orientation == "h"
+        # on the figure's foot, not the plot's: tick dates and the axis title sit above it
+        assert (legend.yref, legend.yanchor, legend.y) == ("container", "bottom", 0.0)
+        assert fig.layout.margin.b >= 100
 
 
 def _markers(minutes: list[float], labels: list[str]) -> pd.DataFrame:
@@ -152,7 +155,7 @@ def test_marker_labels_stay_inside_the_plot_under_the_title_and_above_the_legend
                              _markers([1, 1.5, 2, 9], ["quiz", "group work", "break", "end"]), "UTC")
     _, labels = _drawn(fig)
     assert all(a.yref == "paper" and a.yanchor == "top" and 0 < a.y <= 1 for a in labels)
-    assert fig.layout.legend.y < 0  # the legend stays below the plot
+    assert fig.layout.legend.yref == "container" and fig.layout.legend.y == 0  # the figure's foot
     assert len({a.y for a in labels[:3]}) == 3  # three markers close together: three heights
     assert labels[3].y == 1 and labels[3].xanchor == "right"  # near the right edge: left of its line
 
