@@ -117,8 +117,8 @@ def test_a_box_dragged_on_the_live_page_then_the_gallery_found_starts_the_engine
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         try:
             page.goto(server.url)
-            page.get_by_label("Lesson title").fill("Maths 7B")
-            page.get_by_label("Class / group").fill("7B")
+            page.get_by_role("textbox", name="Lesson title").fill("Maths 7B")
+            page.get_by_role("textbox", name="Class / group").fill("7B")
             page.get_by_text(SCREEN_LABEL).click(timeout=60_000)
             plot_area = page.locator(".js-plotly-plot .nsewdrag").first
             expect(plot_area).to_be_visible(timeout=60_000)
