@@ -25,8 +25,13 @@ import pytest
 
 from dashboard import control
 from dashboard.live_metrics import STALE_AFTER_S
+from tests.dashboard.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    browser_unavailable,
+    chromium_page,
+)
 from tests.dashboard.streamlit_server import dashboard_command, free_port, running_streamlit
-from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _browser_unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +74,7 @@ def cpu_burner() -> Iterator[list[subprocess.Popen[bytes]]]:
 def dashboard(tmp_path: Path, asset, cpu_burner) -> Iterator[Dashboard]:
     """`streamlit run` on a free port with a fresh SQLite file, started once the machine is busy."""
     if not CHROMIUM.exists():
-        _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+        browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     asset("face_landmarker.task")
     assert all(b.poll() is None for b in cpu_burner), "the CPU burner did not start"
     db_path, data_dir = tmp_path / "load.db", tmp_path / "data"
@@ -192,34 +197,22 @@ def _watch(page, seconds: float) -> None:  # noqa: ANN001
 
 
 def test_demo_lesson_on_a_loaded_machine_keeps_its_timing(dashboard: Dashboard) -> None:
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _browser_unavailable("the playwright package is not installed")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page_options = {"viewport": {"width": 1400, "height": 1000}, "accept_downloads": True}
+    with chromium_page("failure-loaded.png", **page_options) as (page, expect):
         page.add_init_script("delete window.showSaveFilePicker")
-        try:
-            page.goto(dashboard.url)
-            page.get_by_role("button", name="Start a demo lesson").click(timeout=60_000)
-            expect(_metric(page, "Students present")).to_have_text(PRESENT, timeout=120_000)
+        page.goto(dashboard.url)
+        page.get_by_role("button", name="Start a demo lesson").click(timeout=60_000)
+        expect(_metric(page, "Students present")).to_have_text(PRESENT, timeout=120_000)
 
-            _watch(page, WATCH_S)
+        _watch(page, WATCH_S)
 
-            page.get_by_role("button", name="Stop lesson").click(timeout=30_000)
-            page.get_by_role("button", name="Open its report").click(timeout=60_000)
-            expect(page.get_by_text("Lowest-concentration moments")).to_be_visible(timeout=60_000)
-            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
-            duration_shown = _metric(page, "Duration").inner_text(timeout=30_000)
-            students_shown = _table_under(page, "students", dashboard.db_path.with_name("students.csv"))
-            _screenshot(page, "report-loaded.png")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure-loaded.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        page.get_by_role("button", name="Stop lesson").click(timeout=30_000)
+        page.get_by_role("button", name="Open its report").click(timeout=60_000)
+        expect(page.get_by_text("Lowest-concentration moments")).to_be_visible(timeout=60_000)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+        duration_shown = _metric(page, "Duration").inner_text(timeout=30_000)
+        students_shown = _table_under(page, "students", dashboard.db_path.with_name("students.csv"))
+        _screenshot(page, "report-loaded.png")
 
     stored = _stored_lesson(dashboard.db_path)
     period_s = 1 / stored.rate_hz

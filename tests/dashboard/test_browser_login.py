@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.dashboard.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.dashboard.oidc_provider import OidcProvider, serve
 from tests.dashboard.streamlit_server import ROOT, free_port, listening_addresses, running_streamlit
-from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 
-def _browser_unavailable(reason: str) -> None:
+def browser_unavailable(reason: str) -> None:
     if os.environ.get("CLASSPULSE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"browser test required (CLASSPULSE_REQUIRE_BROWSER=1) but {reason}")
     pytest.skip(reason)
@@ -43,7 +43,7 @@ class OpenServer:
 def open_server(tmp_path: Path) -> Iterator[OpenServer]:
     """`streamlit run` bound to 0.0.0.0 with one teacher account made through the CLI."""
     if not CHROMIUM.exists():
-        _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+        browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     password = secrets.token_urlsafe(24)
     env = dict(
         {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")},
@@ -73,7 +73,7 @@ def _playwright():
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
-        _browser_unavailable("the playwright package is not installed")
+        browser_unavailable("the playwright package is not installed")
     return expect, sync_playwright
 
 
@@ -146,7 +146,7 @@ def test_oidc_login_through_a_local_provider_lets_in_only_the_school_domain(
     tmp_path: Path, email: str, let_in: bool
 ) -> None:
     if not CHROMIUM.exists():
-        _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+        browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     pytest.importorskip("authlib", reason="st.login() needs Authlib (requirements.txt)")
     expect, sync_playwright = _playwright()
     port, provider_port = free_port(), free_port()

@@ -21,8 +21,8 @@ from dashboard import control
 from storage.db import open_database
 from storage.lessons import running_lessons
 from storage.synthetic import seed_lesson
+from tests.dashboard.browser import ARTIFACTS, CHROMIUM, chromium_page
 from tests.dashboard.streamlit_server import free_port, running_streamlit
-from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.engine.call_screen import (
     GAP,
     PAD,
@@ -39,7 +39,7 @@ SCREEN_LABEL = "Screen region (a video-call gallery on this screen)"
 SELECTED = re.compile(r"Selected: (\d+)×(\d+) at (\d+),(\d+) on screen 1 \(1920×1080\)")
 
 
-def _browser_unavailable(reason: str) -> None:
+def browser_unavailable(reason: str) -> None:
     if os.environ.get("CLASSPULSE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"browser test required (CLASSPULSE_REQUIRE_BROWSER=1) but {reason}")
     pytest.skip(reason)
@@ -55,7 +55,7 @@ class PickerServer:
 @pytest.fixture(scope="module")
 def call_screen(tmp_path_factory, asset, grace_hopper_bgr) -> Iterator[CallScreen]:
     if not CHROMIUM.exists():
-        _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+        browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     asset("face_landmarker.task")
     with showing_call_gallery(
         tmp_path_factory.mktemp("call-screen"), asset, grace_hopper_bgr
@@ -107,74 +107,62 @@ def _wait_for_lesson(db_url: str, timeout_s: float = 180):
 
 
 def test_a_box_dragged_on_the_live_page_then_the_gallery_found_starts_the_engine_on_it(server):
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _browser_unavailable("the playwright package is not installed")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1300})
-        try:
-            page.goto(server.url)
-            page.get_by_role("textbox", name="Lesson title").fill("Maths 7B")
-            page.get_by_role("textbox", name="Class / group").fill("7B")
-            page.get_by_text(SCREEN_LABEL).click(timeout=60_000)
-            plot_area = page.locator(".js-plotly-plot .nsewdrag").first
-            expect(plot_area).to_be_visible(timeout=60_000)
-            box = plot_area.bounding_box()
-            per_px = SCREEN[0] / box["width"]  # screen pixels per CSS pixel of the shown screenshot
+    page_options = {"viewport": {"width": 1400, "height": 1300}}
+    with chromium_page("live-screen-failure.png", **page_options) as (page, expect):
+        page.goto(server.url)
+        page.get_by_role("textbox", name="Lesson title").fill("Maths 7B")
+        page.get_by_role("textbox", name="Class / group").fill("7B")
+        page.get_by_text(SCREEN_LABEL).click(timeout=60_000)
+        plot_area = page.locator(".js-plotly-plot .nsewdrag").first
+        expect(plot_area).to_be_visible(timeout=60_000)
+        box = plot_area.bounding_box()
+        per_px = SCREEN[0] / box["width"]  # screen pixels per CSS pixel of the shown screenshot
 
-            # Drag over the gallery's left two columns (screen pixels → CSS pixels on the chart).
-            x, y, _, h = TILES_BOX
-            target = (x - PAD, y - PAD, PAD + 2 * TILE[0] + GAP + GAP // 2, h + 2 * PAD)
-            start = (box["x"] + target[0] / per_px, box["y"] + target[1] / per_px)
-            end = (
-                box["x"] + (target[0] + target[2]) / per_px,
-                box["y"] + (target[1] + target[3]) / per_px,
-            )
-            page.mouse.move(*start)
-            page.mouse.down()
-            page.mouse.move(*end, steps=12)
-            page.mouse.up()
-            expect(page.get_by_text(SELECTED)).to_be_visible(timeout=60_000)
-            selected = _selected(page)
-            assert all(abs(a - b) <= 2 * per_px for a, b in zip(selected, target, strict=True)), (
-                selected,
-                target,
-            )
-            expect(page.get_by_text("6 faces found in the selected region.")).to_be_visible(
-                timeout=60_000
-            )
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "live-screen-dragged.png"), full_page=True)
+        # Drag over the gallery's left two columns (screen pixels → CSS pixels on the chart).
+        x, y, _, h = TILES_BOX
+        target = (x - PAD, y - PAD, PAD + 2 * TILE[0] + GAP + GAP // 2, h + 2 * PAD)
+        start = (box["x"] + target[0] / per_px, box["y"] + target[1] / per_px)
+        end = (
+            box["x"] + (target[0] + target[2]) / per_px,
+            box["y"] + (target[1] + target[3]) / per_px,
+        )
+        page.mouse.move(*start)
+        page.mouse.down()
+        page.mouse.move(*end, steps=12)
+        page.mouse.up()
+        expect(page.get_by_text(SELECTED)).to_be_visible(timeout=60_000)
+        selected = _selected(page)
+        assert all(abs(a - b) <= 2 * per_px for a, b in zip(selected, target, strict=True)), (
+            selected,
+            target,
+        )
+        expect(page.get_by_text("6 faces found in the selected region.")).to_be_visible(
+            timeout=60_000
+        )
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "live-screen-dragged.png"), full_page=True)
 
-            page.get_by_role("button", name="Find the gallery").click()
-            expect(page.get_by_text("Found the call's gallery: 3 × 3 tiles")).to_be_visible(
-                timeout=60_000
-            )
-            expect(page.get_by_text("9 faces found in the selected region.")).to_be_visible(
-                timeout=60_000
-            )
-            found = _selected(page)
-            assert all(abs(a - b) <= 2 for a, b in zip(found, TILES_BOX, strict=True)), (
-                found,
-                TILES_BOX,
-            )
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "live-screen-found.png"), full_page=True)
+        page.get_by_role("button", name="Find the gallery").click()
+        expect(page.get_by_text("Found the call's gallery: 3 × 3 tiles")).to_be_visible(
+            timeout=60_000
+        )
+        expect(page.get_by_text("9 faces found in the selected region.")).to_be_visible(
+            timeout=60_000
+        )
+        found = _selected(page)
+        assert all(abs(a - b) <= 2 for a, b in zip(found, TILES_BOX, strict=True)), (
+            found,
+            TILES_BOX,
+        )
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "live-screen-found.png"), full_page=True)
 
-            page.get_by_role("button", name="Start lesson").click()
-            spec = "screen:{},{},{},{}".format(*found)
-            expect(page.get_by_text(f"source {spec}")).to_be_visible(timeout=60_000)
-            lesson = _wait_for_lesson(server.db_url)
-            assert (lesson["title"], lesson["group_name"]) == ("Maths 7B", "7B")
-            assert lesson["source"] == "screen {},{},{},{}".format(*found)  # the engine's own words
-            assert control.load_handle(server.data_dir).launch.source == spec
-            page.get_by_role("button", name="Stop lesson").click(timeout=120_000)
-            expect(page.get_by_role("button", name="Open its report")).to_be_visible(timeout=60_000)
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "live-screen-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        page.get_by_role("button", name="Start lesson").click()
+        spec = "screen:{},{},{},{}".format(*found)
+        expect(page.get_by_text(f"source {spec}")).to_be_visible(timeout=60_000)
+        lesson = _wait_for_lesson(server.db_url)
+        assert (lesson["title"], lesson["group_name"]) == ("Maths 7B", "7B")
+        assert lesson["source"] == "screen {},{},{},{}".format(*found)  # the engine's own words
+        assert control.load_handle(server.data_dir).launch.source == spec
+        page.get_by_role("button", name="Stop lesson").click(timeout=120_000)
+        expect(page.get_by_role("button", name="Open its report")).to_be_visible(timeout=60_000)

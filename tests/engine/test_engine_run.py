@@ -193,6 +193,12 @@ def test_on_a_loaded_machine_the_demos_samples_span_the_lesson_from_its_start_to
     period_s = 1 / 2
     assert status == "finished" and len(times) >= 2
     assert times[0] == started  # the lesson starts at its first sample, not before the models load
-    assert 0 <= (ended - times[-1]).total_seconds() <= period_s
-    assert (times[-1] - times[0]).total_seconds() >= 20 - period_s  # 20 s of lesson, 20 s of data
-    assert all((b - a).total_seconds() > 0 for a, b in zip(times, times[1:], strict=False))
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    # A machine slower than the asked rate takes fewer samples, spaced by what it manages (the
+    # engine says so): never a stall, and no sample is late by more than one such spacing.
+    longest = max(gaps)
+    assert all(gap > 0 for gap in gaps) and longest < 5.0
+    assert 0 <= (ended - times[-1]).total_seconds() <= max(period_s, longest)
+    # 20 s of lesson, 20 s of data: the span falls short of it by one sample spacing at most (a
+    # demo played slower than real time would cover a fraction of it)
+    assert (times[-1] - times[0]).total_seconds() >= 20 - max(period_s, longest)
