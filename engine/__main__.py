@@ -98,6 +98,33 @@ def predict_cmd(image: Path, as_json: bool, model: str, weights: Path | None) ->
         click.echo(f"face {i} box {row['box']}: {row['expression']}  ({probs})")
 
 
+@cli.command("standby")
+@click.option("--discard-log", type=click.Path(path_type=Path), default=None,
+              help="A log file to delete when it ends unused (the one its output goes to).")
+def standby_cmd(discard_log: Path | None) -> None:
+    """Import what a lesson needs, then wait on stdin for a start request (the dashboard's warm start).
+
+    The request is one JSON line: the arguments of `python -m engine`, the environment and working
+    folder (engine.standby.StartRequest). The end of stdin without one ends it with nothing done.
+    """
+    from engine.runtime import limit_malloc_arenas
+    from engine.standby import READY_LINE, become, preload, wait_for_request
+
+    limit_malloc_arenas()  # before torch or MediaPipe start a thread, as `run` does
+    took_s = preload()
+    click.echo(f"{READY_LINE} (imports {took_s:.1f} s); waiting for a lesson", err=True)
+    try:
+        request = wait_for_request(sys.stdin)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if request is None:  # let go of unused: leave no empty log behind
+        if discard_log is not None:
+            discard_log.unlink(missing_ok=True)
+        return
+    become(request)
+    cli.main(args=list(request.args), prog_name="python -m engine", standalone_mode=True)
+
+
 def _status_line(result: SampleResult, stats: RunStats) -> None:
     conc = "-" if result.class_concentration is None else f"{result.class_concentration:5.1f}"
     line = (f"\r{stats.samples:6d} samples  {stats.samples_per_s:5.2f}/s  faces {stats.faces:2d}  "

@@ -1,0 +1,104 @@
+"""The warm engine: `python -m engine standby` waits, imports done, and becomes the engine it is asked for."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.standby import READY_LINE, StartRequest, become
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def standby(*extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "engine", "standby", *extra], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_start_request_round_trips_through_its_line():
+    request = StartRequest(("run", "--source", "demo", "--lesson", "Maths 7A"), {"A": "1", "B": "x y"}, "/tmp")
+    line = request.to_line()
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert StartRequest.from_line(line) == request
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("not json", "not a start request: JSONDecodeError"),
+        ('{"args": ["run"], "env": {}}', "not a start request: KeyError"),
+        ('{"args": [], "env": {}, "cwd": "."}', "args must be a non-empty list of strings"),
+        ('{"args": ["run", 3], "env": {}, "cwd": "."}', "args must be a non-empty list of strings"),
+        ('{"args": ["run"], "env": {"A": 1}, "cwd": "."}', "env must map strings to strings"),
+        ('{"args": ["run"], "env": {}, "cwd": null}', "cwd must be a string"),
+        ("[1, 2]", "not a start request: TypeError"),
+    ],
+)
+def test_anything_but_a_start_request_is_refused_in_one_line(line, message):
+    with pytest.raises(ValueError, match=message):
+        StartRequest.from_line(line)
+
+
+def test_becoming_the_engine_takes_exactly_the_requests_environment_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "environ", os.environ.copy())  # this process's own stays as it was
+    monkeypatch.chdir(ROOT)
+    become(StartRequest(("run",), {"CLASSPULSE_DB_URL": "sqlite:///x.db", "PATH": "/bin"}, str(tmp_path)))
+    assert Path.cwd() == tmp_path
+    assert dict(os.environ) == {"CLASSPULSE_DB_URL": "sqlite:///x.db", "PATH": "/bin"}
+
+
+@pytest.mark.slow
+def test_a_standby_engine_records_the_lesson_it_is_asked_for(tmp_path):
+    db = tmp_path / "lesson.db"
+    env = dict(os.environ, CLASSPULSE_DB_URL=f"sqlite:///{db}")
+    process = standby()
+    request = StartRequest(("run", "--source", "demo", "--max-seconds", "2", "--lesson", "Warm", "--quiet"),
+                           env, str(ROOT))
+    out, err = process.communicate(request.to_line(), timeout=240)
+    assert process.returncode == 0, err[-2000:]
+    assert READY_LINE in err and "lesson 1 started: Warm from demo" in err
+    assert "lesson 1 finished" in err
+    with sqlite3.connect(db) as conn:
+        (title, status), = conn.execute("SELECT title, status FROM lessons").fetchall()
+        (samples,), = conn.execute("SELECT COUNT(*) FROM samples").fetchall()
+    assert (title, status) == ("Warm", "finished")
+    assert samples >= 2  # 2 s of the demo at the default 2 samples/s, its first and last included
+
+
+@pytest.mark.slow
+def test_a_standby_engine_asked_for_a_bad_source_fails_as_a_fresh_one_does(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00garbage" * 1000)
+    env = dict(os.environ, CLASSPULSE_DB_URL=f"sqlite:///{tmp_path / 'lesson.db'}")
+    process = standby()
+    request = StartRequest(("run", "--source", str(bad), "--lesson", "x", "--quiet"), env, str(ROOT))
+    _, err = process.communicate(request.to_line(), timeout=240)
+    assert process.returncode == 1
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: cannot read video {bad}: not a video OpenCV can decode, or corrupt"]
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_standby_let_go_of_unused_exits_and_deletes_its_log(tmp_path):
+    log = tmp_path / "engine.log"
+    log.write_text("")
+    process = standby("--discard-log", str(log))
+    _, err = process.communicate("", timeout=240)
+    assert process.returncode == 0, err[-2000:]
+    assert READY_LINE in err and "lesson" not in err.replace("waiting for a lesson", "")
+    assert not log.exists()
+
+
+@pytest.mark.slow
+def test_a_garbled_request_ends_the_standby_with_one_line(tmp_path):
+    process = standby()
+    _, err = process.communicate("hello\n", timeout=240)
+    assert process.returncode == 1
+    assert [line for line in err.splitlines() if line.startswith("Error:")] == [
+        "Error: not a start request: JSONDecodeError"]
