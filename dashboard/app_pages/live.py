@@ -395,6 +395,8 @@ if watch is not None:
     live_card(settings.db_url, watch, str(settings.data_dir))
 elif not engine_running:
     finished_notice(settings)
+    if settings.engine_standby:
+        control.keep_standby(settings.data_dir)  # a Start then skips the engine's imports
     if loaders.load_lessons(settings.db_url, state.viewer()).empty:
         first_run_guide(settings)
     start_form(settings)  # always: a first lesson can be a real one, not only the demo

@@ -132,6 +132,8 @@ def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
     monkeypatch.setenv("CLASSPULSE_TIMEZONE", "UTC")
     monkeypatch.setenv("CLASSPULSE_DATA_DIR", str(tmp_path / "data"))
+    # No warm engine behind every Live page a test opens; its own tests turn it on.
+    monkeypatch.setenv("CLASSPULSE_ENGINE_STANDBY", "0")
     for name in (
         "CLASSPULSE_ATTENTION_ONLY",
         "CLASSPULSE_RETENTION_DAYS",

@@ -4,7 +4,9 @@ The teacher starts the demo from the Live page and watches it for about 45 s: th
 the camera was lost, however busy the machine is (the demo is sampled like a camera, skipping frames
 when behind). After Stop, the database's samples span the lesson's stored duration within one
 sample period, and the report shows that duration and each student's time present as the stored
-observations give them. Screenshots of the Live page and the report go to test-artifacts/.
+observations give them. The dashboard runs as a teacher gets it, its warm engine included (the
+lesson runs in the engine that waited beside the form). Screenshots of the Live page and the report
+go to test-artifacts/.
 CLASSPULSE_REQUIRE_BROWSER=1 (CI) turns a missing Chromium or Playwright into a failure.
 """
 
@@ -25,6 +27,7 @@ import pytest
 
 from dashboard import control
 from dashboard.live_metrics import STALE_AFTER_S
+from engine.standby import READY_LINE
 from tests.dashboard.browser import (
     ARTIFACTS,
     CHROMIUM,
@@ -80,7 +83,7 @@ def dashboard(tmp_path: Path, asset, cpu_burner) -> Iterator[Dashboard]:
     db_path, data_dir = tmp_path / "load.db", tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
     env.update(CLASSPULSE_DB_URL=f"sqlite:///{db_path}", CLASSPULSE_DATA_DIR=str(data_dir),
-               CLASSPULSE_TIMEZONE="UTC")
+               CLASSPULSE_TIMEZONE="UTC", CLASSPULSE_ENGINE_STANDBY="1")  # as a teacher gets it
     port = free_port()
     with running_streamlit(dashboard_command(port), port, env, tmp_path / "streamlit.log"):
         try:
@@ -215,6 +218,8 @@ def test_demo_lesson_on_a_loaded_machine_keeps_its_timing(dashboard: Dashboard) 
         _screenshot(page, "report-loaded.png")
 
     stored = _stored_lesson(dashboard.db_path)
+    logs = [p.read_text(encoding="utf-8", errors="replace") for p in (dashboard.data_dir / "engine-logs").iterdir()]
+    assert any(READY_LINE in text and "lesson 1 started" in text for text in logs), logs  # the warm engine ran it
     period_s = 1 / stored.rate_hz
     assert stored.status == "finished"
     assert abs(stored.start_to_first_sample_s) < 0.002  # the lesson starts at its first sample

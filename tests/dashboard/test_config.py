@@ -42,3 +42,9 @@ def test_the_forms_face_limit_follows_the_engines_variable(raw, limit):
 def test_the_default_class_comes_from_the_environment_until_a_teacher_chooses_one():
     assert DashboardSettings.from_env({}).default_class == ""
     assert DashboardSettings.from_env({"CLASSPULSE_DEFAULT_CLASS": " 9B "}).default_class == "9B"
+
+
+@pytest.mark.parametrize(("raw", "warm"), [(None, True), ("", True), ("1", True), ("0", False), ("no", False)])
+def test_a_warm_engine_waits_for_the_start_unless_turned_off(raw, warm):
+    environ = {} if raw is None else {"CLASSPULSE_ENGINE_STANDBY": raw}
+    assert DashboardSettings.from_env(environ).engine_standby is warm

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -308,3 +309,83 @@ def test_the_face_limit_goes_on_the_command_line_only_when_the_form_set_one(max_
     assert control.EngineHandle.from_json(
         control.EngineHandle(1, "l", "t", launch).to_json()
     ).launch.max_faces == max_faces
+
+
+# --- the warm engine ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_standby_left():
+    """Whatever warm engine a test left waiting is let go of afterwards."""
+    yield
+    control.release_standby()
+
+
+def _announced(handle: control.EngineHandle, timeout_s: float) -> int | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lesson_id = control.lesson_id_from_log(control.read_log(handle))
+        if lesson_id is not None or not control.is_alive(handle.pid, handle.start_ticks):
+            return lesson_id
+        time.sleep(0.1)
+    return None
+
+
+@pytest.mark.slow
+def test_a_lesson_started_while_a_warm_engine_waits_is_recorded_by_that_engine(tmp_path, no_standby_left):
+    db = tmp_path / "lessons.db"
+    waiting = control.keep_standby(tmp_path)
+    assert waiting is not None and control.keep_standby(tmp_path) == waiting  # one, kept
+    handle = control.start_engine(control.LessonLaunch("Maths", "7A", "demo"), tmp_path,
+                                  db_url=f"sqlite:///{db}")
+    try:
+        assert handle.pid == waiting
+        assert control.find_engine(tmp_path) == handle  # as after a page reload
+        lesson_id = _announced(handle, 120)
+        assert lesson_id == 1, control.read_log(handle)[-2000:]
+        with sqlite3.connect(db) as conn:
+            (title, group), = conn.execute("SELECT title, group_name FROM lessons").fetchall()
+            (samples,), = conn.execute("SELECT COUNT(*) FROM samples").fetchall()
+        assert (title, group) == ("Maths", "7A") and samples >= 1
+        assert "sqlite" not in Path(f"/proc/{handle.pid}/cmdline").read_bytes().decode()
+    finally:
+        assert control.stop_engine(handle, timeout_s=60)
+    assert "lesson 1 finished" in control.read_log(handle)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM lessons").fetchall() == [("finished",)]
+    assert control.keep_standby(tmp_path) not in (None, waiting)  # the next lesson's, fresh
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while control.is_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_warm_engine_that_died_is_replaced_and_a_start_without_one_spawns_afresh(
+    tmp_path, monkeypatch, no_standby_left
+):
+    first = control.keep_standby(tmp_path)
+    _kill(first)
+    second = control.keep_standby(tmp_path)
+    assert second not in (None, first)
+    _kill(second)
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    handle = control.start_engine(control.LessonLaunch("Maths", "7A", "demo"), tmp_path)
+    try:
+        assert handle.pid not in (first, second)
+        assert _announced(handle, 10) == 12  # the fresh process (here a stand-in) runs the lesson
+    finally:
+        assert control.stop_engine(handle, timeout_s=10)
+
+
+@pytest.mark.slow
+def test_a_warm_engine_let_go_of_exits_and_leaves_no_log(tmp_path, no_standby_left):
+    pid = control.keep_standby(tmp_path)
+    logs = tmp_path / control.LOG_DIR
+    assert len(list(logs.iterdir())) == 1
+    control.release_standby()
+    assert not control.is_alive(pid)
+    assert list(logs.iterdir()) == []

@@ -156,6 +156,23 @@ def test_first_run_shows_the_guide_with_a_demo_button_beside_the_full_start_form
     assert at.checkbox(key="live_attention_only").value is False
 
 
+@pytest.mark.slow
+def test_the_start_form_keeps_a_warm_engine_waiting_unless_turned_off(app, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    try:
+        app(url, "live")  # the tests' default: CLASSPULSE_ENGINE_STANDBY=0
+        assert control.standby_pid() is None
+        monkeypatch.setenv("CLASSPULSE_ENGINE_STANDBY", "1")
+        app(url, "live")
+        waiting = control.standby_pid()
+        assert waiting is not None and control.is_alive(waiting)
+        app(url, "live")  # a page rerun, another visit: the same one still waits
+        assert control.standby_pid() == waiting
+    finally:
+        control.release_standby()
+    assert control.standby_pid() is None
+
+
 def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch):
     open_database(own_db.url)
     from storage.lessons import finish_lesson
