@@ -199,6 +199,22 @@ def table_with(at: AppTest, column: str):
     )
 
 
+def log_in_on_form(username: str, password: str, page: str, **session: object) -> AppTest:
+    """The app on `page` (with `session` state set first), logged in through its login form; the app
+    must be bound off loopback (`bind_address("0.0.0.0")`) for the form to be there."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page(PAGES[page])
+    at.run()
+    at.text_input(key="auth_username").input(username)
+    at.text_input(key="auth_password").input(password)
+    at.form_submit_button[0].click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def chart_titles(at: AppTest) -> list[str]:
     """The titles of every Plotly chart on the page, in order."""
     import json

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,6 +51,26 @@ def running_streamlit(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def serving_dashboard(tmp_path: Path, env: Mapping[str, str], **settings: str) -> Iterator[str]:
+    """The dashboard (`dashboard_command`) on a free port, its URL, with `env` and the CLASSPULSE_*
+    `settings` (no STREAMLIT_* variable of the developer's); an engine it started in
+    CLASSPULSE_DATA_DIR is stopped before the server is."""
+    from dashboard import control
+
+    server_env = {k: v for k, v in env.items() if not k.startswith("STREAMLIT_")}
+    server_env.update(settings)
+    port = free_port()
+    with running_streamlit(dashboard_command(port), port, server_env, tmp_path / "streamlit.log"):
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            data_dir = server_env.get("CLASSPULSE_DATA_DIR")
+            handle = None if data_dir is None else control.find_engine(Path(data_dir))
+            if handle is not None:
+                control.stop_engine(handle, timeout_s=20)
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:

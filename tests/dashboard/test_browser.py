@@ -10,26 +10,16 @@ from __future__ import annotations
 import csv
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.dashboard.browser import ARTIFACTS, CHROMIUM, browser_unavailable, chromium_page
+from tests.dashboard.streamlit_server import serving_dashboard
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -38,70 +28,9 @@ def server(tmp_path: Path, asset) -> Iterator[str]:
     if not CHROMIUM.exists():
         browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     asset("face_landmarker.task")  # the demo lesson needs the models: fail with the fix when absent
-    port = _free_port()
-    env = dict(
-        os.environ,
-        CLASSPULSE_DB_URL=f"sqlite:///{tmp_path / 'e2e.db'}",
-        CLASSPULSE_DATA_DIR=str(tmp_path / "data"),
-        CLASSPULSE_TIMEZONE="UTC",
-    )
-    log = (tmp_path / "streamlit.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "streamlit_app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.5)
+    with serving_dashboard(tmp_path, os.environ, CLASSPULSE_DB_URL=f"sqlite:///{tmp_path / 'e2e.db'}",
+                           CLASSPULSE_DATA_DIR=str(tmp_path / "data"), CLASSPULSE_TIMEZONE="UTC") as url:
         yield url
-    finally:
-        _stop_engines(tmp_path / "data")
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def _stop_engines(data_dir: Path) -> None:
-    from dashboard import control
-
-    handle = control.find_engine(data_dir)
-    if handle is not None:
-        control.stop_engine(handle, timeout_s=20)
 
 
 def _metric(page, label: str):

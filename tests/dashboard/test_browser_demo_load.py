@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import control
 from dashboard.live_metrics import STALE_AFTER_S
 from engine.standby import READY_LINE
 from tests.dashboard.browser import (
@@ -34,7 +33,7 @@ from tests.dashboard.browser import (
     browser_unavailable,
     chromium_page,
 )
-from tests.dashboard.streamlit_server import dashboard_command, free_port, running_streamlit
+from tests.dashboard.streamlit_server import serving_dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -81,17 +80,10 @@ def dashboard(tmp_path: Path, asset, cpu_burner) -> Iterator[Dashboard]:
     asset("face_landmarker.task")
     assert all(b.poll() is None for b in cpu_burner), "the CPU burner did not start"
     db_path, data_dir = tmp_path / "load.db", tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    env.update(CLASSPULSE_DB_URL=f"sqlite:///{db_path}", CLASSPULSE_DATA_DIR=str(data_dir),
-               CLASSPULSE_TIMEZONE="UTC", CLASSPULSE_ENGINE_STANDBY="1")  # as a teacher gets it
-    port = free_port()
-    with running_streamlit(dashboard_command(port), port, env, tmp_path / "streamlit.log"):
-        try:
-            yield Dashboard(f"http://127.0.0.1:{port}", db_path, data_dir)
-        finally:
-            handle = control.find_engine(data_dir)
-            if handle is not None:
-                control.stop_engine(handle, timeout_s=20)
+    with serving_dashboard(tmp_path, os.environ, CLASSPULSE_DB_URL=f"sqlite:///{db_path}",
+                           CLASSPULSE_DATA_DIR=str(data_dir), CLASSPULSE_TIMEZONE="UTC",
+                           CLASSPULSE_ENGINE_STANDBY="1") as url:  # as a teacher gets it
+        yield Dashboard(url, db_path, data_dir)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ Playwright into a failure; CLASSPULSE_REQUIRE_DISPLAY=1 a missing Xvfb.
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +19,8 @@ from dashboard import control
 from storage.db import open_database
 from storage.lessons import running_lessons
 from storage.synthetic import seed_lesson
-from tests.dashboard.browser import ARTIFACTS, CHROMIUM, chromium_page
-from tests.dashboard.streamlit_server import free_port, running_streamlit
+from tests.dashboard.browser import ARTIFACTS, CHROMIUM, browser_unavailable, chromium_page
+from tests.dashboard.streamlit_server import serving_dashboard
 from tests.engine.call_screen import (
     GAP,
     PAD,
@@ -37,12 +35,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.display]
 
 SCREEN_LABEL = "Screen region (a video-call gallery on this screen)"
 SELECTED = re.compile(r"Selected: (\d+)×(\d+) at (\d+),(\d+) on screen 1 \(1920×1080\)")
-
-
-def browser_unavailable(reason: str) -> None:
-    if os.environ.get("CLASSPULSE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser test required (CLASSPULSE_REQUIRE_BROWSER=1) but {reason}")
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)
@@ -71,21 +63,9 @@ def server(call_screen: CallScreen, tmp_path: Path) -> Iterator[PickerServer]:
         open_database(db_url), students=2, hours=0.01, seed=1, title="Earlier", group_name="7B"
     )
     data_dir = tmp_path / "data"
-    env = call_screen.server.env(
-        CLASSPULSE_DB_URL=db_url, CLASSPULSE_DATA_DIR=str(data_dir), CLASSPULSE_TIMEZONE="UTC"
-    )
-    env = {k: v for k, v in env.items() if not k.startswith("STREAMLIT_")}
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-               "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]  # fmt: skip
-    with running_streamlit(command, port, env, tmp_path / "streamlit.log"):
-        try:
-            yield PickerServer(f"http://127.0.0.1:{port}", db_url, data_dir)
-        finally:
-            handle = control.find_engine(data_dir)
-            if handle is not None:
-                control.stop_engine(handle, timeout_s=20)
+    with serving_dashboard(tmp_path, call_screen.server.env(), CLASSPULSE_DB_URL=db_url,
+                           CLASSPULSE_DATA_DIR=str(data_dir), CLASSPULSE_TIMEZONE="UTC") as url:
+        yield PickerServer(url, db_url, data_dir)
 
 
 def _selected(page) -> tuple[int, int, int, int]:

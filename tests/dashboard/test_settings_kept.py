@@ -14,7 +14,7 @@ from dashboard.auth import hash_password
 from storage.accounts import save_account
 from storage.db import open_database
 from storage.teacher_settings import DisplaySettings, load_settings, save_settings
-from tests.dashboard.conftest import APP, LIVE_NOW, PAGES
+from tests.dashboard.conftest import LIVE_NOW, log_in_on_form
 
 PASSWORD = "a long enough test passphrase"
 
@@ -105,15 +105,7 @@ def school(tmp_path, monkeypatch, bind_address):
     bind_address("0.0.0.0")
 
     def log_in(username: str, page: str) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.switch_page(PAGES[page])
-        at.run()
-        at.text_input(key="auth_username").input(username)
-        at.text_input(key="auth_password").input(PASSWORD)
-        at.form_submit_button[0].click()
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
+        return log_in_on_form(username, PASSWORD, page)
 
     return url, log_in
 

@@ -26,7 +26,7 @@ from storage.lessons import LessonSpec, create_lesson
 from storage.synthetic import generate_samples, seed_lesson
 from storage.viewers import Viewer
 from storage.writes import write_samples
-from tests.dashboard.conftest import APP, LIVE_START, PAGES, T_FIRST, table_with
+from tests.dashboard.conftest import LIVE_START, T_FIRST, log_in_on_form, table_with
 
 PASSWORD = "a long enough test passphrase"
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -80,16 +80,7 @@ def logged_in(bind_address: Callable[[str | None], None]) -> Callable[..., AppTe
 
     def run(username: str, page: str, **session: object) -> AppTest:
         bind_address("0.0.0.0")
-        at = AppTest.from_file(APP, default_timeout=60)
-        for key, value in session.items():
-            at.session_state[key] = value
-        at.switch_page(PAGES[page])
-        at.run()
-        at.text_input(key="auth_username").input(username)
-        at.text_input(key="auth_password").input(PASSWORD)
-        at.form_submit_button[0].click()
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
+        at = log_in_on_form(username, PASSWORD, page, **session)
         assert f"Logged in as `{username}`" in " ".join(c.value for c in at.sidebar.caption)
         return at
 
