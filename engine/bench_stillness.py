@@ -157,28 +157,24 @@ def still_gallery(fps: float = 10.0) -> CallGallery:
     return CallGallery(students, [Layout(0.0, (3, 3), tuple(range(9)))], (1280, 720), fps)
 
 
-def demo_truth() -> Truth:
-    """The demo clip's truth, from the gallery it is built from (`engine.demo.demo_gallery`): its
-    profile photo is still since the last layout change (the detector starts over where a tile
-    moves), every other face is live; a face in no tile is left out."""
+def call_truth(gallery: CallGallery) -> Truth:
+    """A composed call's truth: a profile photo is still from its first sample on, through every
+    reorder and resize (a moved picture stays still: `StillnessDetector` compares it at its new
+    place), every other face is live; a face in no tile is left out."""
     from engine.call_gallery import Shows, tile_at
-    from engine.demo import demo_gallery
-
-    gallery = demo_gallery()
 
     def truth(t_s: float, box: np.ndarray) -> tuple[bool, float] | None:
         tile = tile_at(gallery.truth(round(t_s * gallery.fps)), box)
         if tile is None:
             return None
-        if tile.shows is Shows.PHOTO:
-            return True, gallery.layouts[gallery.layout_index(t_s)].start_s
-        return False, 0.0
+        return (True, 0.0) if tile.shows is Shows.PHOTO else (False, 0.0)
 
     return truth
 
 
 def measure_stillness(rate_hz: float, settings: StillnessSettings) -> list[StillnessTrace]:
-    from engine.demo import make_demo
+    from engine.call_gallery import reorder_gallery
+    from engine.demo import demo_gallery, make_demo
 
     traces = []
     with tempfile.TemporaryDirectory() as tmp, new_finder() as finder:
@@ -186,8 +182,12 @@ def measure_stillness(rate_hz: float, settings: StillnessSettings) -> list[Still
             frames = video_samples(asset_path(name), rate_hz)
             traces.append(stillness_trace(name, frames, live_truth, finder, settings))
         traces.append(stillness_trace("demo clip (a profile photo, a reorder at 24 s)",
-                                      video_samples(make_demo(), rate_hz), demo_truth(), finder,
-                                      settings))
+                                      video_samples(make_demo(), rate_hz), call_truth(demo_gallery()),
+                                      finder, settings))
+        moving = reorder_gallery()
+        frames = ((f.t_s, f.image) for f in moving.frames(rate_hz, moving.layouts[-1].start_s + 6.0))
+        traces.append(stillness_trace("3x3 call, a profile photo, 5 reorders and a resize to 4x3", frames,
+                                      call_truth(moving), finder, settings))
         gallery = still_gallery()
         seconds = 12.0
         frames = ((f.t_s, f.image) for f in gallery.frames(rate_hz, seconds))

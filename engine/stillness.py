@@ -5,6 +5,8 @@ poster can sit in front of a camera: each has a face, and none is a person atten
 never gives two identical frames (sensor noise, breathing, blinks), so per track the face's small
 grey crop is compared with a reference crop taken at the same place; while it stays within a small
 difference the face is unchanged, and once it has been unchanged for `still_after_s` it is still.
+A picture already still that moves with its tile (a reorder) stays still, compared at its new
+place from then on, so a profile photo stays still through the call app's reorders.
 The crops are tiny (16x16 grey) and live in memory for the lesson only.
 """
 
@@ -41,11 +43,16 @@ class StillnessSettings:
     # mp4v); the same student between two samples at 2 Hz by 0.055 at the median, 0.75 at the 99th
     # percentile (a head turning). Set with margin under the first: a doubt costs only a look.
     max_same_face_difference: float = 0.45
+    # A face whose box centre moved by more than this many reference box widths went with its tile
+    # (a reorder): a picture that was already still stays still at its new place instead of
+    # starting its count over. Box jitter moves a centre by a few hundredths of a width.
+    min_tile_move: float = 0.5
 
     def __post_init__(self) -> None:
         if self.crop_px < 4:
             raise ValueError(f"crop_px must be >= 4, got {self.crop_px}")
-        for name in ("max_difference", "still_after_s", "min_contrast", "max_same_face_difference"):
+        for name in ("max_difference", "still_after_s", "min_contrast", "max_same_face_difference",
+                     "min_tile_move"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
@@ -120,6 +127,14 @@ class StillnessDetector:
         for tid in track_ids:
             self._references.pop(int(tid), None)
 
+    def _moved(self, ref: _Reference, box: np.ndarray) -> bool:
+        """Whether the face's box centre moved by more than `min_tile_move` of its width: its tile
+        moved (a reorder, a resize), not the detector's jitter."""
+        x, y, w, h = ref.box
+        bx, by, bw, bh = (float(v) for v in box)
+        shift = np.hypot(bx + bw / 2 - (x + w / 2), by + bh / 2 - (y + h / 2))
+        return bool(shift > self._settings.min_tile_move * max(w, 1.0))
+
     def _update_one(self, track_id: int, box: np.ndarray, frame: np.ndarray, t_s: float,
                     known: float | None) -> bool:
         s = self._settings
@@ -129,10 +144,16 @@ class StillnessDetector:
             difference = known if known is not None else self.difference(track_id, frame)
             if difference is not None and difference <= s.max_difference:
                 return t_s - ref.since_s >= s.still_after_s
+        # A picture already still that moved with its tile stays still: compared at its new place
+        # from now on, so it starts over only if it changes there (the camera comes on). Comparing
+        # the two places' crops cannot tell: through a call's codec a moved photo differs from its
+        # old crop as much as a live face does from its own (0.07 against 0.03-0.06 on the demo).
+        carried = ref is not None and t_s - ref.since_s >= s.still_after_s and self._moved(ref, box)
         crop = face_crop(frame, box, s.crop_px)
         if crop is None:
             self._references.pop(track_id, None)
             return False
         contrast = max(float(crop.std()), s.min_contrast)
-        self._references[track_id] = _Reference(crop, tuple(float(v) for v in box), t_s, contrast)
-        return False
+        since_s = ref.since_s if carried else t_s
+        self._references[track_id] = _Reference(crop, tuple(float(v) for v in box), since_s, contrast)
+        return carried

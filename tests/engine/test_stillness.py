@@ -10,12 +10,14 @@ import pytest
 
 from engine.bench_identity import new_finder
 from engine.bench_stillness import (
+    call_truth,
     live_truth,
     still_gallery,
     still_truth,
     stillness_trace,
     video_samples,
 )
+from engine.call_gallery import reorder_gallery
 from engine.stillness import StillnessDetector, StillnessSettings, crop_difference, face_crop
 
 SETTINGS = StillnessSettings()
@@ -68,6 +70,46 @@ def test_a_change_of_the_face_restarts_the_count() -> None:
     frames = [texture(0)] * 4 + [texture(1)] * 8  # the picture changes at t = 2 s
     got = flags(frames, [BOX] * 12)
     assert got == [False] * 10 + [True] * 2  # still again from t = 2 + 3 s
+
+
+def placed(picture: np.ndarray, at: tuple[int, int], seed: int = 5) -> np.ndarray:
+    """A 200x300 frame of another texture with `picture` pasted at (x, y): a tile in a gallery."""
+    frame = texture(seed, 200, 300)
+    x, y = at
+    frame[y:y + picture.shape[0], x:x + picture.shape[1]] = picture
+    return frame
+
+
+PICTURE = texture(0)[30:94, 40:104]  # the 64x64 face of BOX
+HERE, THERE = (40, 30), (200, 120)  # a move of 2.8 box widths
+
+
+def box_at(at: tuple[int, int]) -> tuple[float, float, float, float]:
+    return (float(at[0]), float(at[1]), 64.0, 64.0)
+
+
+def test_a_still_picture_that_moves_with_its_tile_stays_still() -> None:
+    places = [HERE] * 8 + [THERE] * 4  # still from t = 3 s; its tile moves at t = 4 s
+    got = flags([placed(PICTURE, p) for p in places], [box_at(p) for p in places])
+    assert got == [False] * 6 + [True] * 6
+
+
+def test_a_picture_that_moves_before_it_is_still_starts_over_at_its_new_place() -> None:
+    places = [HERE] * 3 + [THERE] * 8  # moves at t = 1.5 s, before its 3 s
+    got = flags([placed(PICTURE, p) for p in places], [box_at(p) for p in places])
+    assert got == [False] * 9 + [True] * 2  # still from 1.5 + 3 s
+
+
+def test_a_moved_picture_that_then_changes_starts_over() -> None:
+    frames = [placed(PICTURE, HERE)] * 8 + [placed(PICTURE, THERE)] * 2 + [placed(255 - PICTURE, THERE)] * 2
+    boxes = [box_at(HERE)] * 8 + [box_at(THERE)] * 4
+    assert flags(frames, boxes) == [False] * 6 + [True] * 4 + [False] * 2  # the camera came on
+
+
+def test_a_change_without_a_move_is_a_change_even_for_a_still_picture() -> None:
+    near = (HERE[0] + 20, HERE[1])  # 0.3 box widths: within a tile, not a move
+    frames = [placed(PICTURE, HERE)] * 8 + [placed(255 - PICTURE, near)] * 2
+    assert flags(frames, [box_at(HERE)] * 8 + [box_at(near)] * 2) == [False] * 6 + [True] * 2 + [False] * 2
 
 
 def test_a_small_noise_below_the_threshold_is_still_and_above_it_is_live() -> None:
@@ -132,6 +174,16 @@ def test_a_live_face_on_a_real_video_is_never_flagged(finder, asset, video: str)
     assert trace.live_samples >= 4
     assert trace.live_flagged == 0
     assert trace.live_step_min > SETTINGS.max_difference
+
+
+@pytest.mark.slow
+def test_a_profile_photo_stays_still_through_a_calls_reorders_and_resize_and_no_live_face_is_flagged(finder):
+    gallery = reorder_gallery()  # 5 reorders and a resize to 4x3 over 52 s, the photo moving 4 times
+    frames = ((f.t_s, f.image) for f in gallery.frames(2.0, gallery.layouts[-1].start_s + 6.0))
+    trace = stillness_trace("reorders", frames, call_truth(gallery), finder, SETTINGS)
+    assert trace.live_samples >= 8 * 90 and trace.live_flagged == 0
+    assert trace.still_samples >= 90  # the photo after its first 3 s: every later sample
+    assert trace.still_flagged / trace.still_samples >= 0.95
 
 
 @pytest.mark.slow
