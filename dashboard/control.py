@@ -33,7 +33,7 @@ from pathlib import Path
 
 from dashboard.launch import LessonLaunch, is_upload, upload_folder
 from engine.source_spec import SourceKind
-from engine.standby import StartRequest
+from engine.standby import READY_LINE, StartRequest
 from storage.db import URL_ENV
 from storage.lessons import process_start_ticks
 from storage.masking import mask_secrets
@@ -49,7 +49,9 @@ SOURCE_ENV = "CLASSPULSE_SOURCE"  # how a stream URL reaches the engine (`engine
 UPLOAD_GRACE_S = 300.0
 _LESSON_STARTED = re.compile(r"^lesson (\d+) started", re.MULTILINE)
 # MediaPipe / TensorFlow Lite chatter on stderr: not what a teacher needs to read.
-_NOISE = re.compile(r"^(?:[WIEF]\d{4} |INFO: |WARNING: Logging before|WARNING: All log messages)")
+# The warm engine's ready line is no word of the lesson's engine either.
+_NOISE = re.compile(r"^(?:[WIEF]\d{4} |INFO: |WARNING: Logging before|WARNING: All log messages|"
+                    + re.escape(READY_LINE) + ")")
 
 
 class ControlError(Exception):
@@ -151,13 +153,17 @@ def start_engine(
     takes its uploaded video with it.
     """
     try:
-        running = find_engine(data_dir)
-        if running is not None:
-            raise ControlError(f"an engine is already running (pid {running.pid}); stop it first")
-        return _spawn(launch, data_dir, db_url, cwd)
+        with _start_lock:  # two sessions clicking Start at once: one engine, the other is refused
+            running = find_engine(data_dir)
+            if running is not None:
+                raise ControlError(f"an engine is already running (pid {running.pid}); stop it first")
+            return _spawn(launch, data_dir, db_url, cwd)
     except ControlError:
         _discard_upload(launch, data_dir)
         raise
+
+
+_start_lock = threading.Lock()  # from the running-engine check to its state file written
 
 
 def _spawn(
@@ -212,15 +218,21 @@ def _new_log_path(logs: Path, now: datetime) -> Path:
 # of it, the standby reads the end of its input and exits unused, deleting its empty log.
 
 
+STANDBY_IDLE_S = 1800.0  # a warm engine nobody started a lesson in exits after this long
+STANDBY_MARGIN_S = 60.0  # ... and is not handed a lesson this close to it: never one it would miss
+
+
 @dataclass
 class _Standby:
     process: subprocess.Popen[str]
     log_path: Path
     data_dir: Path
     cwd: Path
+    spawned_s: float  # time.monotonic() at its spawn
 
     def serves(self, data_dir: Path, cwd: Path) -> bool:
-        return self.process.poll() is None and self.data_dir == Path(data_dir) and self.cwd == cwd
+        young = time.monotonic() - self.spawned_s < STANDBY_IDLE_S - STANDBY_MARGIN_S
+        return young and self.process.poll() is None and self.data_dir == Path(data_dir) and self.cwd == cwd
 
 
 _standby: _Standby | None = None
@@ -230,29 +242,44 @@ _standby_lock = threading.Lock()
 def keep_standby(data_dir: Path, *, cwd: Path | None = None) -> int | None:
     """Have a warm engine waiting for the next lesson started from this dashboard; its pid.
 
-    Spawned once and kept while it lives (a second call costs nothing). None when it cannot be
-    started: a Start then spawns a fresh engine, as with CLASSPULSE_ENGINE_STANDBY=0.
+    Spawned once and kept while it lives (a second call costs nothing); one that died or is near
+    its idle end is replaced. None when it cannot be started: a Start then spawns a fresh engine,
+    as with CLASSPULSE_ENGINE_STANDBY=0.
     """
     global _standby
     cwd = cwd or Path.cwd()
     with _standby_lock:
         if _standby is not None and _standby.serves(data_dir, cwd):
             return _standby.process.pid
-        _release(_standby)
-        _standby = None
-        logs = Path(data_dir) / LOG_DIR
-        try:
-            logs.mkdir(parents=True, exist_ok=True)
-            log_path = _new_log_path(logs, datetime.now(UTC))
-            command = [sys.executable, "-m", "engine", "standby", "--discard-log", str(log_path)]
-            # No database or stream URL in its environment: they come with the request.
-            process = _engine_process(command, log_path, cwd, _base_env(), stdin=subprocess.PIPE)
-        except OSError as exc:
-            log.warning("no warm engine waits for the next lesson: %s", exc.strerror or exc)
-            return None
-        _standby = _Standby(process, log_path, Path(data_dir), cwd)
-        log.info("warm engine waiting: pid %d", process.pid)
-        return process.pid
+        old, _standby = _standby, None
+    _release(old)  # outside the lock: it may wait for a standby still importing
+    logs = Path(data_dir) / LOG_DIR
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = _new_log_path(logs, datetime.now(UTC))
+        command = [sys.executable, "-m", "engine", "standby", "--discard-log", str(log_path),
+                   "--idle-exit", f"{STANDBY_IDLE_S:g}"]
+        process = _engine_process(command, log_path, cwd, _standby_env(), stdin=subprocess.PIPE)
+    except OSError as exc:
+        log.warning("no warm engine waits for the next lesson: %s", exc.strerror or exc)
+        return None
+    standby = _Standby(process, log_path, Path(data_dir), cwd, time.monotonic())
+    with _standby_lock:
+        if _standby is None:  # another session may have made one meanwhile: keep the first
+            _standby = standby
+            log.info("warm engine waiting: pid %d", process.pid)
+            return process.pid
+        kept = _standby.process.pid
+    _release(standby)
+    return kept
+
+
+def _standby_env() -> dict[str, str]:
+    """A warm engine's own environment: neither the database URL nor a stream URL; the lesson's
+    environment, both included, reaches it with the request."""
+    env = _base_env()
+    env.pop(URL_ENV, None)
+    return env
 
 
 def standby_pid() -> int | None:
@@ -266,11 +293,12 @@ def release_standby() -> None:
     """Let the warm engine go (it exits unused); a later keep_standby starts another."""
     global _standby
     with _standby_lock:
-        _release(_standby)
-        _standby = None
+        old, _standby = _standby, None
+    _release(old)
 
 
 def _release(standby: _Standby | None, timeout_s: float = 5.0) -> None:
+    """End a warm engine never handed a lesson, and delete its log (it holds only its ready line)."""
     if standby is None:
         return
     with contextlib.suppress(OSError):
@@ -280,7 +308,7 @@ def _release(standby: _Standby | None, timeout_s: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         standby.process.kill()
         standby.process.wait()
-        standby.log_path.unlink(missing_ok=True)
+    standby.log_path.unlink(missing_ok=True)  # also when it was killed: no handler deleted it
 
 
 def _hand_to_standby(
@@ -299,8 +327,7 @@ def _hand_to_standby(
         standby.process.stdin.close()
     except OSError as exc:  # it died just now: a fresh engine instead
         log.warning("the warm engine could not take the lesson (%s); starting a fresh one", exc)
-        standby.process.kill()
-        standby.process.wait()
+        _release(standby)
         return None
     return standby.process.pid, standby.log_path
 

@@ -101,26 +101,34 @@ def predict_cmd(image: Path, as_json: bool, model: str, weights: Path | None) ->
 @cli.command("standby")
 @click.option("--discard-log", type=click.Path(path_type=Path), default=None,
               help="A log file to delete when it ends unused (the one its output goes to).")
-def standby_cmd(discard_log: Path | None) -> None:
+@click.option("--idle-exit", "idle_exit_s", type=FiniteFloat(1), default=None,
+              help="End, unused, when no request came within this many seconds.")
+def standby_cmd(discard_log: Path | None, idle_exit_s: float | None) -> None:
     """Import what a lesson needs, then wait on stdin for a start request (the dashboard's warm start).
 
     The request is one JSON line: the arguments of `python -m engine`, the environment and working
-    folder (engine.standby.StartRequest). The end of stdin without one ends it with nothing done.
+    folder (engine.standby.StartRequest). The end of stdin without one, a SIGTERM or the idle time
+    passing ends it with nothing done.
     """
     from engine.runtime import limit_malloc_arenas
     from engine.standby import READY_LINE, become, preload, wait_for_request
 
+    def unused(*_: object) -> None:  # leave no log behind that holds only the ready line
+        if discard_log is not None:
+            discard_log.unlink(missing_ok=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, unused)
     limit_malloc_arenas()  # before torch or MediaPipe start a thread, as `run` does
     took_s = preload()
     click.echo(f"{READY_LINE} (imports {took_s:.1f} s); waiting for a lesson", err=True)
     try:
-        request = wait_for_request(sys.stdin)
+        request = wait_for_request(sys.stdin, idle_exit_s)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    if request is None:  # let go of unused: leave no empty log behind
-        if discard_log is not None:
-            discard_log.unlink(missing_ok=True)
-        return
+    if request is None:
+        unused()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the lesson's engine sets its own
     become(request)
     cli.main(args=list(request.args), prog_name="python -m engine", standalone_mode=True)
 

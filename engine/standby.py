@@ -6,8 +6,8 @@ standby process waiting while its start form is shown, so that a click on Start 
 the engine is asked to do arrives as one JSON line on stdin (`StartRequest`): the arguments of
 `python -m engine`, the environment and the working folder a freshly spawned engine would get.
 From then on the process is that engine, with the same checks, log lines and exit status. Stdin
-reaching its end without a request (the dashboard stopped, restarted or let go of it) ends the
-process with nothing done. Nothing but imports happens before the request: no database is opened,
+reaching its end without a request (the dashboard stopped, restarted or let go of it), a SIGTERM,
+or its idle time passing without one, ends the process with nothing done. Nothing but imports happens before the request: no database is opened,
 no camera, screen or model file is touched, so a standby that is never used leaves no trace.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import select
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,8 +77,13 @@ def preload(modules: Sequence[str] = PRELOADED) -> float:
     return time.perf_counter() - t0
 
 
-def wait_for_request(stream: TextIO) -> StartRequest | None:
-    """Block until the dashboard's line arrives; None when the stream ends without one."""
+def wait_for_request(stream: TextIO, idle_exit_s: float | None = None) -> StartRequest | None:
+    """Block until the dashboard's line arrives; None when the stream ends without one, or when
+    nothing arrived within `idle_exit_s` (the dashboard hands no lesson to a standby that old)."""
+    if idle_exit_s is not None:
+        readable, _, _ = select.select([stream], [], [], idle_exit_s)
+        if not readable:
+            return None
     line = stream.readline()
     if not line.strip():
         return None

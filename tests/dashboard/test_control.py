@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def test_started_engine_is_found_again_and_stops_on_sigterm(tmp_path, monkeypatc
             "lesson 3 finished: 80 samples (end of source)",
         ),
         ("", None),
+        ("engine standby: ready (imports 1.7 s); waiting for a lesson\n", None),  # died on the hand-over
     ],
 )
 def test_last_message_skips_mediapipe_noise(log, message):
@@ -389,3 +391,58 @@ def test_a_warm_engine_let_go_of_exits_and_leaves_no_log(tmp_path, no_standby_le
     control.release_standby()
     assert not control.is_alive(pid)
     assert list(logs.iterdir()) == []
+
+
+def test_two_starts_at_once_run_one_engine_and_refuse_the_other(tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    looked = control.find_engine
+
+    def slow_look(data_dir):  # widen the window between the check and the state file
+        found = looked(data_dir)
+        time.sleep(0.5)
+        return found
+
+    monkeypatch.setattr(control, "find_engine", slow_look)
+    results: dict[str, object] = {}
+
+    def start(name: str) -> None:
+        try:
+            results[name] = control.start_engine(control.LessonLaunch(name, "", "demo"), tmp_path)
+        except control.ControlError as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=start, args=(name,)) for name in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    handles = [r for r in results.values() if isinstance(r, control.EngineHandle)]
+    refused = [r for r in results.values() if isinstance(r, control.ControlError)]
+    try:
+        assert len(handles) == 1 and len(refused) == 1, results
+        assert "already running" in str(refused[0])
+        assert control.load_handle(tmp_path) == handles[0]
+    finally:
+        for handle in handles:
+            control.stop_engine(handle, timeout_s=10)
+
+
+@pytest.mark.slow
+def test_a_warm_engine_holds_no_database_url_until_it_is_handed_a_lesson(tmp_path, monkeypatch, no_standby_left):
+    monkeypatch.setenv("CLASSPULSE_DB_URL", "postgresql+psycopg://teacher:s3cret@db.school/classpulse")
+    pid = control.keep_standby(tmp_path)
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"s3cret" not in environ and b"CLASSPULSE_DB_URL" not in environ
+    assert b"s3cret" not in cmdline
+
+
+@pytest.mark.slow
+def test_a_killed_warm_engine_is_replaced_and_its_log_deleted(tmp_path, no_standby_left):
+    first = control.keep_standby(tmp_path)
+    logs = tmp_path / control.LOG_DIR
+    (first_log,) = logs.iterdir()
+    _kill(first)
+    second = control.keep_standby(tmp_path)
+    assert second not in (None, first)
+    assert not first_log.exists() and len(list(logs.iterdir())) == 1

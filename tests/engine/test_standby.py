@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -102,3 +103,33 @@ def test_a_garbled_request_ends_the_standby_with_one_line(tmp_path):
     assert process.returncode == 1
     assert [line for line in err.splitlines() if line.startswith("Error:")] == [
         "Error: not a start request: JSONDecodeError"]
+
+
+def _wait_ready(process: subprocess.Popen[str], log: Path | None = None) -> None:
+    """Until the standby has printed its ready line (to its stderr pipe)."""
+    line = process.stderr.readline()
+    while line and READY_LINE not in line:
+        line = process.stderr.readline()
+    assert READY_LINE in line
+
+
+@pytest.mark.slow
+def test_a_standby_stopped_by_sigterm_while_waiting_exits_and_deletes_its_log(tmp_path):
+    log = tmp_path / "engine.log"
+    log.write_text("")
+    process = standby("--discard-log", str(log))
+    _wait_ready(process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert not log.exists()
+
+
+@pytest.mark.slow
+def test_a_standby_given_nothing_within_its_idle_time_exits_and_deletes_its_log(tmp_path):
+    log = tmp_path / "engine.log"
+    log.write_text("")
+    process = standby("--discard-log", str(log), "--idle-exit", "1")
+    _wait_ready(process)
+    assert process.wait(timeout=30) == 0  # stdin still open: it is the idle time that ended it
+    assert not log.exists()
+    process.stdin.close()
