@@ -22,6 +22,9 @@ REFRESH_S = loaders.LIVE_REFRESH_S
 STARTING_REFRESH_S = 0.5  # while the engine starts: its lesson is shown within half a second
 TILE_COLUMNS = 6
 FINISHED_LESSON = state.FINISHED_LESSON  # the lesson that ended last, for its notice and report
+# The form as the teacher sent it, until its engine announces its lesson: an engine that fails to
+# start (a video it cannot decode, a camera that will not open) gives the form back as typed.
+SENT_FORM = "live_sent_form"
 STATE_BADGE = {
     "attentive": ":green-badge[attentive]",
     "looking_away": ":orange-badge[looking away]",
@@ -199,11 +202,12 @@ def start(
     form: launch.LessonForm,
     upload: launch.Upload | None = None,
     *,
-    remember_class: bool = False,
+    typed: bool = False,
 ) -> None:
     """Check the form and start the engine; the page then follows it through the state file.
 
-    With `remember_class`, the lesson's class becomes the teacher's default class for next time.
+    A `typed` form (the start form, not the demo button) is kept until its engine announces its
+    lesson, and its class becomes the teacher's default class for next time.
     """
     try:
         new_launch = launch.launch_from_form(
@@ -217,8 +221,10 @@ def start(
         st.error(str(exc))
         return
     control.start_engine(new_launch, settings.data_dir, db_url=settings.db_url)
+    if typed:
+        st.session_state[SENT_FORM] = form
     group = new_launch.group_name.strip()
-    if remember_class and group and group != settings.default_class:
+    if typed and group and group != settings.default_class:
         state.remember(state.DEFAULT_CLASS, group)
     st.session_state.pop(FINISHED_LESSON, None)
     loaders.clear_caches()
@@ -256,11 +262,15 @@ def start_form(settings: DashboardSettings) -> None:
     st.subheader("Start a lesson")
     webcams = load_webcams()
     options = launch.source_choices(webcams)
+    sent: launch.LessonForm | None = st.session_state.get(SENT_FORM)  # its engine failed to start
+    source_index = 0 if webcams else options.index(launch.DEMO)
+    if sent is not None and sent.source_choice in options:
+        source_index = options.index(sent.source_choice)
     left, right = st.columns(2)
-    title = left.text_input("Lesson title", value="Lesson", key="live_title")
+    title = left.text_input("Lesson title", value="Lesson" if sent is None else sent.title, key="live_title")
     group = left.text_input(
         "Class / group",
-        value=settings.default_class,
+        value=settings.default_class if sent is None else sent.group_name,
         key="live_group",
         placeholder="e.g. 9B Physics",
         help="The class you start a lesson for is offered here next time.",
@@ -270,7 +280,7 @@ def start_form(settings: DashboardSettings) -> None:
         options,
         format_func=launch.source_label,
         key="live_source",
-        index=0 if webcams else options.index(launch.DEMO),
+        index=source_index,
     )
     region = path = ""
     upload = None
@@ -285,15 +295,17 @@ def start_form(settings: DashboardSettings) -> None:
         )
         typed = launch.typed_source_label(source_policy(settings))
         if typed is not None:
-            path = right.text_input(typed, key="live_path")
-    rate = left.slider("Samples per second", 0.5, 10.0, 2.0, 0.5, key="live_rate")
+            path = right.text_input(typed, value="" if sent is None else sent.path, key="live_path")
+    rate = left.slider("Samples per second", 0.5, 10.0, 2.0 if sent is None else sent.rate_hz, 0.5,
+                       key="live_rate")
     attention_only = left.checkbox(
         "Attention only (no expression recognition)",
-        value=settings.attention_only,
+        value=settings.attention_only if sent is None else sent.attention_only,
         key="live_attention_only",
     )
     max_faces = left.number_input(
-        "Face limit", *launch.MAX_FACES_RANGE, value=settings.max_faces, step=1,
+        "Face limit", *launch.MAX_FACES_RANGE,
+        value=settings.max_faces if sent is None or sent.max_faces is None else sent.max_faces, step=1,
         key="live_max_faces",
         help="Most faces followed in each frame (a 7×7 gallery has 49 tiles); each face costs time.",
     )
@@ -309,7 +321,7 @@ def start_form(settings: DashboardSettings) -> None:
             settings,
             form,
             None if upload is None else launch.Upload(upload.name, upload.getvalue()),
-            remember_class=True,
+            typed=True,
         )
 
 
@@ -342,6 +354,8 @@ def engine_panel(settings: DashboardSettings, engine: control.EngineStatus | Non
         st.rerun()
     if engine.lesson_id is None:
         waiting_for_engine(str(settings.data_dir))
+    else:
+        st.session_state.pop(SENT_FORM, None)  # it started: the next form starts afresh
     return engine.lesson_id
 
 

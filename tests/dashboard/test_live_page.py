@@ -257,6 +257,56 @@ def test_a_refused_path_keeps_the_title_class_and_path_typed(
     assert control.load_handle(tmp_path / "data") is None
 
 
+def test_an_engine_that_fails_to_start_gives_the_form_back_as_typed_and_one_that_starts_does_not(
+    app, own_db, tmp_path, monkeypatch
+):
+    _finish_running_lesson(own_db)
+    monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
+    video = tmp_path / "garbage.mp4"
+    video.write_bytes(b"\x00garbage" * 100)
+    _engine_that_runs(monkeypatch, "import sys; print('Error: cannot read video: not a video OpenCV can "
+                                   "decode, or corrupt', file=sys.stderr); sys.exit(1)")
+    at = app(own_db.url, "live")
+    at.text_input(key="live_title").input("Optics").run()
+    at.text_input(key="live_group").input("9B Physics").run()
+    at.slider(key="live_rate").set_value(3.0).run()
+    at.checkbox(key="live_attention_only").check().run()
+    _typed_source(at, str(video))
+    handle = control.load_handle(tmp_path / "data")
+    _wait_dead(handle.pid)
+    at.run()  # the page's next look: the engine ended without a lesson
+    assert [e.value for e in at.error] == [
+        "The engine could not start: cannot read video: not a video OpenCV can decode, or corrupt"]
+    assert at.text_input(key="live_title").value == "Optics"
+    assert at.text_input(key="live_group").value == "9B Physics"
+    assert at.radio(key="live_source").value == "file"
+    assert at.text_input(key="live_path").value == str(video.resolve())
+    assert (at.slider(key="live_rate").value, at.checkbox(key="live_attention_only").value) == (3.0, True)
+
+    _engine_that_runs(monkeypatch, "import sys, time; print('lesson 12 started: Optics from x', "
+                                   "file=sys.stderr, flush=True); time.sleep(60)")
+    at.button(key="live_start").click().run()
+    handle = control.load_handle(tmp_path / "data")
+    try:
+        _wait_announced(handle)
+        at.run()  # it announced its lesson: the form it came from is done with
+        at.button(key="live_stop").click().run()
+        assert at.text_input(key="live_title").value == "Lesson"
+        assert at.radio(key="live_source").value != "file"
+    finally:
+        control.stop_engine(handle, timeout_s=10)
+
+
+def _wait_announced(handle: control.EngineHandle, timeout_s: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while control.lesson_id_from_log(control.read_log(handle)) is None:
+        if time.monotonic() > deadline:
+            pytest.fail("the engine did not announce its lesson")
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("typed", ["/etc/passwd", "/etc/no-such-file", "{media}/../../etc/passwd"])
 def test_a_path_outside_the_media_folders_is_refused_in_one_line_and_starts_nothing(
     app, own_db, tmp_path, monkeypatch, typed
