@@ -81,7 +81,10 @@ def wait_for_request(stream: TextIO, idle_exit_s: float | None = None) -> StartR
     """Block until the dashboard's line arrives; None when the stream ends without one, or when
     nothing arrived within `idle_exit_s` (the dashboard hands no lesson to a standby that old)."""
     if idle_exit_s is not None:
-        readable, _, _ = select.select([stream], [], [], idle_exit_s)
+        try:
+            readable, _, _ = select.select([stream], [], [], idle_exit_s)
+        except (OSError, ValueError):  # no select on this stream (Windows pipes): wait without an end
+            readable = [stream]
         if not readable:
             return None
     line = stream.readline()
