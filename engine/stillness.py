@@ -83,6 +83,7 @@ class _Reference:
     box: tuple[float, float, float, float]
     since_s: float
     contrast: float  # max(crop std, min_contrast): the unit of `crop_difference`
+    still: bool = False  # found still, unchanged since `since_s`, at its last sighting
 
 
 class StillnessDetector:
@@ -143,17 +144,21 @@ class StillnessDetector:
             # The same place as the reference, not the new box: a detector's jitter is no change.
             difference = known if known is not None else self.difference(track_id, frame)
             if difference is not None and difference <= s.max_difference:
-                return t_s - ref.since_s >= s.still_after_s
-        # A picture already still that moved with its tile stays still: compared at its new place
-        # from now on, so it starts over only if it changes there (the camera comes on). Comparing
-        # the two places' crops cannot tell: through a call's codec a moved photo differs from its
-        # old crop as much as a live face does from its own (0.07 against 0.03-0.06 on the demo).
-        carried = ref is not None and t_s - ref.since_s >= s.still_after_s and self._moved(ref, box)
+                ref.still = t_s - ref.since_s >= s.still_after_s
+                return ref.still
+        # A picture found still at its last sighting that moved with its tile stays still: compared
+        # at its new place from now on, so it starts over only if it changes there (the camera comes
+        # on). Not merely an old reference: a face seen seldom (a slow rate, a gap in detection) has
+        # one without ever having been found unchanged. Comparing the two places' crops cannot tell:
+        # through a call's codec a moved photo differs from its old crop as much as a live face does
+        # from its own (0.07 against 0.03-0.06 on the demo).
+        carried = ref is not None and ref.still and self._moved(ref, box)
         crop = face_crop(frame, box, s.crop_px)
         if crop is None:
             self._references.pop(track_id, None)
             return False
         contrast = max(float(crop.std()), s.min_contrast)
         since_s = ref.since_s if carried else t_s
-        self._references[track_id] = _Reference(crop, tuple(float(v) for v in box), since_s, contrast)
+        self._references[track_id] = _Reference(crop, tuple(float(v) for v in box), since_s, contrast,
+                                                still=carried)
         return carried

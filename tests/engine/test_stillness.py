@@ -112,6 +112,25 @@ def test_a_change_without_a_move_is_a_change_even_for_a_still_picture() -> None:
     assert flags(frames, [box_at(HERE)] * 8 + [box_at(near)] * 2) == [False] * 6 + [True] * 2 + [False] * 2
 
 
+def live_face(k: int) -> np.ndarray:
+    """A face that changes at every sample, as a live camera does."""
+    return np.random.default_rng(k).integers(20, 220, size=(64, 64), dtype=np.uint8)
+
+
+def test_a_live_face_seen_seldom_is_not_still_when_its_tile_moves() -> None:
+    places = [HERE, HERE, THERE, THERE, HERE]  # every 5 s (0.2 samples/s), moving twice
+    frames = [placed(live_face(k), p) for k, p in enumerate(places)]
+    assert not any(flags(frames, [box_at(p) for p in places], step_s=5.0))
+
+
+def test_a_live_face_back_elsewhere_after_a_gap_is_not_still() -> None:
+    detector = StillnessDetector(SETTINGS)
+    seen = [(0.0, HERE), (0.5, HERE), (1.0, HERE), (5.0, THERE), (5.5, THERE)]  # unseen 1-5 s
+    got = [detector.update([1], np.array([box_at(p)]), placed(live_face(k), p), t)[0]
+           for k, (t, p) in enumerate(seen)]
+    assert not any(got)
+
+
 def test_a_small_noise_below_the_threshold_is_still_and_above_it_is_live() -> None:
     rng = np.random.default_rng(0)
     base = texture(0).astype(np.float32)
