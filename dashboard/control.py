@@ -298,7 +298,9 @@ def release_standby() -> None:
 
 
 def _release(standby: _Standby | None, timeout_s: float = 5.0) -> None:
-    """End a warm engine never handed a lesson, and delete its log (it holds only its ready line)."""
+    """End a warm engine never handed a lesson, and delete its log when it holds only its ready
+    line (also when it was killed: no handler of its own deleted it). A log with more in it, a
+    traceback of one that died by itself, is kept and named in this process's log."""
     if standby is None:
         return
     with contextlib.suppress(OSError):
@@ -308,7 +310,15 @@ def _release(standby: _Standby | None, timeout_s: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         standby.process.kill()
         standby.process.wait()
-    standby.log_path.unlink(missing_ok=True)  # also when it was killed: no handler deleted it
+    try:
+        text = standby.log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return  # it deleted its own
+    if last_message(text) is None:
+        standby.log_path.unlink(missing_ok=True)
+    else:
+        log.warning("the warm engine (pid %d) ended by itself; its log: %s", standby.process.pid,
+                    standby.log_path)
 
 
 def _hand_to_standby(

@@ -446,3 +446,14 @@ def test_a_killed_warm_engine_is_replaced_and_its_log_deleted(tmp_path, no_stand
     second = control.keep_standby(tmp_path)
     assert second not in (None, first)
     assert not first_log.exists() and len(list(logs.iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_a_warm_engine_that_died_with_words_of_its_own_keeps_its_log(tmp_path, no_standby_left):
+    pid = control.keep_standby(tmp_path)
+    (log,) = (tmp_path / control.LOG_DIR).iterdir()
+    _kill(pid)
+    with log.open("a") as out:  # as a traceback before it died would be
+        out.write("Traceback (most recent call last):\nMemoryError\n")
+    assert control.keep_standby(tmp_path) not in (None, pid)
+    assert log.exists()
