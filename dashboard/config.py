@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from storage.db import DEFAULT_URL, URL_ENV
+from storage.db import DATA_DIR_ENV, DEFAULT_DATA_DIR, resolve_url
 
 TIMEZONE_ENV = "CLASSPULSE_TIMEZONE"
-DATA_DIR_ENV = "CLASSPULSE_DATA_DIR"
 ATTENTION_ONLY_ENV = "CLASSPULSE_ATTENTION_ONLY"
 ALERT_LEVEL_ENV = "CLASSPULSE_ALERT_LEVEL"
 ALERT_MINUTES_ENV = "CLASSPULSE_ALERT_MINUTES"
@@ -92,8 +91,9 @@ def _env_domains(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
 class DashboardSettings:
     """What the dashboard is configured by.
 
-    db_url: the database (CLASSPULSE_DB_URL, else SQLite data/classpulse.db).
-    data_dir: where engine logs, the running-engine file and uploaded clips go (CLASSPULSE_DATA_DIR).
+    db_url: the database (CLASSPULSE_DB_URL, else the SQLite file classpulse.db in the data folder).
+    data_dir: where engine logs, the running-engine file, uploaded clips and the default SQLite
+        database go (CLASSPULSE_DATA_DIR, else data/ under the current folder).
     timezone: the teacher's zone for every time shown (CLASSPULSE_TIMEZONE, else the machine's).
     attention_only: the Live form's default (CLASSPULSE_ATTENTION_ONLY, as the engine reads it).
     alert_level / alert_minutes: warn when class concentration stays under the level this long.
@@ -131,8 +131,8 @@ class DashboardSettings:
         environ = os.environ if environ is None else environ
         zone = (environ.get(TIMEZONE_ENV) or "").strip()
         return cls(
-            db_url=environ.get(URL_ENV) or DEFAULT_URL,
-            data_dir=Path(environ.get(DATA_DIR_ENV) or "data"),
+            db_url=resolve_url(None, environ),
+            data_dir=Path(environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser(),
             timezone=zone if zone and is_timezone(zone) else machine_timezone(environ),
             attention_only=_env_bool(environ, ATTENTION_ONLY_ENV, False),
             alert_level=min(100.0, max(0.0, _env_float(environ, ALERT_LEVEL_ENV, 40.0))),

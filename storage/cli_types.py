@@ -51,7 +51,7 @@ def database_group(doc: str, *errors: type[Exception]) -> click.Group:
 
     @click.group(cls=one_line_errors(*errors), help=doc)
     @click.option("--db", "db_url", default=None, metavar="URL",
-                  help="SQLAlchemy URL (default: $CLASSPULSE_DB_URL, else sqlite:///data/classpulse.db).")  # fmt: skip
+                  help="SQLAlchemy URL (default: $CLASSPULSE_DB_URL, else classpulse.db in $CLASSPULSE_DATA_DIR or data/).")  # fmt: skip
     @click.pass_context
     def cli(ctx: click.Context, db_url: str | None) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

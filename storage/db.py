@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///data/classpulse.db"
 URL_ENV = "CLASSPULSE_DB_URL"
+# The data folder (engine logs, uploads, the running-engine file) holds the default database too:
+# CLASSPULSE_DB_URL wins over it; CLASSPULSE_DATA_DIR alone moves the SQLite file with the folder.
+DATA_DIR_ENV = "CLASSPULSE_DATA_DIR"
+DEFAULT_DATA_DIR = "data"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -41,11 +45,21 @@ class StorageError(Exception):
     """A storage problem a person can act on; the message is one line and never holds a password."""
 
 
-def resolve_url(url: str | None) -> str:
-    """The database URL to use: the argument, else $CLASSPULSE_DB_URL, else the default SQLite file."""
+def default_url(environ: Mapping[str, str] | None = None) -> str:
+    """The SQLite file in the data folder: $CLASSPULSE_DATA_DIR/classpulse.db, else data/classpulse.db."""
+    environ = os.environ if environ is None else environ
+    data_dir = (environ.get(DATA_DIR_ENV) or "").strip()
+    if not data_dir:
+        return DEFAULT_URL
+    return f"sqlite:///{Path(data_dir).expanduser().as_posix()}/classpulse.db"
+
+
+def resolve_url(url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The database URL to use: the argument, else $CLASSPULSE_DB_URL, else the data folder's SQLite file."""
     if url:
         return url
-    return os.environ.get(URL_ENV) or DEFAULT_URL
+    environ = os.environ if environ is None else environ
+    return environ.get(URL_ENV) or default_url(environ)
 
 
 def safe_url(url: str | URL) -> str:

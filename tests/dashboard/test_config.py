@@ -48,3 +48,17 @@ def test_the_default_class_comes_from_the_environment_until_a_teacher_chooses_on
 def test_a_warm_engine_waits_for_the_start_unless_turned_off(raw, warm):
     environ = {} if raw is None else {"CLASSPULSE_ENGINE_STANDBY": raw}
     assert DashboardSettings.from_env(environ).engine_standby is warm
+
+
+@pytest.mark.parametrize(
+    ("raw", "data_dir", "db_url"),
+    [
+        ({}, Path("data"), "sqlite:///data/classpulse.db"),
+        ({"CLASSPULSE_DATA_DIR": "/srv/cp"}, Path("/srv/cp"), "sqlite:////srv/cp/classpulse.db"),
+        ({"CLASSPULSE_DATA_DIR": "/srv/cp", "CLASSPULSE_DB_URL": "sqlite:////db/x.db"},
+         Path("/srv/cp"), "sqlite:////db/x.db"),
+    ],
+)
+def test_the_database_lives_in_the_data_folder_unless_its_url_is_given(raw, data_dir, db_url):
+    settings = DashboardSettings.from_env(raw)
+    assert (settings.data_dir, settings.db_url) == (data_dir, db_url)

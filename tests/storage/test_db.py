@@ -21,6 +21,7 @@ from storage.db import (
 
 
 def test_resolve_url_prefers_argument_then_environment_then_default(monkeypatch):
+    monkeypatch.delenv("CLASSPULSE_DATA_DIR", raising=False)
     monkeypatch.setenv("CLASSPULSE_DB_URL", "sqlite:///env.db")
     assert resolve_url("sqlite:///arg.db") == "sqlite:///arg.db"
     assert resolve_url(None) == "sqlite:///env.db"
@@ -28,8 +29,24 @@ def test_resolve_url_prefers_argument_then_environment_then_default(monkeypatch)
     assert resolve_url(None) == DEFAULT_URL == "sqlite:///data/classpulse.db"
 
 
+@pytest.mark.parametrize(
+    ("environ", "url"),
+    [
+        ({}, "sqlite:///data/classpulse.db"),
+        ({"CLASSPULSE_DATA_DIR": "/srv/classpulse"}, "sqlite:////srv/classpulse/classpulse.db"),
+        ({"CLASSPULSE_DATA_DIR": "school data"}, "sqlite:///school data/classpulse.db"),
+        ({"CLASSPULSE_DATA_DIR": "/srv/cp", "CLASSPULSE_DB_URL": "postgresql+psycopg://h/db"},
+         "postgresql+psycopg://h/db"),
+        ({"CLASSPULSE_DATA_DIR": "  "}, "sqlite:///data/classpulse.db"),
+    ],
+)
+def test_the_default_database_moves_with_the_data_folder_unless_a_url_is_given(environ, url):
+    assert resolve_url(None, environ) == url
+
+
 def test_default_database_file_and_folder_are_created_on_first_use(monkeypatch, tmp_path):
     monkeypatch.delenv("CLASSPULSE_DB_URL", raising=False)
+    monkeypatch.delenv("CLASSPULSE_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     try:
         engine = open_database()
