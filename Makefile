@@ -7,7 +7,6 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # make run ADDRESS=0.0.0.0 HOSTS="classpulse.school.lan 192.168.1.20" (the names browsers use).
 ADDRESS ?= 127.0.0.1
 HOSTS ?=
-ALLOWED_HOSTS := $(if $(HOSTS),$(foreach host,localhost 127.0.0.1 ::1 $(HOSTS),--server.allowedHosts $(host)))
 
 .PHONY: run test install install-dev assets lint bench clean
 
@@ -30,8 +29,9 @@ assets: $(VENV)/.installed
 	$(PY) -m models fetch-assets
 	$(PY) -m engine make-demo
 
+# The same launcher `pip install .` gives as `classpulse run` (dashboard/command.py).
 run: install assets
-	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.address $(ADDRESS) $(ALLOWED_HOSTS) --browser.gatherUsageStats false
+	$(PY) -m dashboard.command run --no-assets --address $(ADDRESS) $(foreach host,$(HOSTS),--host $(host))
 
 test: install-dev assets
 	$(PY) -m pytest

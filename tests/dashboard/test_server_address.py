@@ -27,14 +27,15 @@ pytestmark = [
 
 
 def make_run_command(*variables: str) -> list[str]:
-    """The `streamlit run` line of `make run VARIABLES...`, as make would run it with this Python."""
+    """The line `make run VARIABLES...` runs (the launcher, which becomes `streamlit run`), as make
+    would run it with this Python."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     dry = subprocess.run(
         ["make", "-n", "run", f"PY={sys.executable}", *variables],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
-    lines = [line for line in dry.stdout.splitlines() if " -m streamlit run " in line]
+    lines = [line for line in dry.stdout.splitlines() if " -m dashboard.command run " in line]
     assert len(lines) == 1, dry.stdout
     return shlex.split(lines[0])
 
@@ -52,8 +53,8 @@ def server_env(tmp_path: Path, port: int) -> dict[str, str]:
 
 def test_make_run_command_names_loopback_and_no_other_address() -> None:
     command = make_run_command()
-    assert command[command.index("--server.address") + 1] == "127.0.0.1"
-    assert command.count("--server.address") == 1
+    assert command[command.index("--address") + 1] == "127.0.0.1"
+    assert command.count("--address") == 1
 
 
 def test_make_run_listens_on_127_0_0_1_only(tmp_path: Path) -> None:
