@@ -17,8 +17,7 @@ import numpy as np
 
 from engine.appearance import DESCRIPTOR_LEN, blend, distance
 from engine.boxes import iou
-
-_GATED = 1e9
+from engine.matching import GATED, assign, reidentify
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +125,7 @@ class _Track:
 
 
 def match_cost(tracks: np.ndarray, boxes: np.ndarray, settings: TrackingSettings) -> np.ndarray:
-    """Cost of giving each box (columns) to each predicted track box (rows); gated pairs cost _GATED.
+    """Cost of giving each box (columns) to each predicted track box (rows); gated pairs cost GATED.
 
     Cost = centre distance in face sizes + (1 - IoU); pairs further apart than
     `max_center_distance` or differing in size by more than `max_size_ratio` are gated.
@@ -141,80 +140,7 @@ def match_cost(tracks: np.ndarray, boxes: np.ndarray, settings: TrackingSettings
     size_ratio = np.maximum(t_size, b_size) / np.maximum(np.minimum(t_size, b_size), 1e-9)
     cost = distance + (1.0 - iou(tracks, boxes))
     gated = (distance > settings.max_center_distance) | (size_ratio > settings.max_size_ratio)
-    return np.where(gated, _GATED, cost)
-
-
-def assign(cost: np.ndarray) -> list[tuple[int, int]]:
-    """Minimum-cost one-to-one assignment (Hungarian, Kuhn-Munkres), dropping gated pairs."""
-    n_rows, n_cols = cost.shape
-    if n_rows == 0 or n_cols == 0:
-        return []
-    open_pairs = cost < _GATED
-    if open_pairs.sum(axis=0).max() <= 1 and open_pairs.sum(axis=1).max() <= 1:
-        # Every row and column has at most one ungated pair (faces far apart, as in a gallery):
-        # those pairs are the assignment; nothing to solve.
-        return sorted((int(r), int(c)) for r, c in zip(*np.nonzero(open_pairs), strict=True))
-    n = max(n_rows, n_cols)
-    padded = np.full((n, n), _GATED)
-    padded[:n_rows, :n_cols] = cost
-    # Potentials-based O(n^3) shortest augmenting path, rows and columns 1-indexed, 0 a sentinel.
-    u = np.zeros(n + 1)
-    v = np.zeros(n + 1)
-    col_row = np.zeros(n + 1, dtype=int)
-    way = np.zeros(n + 1, dtype=int)
-    for row in range(1, n + 1):
-        col_row[0] = row
-        j0 = 0
-        min_to = np.full(n + 1, np.inf)
-        used = np.zeros(n + 1, dtype=bool)
-        while True:
-            used[j0] = True
-            i0 = col_row[j0]
-            reduced = padded[i0 - 1] - u[i0] - v[1:]
-            free = ~used[1:]
-            better = free & (reduced < min_to[1:])
-            min_to[1:][better] = reduced[better]
-            way[1:][better] = j0
-            candidates = np.where(free, min_to[1:], np.inf)
-            j1 = int(np.argmin(candidates)) + 1
-            delta = candidates[j1 - 1]
-            u[col_row[used]] += delta
-            v[used] -= delta
-            min_to[1:][free] -= delta
-            j0 = j1
-            if col_row[j0] == 0:
-                break
-        while j0:
-            j1 = way[j0]
-            col_row[j0] = col_row[j1]
-            j0 = j1
-    pairs = [(int(col_row[j]) - 1, j - 1) for j in range(1, n + 1)]
-    return sorted((r, c) for r, c in pairs if r < n_rows and c < n_cols and cost[r, c] < _GATED)
-
-
-def reidentify(
-    looks_distance: np.ndarray, max_distance: float, margin: float
-) -> list[tuple[int, int]]:
-    """Pairs (track row, face column) of an appearance distance matrix that are clearly the same.
-
-    A pair counts only when it is within `max_distance` and beats every other face for that track
-    and every other track for that face by `margin`; anything less sure is left unpaired, so the
-    caller starts a new ID rather than risk giving one student another's.
-    """
-    d = np.asarray(looks_distance, dtype=np.float64)
-    if d.size == 0:
-        return []
-    n_rows, n_cols = d.shape
-    other_col = np.full(d.shape, np.inf)
-    other_row = np.full(d.shape, np.inf)
-    if n_cols > 1:
-        two = np.partition(d, 1, axis=1)[:, :2]  # best and runner-up per row
-        other_col = np.where(d <= two[:, :1], two[:, 1:], two[:, :1])
-    if n_rows > 1:
-        two = np.partition(d, 1, axis=0)[:2]
-        other_row = np.where(d <= two[:1], two[1:], two[:1])
-    sure = (d <= max_distance) & (d + margin <= other_col) & (d + margin <= other_row)
-    return assign(np.where(sure, d, _GATED))
+    return np.where(gated, GATED, cost)
 
 
 class Tracker:

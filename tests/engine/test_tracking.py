@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 
 from engine.appearance import DESCRIPTOR_LEN, HIST_SIZE, distance
-from engine.tracking import (
-    Tracker,
-    TrackingSettings,
-    TrackUpdate,
-    assign,
-    iou,
-    match_cost,
-    reidentify,
-)
+from engine.boxes import iou
+from engine.matching import assign, reidentify
+from engine.tracking import Tracker, TrackingSettings, TrackUpdate, match_cost
 
 SETTINGS = TrackingSettings()
 
