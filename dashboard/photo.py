@@ -9,9 +9,7 @@ touches the database: a photo is analysed in memory and forgotten.
 from __future__ import annotations
 
 import atexit
-import io
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,17 +17,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine import images
 from engine import landmarks as lm
 from engine.analysis import FaceResult, analyse_image
 from engine.attention import AttentionSettings
 
 MAX_SIDE_PX = 1600  # larger photos are scaled down first: faster, and plenty for landmarks
-# A photo's size is read from its header and refused above this, before any pixel is decoded: a
-# 389 KB PNG once took 2.3 GB to decode. 50 MP still takes a 48-megapixel phone photo (8064 x
-# 6048); decoded in full it is at most 150 MB of RGB (JPEGs are decoded reduced, far less).
-MAX_PIXELS = 50_000_000
-MAX_PHOTO_MB = 50  # a 48-megapixel JPEG is 10-25 MB; the photo widgets refuse more
-_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 BOX_COLOR = (0, 114, 178)  # Okabe-Ito blue (RGB)
 FEATURE_COLORS = {  # RGB, Okabe-Ito
     "eyes": (230, 159, 0),
@@ -51,13 +44,6 @@ class PhotoModelError(Exception):
 
 class ImageError(ValueError):
     """The upload is not an image we can read, or one too large to analyse."""
-
-
-TOO_LARGE = (
-    f"this photo is over {MAX_PIXELS // 1_000_000} megapixels, more than can be analysed; "
-    "scale it down first"
-)
-UNREADABLE = "this file is not an image that can be read (use JPEG, PNG or WebP)"
 
 
 @dataclass(frozen=True)
@@ -85,41 +71,16 @@ def load_models(with_expressions: bool) -> PhotoModels:
     return PhotoModels(finder, classifier, threading.Lock())
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    """A photo's width and height from its file header; no pixel is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as header:
-                return header.size
-    except Image.DecompressionBombError as exc:  # Pillow's own ceiling, far above ours
-        raise ImageError(TOO_LARGE) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(UNREADABLE) from exc
-
-
 def decode_image(data: bytes) -> np.ndarray:
     """An uploaded file's bytes as an RGB array, scaled so its longer side is at most MAX_SIDE_PX.
 
-    Refused with one line (ImageError) before decoding when the file is over MAX_PHOTO_MB or its
-    header says over MAX_PIXELS; a large JPEG is decoded at 1/2, 1/4 or 1/8 of its size.
+    Refused with one line (ImageError) before decoding when the file or its picture is over the
+    limits of engine.images (the one guard for every image), and when it is truncated or corrupt.
     """
-    if len(data) > MAX_PHOTO_MB * 1024 * 1024:
-        raise ImageError(f"this file is over {MAX_PHOTO_MB} MB; use a smaller photo")
-    width, height = image_size(data)
-    if width * height > MAX_PIXELS:
-        raise ImageError(TOO_LARGE)
-    factor = next((f for f in (8, 4, 2) if max(width, height) / f >= MAX_SIDE_PX), 1)
-    flags = _REDUCED.get(factor, cv2.IMREAD_COLOR)
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    if bgr is None:
-        raise ImageError(UNREADABLE)
-    scale = MAX_SIDE_PX / max(bgr.shape[:2])
-    if scale < 1:
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return images.decode(data, max_side_px=MAX_SIDE_PX)
+    except images.ImageRejected as exc:
+        raise ImageError(f"This photo cannot be analysed: {exc}.") from exc
 
 
 def analyse(rgb: np.ndarray, models: PhotoModels) -> list[FaceResult]:

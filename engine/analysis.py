@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
+from engine import images
 from engine.attention import AttentionSettings, FaceFeatures, attention_state, face_features
 from engine.crops import aligned_face_crop
 from storage.records import EXPRESSIONS, AttentionState
@@ -60,13 +61,11 @@ class FaceResult:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """A BGR image from a file, or ImageReadError with the reason."""
-    if not Path(path).is_file():
-        raise ImageReadError(f"image {path} does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageReadError(f"{path} is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF)")
-    return image
+    """A BGR image from a file, read within limits (engine.images), or ImageReadError with the reason."""
+    try:
+        return cv2.cvtColor(images.read_file(path), cv2.COLOR_RGB2BGR)
+    except images.ImageRejected as exc:
+        raise ImageReadError(str(exc)) from exc
 
 
 def analyse_image(image_rgb: np.ndarray, finder: StillFaceFinder, classifier: StillClassifier | None,

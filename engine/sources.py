@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine import images
 from engine.live_sources import LatestFrameReader, LiveSource, capture_opener, screen_opener
 from engine.source_spec import SourceKind, SourceSpec, SourceSpecError, parse_source_spec
 from engine.source_types import (
@@ -184,9 +185,10 @@ class ImageFolderSource:
     def frames(self) -> Iterator[Frame]:
         start = self.start or self._clock()
         for i, path in enumerate(self.paths):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                log.warning("skipping unreadable image %s", path)
+            try:  # within limits: a decompression bomb or a truncated photo is no sample
+                image = cv2.cvtColor(images.read_file(path), cv2.COLOR_RGB2BGR)
+            except images.ImageRejected as exc:
+                log.warning("skipped %s", exc)
                 continue
             t_s = i / self.rate_hz
             yield Frame(image, start + timedelta(seconds=t_s), t_s, i)

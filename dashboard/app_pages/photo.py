@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, photo, state
 from dashboard.photo import PhotoModels
+from engine import images
 from engine.analysis import FaceResult
 
 
@@ -43,7 +44,7 @@ settings = state.settings()
 st.title("Analyse a photo")
 st.caption(
     "The photo is analysed in memory and forgotten: nothing is stored. JPEG, PNG, WebP or BMP, "
-    f"up to {photo.MAX_PHOTO_MB} MB and {photo.MAX_PIXELS // 1_000_000} megapixels; larger photos "
+    f"up to {images.MAX_FILE_MB} MB and {images.MAX_PIXELS // 1_000_000} megapixels; larger photos "
     f"are scaled down to {photo.MAX_SIDE_PX} px first."
 )
 with_expressions = not settings.attention_only
@@ -54,7 +55,7 @@ upload = upload_tab.file_uploader(
     "Photo",
     type=["jpg", "jpeg", "png", "webp", "bmp"],
     key="photo_upload",
-    max_upload_size=photo.MAX_PHOTO_MB,
+    max_upload_size=images.MAX_FILE_MB,
 )
 shot = camera_tab.camera_input("Camera", key="photo_camera")
 source = upload if upload is not None else shot

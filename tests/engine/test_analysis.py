@@ -103,8 +103,8 @@ def test_a_classifier_with_its_outputs_in_another_order_is_refused(finder, class
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (None, "does not exist"),
-    (b"not an image at all", r"is not an image OpenCV can read \(JPEG, PNG, BMP, WebP, TIFF\)"),
+    (None, "photo.png: no such file"),
+    (b"not an image at all", r"photo.png: not an image that can be read \(use JPEG, PNG or WebP\)"),
 ])
 def test_an_unreadable_image_says_why(tmp_path, content, message):
     path = tmp_path / "photo.png"
