@@ -13,6 +13,8 @@ import click
 
 from models.assets import AssetError, cache_dir, fetch_assets
 from models.convert import ConversionError, ensure_converted
+from models.web_assets import WEB_PACKAGES, fetch_web_assets
+from models.web_model import WebModelError, check_photos, ensure_web_model
 
 
 @click.group()
@@ -24,14 +26,19 @@ def cli(verbose: bool) -> None:
 
 @cli.command("fetch-assets")
 def fetch_assets_cmd() -> None:
-    """Download, verify (SHA-256) and extract the model files and sample media, then convert the Keras
-    mini-Xception to a PyTorch checkpoint; no-op when present."""
+    """Download, verify (SHA-256) and extract the model files, sample media and the student page's
+    browser libraries, convert the Keras mini-Xception to a PyTorch checkpoint and export it to ONNX
+    for the browser (checked against PyTorch); no-op when present."""
     try:
         paths = fetch_assets()
         converted = ensure_converted()
-    except (AssetError, ConversionError) as exc:
+        fetch_web_assets()
+        onnx_path = ensure_web_model(converted, check_photos())
+    except (AssetError, ConversionError, WebModelError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{len(paths)} assets verified in {cache_dir()}; PyTorch weights at {converted.name}")
+    libraries = ", ".join(f"{p.name} {p.version}" for p in WEB_PACKAGES)
+    click.echo(f"{len(paths)} assets verified in {cache_dir()}; PyTorch weights at {converted.name}; "
+               f"browser libraries {libraries}; browser model {onnx_path.name}")
 
 
 @cli.command("train")
