@@ -15,6 +15,7 @@ from tests.kit.galleries import (
     REORDER_TIMES,
     call_frame,
     large_gallery,
+    moving_gallery_16,
     read_back,
     reorder_gallery,
 )
@@ -80,6 +81,16 @@ def test_large_galleries_fill_every_tile_at_1920x1080(side: int) -> None:
     assert len(big.truth(0)) == side * side
     assert len({s.name for s in big.students}) == side * side
     assert sorted(big.layouts[1].order) == list(range(side * side)) != list(big.layouts[1].order)
+
+
+def test_the_16_face_gallery_of_the_fer_comparison_moves_in_every_tile_and_never_reorders() -> None:
+    gallery = moving_gallery_16()
+    assert gallery.size == (1280, 720) and len(gallery.layouts) == 1
+    assert len(gallery.truth(0)) == 16 and {t.shows for t in gallery.truth(0)} == {Shows.CAMERA}
+    before, after = gallery.render(0).astype(int), gallery.render(5).astype(int)  # half a second apart
+    for tile in gallery.truth(0):
+        x, y, w, h = tile.rect
+        assert np.abs(after[y:y + h, x:x + w] - before[y:y + h, x:x + w]).mean() > 0.5, tile.name
 
 
 @pytest.mark.parametrize(
