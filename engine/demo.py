@@ -16,11 +16,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from engine.call_gallery import CallGallery, Layout, Student, multi_face_people, still
-from engine.gallery import TileAt, breathing, looping, read_video_frames
+from engine.call_gallery import CallGallery, Layout, Student, multi_face_people, read_photo
+from engine.gallery import TileAt, breathing, looping, read_video_frames, still
 from models.assets import asset_path, cache_dir
 
 log = logging.getLogger(__name__)
@@ -45,13 +44,6 @@ BACK_IN_VIEW_S = 4.0
 def demo_path() -> Path:
     """Where the demo clip lives in the asset cache."""
     return cache_dir() / DEMO_NAME
-
-
-def _photo(name: str) -> np.ndarray:
-    image = cv2.imread(str(asset_path(name)))
-    if image is None:
-        raise RuntimeError(f"cannot read sample photo {name}; run `python -m models fetch-assets`")
-    return image
 
 
 def leaver_camera(leaving: Sequence[np.ndarray], returning: Sequence[np.ndarray], fps: float) -> TileAt:
@@ -83,14 +75,14 @@ def demo_gallery() -> CallGallery:
     group = multi_face_people()
     students = [
         Student("talker", looping(talker)),
-        Student("sitter 1", breathing(_photo("single_face.jpg"), fps, 0.0)),
-        Student("sitter 2", breathing(_photo("0-f1-su-ph.jpg"), fps, 1.3)),
+        Student("sitter 1", breathing(read_photo("single_face.jpg"), fps, 0.0)),
+        Student("sitter 2", breathing(read_photo("0-f1-su-ph.jpg"), fps, 1.3)),
         Student("leaver", leaver_camera(leaving, returning, fps)),
         Student("sitter 3", breathing(group[1], fps, 0.7)),
-        Student("sitter 4", breathing(_photo("0-f15-hao-ph.jpg"), fps, 2.1)),
-        Student("sitter 5", breathing(_photo("15-f13-anc-ph.jpg"), fps, 3.7)),
+        Student("sitter 4", breathing(read_photo("0-f15-hao-ph.jpg"), fps, 2.1)),
+        Student("sitter 5", breathing(read_photo("15-f13-anc-ph.jpg"), fps, 3.7)),
         Student("sitter 6", breathing(group[3], fps, 2.9)),
-        Student("profile photo", still(_photo("45-m7-di-ph.jpg")), still_photo=True),
+        Student("profile photo", still(read_photo("45-m7-di-ph.jpg")), still_photo=True),
     ]
     layouts = [Layout(0.0, DEMO_GRID, tuple(range(len(students)))),
                Layout(DEMO_REORDER_S, DEMO_GRID, DEMO_ORDER_AFTER)]

@@ -1,18 +1,16 @@
-"""Video-call gallery frames: tiles of faces on a dark background, as a teacher's screen shows them.
+"""Video-call gallery tiles: where each tile lies, and the cameras that fill them from sample media.
 
-Used to build the demo clip from the sample media, and by tests and benchmarks for small-face cases.
+Used to build the demo clip (`engine.demo`); tests and benchmarks compose their galleries from the
+same tiles in the test kit (`tests/kit`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 BACKGROUND_BGR = (32, 32, 32)
 GAP_PX = 6
@@ -38,18 +36,6 @@ def tile_rects(grid: tuple[int, int], size: tuple[int, int]) -> list[tuple[int, 
     tw, th = width // cols, height // rows
     return [(c * tw + GAP_PX // 2, r * th + GAP_PX // 2, tw - GAP_PX, th - GAP_PX)
             for r in range(rows) for c in range(cols)]
-
-
-def compose_gallery(images: Sequence[np.ndarray | None], grid: tuple[int, int],
-                    size: tuple[int, int] = (1280, 720)) -> np.ndarray:
-    """One gallery frame: each BGR image (None for an empty tile) fitted into its tile."""
-    width, height = size
-    frame = np.empty((height, width, 3), np.uint8)
-    frame[:] = BACKGROUND_BGR
-    for (x, y, w, h), image in zip(tile_rects(grid, size), images, strict=False):
-        if image is not None:
-            frame[y:y + h, x:x + w] = fit_into(image, w, h)
-    return frame
 
 
 def read_video_frames(path: Path, fps: float, max_frames: int | None = None) -> list[np.ndarray]:
@@ -87,16 +73,6 @@ def looping(frames: Sequence[np.ndarray], offset: int = 0, mirror: bool = False)
     return at
 
 
-def sequence(*parts: tuple[Sequence[np.ndarray | None], int]) -> TileAt:
-    """A tile playing parts one after another, each (frames, repeat-last-for-n-frames); holds the end."""
-    timeline: list[np.ndarray | None] = []
-    for frames, hold in parts:
-        timeline.extend(frames)
-        if frames:
-            timeline.extend([frames[-1]] * hold)
-    return lambda k: timeline[min(k, len(timeline) - 1)] if timeline else None
-
-
 def breathing(photo: np.ndarray, fps: float, phase: float = 0.0) -> TileAt:
     """A still photo with a slow, small sway and zoom, so a still sitter looks alive."""
     h, w = photo.shape[:2]
@@ -111,17 +87,6 @@ def breathing(photo: np.ndarray, fps: float, phase: float = 0.0) -> TileAt:
     return at
 
 
-def write_clip(path: Path, tiles: Sequence[TileAt], grid: tuple[int, int], seconds: float,
-               fps: float = 10.0, size: tuple[int, int] = (1280, 720)) -> int:
-    """Render a gallery clip to an MP4 file; returns the number of frames written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part.mp4")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write MP4 files here ({tmp})")
-    count = int(round(seconds * fps))
-    for k in range(count):
-        writer.write(compose_gallery([tile(k) for tile in tiles], grid, size))
-    writer.release()
-    tmp.replace(path)
-    return count
+def still(image: np.ndarray) -> TileAt:
+    """A camera that shows the same picture at every frame (a profile photo)."""
+    return lambda k: image

@@ -23,7 +23,7 @@ import numpy as np
 class StillnessSettings:
     """When a face counts as unchanged, and for how long before it counts as a picture.
 
-    Thresholds from `python -m engine.bench_identity stillness`, on the sample videos (live) and on
+    Thresholds from `python -m benchmarks stillness`, on the sample videos (live) and on
     photos shown still and re-encoded through a video codec.
     """
 
@@ -38,7 +38,7 @@ class StillnessSettings:
     min_contrast: float = 8.0
     # A face that differs from its track's reference (at the reference's place) by more than this
     # may be another student in that tile (a gallery reordered within the same grid): the tracker
-    # then checks everyone's looks (`engine.identity`). From `python -m engine.bench_identity
+    # then checks everyone's looks (`engine.identity`). From `python -m benchmarks
     # identity`: another student who took a face's place differed by 0.53 at the least (7x7 through
     # mp4v); the same student between two samples at 2 Hz by 0.055 at the median, 0.75 at the 99th
     # percentile (a head turning). Set with margin under the first: a doubt costs only a look.

@@ -35,7 +35,7 @@ class TrackingSettings:
     # Weight of the newest displacement in the velocity estimate (exponential smoothing).
     velocity_smoothing: float = 0.5
     # Appearance (used when `Tracker.update` is given looks); distances from `engine.appearance`,
-    # thresholds from `python -m engine.bench_identity`.
+    # thresholds from `python -m benchmarks identity`.
     # A box where its track was is still that student only if it looks like them within this
     # (a student moving a lot changes their look), and no other face or track is a clearly
     # (by reidentify_margin) better match.

@@ -1,4 +1,5 @@
-"""`python -m storage ...`: export, purge, delete, upgrade, seed and bench from the command line."""
+"""`python -m storage ...`: export, purge, delete, upgrade and seed from the command line (the storage
+benchmark is `python -m benchmarks storage`)."""
 
 from __future__ import annotations
 
@@ -82,15 +83,6 @@ def seed(
     lesson_id = seed_lesson(open_database(db_url), students=students, hours=hours, seed=seed,
                             title=title, group_name=group_name)  # fmt: skip
     click.echo(f"seeded lesson {lesson_id}")
-
-
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def bench(ctx: click.Context) -> None:
-    """Run the storage benchmark (same options as `python -m storage.bench`)."""
-    from storage.bench import main
-
-    main.main(args=ctx.args, standalone_mode=False)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from models.assets import AssetError, asset_path
+from tests.kit.galleries import compose_gallery, video_frame  # noqa: F401  (video_frame: for tests)
 
 
 @pytest.fixture(scope="session")
@@ -43,20 +44,9 @@ def grace_hopper_bgr() -> np.ndarray:
     return image
 
 
-def video_frame(path: Path, index: int) -> np.ndarray:
-    cap = cv2.VideoCapture(str(path))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, frame = cap.read()
-    cap.release()
-    assert ok, f"cannot read frame {index} of {path}"
-    return frame
-
-
 @pytest.fixture(scope="session")
 def gallery_16(asset, astronaut_bgr, grace_hopper_bgr) -> np.ndarray:
     """A 4x4 video-call gallery at 1280x720 built from 16 real face photos and video frames."""
-    from engine.gallery import compose_gallery
-
     photos = [cv2.imread(str(asset(n))) for n in
               ("single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
     tiles = photos + [astronaut_bgr, grace_hopper_bgr]

@@ -9,16 +9,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("models", "storage", "engine", "dashboard")
+ENTRY_FILES = ("streamlit_app.py",)  # product files beside the packages
 # Who may not import whom (a module and everything below it). `storage.records` is the leaf every
 # package may import. The dashboard starts the capture engine as a process: it may use the engine's
-# image analysis and pure helpers, never its capture loop.
+# image analysis and pure helpers, never its capture loop. What ships never imports what only
+# measures (`benchmarks`) or only tests (`tests`, the test kit included).
 CAPTURE_LOOP = ("engine.pipeline", "engine.sources", "engine.runtime", "engine.__main__")
+NOT_PRODUCT = ("benchmarks", "tests")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "models": ("engine", "storage", "dashboard"),
-    "storage": ("engine", "dashboard"),
-    "engine": ("dashboard",),
-    "dashboard": CAPTURE_LOOP,
-    "storage.records": PACKAGES,
+    "models": ("engine", "storage", "dashboard", *NOT_PRODUCT),
+    "storage": ("engine", "dashboard", *NOT_PRODUCT),
+    "engine": ("dashboard", *NOT_PRODUCT),
+    "dashboard": (*CAPTURE_LOOP, *NOT_PRODUCT),
+    "streamlit_app": (*CAPTURE_LOOP, *NOT_PRODUCT),
+    "storage.records": (*PACKAGES, *NOT_PRODUCT),
 }
 
 
@@ -48,18 +52,24 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def product_files(root: Path) -> list[tuple[Path, str]]:
+    """(path, top-level package or entry module) of every product file under `root`."""
+    files = [(path, package) for package in PACKAGES for path in sorted((root / package).rglob("*.py"))]
+    files += [(root / name, name.removesuffix(".py")) for name in ENTRY_FILES if (root / name).is_file()]
+    return files
+
+
 def violations(root: Path) -> list[str]:
-    """'importer -> imported' for each forbidden edge under `root`'s packages."""
+    """'importer -> imported' for each forbidden edge under `root`'s product files."""
     found = []
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            module = module_name(path, root)
-            rules = [rule for rule in FORBIDDEN if module == rule or module.startswith(f"{rule}.")]
-            rule = max(rules, key=len)  # the most specific rule wins (storage.records over storage)
-            for name in sorted(imported_modules(path.read_text(encoding="utf-8"), module)):
-                own_package = rule != "storage.records" and _under(name, package)
-                if not own_package and any(_under(name, banned) for banned in FORBIDDEN[rule]):
-                    found.append(f"{module} -> {name}")
+    for path, package in product_files(root):
+        module = module_name(path, root)
+        rules = [rule for rule in FORBIDDEN if module == rule or module.startswith(f"{rule}.")]
+        rule = max(rules, key=len)  # the most specific rule wins (storage.records over storage)
+        for name in sorted(imported_modules(path.read_text(encoding="utf-8"), module)):
+            own_package = rule != "storage.records" and _under(name, package)
+            if not own_package and any(_under(name, banned) for banned in FORBIDDEN[rule]):
+                found.append(f"{module} -> {name}")
     return found
 
 
@@ -77,12 +87,23 @@ def test_no_package_imports_what_the_rules_forbid() -> None:
         ("engine/x.py", "from dashboard.control import LiveSession", "engine.x -> dashboard.control"),
         ("dashboard/x.py", "from engine.pipeline import LessonPipeline", "dashboard.x -> engine.pipeline"),
         ("dashboard/x.py", "from engine import sources", "dashboard.x -> engine.sources"),
+        ("engine/x.py", "from benchmarks.engine_speed import main", "engine.x -> benchmarks.engine_speed"),
+        ("dashboard/x.py", "import benchmarks.pages", "dashboard.x -> benchmarks.pages"),
+        ("storage/x.py", "from benchmarks import storage_speed", "storage.x -> benchmarks.storage_speed"),
+        ("models/x.py", "def f():\n    from tests.kit import galleries\n", "models.x -> tests.kit.galleries"),
+        ("engine/x.py", "from tests.kit.galleries import large_gallery", "engine.x -> tests.kit.galleries"),
+        ("storage/records.py", "from tests.conftest import video_frame", "storage.records -> tests.conftest"),
+        ("streamlit_app.py", "from benchmarks.first_data import main", "streamlit_app -> benchmarks.first_data"),
+        ("streamlit_app.py", "import tests.kit", "streamlit_app -> tests.kit"),
+        ("streamlit_app.py", "from engine.runtime import limit_malloc_arenas",
+         "streamlit_app -> engine.runtime"),
     ],
 )
 def test_a_forbidden_import_is_reported(tmp_path: Path, file: str, line: str, edge: str) -> None:
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / file).write_text(line + "\n")
     assert edge in violations(tmp_path)
 
@@ -94,11 +115,16 @@ def test_a_forbidden_import_is_reported(tmp_path: Path, file: str, line: str, ed
         ("dashboard/x.py", "from engine.analysis import analyse_image\nimport storage.db"),
         ("storage/x.py", "from storage.records import EXPRESSIONS\nfrom . import db"),
         ("models/x.py", "from models.config import ModelConfig\nimport torch"),
+        ("streamlit_app.py", "from dashboard.app_pages import live\nfrom engine.analysis import analyse_image"),
+        # Benchmarks and tests are not product code: they may import the test kit and the capture loop.
+        ("benchmarks/x.py", "from tests.kit.galleries import large_gallery\nfrom engine.pipeline import LessonPipeline"),
+        ("tests/kit/x.py", "from benchmarks.media import new_finder\nfrom engine.sources import Frame"),
     ],
 )
 def test_an_allowed_import_is_not_reported(tmp_path: Path, file: str, line: str) -> None:
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / file).write_text(line + "\n")
     assert violations(tmp_path) == []

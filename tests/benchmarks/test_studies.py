@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.photo import Verdict
 from benchmarks.robustness import decide, score_variant, stability, variant_name
-from benchmarks.speed import rotated, summarise
+from benchmarks.speed import agreement, rotated, summarise
 
 ATTENTIVE = Verdict("attentive", False, False)
 AWAY = Verdict("looking_away", False, True)
@@ -115,3 +115,14 @@ def test_summarise_bounds_the_speed_up_by_mediapipe_alone() -> None:
     s = summarise("set", rows)
     assert s["mediapipe_ms_median"] == 10.0  # per-frame detect + landmarks: 8, 19, 10
     assert s["best_possible_speedup"] == 4.0  # fer 40 ms over MediaPipe's 10 ms
+
+
+@pytest.mark.parametrize(
+    ("matched_agree", "expected"),
+    [([(16, 14), (16, 13)], 0.844), ([(16, 0), (16, 0)], 0.0), ([(0, 0)], None), ([], None)],
+)
+def test_agreement_is_the_share_of_matched_faces_with_the_same_label(
+    matched_agree: list[tuple[int, int]], expected: float | None
+) -> None:
+    rows = [{"matched": m, "agree": a} for m, a in matched_agree]
+    assert agreement(rows) == expected

@@ -21,7 +21,7 @@ from storage.lessons import running_lessons
 from storage.synthetic import seed_lesson
 from tests.dashboard.browser import ARTIFACTS, CHROMIUM, browser_unavailable, chromium_page
 from tests.dashboard.streamlit_server import serving_dashboard
-from tests.engine.call_screen import (
+from tests.kit.call_screen import (
     GAP,
     PAD,
     SCREEN,

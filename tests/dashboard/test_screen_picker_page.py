@@ -1,5 +1,5 @@
 """The Live page's screen picker in AppTest, on a real X display where a real Chromium shows a call
-gallery (tests/engine/call_screen.py): screenshot, box selection, "Find the gallery", faces
+gallery (tests/kit/call_screen.py): screenshot, box selection, "Find the gallery", faces
 previewed, checks before the start, and "Pick the region again" while a screen lesson runs.
 
 A box is selected the way the browser reports one: the chart's selection state
@@ -26,8 +26,8 @@ from storage.recorder import write_samples
 from storage.records import AttentionState, Observation, Sample
 from storage.synthetic import seed_lesson
 from tests.dashboard.conftest import LIVE_RATE_HZ, LIVE_SECONDS, LIVE_START
-from tests.engine.call_screen import GAP, GRID, PAD, SCREEN, TILE, TILES_BOX, showing_call_gallery
 from tests.engine.x_display import set_monitors, start_xvfb
+from tests.kit.call_screen import GAP, GRID, PAD, SCREEN, TILE, TILES_BOX, showing_call_gallery
 
 SLEEPING_ENGINE = [sys.executable, "-c", "import time; time.sleep(60)"]
 

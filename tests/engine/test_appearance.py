@@ -15,10 +15,11 @@ from engine.appearance import (
     distance,
     tile_bounds,
 )
-from engine.call_gallery import PHOTOS, multi_face_people
+from engine.call_gallery import multi_face_people
 from engine.faces import FaceFinder, FaceSettings, face_boxes
-from engine.gallery import compose_gallery, tile_rects
+from engine.gallery import tile_rects
 from engine.tracking import TrackingSettings
+from tests.kit.galleries import PHOTOS, compose_gallery
 
 SETTINGS = TrackingSettings()
 

@@ -34,7 +34,7 @@ def test_classify_ahead_agrees_with_the_exact_crop_on_a_talking_head(asset):
             exact = classifier.predict([aligned_face_crop(gray, result.faces[0], classifier.cfg)])[0]
             agree += int(stored.argmax() == exact.argmax())
             worst.append(float(np.abs(stored - exact).max()))
-    # `python -m engine.bench --frames 10 --ahead-frames 120` on this clip: guess kept on 70 %, same top
+    # `python -m benchmarks engine --frames 10 --ahead-frames 120` on this clip: guess kept on 70 %, same top
     # label on 94 %, median largest probability difference 0.039 -- about the noise between
     # MediaPipe's VIDEO- and IMAGE-mode landmarks for the same frames (96 %, 0.034).
     assert used >= 10

@@ -6,7 +6,7 @@ import pytest
 
 from engine.faces import FaceFinder, FaceLandmarks, FaceModelError, FaceSettings
 from engine.gallery import tile_rects
-from tests.conftest import video_frame
+from tests.kit.galleries import call_frame, compose_gallery, large_gallery, video_frame
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +134,6 @@ def test_a_lost_lone_face_falls_back_to_crops_and_then_to_nothing(asset):
 
 
 def test_small_lone_faces_are_not_left_to_the_short_range_follower(asset):
-    from engine.gallery import compose_gallery
-
     portrait = cv2.imread(str(asset("single_face.jpg")))
     frame = rgb(compose_gallery([portrait], (4, 4), (1280, 720)))  # one small tile in a gallery
     with FaceFinder(asset("face_landmarker.task")) as f:
@@ -173,8 +171,6 @@ def test_the_public_api_read_finds_the_same_faces_as_the_c_read(asset, astronaut
 
 
 def test_a_full_7x7_gallery_is_not_cut_short_by_the_default_face_limit(asset, astronaut_bgr):
-    from engine.gallery import compose_gallery
-
     photos = [cv2.imread(str(asset(n))) for n in
               ("single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
     photos.append(astronaut_bgr)
@@ -267,10 +263,7 @@ def test_unchanged_held_faces_keep_their_landmarks_between_discovery_passes_and_
 
 
 def test_finds_at_least_47_of_49_faces_in_a_7x7_call_at_1920x1080_with_default_settings(asset):
-    from engine.call_gallery import large_gallery
-
-    gallery = large_gallery(7)
-    frame = gallery.render(0)
+    frame = call_frame(large_gallery(7), 0)
     with FaceFinder(asset("face_landmarker.task")) as f:
         faces = f.find(rgb(frame.image), t_s=0.0)
     students = [frame.tile_at(face.box) for face in faces]

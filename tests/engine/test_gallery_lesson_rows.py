@@ -24,24 +24,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from engine.call_gallery import (
-    CallGallery,
-    Layout,
-    Shows,
-    Student,
-    large_gallery,
-    multi_face_people,
-    sample_cameras,
-    still,
-    tile_at,
-    varied,
-)
+from engine.call_gallery import CallGallery, Layout, Shows, Student, multi_face_people
+from engine.gallery import still
 from engine.stillness import StillnessSettings
 from storage.db import open_database
 from storage.exclusions import exclude_track, include_track
 from storage.queries import lesson_timeline, lessons_summary, student_summary
 from storage.schema import Lesson, ObservationRow, SampleRow
 from storage.viewers import Viewer
+from tests.kit.galleries import large_gallery, sample_cameras, tile_at, varied
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

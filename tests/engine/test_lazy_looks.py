@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.call_gallery import PHOTOS, multi_face_people, read_photo
-from engine.gallery import compose_gallery, tile_rects
+from engine.call_gallery import multi_face_people, read_photo
+from engine.gallery import tile_rects
 from engine.identity import IdentityStage
 from engine.stillness import StillnessSettings
 from engine.tracking import LazyLooks, Tracker, TrackingSettings
 from tests.engine.test_tracking import LOOKS, NINE, Sighting
+from tests.kit.galleries import PHOTOS, compose_gallery
 
 SETTINGS = TrackingSettings()
 

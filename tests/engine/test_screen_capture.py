@@ -1,6 +1,6 @@
 """Screen capture on a real X display: Xvfb, a real Chromium showing a call gallery, the real engine.
 
-The gallery (tests/engine/call_screen.py) is laid out in CSS pixels we know, so the grid finder's
+The gallery (tests/kit/call_screen.py) is laid out in CSS pixels we know, so the grid finder's
 answer and the engine's boxes can be checked against it. Skipped with a reason when Xvfb or
 Chromium is missing; CI sets CLASSPULSE_REQUIRE_DISPLAY=1, which turns that into a failure.
 """
@@ -29,7 +29,8 @@ from engine.screens import (
     screenshot,
 )
 from storage.schema import Lesson, ObservationRow, SampleRow
-from tests.engine.call_screen import (
+from tests.engine.x_display import XServer, set_monitors, start_xvfb
+from tests.kit.call_screen import (
     DESKTOP_RGB,
     GALLERY_RGB,
     GAP,
@@ -41,7 +42,6 @@ from tests.engine.call_screen import (
     CallScreen,
     showing_call_gallery,
 )
-from tests.engine.x_display import XServer, set_monitors, start_xvfb
 
 ROOT = Path(__file__).resolve().parents[2]
 # The whole 1920×1080 screen costs the engine several times a gallery region (its discovery

@@ -8,17 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.bench_identity import new_finder
-from engine.bench_stillness import (
-    call_truth,
-    live_truth,
-    still_gallery,
-    still_truth,
-    stillness_trace,
-    video_samples,
-)
-from engine.call_gallery import reorder_gallery
+from benchmarks.media import new_finder, video_samples
+from benchmarks.stillness import call_truth, live_truth, still_truth, stillness_trace
 from engine.stillness import StillnessDetector, StillnessSettings, crop_difference, face_crop
+from tests.kit.galleries import read_back, reorder_gallery, sampled_frames, still_gallery
 
 SETTINGS = StillnessSettings()
 
@@ -198,7 +191,7 @@ def test_a_live_face_on_a_real_video_is_never_flagged(finder, asset, video: str)
 @pytest.mark.slow
 def test_a_profile_photo_stays_still_through_a_calls_reorders_and_resize_and_no_live_face_is_flagged(finder):
     gallery = reorder_gallery()  # 5 reorders and a resize to 4x3 over 52 s, the photo moving 4 times
-    frames = ((f.t_s, f.image) for f in gallery.frames(2.0, gallery.layouts[-1].start_s + 6.0))
+    frames = ((f.t_s, f.image) for f in sampled_frames(gallery, 2.0, gallery.layouts[-1].start_s + 6.0))
     trace = stillness_trace("reorders", frames, call_truth(gallery), finder, SETTINGS)
     assert trace.live_samples >= 8 * 90 and trace.live_flagged == 0
     assert trace.still_samples >= 90  # the photo after its first 3 s: every later sample
@@ -209,7 +202,7 @@ def test_a_profile_photo_stays_still_through_a_calls_reorders_and_resize_and_no_
 def test_still_pictures_through_the_video_codec_are_flagged_after_the_warm_up(finder, tmp_path) -> None:
     gallery = still_gallery()
     gallery.write(tmp_path / "still.mp4", 8.0)
-    frames = ((f.t_s, f.image) for f in gallery.read_back(tmp_path / "still.mp4", 2.0))
+    frames = ((f.t_s, f.image) for f in read_back(gallery, tmp_path / "still.mp4", 2.0))
     trace = stillness_trace("still", frames, still_truth, finder, SETTINGS)
     assert trace.still_samples >= 9 * 8  # nine pictures, 8 samples each after 3 s of 8 s
     assert trace.still_flagged / trace.still_samples >= 0.95

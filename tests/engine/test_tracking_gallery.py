@@ -7,8 +7,15 @@ from collections import defaultdict
 
 import pytest
 
-from engine.bench_identity import identity_score, new_finder, through_codec, track_call
-from engine.call_gallery import CAMERA_OFF, REORDER_SECONDS, REORDER_TIMES, reorder_gallery
+from benchmarks.identity import identity_score, track_call
+from benchmarks.media import new_finder
+from tests.kit.galleries import (
+    CAMERA_OFF,
+    REORDER_SECONDS,
+    REORDER_TIMES,
+    reorder_gallery,
+    through_codec,
+)
 
 pytestmark = pytest.mark.slow
 

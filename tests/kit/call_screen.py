@@ -17,8 +17,8 @@ import cv2
 import pytest
 
 from engine.screens import Monitor, ScreenRegion, screenshot
-from tests.conftest import video_frame
 from tests.engine.x_display import XServer, start_chromium, start_xvfb, stop_process, wait_until
+from tests.kit.galleries import video_frame
 
 SCREEN = (1920, 1080)
 DESKTOP_RGB = (58, 110, 165)

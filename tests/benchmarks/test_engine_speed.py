@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.bench import LARGE_SIDES, large_gallery_frames
+from benchmarks.engine_speed import LARGE_SIDES, large_gallery_frames
 
 
 @pytest.mark.parametrize("side", LARGE_SIDES)

@@ -1,17 +1,20 @@
-"""Engine speed benchmark: per-stage medians for one face at 640x480, a 16-face gallery at 1280x720,
-and the large galleries: 5x5 (25 tiles) and 7x7 (49 tiles) at 1920x1080.
+"""Engine speed: per-stage medians for one face at 640x480, a 16-face gallery at 1280x720, and the
+large galleries: 5x5 (25 tiles) and 7x7 (49 tiles) at 1920x1080.
 
-    python -m engine.bench [--frames 40] [--large/--no-large] [--ahead-frames 0] [--soak-minutes 0]
-                           [--json out.json]
+    python -m benchmarks engine [--frames 40] [--large/--no-large] [--ahead-frames 0] [--soak-minutes 0]
+                                [--json out.json]
 
 Frames are processed as a 2 Hz lesson would (t advances 0.5 s per frame), so the finder's discovery
 passes (every 2 s) are counted at their real share, all with the default settings (face limit 50).
-The large galleries are `engine.call_gallery.large_gallery`: the sample media's live cameras, every
-tile moving (videos play, photos sway) and the whole gallery reordered every 6 s, so the tracker's
-layout changes are counted too; each table says how many faces were found per sample. The soak run replays the demo clip at 2 Hz for
-the given lesson minutes and reports the resident memory at its start and end. The classify-ahead
-check compares the expressions the pipeline kept from its early guess with the exact crop's, beside
-the noise between MediaPipe's two landmark modes.
+The 16-face gallery is one still frame (`tests.kit.galleries.still_gallery_16`), repeated: it
+measures what the finder saves by keeping unchanged faces' landmarks, beside the same frames with
+every face landmarked. The large galleries are `tests.kit.galleries.large_gallery`: the sample
+media's live cameras, every tile moving (videos play, photos sway) and the whole gallery reordered
+every 6 s, so the tracker's layout changes are counted too; each table says how many faces were
+found per sample. The soak run replays the demo clip at 2 Hz for the given lesson minutes and
+reports the resident memory at its start and end. The classify-ahead check compares the
+expressions the pipeline kept from its early guess with the exact crop's, beside the noise between
+MediaPipe's two landmark modes.
 """
 
 from __future__ import annotations
@@ -23,23 +26,22 @@ import resource
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 import cv2
 import numpy as np
 
-from engine.call_gallery import large_gallery
+from benchmarks.media import START, lesson_frames, one_face_frames
 from engine.expressions import load_expression_model
 from engine.faces import FaceFinder, FaceSettings
-from engine.gallery import compose_gallery
 from engine.pipeline import EngineSettings, LessonPipeline
 from engine.runtime import limit_malloc_arenas
 from engine.sources import Frame
 from models.assets import asset_path
+from tests.kit.galleries import large_gallery, sampled_frames, still_gallery_16
 
-START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LARGE_SIDES = (5, 7)  # the large galleries: 5x5 and 7x7 tiles at 1920x1080
 # cpu: the process's CPU time for the sample, every thread (MediaPipe's, torch's) counted: at 1 Hz,
 # cpu_ms / 10 is the percentage of one core the engine keeps busy.
@@ -47,49 +49,9 @@ STAGES = ("detect_ms", "landmarks_ms", "tracking_ms", "crops_ms", "classifier_ms
           "total_ms", "cpu_ms")
 
 
-def _video_frame(name: str, index: int) -> np.ndarray:
-    cap = cv2.VideoCapture(str(asset_path(name)))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, frame = cap.read()
-    cap.release()
-    if not ok:
-        raise click.ClickException(f"cannot read frame {index} of {name}")
-    return frame
-
-
-def one_face_frames(count: int) -> list[np.ndarray]:
-    """A talking person (640x360 video) on a 640x480 canvas, frame by frame."""
-    cap = cv2.VideoCapture(str(asset_path("WolfgangLanger_Pexels.mp4")))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            continue
-        canvas = np.zeros((480, 640, 3), np.uint8)
-        canvas[60:420] = frame
-        frames.append(canvas)
-        for _ in range(5):  # 2 Hz from a 24 fps clip, roughly
-            cap.grab()
-    cap.release()
-    return frames
-
-
-def gallery_frame() -> np.ndarray:
-    """A 4x4 gallery at 1280x720 of the 16 distinct real faces the tests use."""
-    photos = [cv2.imread(str(asset_path(n))) for n in
-              ("single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
-    tiles = photos + [cv2.flip(photos[0], 1), cv2.flip(photos[2], 1)]
-    tiles += [_video_frame("WolfgangLanger_Pexels.mp4", i) for i in (0, 100, 200, 300, 400)]
-    tiles += [_video_frame("single_face.mp4", 10), _video_frame("single_face.mp4", 60),
-              _video_frame("face_noface.mov", 5), _video_frame("noface_face.mov", 160)]
-    return compose_gallery(tiles, (4, 4), (1280, 720))
-
-
 def large_gallery_frames(side: int, count: int) -> list[np.ndarray]:
-    """`count` samples at 2 Hz of a side x side call at 1920x1080 (`engine.call_gallery.large_gallery`)."""
-    gallery = large_gallery(side)
-    return [frame.image for frame in gallery.frames(2.0, count / 2.0)]
+    """`count` samples at 2 Hz of a side x side call at 1920x1080 (`tests.kit.galleries.large_gallery`)."""
+    return [frame.image for frame in sampled_frames(large_gallery(side), 2.0, count / 2.0)]
 
 
 def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None) -> dict[str, object]:
@@ -98,10 +60,9 @@ def measure(images: list[np.ndarray], finder: FaceFinder, classifier, write=None
     finder.reset()
     rows: list[dict[str, float]] = []
     faces: list[int] = []
-    for i, image in enumerate(images):
-        t_s = i * 0.5
+    for frame in lesson_frames(images):
         cpu0 = time.process_time()
-        result = pipeline.process(Frame(image, START + timedelta(seconds=t_s), t_s, i))
+        result = pipeline.process(frame)
         timings = dict(result.timings_ms, cpu_ms=(time.process_time() - cpu0) * 1000)
         if write is not None:
             t0 = cv2.getTickCount()
@@ -136,10 +97,10 @@ def ahead_agreement(images: list[np.ndarray], finder: FaceFinder, classifier) ->
     finder.reset()
     with LessonPipeline(finder, classifier, EngineSettings()) as pipeline, \
             FaceFinder(asset_path("face_landmarker.task"), FaceSettings(follow_lone_face=False)) as cropper:
-        for i, image in enumerate(images):
-            t_s = i * 0.5
-            result = pipeline.process(Frame(image, START + timedelta(seconds=t_s), t_s, i))
-            other = cropper.find(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t_s)
+        for frame in lesson_frames(images):
+            image = frame.image
+            result = pipeline.process(frame)
+            other = cropper.find(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), frame.t_s)
             if len(result.faces) != 1 or len(other) != 1:
                 continue
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -220,10 +181,10 @@ def main(frames: int, large: bool, ahead_frames: int, soak_minutes: float, json_
     }
     with FaceFinder(asset_path("face_landmarker.task")) as finder:
         results["one_face_640x480"] = measure(one_face_frames(frames), finder, classifier)
-        results["gallery_16_1280x720"] = measure([gallery_frame()] * frames, finder, classifier)
+        still_16 = [still_gallery_16()] * frames
+        results["gallery_16_1280x720"] = measure(still_16, finder, classifier)
         with FaceFinder(asset_path("face_landmarker.task"), FaceSettings(reuse_unchanged=False)) as every:
-            results["gallery_16_1280x720_landmark_all"] = measure([gallery_frame()] * frames, every,
-                                                                  classifier)
+            results["gallery_16_1280x720_landmark_all"] = measure(still_16, every, classifier)
         if large:
             for side in LARGE_SIDES:
                 results[f"gallery_{side * side}_1920x1080"] = measure(

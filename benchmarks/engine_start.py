@@ -1,6 +1,6 @@
 """Where the engine's start goes, and how long `python -m engine run` takes to its first stored sample.
 
-    python -m engine.bench_start [--runs 3] [--source demo] [--attention-only] [--json out.json]
+    python -m benchmarks start [--runs 3] [--source demo] [--attention-only] [--json out.json]
 
 Each run starts two fresh processes. One times the engine's start stages one after the other
 (interpreter, imports, database, classifier, face finder, source and its first frame, the first
@@ -35,7 +35,7 @@ def _stages(source_spec: str, attention_only: bool, launched_at: float, db_path:
     """Each start stage's wall time in ms, run one after the other in this (fresh) process."""
     marks: dict[str, float] = {"interpreter_ms": (time.time() - launched_at) * 1000}
 
-    def timed(name: str, fn):  # noqa: ANN001, ANN202 - a bench helper
+    def timed(name: str, fn):  # noqa: ANN001, ANN202 - a benchmark's helper
         t0 = time.perf_counter()
         value = fn()
         marks[name] = (time.perf_counter() - t0) * 1000
@@ -131,7 +131,7 @@ def engine_start(source_spec: str, attention_only: bool, timeout_s: float = 120.
 def stages_in_child(source_spec: str, attention_only: bool) -> dict[str, float]:
     """Run `_stages` in a fresh interpreter (cold imports, as the engine has them)."""
     with tempfile.TemporaryDirectory(prefix="classpulse-stages-") as tmp:
-        command = [sys.executable, "-m", "engine.bench_start", "--stages-child", str(time.time()),
+        command = [sys.executable, "-m", "benchmarks.engine_start", "--stages-child", str(time.time()),
                    "--source", source_spec, "--db-path", str(Path(tmp) / "stages.db")]
         if attention_only:
             command.append("--attention-only")

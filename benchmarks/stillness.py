@@ -1,40 +1,37 @@
-"""Still-tile figures: how close live faces and still tiles come to the still-tile threshold.
+"""Still tiles: how close live faces and still pictures come to the still-tile threshold.
 
-    python -m engine.bench_stillness [--rate 2]    (the same as `python -m engine.bench_identity stillness`)
+    python -m benchmarks stillness [--rate 2] [--quick] [--json out.json]
 
-The faces go through the engine's own identity stage (`engine.identity`: tracker, looks when
-needed, still-tile check), as a lesson runs them.
+Runs the real MediaPipe finder and the engine's own identity stage (`engine.identity`: tracker,
+looks when needed, still-tile check), as a lesson runs them, over the live sample videos, the demo
+clip and a reorder gallery (no live face may ever be flagged) and over still pictures
+(`tests.kit.galleries.still_gallery`) shown as they are and re-encoded through the mp4v codec
+(flagged after the warm-up), and prints how close each came to the threshold. The thresholds of
+`engine.stillness` rest on it.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
 import cv2
 import numpy as np
 
-from engine.bench_identity import LIVE_VIDEOS, START, new_finder
-from engine.call_gallery import (
-    PHOTOS,
-    CallGallery,
-    Layout,
-    Student,
-    multi_face_people,
-    read_photo,
-    still,
-)
+from benchmarks.media import LIVE_VIDEOS, new_finder, video_samples
+from engine.call_gallery import CallGallery, Shows
+from engine.demo import demo_gallery, make_demo
 from engine.faces import FaceFinder, face_boxes
 from engine.identity import IdentityStage
 from engine.stillness import StillnessSettings, crop_difference, face_crop
 from engine.tracking import TrackingSettings
 from models.assets import asset_path
-
-# --- stillness ---------------------------------------------------------------------------------
+from tests.kit.galleries import read_back, reorder_gallery, sampled_frames, still_gallery, tile_at
 
 # What a face is, by the source's truth: (still, since when) or None to leave it out.
 Truth = Callable[[float, np.ndarray], tuple[bool, float] | None]
@@ -131,38 +128,10 @@ def stillness_trace(name: str, frames: Iterable[tuple[float, np.ndarray]], truth
                           min(steps[False], default=nan), max(steps[True], default=nan))
 
 
-def video_samples(path: Path, rate_hz: float) -> Iterator[tuple[float, np.ndarray]]:
-    from engine.sources import VideoFileSource
-
-    source = VideoFileSource(path, rate_hz, START)
-    try:
-        for frame in source.frames():
-            yield frame.t_s, frame.image
-    finally:
-        source.close()
-
-
-def still_gallery(fps: float = 10.0) -> CallGallery:
-    """A 3x3 call of pictures: five profile photos, and four cameras that show a still picture
-    full-tile (a frozen video, a poster held up): the talker's first frame and three photos."""
-    cap = cv2.VideoCapture(str(asset_path("WolfgangLanger_Pexels.mp4")))
-    ok, frozen = cap.read()
-    cap.release()
-    if not ok:
-        raise click.ClickException("cannot read WolfgangLanger_Pexels.mp4")
-    photos = [read_photo(n) for n in PHOTOS]
-    students = [Student(n, still(p), still_photo=True) for n, p in zip(PHOTOS, photos, strict=True)]
-    students += [Student("frozen video", still(frozen)), Student("poster", still(photos[2])),
-                 Student("poster 2", still(multi_face_people()[1])), Student("poster 3", still(photos[4]))]
-    return CallGallery(students, [Layout(0.0, (3, 3), tuple(range(9)))], (1280, 720), fps)
-
-
 def call_truth(gallery: CallGallery) -> Truth:
     """A composed call's truth: a profile photo is still from its first sample on, through every
     reorder and resize (a moved picture stays still: `StillnessDetector` compares it at its new
     place), every other face is live; a face in no tile is left out."""
-    from engine.call_gallery import Shows, tile_at
-
     def truth(t_s: float, box: np.ndarray) -> tuple[bool, float] | None:
         tile = tile_at(gallery.truth(round(t_s * gallery.fps)), box)
         if tile is None:
@@ -172,40 +141,71 @@ def call_truth(gallery: CallGallery) -> Truth:
     return truth
 
 
-def measure_stillness(rate_hz: float, settings: StillnessSettings) -> list[StillnessTrace]:
-    from engine.call_gallery import reorder_gallery
-    from engine.demo import demo_gallery, make_demo
-
+def measure_stillness(rate_hz: float, settings: StillnessSettings, quick: bool = False
+                      ) -> list[StillnessTrace]:
+    """One trace per source: the live videos, the demo clip, a reorder gallery and still pictures
+    as shown and through the codec (`quick`: the live videos and the still pictures only)."""
     traces = []
     with tempfile.TemporaryDirectory() as tmp, new_finder() as finder:
         for name in LIVE_VIDEOS:
             frames = video_samples(asset_path(name), rate_hz)
             traces.append(stillness_trace(name, frames, live_truth, finder, settings))
-        traces.append(stillness_trace("demo clip (a profile photo, a reorder at 24 s)",
-                                      video_samples(make_demo(), rate_hz), call_truth(demo_gallery()),
-                                      finder, settings))
-        moving = reorder_gallery()
-        frames = ((f.t_s, f.image) for f in moving.frames(rate_hz, moving.layouts[-1].start_s + 6.0))
-        traces.append(stillness_trace("3x3 call, a profile photo, 5 reorders and a resize to 4x3", frames,
-                                      call_truth(moving), finder, settings))
+        if not quick:
+            traces.append(stillness_trace("demo clip (a profile photo, a reorder at 24 s)",
+                                          video_samples(make_demo(), rate_hz), call_truth(demo_gallery()),
+                                          finder, settings))
+            moving = reorder_gallery()
+            frames = ((f.t_s, f.image)
+                      for f in sampled_frames(moving, rate_hz, moving.layouts[-1].start_s + 6.0))
+            traces.append(stillness_trace("3x3 call, a profile photo, 5 reorders and a resize to 4x3",
+                                          frames, call_truth(moving), finder, settings))
         gallery = still_gallery()
         seconds = 12.0
-        frames = ((f.t_s, f.image) for f in gallery.frames(rate_hz, seconds))
+        frames = ((f.t_s, f.image) for f in sampled_frames(gallery, rate_hz, seconds))
         traces.append(stillness_trace("9 still pictures, as shown", frames, still_truth, finder, settings))
         path = Path(tmp) / "still.mp4"
         gallery.write(path, seconds)
-        frames = ((f.t_s, f.image) for f in gallery.read_back(path, rate_hz))
+        frames = ((f.t_s, f.image) for f in read_back(gallery, path, rate_hz))
         traces.append(stillness_trace("9 still pictures, via mp4v", frames, still_truth, finder, settings))
     return traces
 
 
+def markdown(traces: list[StillnessTrace], rate_hz: float, s: StillnessSettings) -> str:
+    """The still-tile table in Markdown."""
+    lines = [f"## Still tiles at {rate_hz:g} Hz (unchanged: within {s.max_difference} of the "
+             f"reference's contrast; still after {s.still_after_s:g} s unchanged)", "",
+             "| source | live samples | live flagged | still samples after warm-up | "
+             "still flagged | live window min | live step min | still window max | "
+             "still step max |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in traces:
+        share = f"{100 * t.still_flagged / t.still_samples:.1f} %" if t.still_samples else "-"
+        lines.append(f"| {t.name} | {t.live_samples} | {t.live_flagged} | {t.still_samples} | "
+                     f"{share} | {t.live_window_min:.3f} | {t.live_step_min:.3f} | "
+                     f"{t.still_window_max:.3f} | {t.still_step_max:.3f} |")
+    lines += ["", "window: per sighting, the largest difference between its crop and the same place "
+              f"over the next {s.still_after_s:g} s (nan: the clip is shorter); a live face is "
+              "never flagged while every window stays above the threshold, a still one is "
+              "flagged while its windows stay under it. step: the difference to the next "
+              "sample at the same place."]
+    return "\n".join(lines)
+
+
 @click.command()
 @click.option("--rate", "rate_hz", default=2.0, show_default=True, help="Samples per second.")
-def main(rate_hz: float) -> None:
+@click.option("--quick", is_flag=True, help="The live videos and the still pictures only.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the results here.")
+def main(rate_hz: float, quick: bool, json_path: Path | None) -> None:
     """Still-tile detector on live videos and on still pictures."""
-    from engine.bench_identity import print_stillness
-
-    print_stillness(rate_hz)
+    settings = StillnessSettings()
+    traces = measure_stillness(rate_hz, settings, quick)
+    click.echo(markdown(traces, rate_hz, settings))
+    if json_path is not None:  # NaN (a clip shorter than the window) is written as null
+        rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(t).items()}
+                for t in traces]
+        json_path.write_text(json.dumps({"rate_hz": rate_hz, "settings": asdict(settings),
+                                         "sources": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Seconds from clicking Start on the Live page to the first student on it: `python -m dashboard.bench_first_data`.
+"""Seconds from clicking Start on the Live page to the first student on it: `python -m benchmarks first-data`.
 
 Runs `streamlit run` on a free port against a temporary database, opens the Live page in a real
 headless Chromium (Playwright), clicks Start with the demo as the source and waits for the
@@ -183,7 +183,9 @@ def _steps_line(run: dict[str, float]) -> str:
               help="Give up on a run after this many seconds.")
 @click.option("--standby/--no-standby", default=True, show_default=True,
               help="With the dashboard's warm engine (its default) or a fresh engine per Start.")
-def main(runs: int, timeout_s: float, standby: bool) -> None:
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every run here.")
+def main(runs: int, timeout_s: float, standby: bool, json_path: Path | None) -> None:
     """Time Start → first student on the Live page, `runs` times, with the demo as the source."""
     try:
         from playwright.sync_api import sync_playwright
@@ -216,6 +218,10 @@ def main(runs: int, timeout_s: float, standby: bool) -> None:
                f"{statistics.median(seconds):.1f} s (min {min(seconds):.1f}, max "
                f"{max(seconds):.1f}); load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
                f"{os.cpu_count()} CPUs")
+    if json_path is not None:
+        json_path.write_text(json.dumps({"standby": standby, "load_before": load_before,
+                                         "load_after": load_after, "runs": done, "medians": medians},
+                                        indent=2))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Server render time of every page on a 3-hour, 30-student lesson: `python -m dashboard.bench`.
+"""Server render time of every page on a 3-hour, 30-student lesson: `python -m benchmarks pages`.
 
 Seeds storage's generated lesson (still running, so the Live page shows it, then finished for the
 others) into a temporary SQLite file, runs each page with streamlit's AppTest, and prints the
@@ -8,6 +8,7 @@ teacher clicks around or the live card refreshes).
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import tempfile
@@ -89,7 +90,10 @@ def time_page(
 @click.option("--runs", default=5, show_default=True, help="Warm runs per page.")
 @click.option("--db", "db_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="SQLite file to seed (default: a temporary one).")
-def main(students: int, hours: float, rate: float, runs: int, db_file: Path | None) -> None:
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the results here.")
+def main(students: int, hours: float, rate: float, runs: int, db_file: Path | None,
+         json_path: Path | None) -> None:
     """Server render time of every page on a generated lesson (AppTest)."""
     folder = tempfile.mkdtemp(prefix="classpulse-bench-")
     path = db_file or Path(folder) / "bench.db"
@@ -136,6 +140,11 @@ def main(students: int, hours: float, rate: float, runs: int, db_file: Path | No
     for name, cold, warm, problems in rows:
         first = "–" if cold != cold else f"{cold:.2f}"
         click.echo(f"| {name} | {first} | {warm:.2f} |" + (f" errors: {problems}" if problems else ""))
+    if json_path is not None:
+        json_path.write_text(json.dumps({
+            "students": students, "hours": hours, "rate_hz": rate, "warm_runs": runs,
+            "pages": [{"page": name, "first_run_s": None if cold != cold else cold, "warm_run_s": warm,
+                       "errors": problems} for name, cold, warm, problems in rows]}, indent=2))
     if any(problems for *_, problems in rows):
         raise SystemExit(1)
 

@@ -1,4 +1,4 @@
-"""`python -m storage.bench`: sustained SQLite ingest through the Recorder and each query's median."""
+"""`python -m benchmarks storage`: sustained SQLite ingest through the Recorder and each query's median."""
 
 from __future__ import annotations
 
