@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from engine.protocol import Finished, read_events
 from storage.records import EXPRESSIONS
 from storage.schema import Lesson, ObservationRow, SampleRow
 
@@ -150,16 +151,19 @@ def wait_for_samples(db: Path, at_least: int, timeout_s: float = 120) -> int:
 def test_sigterm_flushes_and_finishes_and_a_killed_engine_is_marked_interrupted(tmp_path):
     db = tmp_path / "lesson.db"
     env = {**os.environ, "CLASSPULSE_RATE_HZ": "2"}
+    events = tmp_path / "events.jsonl"
     demo = subprocess.Popen(engine_cmd("--source", "demo", "--realtime", "--lesson", "live", "--attention-only",
-                                       "--db", f"sqlite:///{db}"), cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                       "--db", f"sqlite:///{db}", "--events", str(events)), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     wait_for_samples(db, 3)
-    demo.send_signal(signal.SIGTERM)
+    demo.send_signal(signal.SIGTERM)  # as a terminal's Ctrl-C or `kill` would (engine.processes)
     _, err = demo.communicate(timeout=60)
     assert demo.returncode == 0, err
     (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at).where(Lesson.id == 1))[0]
     assert status == "finished" and ended is not None
-    reported = int(err.split("finished: ")[1].split(" samples")[0])
+    ending = read_events(events)[-1]
+    assert isinstance(ending, Finished) and ending.reason == "stopped"
+    reported = ending.samples
     assert rows(db, select(func.count()).select_from(SampleRow))[0][0] == reported  # nothing lost
 
     killed = subprocess.Popen(engine_cmd("--source", "demo", "--realtime", "--lesson", "killed",
