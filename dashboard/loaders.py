@@ -42,7 +42,8 @@ def database(db_url: str) -> Engine:
     The retention period (CLASSPULSE_RETENTION_DAYS) is applied here, once per server start.
     """
     engine = open_database(db_url)
-    lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC))
+    lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC),
+                            is_alive=processes.is_alive)
     return engine
 
 
