@@ -39,7 +39,7 @@ from dashboard.engine_handle import (
 from dashboard.engine_request import start_request
 from dashboard.launch import LessonLaunch, discard_upload
 from dashboard.launch import sweep_uploads as sweep_upload_folder
-from dashboard.warm_engine import WarmEngine
+from dashboard.warm_engine import WarmEngine, release
 from engine import processes
 from engine.protocol import Event, Failed, Finished, SourceLost, Started, StartRequest, read_events
 
@@ -99,15 +99,18 @@ def _spawn(
         raise ControlError(f"cannot create {log_folder(data_dir)}: {exc.strerror or exc}") from exc
     now = datetime.now(UTC)
     standby = warm.take(data_dir, cwd) if warm is not None else None
-    log_path = standby.log_path if standby is not None else new_log_path(data_dir, now)
-    request = start_request(launch, events_path=events_path_for(log_path),
-                            stop_path=stop_path_for(log_path), db_url=db_url, cwd=cwd)  # fmt: skip
-    if standby is not None and standby.hand(request):
-        pid = standby.process.pid
-    else:
-        if standby is not None:  # it died just now: a fresh engine instead, in its log
-            log.warning("starting a fresh engine instead of the warm one")
+    if standby is not None:
+        log_path = standby.log_path
+        request = _request(launch, log_path, db_url, cwd)
+        if not standby.hand(request):  # it died just now: a fresh engine instead
+            release(standby)
+            standby = None
+    if standby is None:
+        log_path = new_log_path(data_dir, now)
+        request = _request(launch, log_path, db_url, cwd)
         pid = _fresh_engine(request, log_path, cwd).pid
+    else:
+        pid = standby.process.pid
     ref = processes.process_ref(pid)
     handle = EngineHandle(pid, str(log_path), now.isoformat(), launch,
                           started_s=None if ref is None else ref.started_s,
@@ -115,6 +118,12 @@ def _spawn(
     save_handle(data_dir, handle)
     log.info("engine started%s: pid %d, log %s", " (warm)" if standby else "", pid, log_path)
     return handle
+
+
+def _request(launch: LessonLaunch, log_path: Path, db_url: str | None, cwd: Path) -> StartRequest:
+    """The launch's start request, its events and stop files beside the engine's log."""
+    return start_request(launch, events_path=events_path_for(log_path),
+                         stop_path=stop_path_for(log_path), db_url=db_url, cwd=cwd)  # fmt: skip
 
 
 def _fresh_engine(request: StartRequest, log_path: Path, cwd: Path) -> subprocess.Popen[str]:
