@@ -53,7 +53,7 @@ class Standby:
         try:
             self.process.stdin.write(request.to_line())
             self.process.stdin.close()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # a broken pipe, or one already let go of
             log.warning("the warm engine could not take the lesson (%s)", exc)
             return False
         return True
