@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from engine.protocol import Finished, read_events
+from engine.protocol import Failed, Finished, read_events
 from storage.records import EXPRESSIONS
 from storage.schema import Lesson, ObservationRow, SampleRow
 
@@ -82,11 +82,14 @@ def test_unreadable_source_exits_with_one_line_and_creates_no_lesson(tmp_path):
     db = tmp_path / "lesson.db"
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00garbage" * 1000)
-    done = run_engine("--source", str(bad), "--lesson", "x", "--db", f"sqlite:///{db}")
+    events = tmp_path / "events.jsonl"
+    done = run_engine("--source", str(bad), "--lesson", "x", "--db", f"sqlite:///{db}", "--events", str(events))
     assert done.returncode != 0
+    message = f"cannot read video {bad}: not a video OpenCV can decode, or corrupt"
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
-    assert lines == [f"Error: cannot read video {bad}: not a video OpenCV can decode, or corrupt"]
+    assert lines == [f"Error: {message}"]
     assert "Traceback" not in done.stderr
+    assert read_events(events) == [Failed(message)]  # what the dashboard shows
     assert rows(db, select(func.count()).select_from(Lesson)) == [(0,)]
 
 
@@ -114,11 +117,14 @@ def test_an_engine_that_fails_mid_lesson_marks_it_failed_and_exits_with_one_line
         conn.exec_driver_sql("CREATE TRIGGER full_disk BEFORE INSERT ON samples "
                              "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")  # fmt: skip
     dispose_engines()
+    events = tmp_path / "events.jsonl"
     done = run_engine("--source", str(asset("single_face.mp4")), "--lesson", "Doomed", "--attention-only",
-                      "--db", url)
+                      "--db", url, "--events", str(events))
     assert done.returncode == 1, done.stderr
+    message = "lesson 1 failed: StorageError: recording lesson 1 failed: database or disk is full"
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
-    assert lines == ["Error: lesson 1 failed: StorageError: recording lesson 1 failed: database or disk is full"]
+    assert lines == [f"Error: {message}"]
+    assert read_events(events)[-1] == Failed(message, 1)
     assert done.stderr.rstrip().splitlines()[-1] == lines[0]  # the last word, as the dashboard shows it
     (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at))[0]
     assert status == "failed" and ended is not None
