@@ -1,8 +1,7 @@
 """The live card's numbers and notices, derived without I/O from what storage and the engine report.
 
 Every function takes DataFrames as `storage.queries.live_view` and `lessons_summary` return them,
-the engine's status as `dashboard.control.engine_status` read it (from the engine's events), and
-the time explicitly.
+the engine's status as `dashboard.control.engine_status` read it, and the time explicitly.
 """
 
 from __future__ import annotations

@@ -41,8 +41,7 @@ OTHER_TEACHERS_ENGINE = (
 
 @st.cache_data(ttl=60, max_entries=1, show_spinner=False)
 def load_webcams() -> list[int]:
-    """Camera indexes that open on this machine (probed at most once a minute, only while no
-    lesson runs: the form is shown then)."""
+    """Camera indexes that open here (probed at most once a minute, while the form is shown)."""
     return processes.list_cameras()
 
 
