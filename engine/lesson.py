@@ -92,18 +92,34 @@ def run_lesson_request(
 def _run(
     request: StartRequest, db_url: str | None, events: EventWriter, say: Say, status_line: Say | None
 ) -> Finished:
-    from engine.faces import FaceModelError
     from engine.runtime import limit_malloc_arenas
-    from models.registry import CheckpointError
-    from storage.db import StorageError, open_database
-    from storage.lessons import mark_stale_running_interrupted
-    from storage.viewers import owner_name
 
     limit_malloc_arenas()  # before any model starts its threads: memory stays flat over a lesson
     stop = threading.Event()
     processes.on_stop_signals(stop.set)  # Ctrl-C or SIGTERM: end the lesson as a stop does
     if request.stop_path:
         processes.watch_stop_file(Path(request.stop_path), stop)
+    try:
+        return _open_and_record(request, db_url, stop, events, say, status_line)
+    finally:
+        stop.set()  # the stop-file watcher ends with the run
+
+
+def _open_and_record(
+    request: StartRequest,
+    db_url: str | None,
+    stop: threading.Event,
+    events: EventWriter,
+    say: Say,
+    status_line: Say | None,
+) -> Finished:
+    """Check the settings, open the database and the parts, then record the lesson."""
+    from engine.faces import FaceModelError
+    from models.registry import CheckpointError
+    from storage.db import StorageError, open_database
+    from storage.lessons import mark_stale_running_interrupted
+    from storage.viewers import owner_name
+
     try:
         settings = _settings(request)
         owner = owner_name(request.owner)
@@ -120,15 +136,12 @@ def _run(
         source, classifier, finder = _open_parts(request.source, settings, request.loop)
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
         raise LessonError(mask_secrets(str(exc))) from exc
-    try:
-        with finder:  # closed however the lesson ends
-            if stop.is_set():  # stopped while the models loaded: no lesson to record
-                source.close()
-                return _stopped_before_start(events, say)
-            return _record(request, settings, owner, database, source, classifier, finder, stop,
-                           events, say, status_line)  # fmt: skip
-    finally:
-        stop.set()  # the stop-file watcher ends with the lesson
+    with finder:  # closed however the lesson ends
+        if stop.is_set():  # stopped while the models loaded: no lesson to record
+            source.close()
+            return _stopped_before_start(events, say)
+        return _record(request, settings, owner, database, source, classifier, finder, stop,
+                       events, say, status_line)  # fmt: skip
 
 
 def _settings(request: StartRequest) -> EngineSettings:

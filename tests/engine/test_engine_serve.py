@@ -69,3 +69,21 @@ def test_the_real_engine_stopped_through_its_stop_file_finishes_with_its_last_sa
     # ends one sample period after its last sample at most.
     assert last_ts >= asked_at - timedelta(seconds=2)
     assert timedelta(0) <= ended_at - last_ts <= timedelta(seconds=1 / RATE_HZ)
+
+
+def test_an_engine_stopped_while_it_loads_records_no_lesson(tmp_path):
+    url = f"sqlite:///{tmp_path / 'lesson.db'}"
+    events, stop = tmp_path / "engine.events.jsonl", tmp_path / "engine.stop"
+    request = StartRequest("Too soon", "demo", attention_only=True, realtime=True, loop=True,
+                           events_path=str(events), stop_path=str(stop),
+                           env={**os.environ, "CLASSPULSE_DB_URL": url}, cwd=str(ROOT))  # fmt: skip
+    process = processes.spawn_detached([sys.executable, "-m", "engine", "serve"],
+                                       log_path=tmp_path / "engine.log", cwd=ROOT, env=request.env)  # fmt: skip
+    process.stdin.write(request.to_line())
+    process.stdin.close()
+    engine = processes.process_ref(process.pid)
+    assert processes.stop_process(engine, stop, grace_s=START_S, force=False)  # asked at once
+    assert read_events(events) == [Finished(None, "finished", 0, "stopped")]
+    with open_database(url).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Lesson)).scalar_one() == 0
+    dispose_engines()
