@@ -109,7 +109,7 @@ class DashboardSettings:
         server then connects to whatever address is typed, so it is the administrator's choice.
     engine_standby: keep a warm engine waiting while the start form is shown, so that Start skips
         the engine's imports (CLASSPULSE_ENGINE_STANDBY=0 turns it off: about 300 MB less memory
-        while no lesson runs, and a start about 2.5 s slower; dashboard.control.keep_standby).
+        while no lesson runs, and a start about 2.5 s slower; dashboard.warm_engine).
     """
 
     db_url: str

@@ -8,9 +8,11 @@ uploads always; a typed path only inside the media folders; a stream URL only wh
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +20,12 @@ from urllib.parse import urlsplit
 
 from engine.source_spec import SourceKind, SourceSpec, parse_region, parse_source_spec
 
+log = logging.getLogger(__name__)
+
 UPLOAD_DIR = "uploads"
+# An upload no running engine plays is deleted once it is this old: long enough for the Live
+# form to save a video and start its engine, so a sweep in another session never races a start.
+UPLOAD_GRACE_S = 300.0
 # Network protocols a stream URL may use: file://, concat: and FFmpeg's other local protocols
 # would read the server's disk behind the media folders' back.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "http", "https", "udp", "rtp")
@@ -260,3 +267,35 @@ def is_upload(source: str, data_dir: Path) -> bool:
         return False
     return spec.kind is SourceKind.PATH and Path(spec.target).parent == upload_folder(data_dir)
 
+
+
+def discard_upload(launch: LessonLaunch, data_dir: Path) -> None:
+    """Delete the video uploaded for a launch (nothing for any other source)."""
+    if is_upload(launch.source, data_dir):
+        try:
+            Path(launch.spec.target).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot delete the uploaded video %s: %s", launch.spec.target, exc)
+
+
+def sweep_uploads(data_dir: Path, playing: Path | None, *, grace_s: float = UPLOAD_GRACE_S) -> int:
+    """Delete uploaded videos other than the one `playing` (left by a crash or a restart); how many.
+
+    Files younger than `grace_s` are left for a moment: one may be about to be started.
+    """
+    now = time.time()
+    removed = 0
+    try:
+        leftovers = [p for p in upload_folder(data_dir).iterdir() if p != playing]
+    except OSError:
+        return 0
+    for path in leftovers:
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= grace_s:
+                path.unlink()
+                removed += 1
+        except OSError as exc:
+            log.warning("cannot delete the uploaded video %s: %s", path, exc)
+    if removed:
+        log.info("deleted %d uploaded video(s) no lesson plays", removed)
+    return removed

@@ -6,7 +6,6 @@ the engine's status as `dashboard.control.engine_status` read it, and the time e
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +18,6 @@ from storage.queries import LiveView
 from storage.records import AttentionState, LessonStatus
 
 STALE_AFTER_S = 10.0  # no sample for this long: the camera or the engine is gone
-_STARTED_LINE = re.compile(r"lesson \d+ started")  # the engine's first line, not an ending
 NO_FACES_AFTER_S = 30.0  # a screen region without a face for this long: the call window moved
 NO_FACES_TEXT = (
     f"No faces in the selected screen region for {NO_FACES_AFTER_S:.0f} s "
@@ -252,7 +250,7 @@ def engine_ended_notice(engine: EngineStatus) -> Notice:
     if engine.lesson_id is None:
         said = engine.message or f"no message (see {engine.handle.log_path})"
         return Notice("error", f"The engine could not start: {said}", ":material/error:")
-    if engine.message is None or _STARTED_LINE.match(engine.message):  # it never said how it ended
+    if engine.message is None:  # no `finished` or `failed` event: it never said how it ended
         return Notice(
             "warning",
             "The engine stopped without finishing its lesson (was it killed, or out of memory?).",

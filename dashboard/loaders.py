@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import config
+from engine import processes
 from storage import exclusions, export, lessons, live_queries, markers, queries
 from storage.db import StorageError, open_database
 from storage.records import LessonStatus
@@ -41,7 +42,8 @@ def database(db_url: str) -> Engine:
     The retention period (CLASSPULSE_RETENTION_DAYS) is applied here, once per server start.
     """
     engine = open_database(db_url)
-    lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC))
+    lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC),
+                            is_alive=processes.is_alive)
     return engine
 
 
@@ -53,7 +55,7 @@ def settle_dead_engines(db_url: str) -> list[int]:
     that cannot be read now is the pages' to report, not this check's.
     """
     try:
-        marked = lessons.mark_dead_engines_interrupted(database(db_url))
+        marked = lessons.mark_dead_engines_interrupted(database(db_url), processes.is_alive)
     except (StorageError, SQLAlchemyError) as exc:
         log.warning("cannot check the running lessons' engines: %s", exc)
         return []

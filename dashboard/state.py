@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import config, loaders
 from dashboard.config import DashboardSettings
+from dashboard.warm_engine import WarmEngine
 from storage import teacher_settings
 from storage.db import StorageError
 from storage.viewers import Viewer
@@ -45,6 +46,12 @@ def init(base: DashboardSettings) -> None:
     st.session_state.setdefault(ALERT_MINUTES, base.alert_minutes)
     st.session_state.setdefault(ATTENTION_ONLY, base.attention_only)
     st.session_state.setdefault(DEFAULT_CLASS, base.default_class)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_engine() -> WarmEngine:
+    """This dashboard process's warm engine keeper (one for all sessions; dashboard.warm_engine)."""
+    return WarmEngine()
 
 
 def settings() -> DashboardSettings:

@@ -6,9 +6,9 @@ import logging
 import math
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -112,38 +112,29 @@ def finish_lesson(
         raise StorageError(f"no lesson with id {lesson_id}")
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """When the kernel started a process (clock ticks since boot); None when it cannot be read."""
-    stat = _proc_stat(pid)
-    return None if stat is None else stat[1]
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """A process's state letter and start time from /proc/PID/stat; None off Linux or when gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def engine_owner() -> dict[str, Any]:
+def engine_owner(pid: int | None = None, started_s: float | None = None) -> dict[str, Any]:
     """Who runs a lesson (host, process id and its start time), kept in its settings as "engine".
 
-    The start time tells the engine apart from a later process the kernel gives the same pid.
+    The start time (seconds since the epoch, as the engine's process module reads it) tells the
+    engine apart from a later process given the same pid. Storage only records it: whether that
+    process still runs is the caller's to say (an `IsAlive`).
     """
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start_ticks": process_start_ticks(pid)}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid() if pid is None else pid,
+        "started_s": started_s,
+    }
 
 
-def owner_alive(settings: dict[str, Any] | None) -> bool | None:
-    """Whether the engine that owns a lesson still runs: None when that cannot be known from here.
+# Whether the process with this pid, started at that time (None: unknown), still runs.
+IsAlive = Callable[[int, "float | None"], bool]
 
-    Dead: no process has its pid, it is a zombie, or the process with that pid started at another
-    time than the one recorded (the pid was reused). An owner on another host is None.
-    """
+
+def owner_alive(settings: dict[str, Any] | None, is_alive: IsAlive | None) -> bool | None:
+    """Whether the engine that owns a lesson still runs: None when that cannot be known from here
+    (an owner on another host, none recorded, or no `is_alive` to ask)."""
     owner = (settings or {}).get("engine")
-    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+    if is_alive is None or not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
         return None
     try:
         pid = int(owner["pid"])
@@ -151,20 +142,10 @@ def owner_alive(settings: dict[str, Any] | None) -> bool | None:
         return None
     if pid <= 0:
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another account's process holds the pid: its start time still tells
-    except OverflowError:
-        return None
-    stat = _proc_stat(pid)
-    if stat is None:
-        return True  # no /proc here: the pid is all there is to go by
-    state, start_ticks = stat
-    recorded = owner.get("start_ticks")
-    return state != "Z" and (recorded is None or recorded == start_ticks)
+    started_s = owner.get("started_s")  # absent from lessons recorded before it was kept
+    if isinstance(started_s, bool) or not isinstance(started_s, int | float):
+        started_s = None
+    return is_alive(pid, started_s)
 
 
 def _last_sample_ts():
@@ -189,13 +170,18 @@ def _interrupt(conn: Connection, lesson_id: int, ended_at: datetime) -> bool:
 
 
 def mark_stale_running_interrupted(
-    engine: Engine, *, now: datetime | None = None, quiet_after_s: float = 600.0
+    engine: Engine,
+    *,
+    is_alive: IsAlive | None = None,
+    now: datetime | None = None,
+    quiet_after_s: float = 600.0,
 ) -> list[int]:
     """Mark lessons left 'running' by a crashed engine as interrupted; return their ids.
 
     Call it once when an engine starts, before it creates its own lesson. A lesson whose engine
-    runs on this host is stale when that process is gone; one from another host (a shared
-    PostgreSQL server) only when nothing was written to it for `quiet_after_s`. The end time is
+    ran on this host is stale when `is_alive` says that process is gone; one from another host (a
+    shared PostgreSQL server), or any when no `is_alive` is given, only when nothing was written to
+    it for `quiet_after_s`. The end time is
     the lesson's last sample (or its start when it has none).
     """
     now = now or datetime.now(UTC)
@@ -207,7 +193,7 @@ def mark_stale_running_interrupted(
             ).where(Lesson.status == LessonStatus.RUNNING.value)
         ).all()
         for lesson_id, started_at, settings, last_ts in running:
-            alive = owner_alive(settings)
+            alive = owner_alive(settings, is_alive)
             last_activity = last_ts or started_at
             quiet = (now - last_activity).total_seconds() > quiet_after_s
             if alive is True or (alive is None and not quiet):
@@ -222,7 +208,9 @@ def mark_stale_running_interrupted(
 MAX_RUNNING_CHECKED = 100  # the dashboard's check per page load stays bounded
 
 
-def mark_dead_engines_interrupted(engine: Engine, *, limit: int = MAX_RUNNING_CHECKED) -> list[int]:
+def mark_dead_engines_interrupted(
+    engine: Engine, is_alive: IsAlive, *, limit: int = MAX_RUNNING_CHECKED
+) -> list[int]:
     """Mark running lessons whose engine on this host has died as interrupted; return their ids.
 
     Cheap enough for every page load: one read of the running lessons (at most `limit`), a look
@@ -237,7 +225,11 @@ def mark_dead_engines_interrupted(engine: Engine, *, limit: int = MAX_RUNNING_CH
             .order_by(Lesson.id)
             .limit(limit)
         ).all()
-    dead = [int(lesson_id) for lesson_id, settings in running if owner_alive(settings) is False]
+    dead = [
+        int(lesson_id)
+        for lesson_id, settings in running
+        if owner_alive(settings, is_alive) is False
+    ]
     if not dead:
         return []
     marked: list[int] = []
@@ -283,13 +275,15 @@ class LessonRunningError(StorageError):
     """A lesson that is still being recorded cannot be deleted: its engine must stop first."""
 
 
-def delete_lesson(engine: Engine, lesson_id: int) -> bool:
+def delete_lesson(engine: Engine, lesson_id: int, *, is_alive: IsAlive | None = None) -> bool:
     """Delete a lesson and (by cascade) its samples and observations; False when it did not exist.
 
     A lesson still being recorded is refused with LessonRunningError (its engine would go on
-    writing into a lesson that is gone); one whose engine has died is marked interrupted first.
+    writing into a lesson that is gone); with `is_alive`, one whose engine has died is marked
+    interrupted first (the dashboard also does so on every page load).
     """
-    mark_dead_engines_interrupted(engine)
+    if is_alive is not None:
+        mark_dead_engines_interrupted(engine, is_alive)
     with write_transaction(engine) as conn:
         status = conn.execute(
             select(Lesson.status).where(Lesson.id == lesson_id)
@@ -303,15 +297,18 @@ def delete_lesson(engine: Engine, lesson_id: int) -> bool:
     return True
 
 
-def purge_older_than(engine: Engine, days: float, now: datetime) -> int:
+def purge_older_than(
+    engine: Engine, days: float, now: datetime, *, is_alive: IsAlive | None = None
+) -> int:
     """Delete ended lessons that started more than `days` before `now` (interrupted ones too).
 
-    Lessons still being recorded are kept; one whose engine has died is marked interrupted first,
-    so a killed engine does not keep its lesson from the purge.
+    Lessons still being recorded are kept; with `is_alive`, one whose engine has died is marked
+    interrupted first, so a killed engine does not keep its lesson from the purge.
     """
     if not math.isfinite(days) or days < 0:
         raise ValueError(f"days must be a finite number >= 0, got {days}")
-    mark_dead_engines_interrupted(engine)
+    if is_alive is not None:
+        mark_dead_engines_interrupted(engine, is_alive)
     cutoff = now - timedelta(days=days)
     with write_transaction(engine) as conn:
         deleted = conn.execute(
@@ -338,8 +335,10 @@ def retention_days_from_env(environ: dict[str, str] | None = None) -> float | No
     return days
 
 
-def apply_retention(engine: Engine, days: float | None, now: datetime) -> int:
+def apply_retention(
+    engine: Engine, days: float | None, now: datetime, *, is_alive: IsAlive | None = None
+) -> int:
     """Purge lessons older than the retention period; keep everything when `days` is None."""
     if days is None:
         return 0
-    return purge_older_than(engine, days, now)
+    return purge_older_than(engine, days, now, is_alive=is_alive)

@@ -17,6 +17,7 @@ from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
 from dashboard.markers_ui import marker_bar
 from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_before_start
+from engine import processes
 
 REFRESH_S = loaders.LIVE_REFRESH_S
 STARTING_REFRESH_S = 0.5  # while the engine starts: its lesson is shown within half a second
@@ -40,8 +41,8 @@ OTHER_TEACHERS_ENGINE = (
 
 @st.cache_data(ttl=60, max_entries=1, show_spinner=False)
 def load_webcams() -> list[int]:
-    """Camera indices present on this machine (checked once a minute, no device opened)."""
-    return control.webcam_indices()
+    """Camera indexes that open here (probed at most once a minute, while the form is shown)."""
+    return processes.list_cameras()
 
 
 def show(notice: live_metrics.Notice | None) -> None:
@@ -220,7 +221,8 @@ def start(
     except ValueError as exc:
         st.error(str(exc))
         return
-    control.start_engine(new_launch, settings.data_dir, db_url=settings.db_url)
+    control.start_engine(new_launch, settings.data_dir, db_url=settings.db_url,
+                         warm=state.warm_engine())
     if typed:
         st.session_state[SENT_FORM] = form
     group = new_launch.group_name.strip()
@@ -346,10 +348,10 @@ def engine_panel(settings: DashboardSettings, engine: control.EngineStatus | Non
             stopped = control.stop_lesson(settings.data_dir, handle)
         loaders.clear_caches()
         if not stopped:
-            st.error(f"The engine (pid {handle.pid}) did not stop within 20 s.")
+            st.error(f"The engine (pid {handle.pid}) could not be stopped.")
             return engine.lesson_id
-        # Stopped before it announced its lesson: it names it on the way out (its log's last lines).
-        lesson_id = engine.lesson_id or control.lesson_id_from_log(control.read_log(handle))
+        # Stopped before it announced its lesson: it names it on the way out (its `finished` event).
+        lesson_id = engine.lesson_id or control.announced_lesson(handle)
         st.session_state[FINISHED_LESSON] = lesson_id
         st.rerun()
     if engine.lesson_id is None:
@@ -410,7 +412,7 @@ if watch is not None:
 elif not engine_running:
     finished_notice(settings)
     if settings.engine_standby:
-        control.keep_standby(settings.data_dir)  # a Start then skips the engine's imports
+        state.warm_engine().keep(settings.data_dir)  # a Start then skips the engine's imports
     if loaders.load_lessons(settings.db_url, state.viewer()).empty:
         first_run_guide(settings)
     start_form(settings)  # always: a first lesson can be a real one, not only the demo

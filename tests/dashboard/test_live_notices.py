@@ -132,14 +132,12 @@ def test_the_finished_notice_goes_once_the_teacher_leaves_the_live_page(app, own
     assert not at.success
 
 
-def test_the_face_limit_set_on_the_form_reaches_the_engines_command_line(app, tmp_path, monkeypatch):
-    import sys
-
+def test_the_face_limit_set_on_the_form_reaches_the_engines_start_request(app, tmp_path, monkeypatch):
     from dashboard import control
+    from dashboard.engine_request import start_request
+    from tests.dashboard.engine_standin import standin
 
-    real_command = control.engine_command
-    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: sleeper)
+    standin(monkeypatch)
     at = app(f"sqlite:///{tmp_path / 'limit.db'}", "live")
     assert at.number_input(key="live_max_faces").value == 50
     at.number_input(key="live_max_faces").set_value(64).run()
@@ -147,8 +145,9 @@ def test_the_face_limit_set_on_the_form_reaches_the_engines_command_line(app, tm
     at.button(key="live_start").click().run()
     handle = control.load_handle(tmp_path / "data")
     try:
-        command = real_command(handle.launch)
-        assert command[command.index("--max-faces") + 1] == "64"
+        request = start_request(handle.launch, events_path=tmp_path / "e", stop_path=tmp_path / "s",
+                                db_url=None, cwd=tmp_path)  # fmt: skip
+        assert request.max_faces == 64
     finally:
         control.stop_engine(handle, timeout_s=10)
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import control, loaders
+from dashboard import control, loaders, state
+from engine import processes
 from storage import queries
 from storage.db import open_database
 from storage.viewers import Viewer
 from tests.dashboard.conftest import LIVE_NOW, chart_titles, seed_running_lesson, table_with
+from tests.dashboard.engine_standin import failed, finished, standin, started
 
 EVERYONE = Viewer.everyone()
 
@@ -140,7 +142,7 @@ def test_a_computer_that_cannot_keep_the_rate_is_told_and_the_notice_clears_once
 def test_first_run_shows_the_guide_with_a_demo_button_beside_the_full_start_form(
     app, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(control, "webcam_indices", lambda dev=None: [0])
+    monkeypatch.setattr(processes, "list_cameras", lambda *args, **kwargs: [0])
     at = app(f"sqlite:///{tmp_path / 'empty.db'}", "live")
     assert [h.value for h in at.subheader] == ["Welcome to ClassPulse", "Start a lesson"]
     assert at.button(key="live_demo_start").label == "Start a demo lesson"
@@ -161,16 +163,16 @@ def test_the_start_form_keeps_a_warm_engine_waiting_unless_turned_off(app, tmp_p
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     try:
         app(url, "live")  # the tests' default: CLASSPULSE_ENGINE_STANDBY=0
-        assert control.standby_pid() is None
+        assert state.warm_engine().pid() is None
         monkeypatch.setenv("CLASSPULSE_ENGINE_STANDBY", "1")
         app(url, "live")
-        waiting = control.standby_pid()
-        assert waiting is not None and control.is_alive(waiting)
+        waiting = state.warm_engine().pid()  # the page's keeper: one per dashboard process
+        assert waiting is not None and processes.is_alive(waiting)
         app(url, "live")  # a page rerun, another visit: the same one still waits
-        assert control.standby_pid() == waiting
+        assert state.warm_engine().pid() == waiting
     finally:
-        control.release_standby()
-    assert control.standby_pid() is None
+        state.warm_engine().release()
+    assert state.warm_engine().pid() is None
 
 
 def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch):
@@ -178,7 +180,7 @@ def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch
     from storage.lessons import finish_lesson
 
     finish_lesson(open_database(own_db.url), own_db.running)
-    monkeypatch.setattr(control, "webcam_indices", lambda dev=None: [])
+    monkeypatch.setattr(processes, "list_cameras", lambda *args, **kwargs: [])
     at = app(own_db.url, "live")
     assert list(at.radio(key="live_source").options) == [
         "Screen region (a video-call gallery on this screen)",
@@ -189,12 +191,7 @@ def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch
 
 
 def test_an_engine_that_fails_to_start_shows_its_one_line_error(app, own_db, tmp_path, monkeypatch):
-    failing = [
-        sys.executable,
-        "-c",
-        "import sys; print('Error: camera 0 cannot be opened', file=sys.stderr); sys.exit(1)",
-    ]
-    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: failing)
+    standin(monkeypatch, failed("camera 0 cannot be opened"), exit_code=1)
     data_dir = tmp_path / "data"
     handle = control.start_engine(control.LessonLaunch("x", "", "0"), data_dir, db_url=own_db.url)
     _wait_dead(handle.pid)
@@ -209,10 +206,9 @@ def _finish_running_lesson(db, status: str = "finished") -> None:
     finish_lesson(open_database(db.url), db.running, status)
 
 
-def _engine_that_runs(monkeypatch, code: str) -> None:
-    """The engine's command replaced by a small real process running `code`."""
-    command = [sys.executable, "-c", code]
-    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: command)
+def _engine_that_runs(monkeypatch, *events: dict, exit_code: int | None = None) -> None:
+    """The engine replaced by a small real process that says `events` (tests.dashboard.engine_standin)."""
+    standin(monkeypatch, *events, exit_code=exit_code)
 
 
 def _typed_source(at, typed: str):
@@ -264,8 +260,8 @@ def test_an_engine_that_fails_to_start_gives_the_form_back_as_typed_and_one_that
     monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
     video = tmp_path / "garbage.mp4"
     video.write_bytes(b"\x00garbage" * 100)
-    _engine_that_runs(monkeypatch, "import sys; print('Error: cannot read video: not a video OpenCV can "
-                                   "decode, or corrupt', file=sys.stderr); sys.exit(1)")
+    _engine_that_runs(monkeypatch, failed("cannot read video: not a video OpenCV can decode, or corrupt"),
+                      exit_code=1)
     at = app(own_db.url, "live")
     at.text_input(key="live_title").input("Optics").run()
     at.text_input(key="live_group").input("9B Physics").run()
@@ -283,8 +279,7 @@ def test_an_engine_that_fails_to_start_gives_the_form_back_as_typed_and_one_that
     assert at.text_input(key="live_path").value == str(video.resolve())
     assert (at.slider(key="live_rate").value, at.checkbox(key="live_attention_only").value) == (3.0, True)
 
-    _engine_that_runs(monkeypatch, "import sys, time; print('lesson 12 started: Optics from x', "
-                                   "file=sys.stderr, flush=True); time.sleep(60)")
+    _engine_that_runs(monkeypatch, started(12, "Optics", "x"))
     at.button(key="live_start").click().run()
     handle = control.load_handle(tmp_path / "data")
     try:
@@ -301,7 +296,7 @@ def _wait_announced(handle: control.EngineHandle, timeout_s: float = 10.0) -> No
     import time
 
     deadline = time.monotonic() + timeout_s
-    while control.lesson_id_from_log(control.read_log(handle)) is None:
+    while control.announced_lesson(handle) is None:
         if time.monotonic() > deadline:
             pytest.fail("the engine did not announce its lesson")
         time.sleep(0.05)
@@ -352,7 +347,7 @@ def test_a_stream_url_is_refused_unless_the_administrator_allows_streams(
 
 def test_start_from_the_form_then_stop_forgets_the_engine(app, own_db, tmp_path, monkeypatch):
     _finish_running_lesson(own_db)
-    _engine_that_runs(monkeypatch, "import time; time.sleep(60)")
+    _engine_that_runs(monkeypatch)  # it runs until stopped
     monkeypatch.setenv("CLASSPULSE_MEDIA_DIRS", str(tmp_path))
     video = tmp_path / "lesson.mp4"
     video.write_bytes(b"not decoded here")
@@ -369,7 +364,7 @@ def test_start_from_the_form_then_stop_forgets_the_engine(app, own_db, tmp_path,
         assert at.info[0].value.startswith("The engine is starting")
         at.button(key="live_stop").click().run()
         assert control.load_handle(tmp_path / "data") is None
-        assert not control.is_alive(handle.pid)
+        assert not processes.is_alive(handle.pid)
         assert at.button(key="live_start")  # back to the form
         assert video.exists()  # a file from a media folder is the school's: never deleted
     finally:
@@ -378,7 +373,7 @@ def test_start_from_the_form_then_stop_forgets_the_engine(app, own_db, tmp_path,
 
 def test_an_uploaded_video_is_gone_once_the_lesson_is_stopped(app, own_db, tmp_path, monkeypatch):
     _finish_running_lesson(own_db)
-    _engine_that_runs(monkeypatch, "import time; time.sleep(60)")
+    _engine_that_runs(monkeypatch)  # it runs until stopped
     at = app(own_db.url, "live")
     at.radio(key="live_source").set_value("file").run()
     at.file_uploader(key="live_upload").set_value(("clip.mp4", b"uploaded video", "video/mp4")).run()
@@ -399,9 +394,7 @@ def test_a_lesson_that_ended_shows_its_status_in_words(app, own_db, tmp_path, mo
     _finish_running_lesson(own_db, "interrupted")
     lesson = own_db.running
     _engine_that_runs(
-        monkeypatch,
-        f"import sys; print('lesson {lesson} started: Live physics from demo', file=sys.stderr); "
-        f"print('lesson {lesson} finished: 3 samples (stopped)', file=sys.stderr)",
+        monkeypatch, started(lesson, "Live physics"), finished(lesson, 3, "stopped"), exit_code=0
     )
     handle = control.start_engine(control.LessonLaunch("x", "", "demo"), tmp_path / "data")
     _wait_dead(handle.pid)
@@ -419,16 +412,16 @@ def _wait_dead(pid: int, timeout_s: float = 10.0) -> None:
     import time
 
     deadline = time.monotonic() + timeout_s
-    while control.is_alive(pid):
+    while processes.is_alive(pid):
         if time.monotonic() > deadline:
             pytest.fail(f"process {pid} did not exit")
         time.sleep(0.05)
 
 
-def _owner(pid: int, start_ticks: int | None) -> dict:
+def _owner(pid: int, started_s: float | None) -> dict:
     from storage.lessons import engine_owner
 
-    return {"engine": {**engine_owner(), "pid": pid, "start_ticks": start_ticks}}
+    return {"engine": engine_owner(pid, started_s)}
 
 
 @pytest.mark.parametrize("how", ["exited", "pid reused"])
@@ -447,7 +440,7 @@ def test_a_lesson_whose_engine_died_elsewhere_reads_interrupted_when_the_page_lo
             other.wait()
             owner = _owner(other.pid, None)
         else:  # the pid now belongs to a process that started at another time
-            owner = _owner(other.pid, control.process_start_ticks(other.pid) - 1)
+            owner = _owner(other.pid, processes.process_ref(other.pid).started_s - 1)
         engine = open_database(own_db.url)
         spec = LessonSpec("Killed", "9B", LIVE_NOW - timedelta(minutes=5), settings=owner)
         lesson_id = create_lesson(engine, spec)

@@ -19,6 +19,7 @@ import pytest
 
 from dashboard import control, screen_picker, screen_picker_ui
 from dashboard.launch import LessonLaunch
+from engine import processes
 from engine.screens import NO_DISPLAY
 from storage.db import open_database
 from storage.lessons import LessonSpec, create_lesson
@@ -26,10 +27,9 @@ from storage.recorder import write_samples
 from storage.records import AttentionState, Observation, Sample
 from storage.synthetic import seed_lesson
 from tests.dashboard.conftest import LIVE_RATE_HZ, LIVE_SECONDS, LIVE_START
+from tests.dashboard.engine_standin import standin, started
 from tests.engine.x_display import set_monitors, start_xvfb
 from tests.kit.call_screen import GAP, GRID, PAD, SCREEN, TILE, TILES_BOX, showing_call_gallery
-
-SLEEPING_ENGINE = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +57,14 @@ def form_db(tmp_path, monkeypatch) -> str:
     seed_lesson(
         open_database(url), students=2, hours=0.01, seed=1, title="Earlier", group_name="7B"
     )
-    monkeypatch.setattr(control, "webcam_indices", lambda dev=None: [])
+    monkeypatch.setattr(processes, "list_cameras", lambda *args, **kwargs: [])
     return url
 
 
 @pytest.fixture
 def sleeping_engine(monkeypatch, tmp_path):
     """Engines started from the page are a sleeping process (the real engine runs in the browser test)."""
-    monkeypatch.setattr(
-        control, "engine_command", lambda launch, python=sys.executable: SLEEPING_ENGINE
-    )
+    standin(monkeypatch)
     yield tmp_path / "data"
     handle = control.find_engine(tmp_path / "data")
     if handle is not None:
@@ -290,28 +288,11 @@ def start_announcing_engine(
 ) -> control.EngineHandle:
     """Our engine, as a process that announces the lesson and, stopped, marks it finished as the
     engine does."""
-    code = "\n".join(
-        [
-            "import signal, sys, time",
-            "from storage.db import open_database",
-            "from storage.lessons import finish_lesson",
-            "def stop(*_):",
-            f"    finish_lesson(open_database({url!r}), {lesson_id})",
-            "    sys.exit(0)",
-            "signal.signal(signal.SIGTERM, stop)",
-            f"print('lesson {lesson_id} started: Maths 7B from screen', file=sys.stderr, flush=True)",
-            "time.sleep(60)",
-        ]
-    )
-    monkeypatch.setattr(
-        control,
-        "engine_command",
-        lambda launch, python=sys.executable: [sys.executable, "-c", code],
-    )
+    standin(monkeypatch, started(lesson_id, "Maths 7B", "screen"), finish_db=url)
     launch = LessonLaunch("Maths 7B", "7B", "screen:252,152,976,556", rate_hz=1.5)
     handle = control.start_engine(launch, data_dir)
     deadline = time.monotonic() + 30
-    while control.lesson_id_from_log(control.read_log(handle)) != lesson_id:
+    while control.announced_lesson(handle) != lesson_id:
         if time.monotonic() > deadline:
             pytest.fail("the engine process did not announce its lesson")
         time.sleep(0.05)
@@ -336,7 +317,7 @@ def test_no_faces_in_the_region_for_30_s_offers_to_pick_again_with_the_same_titl
         ]
         at.button(key=screen_picker_ui.PICK_AGAIN_BUTTON).click().run()
         assert not at.exception, [e.value for e in at.exception]
-        assert not control.is_alive(handle.pid) and control.load_handle(data_dir) is None
+        assert not processes.is_alive(handle.pid) and control.load_handle(data_dir) is None
         assert at.radio(key="live_source").value == "screen"
         assert at.text_input(key="live_title").value == "Maths 7B"
         assert at.text_input(key="live_group").value == "7B"

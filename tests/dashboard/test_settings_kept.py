@@ -3,7 +3,6 @@ browser session (a real AppTest run of the app on a real SQLite file), found in 
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +14,7 @@ from storage.accounts import save_account
 from storage.db import open_database
 from storage.teacher_settings import DisplaySettings, load_settings, save_settings
 from tests.dashboard.conftest import LIVE_NOW, log_in_on_form
+from tests.dashboard.engine_standin import standin
 
 PASSWORD = "a long enough test passphrase"
 
@@ -61,8 +61,7 @@ def test_the_class_a_lesson_was_started_for_is_the_forms_class_next_time(
     app, tmp_path, monkeypatch
 ):
     url = f"sqlite:///{tmp_path / 'class.db'}"
-    command = [sys.executable, "-c", "import time; time.sleep(60)"]
-    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: command)
+    standin(monkeypatch)  # a small process in the engine's place, stopped as the engine is
     at = app(url, "live")
     assert at.text_input(key="live_group").value == ""
     at.text_input(key="live_group").input("9B Physics").run()
@@ -82,8 +81,7 @@ def test_the_class_a_lesson_was_started_for_is_the_forms_class_next_time(
 
 def test_the_demo_button_does_not_change_the_default_class(app, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    command = [sys.executable, "-c", "import time; time.sleep(60)"]
-    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: command)
+    standin(monkeypatch)  # a small process in the engine's place, stopped as the engine is
     at = app(url, "live")
     at.button(key="live_demo_start").click().run()
     handle = control.load_handle(tmp_path / "data")

@@ -7,7 +7,6 @@ and classes, the admin's show every lesson; the engine a teacher starts records 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,9 +26,9 @@ from storage.synthetic import generate_samples, seed_lesson
 from storage.viewers import Viewer
 from storage.writes import write_samples
 from tests.dashboard.conftest import LIVE_START, T_FIRST, log_in_on_form, table_with
+from tests.dashboard.engine_standin import standin
 
 PASSWORD = "a long enough test passphrase"
-SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
 @dataclass(frozen=True)
@@ -153,16 +152,14 @@ def test_a_teacher_is_offered_only_her_own_running_lessons(shared_db, logged_in)
 
 
 def test_a_lesson_a_teacher_starts_is_recorded_as_hers(shared_db, logged_in, monkeypatch, tmp_path):
-    engine_command = control.engine_command
-    monkeypatch.setattr(control, "engine_command", lambda launch, python=sys.executable: SLEEPER)
+    standin(monkeypatch)
     at = logged_in("ms.lee", "live")
     at.radio(key="live_source").set_value("demo").run()
     at.button(key="live_start").click().run()
     handle = control.load_handle(tmp_path / "data")
     try:
         assert handle.launch.owner == "ms.lee"
-        command = engine_command(handle.launch, python="py")
-        assert command[command.index("--teacher") + 1] == "ms.lee"
+        assert _request(handle.launch).owner == "ms.lee"  # what the engine is asked to store
         other = logged_in("mr.khan", "live")  # one engine per dashboard: not his to see or stop
         assert [i.value for i in other.info] == [
             "This dashboard is recording another teacher's lesson; you can start one when it ends."
@@ -178,15 +175,16 @@ def test_a_lesson_a_teacher_starts_is_recorded_as_hers(shared_db, logged_in, mon
 # --- the engine the dashboard starts, and whose lessons a login sees ------------------------------
 
 
-@pytest.mark.parametrize(
-    ("owner", "tail"), [("ms.lee", ["--teacher", "ms.lee"]), (None, [])], ids=["login", "loopback"]
-)
-def test_the_engine_command_names_the_lessons_owner(owner, tail):
+def _request(launch: LessonLaunch):
+    from dashboard.engine_request import start_request
+
+    return start_request(launch, events_path=Path("e"), stop_path=Path("s"), db_url=None, cwd=Path("."))
+
+
+@pytest.mark.parametrize("owner", ["ms.lee", None], ids=["login", "loopback"])
+def test_the_start_request_names_the_lessons_owner(owner):
     launch = launch_from_form(LessonForm("Maths", "7A", "demo"), data_dir=Path("."), owner=owner)
-    command = control.engine_command(launch, python="py")
-    assert ("--teacher" in command) is bool(tail)
-    if tail:
-        assert command[command.index("--teacher") :][:2] == tail
+    assert _request(launch).owner == owner
 
 
 def test_a_state_file_from_before_owners_still_loads_without_one():

@@ -7,7 +7,6 @@ past the end of the lesson, so a write fails once, the samples wait in memory, a
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from engine.protocol import Finished, read_events
 from storage.db import dispose_engines, open_database
 from storage.schema import Lesson, SampleRow
 
@@ -45,7 +45,7 @@ def test_a_write_lock_held_35_s_by_another_process_pauses_the_lesson_and_every_s
     engine = subprocess.Popen(
         [sys.executable, "-m", "engine", "run", "--quiet", "--attention-only", "--realtime", "--loop",
          "--source", str(asset("single_face.mp4")), "--rate", "2", "--max-seconds", str(LESSON_S),
-         "--lesson", "Locked out", "--db", url],
+         "--lesson", "Locked out", "--db", url, "--events", str(tmp_path / "events.jsonl")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     holder = None
@@ -69,9 +69,10 @@ def test_a_write_lock_held_35_s_by_another_process_pauses_the_lesson_and_every_s
     assert engine.returncode == 0, stderr
     # A file played in real time is sampled by the clock (frames skipped when the machine is behind):
     # the engine says how many samples it took; every one of them must be stored.
-    ended = re.search(r"^lesson 1 finished: (\d+) samples \(max_seconds\)$", stderr, re.MULTILINE)
-    assert ended is not None, stderr
-    expected = int(ended.group(1))
+    ended = read_events(tmp_path / "events.jsonl")[-1]
+    assert isinstance(ended, Finished) and (ended.lesson_id, ended.reason) == (1, "max_seconds"), stderr
+    assert ended.dropped == 0
+    expected = ended.samples
     assert expected >= LESSON_S  # at least half the asked 2 Hz over the lesson: the lock did not stall it
     assert "could not be stored" not in stderr and "Traceback" not in stderr
     assert "database is locked); trying again" in stderr  # the lock did cost an attempt

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from engine.protocol import Failed, Finished, read_events
 from storage.records import EXPRESSIONS
 from storage.schema import Lesson, ObservationRow, SampleRow
 
@@ -81,11 +82,14 @@ def test_unreadable_source_exits_with_one_line_and_creates_no_lesson(tmp_path):
     db = tmp_path / "lesson.db"
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00garbage" * 1000)
-    done = run_engine("--source", str(bad), "--lesson", "x", "--db", f"sqlite:///{db}")
+    events = tmp_path / "events.jsonl"
+    done = run_engine("--source", str(bad), "--lesson", "x", "--db", f"sqlite:///{db}", "--events", str(events))
     assert done.returncode != 0
+    message = f"cannot read video {bad}: not a video OpenCV can decode, or corrupt"
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
-    assert lines == [f"Error: cannot read video {bad}: not a video OpenCV can decode, or corrupt"]
+    assert lines == [f"Error: {message}"]
     assert "Traceback" not in done.stderr
+    assert read_events(events) == [Failed(message)]  # what the dashboard shows
     assert rows(db, select(func.count()).select_from(Lesson)) == [(0,)]
 
 
@@ -113,11 +117,14 @@ def test_an_engine_that_fails_mid_lesson_marks_it_failed_and_exits_with_one_line
         conn.exec_driver_sql("CREATE TRIGGER full_disk BEFORE INSERT ON samples "
                              "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")  # fmt: skip
     dispose_engines()
+    events = tmp_path / "events.jsonl"
     done = run_engine("--source", str(asset("single_face.mp4")), "--lesson", "Doomed", "--attention-only",
-                      "--db", url)
+                      "--db", url, "--events", str(events))
     assert done.returncode == 1, done.stderr
+    message = "lesson 1 failed: StorageError: recording lesson 1 failed: database or disk is full"
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
-    assert lines == ["Error: lesson 1 failed: StorageError: recording lesson 1 failed: database or disk is full"]
+    assert lines == [f"Error: {message}"]
+    assert read_events(events)[-1] == Failed(message, 1)
     assert done.stderr.rstrip().splitlines()[-1] == lines[0]  # the last word, as the dashboard shows it
     (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at))[0]
     assert status == "failed" and ended is not None
@@ -150,16 +157,19 @@ def wait_for_samples(db: Path, at_least: int, timeout_s: float = 120) -> int:
 def test_sigterm_flushes_and_finishes_and_a_killed_engine_is_marked_interrupted(tmp_path):
     db = tmp_path / "lesson.db"
     env = {**os.environ, "CLASSPULSE_RATE_HZ": "2"}
+    events = tmp_path / "events.jsonl"
     demo = subprocess.Popen(engine_cmd("--source", "demo", "--realtime", "--lesson", "live", "--attention-only",
-                                       "--db", f"sqlite:///{db}"), cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                       "--db", f"sqlite:///{db}", "--events", str(events)), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     wait_for_samples(db, 3)
-    demo.send_signal(signal.SIGTERM)
+    demo.send_signal(signal.SIGTERM)  # as a terminal's Ctrl-C or `kill` would (engine.processes)
     _, err = demo.communicate(timeout=60)
     assert demo.returncode == 0, err
     (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at).where(Lesson.id == 1))[0]
     assert status == "finished" and ended is not None
-    reported = int(err.split("finished: ")[1].split(" samples")[0])
+    ending = read_events(events)[-1]
+    assert isinstance(ending, Finished) and ending.reason == "stopped"
+    reported = ending.samples
     assert rows(db, select(func.count()).select_from(SampleRow))[0][0] == reported  # nothing lost
 
     killed = subprocess.Popen(engine_cmd("--source", "demo", "--realtime", "--lesson", "killed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sqlite3
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.standby import READY_LINE, StartRequest, become
+from engine.protocol import Finished, Started, StartRequest, read_events
+from engine.standby import READY_LINE, become, wait_for_request
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,36 +23,27 @@ def standby(*extra: str) -> subprocess.Popen[str]:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_a_start_request_round_trips_through_its_line():
-    request = StartRequest(("run", "--source", "demo", "--lesson", "Maths 7A"), {"A": "1", "B": "x y"}, "/tmp")
-    line = request.to_line()
-    assert line.endswith("\n") and line.count("\n") == 1
-    assert StartRequest.from_line(line) == request
-
-
-@pytest.mark.parametrize(
-    ("line", "message"),
-    [
-        ("not json", "not a start request: JSONDecodeError"),
-        ('{"args": ["run"], "env": {}}', "not a start request: KeyError"),
-        ('{"args": [], "env": {}, "cwd": "."}', "args must be a non-empty list of strings"),
-        ('{"args": ["run", 3], "env": {}, "cwd": "."}', "args must be a non-empty list of strings"),
-        ('{"args": ["run"], "env": {"A": 1}, "cwd": "."}', "env must map strings to strings"),
-        ('{"args": ["run"], "env": {}, "cwd": null}', "cwd must be a string"),
-        ("[1, 2]", "not a start request: TypeError"),
-    ],
-)
-def test_anything_but_a_start_request_is_refused_in_one_line(line, message):
-    with pytest.raises(ValueError, match=message):
-        StartRequest.from_line(line)
-
-
 def test_becoming_the_engine_takes_exactly_the_requests_environment_and_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "environ", os.environ.copy())  # this process's own stays as it was
     monkeypatch.chdir(ROOT)
-    become(StartRequest(("run",), {"CLASSPULSE_DB_URL": "sqlite:///x.db", "PATH": "/bin"}, str(tmp_path)))
+    become(StartRequest("Maths", "demo", env={"CLASSPULSE_DB_URL": "sqlite:///x.db", "PATH": "/bin"},
+                        cwd=str(tmp_path)))  # fmt: skip
     assert Path.cwd() == tmp_path
     assert dict(os.environ) == {"CLASSPULSE_DB_URL": "sqlite:///x.db", "PATH": "/bin"}
+
+
+def test_a_request_without_environment_or_folder_leaves_both_as_they_are(monkeypatch):
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    monkeypatch.chdir(ROOT)
+    before = dict(os.environ)
+    become(StartRequest("Maths", "demo"))
+    assert Path.cwd() == ROOT and dict(os.environ) == before
+
+
+def test_the_standby_reads_the_request_line_or_the_end_of_its_input():
+    request = StartRequest("Maths", "demo", events_path="e.jsonl")
+    assert wait_for_request(io.StringIO(request.to_line())) == request
+    assert wait_for_request(io.StringIO("")) is None
 
 
 @pytest.mark.slow
@@ -58,12 +51,14 @@ def test_a_standby_engine_records_the_lesson_it_is_asked_for(tmp_path):
     db = tmp_path / "lesson.db"
     env = dict(os.environ, CLASSPULSE_DB_URL=f"sqlite:///{db}")
     process = standby()
-    request = StartRequest(("run", "--source", "demo", "--max-seconds", "2", "--lesson", "Warm", "--quiet"),
-                           env, str(ROOT))
+    events = tmp_path / "events.jsonl"
+    request = StartRequest("Warm", "demo", max_seconds=2, events_path=str(events), env=env, cwd=str(ROOT))
     out, err = process.communicate(request.to_line(), timeout=240)
     assert process.returncode == 0, err[-2000:]
-    assert READY_LINE in err and "lesson 1 started: Warm from demo" in err
-    assert "lesson 1 finished" in err
+    assert READY_LINE in err
+    started, finished = read_events(events)
+    assert started == Started(1, "Warm", "demo gallery clip")
+    assert isinstance(finished, Finished) and (finished.lesson_id, finished.status) == (1, "finished")
     with sqlite3.connect(db) as conn:
         (title, status), = conn.execute("SELECT title, status FROM lessons").fetchall()
         (samples,), = conn.execute("SELECT COUNT(*) FROM samples").fetchall()
@@ -77,12 +72,15 @@ def test_a_standby_engine_asked_for_a_bad_source_fails_as_a_fresh_one_does(tmp_p
     bad.write_bytes(b"\x00garbage" * 1000)
     env = dict(os.environ, CLASSPULSE_DB_URL=f"sqlite:///{tmp_path / 'lesson.db'}")
     process = standby()
-    request = StartRequest(("run", "--source", str(bad), "--lesson", "x", "--quiet"), env, str(ROOT))
+    events = tmp_path / "events.jsonl"
+    request = StartRequest("x", str(bad), events_path=str(events), env=env, cwd=str(ROOT))
     _, err = process.communicate(request.to_line(), timeout=240)
     assert process.returncode == 1
+    message = f"cannot read video {bad}: not a video OpenCV can decode, or corrupt"
     errors = [line for line in err.splitlines() if line.startswith("Error:")]
-    assert errors == [f"Error: cannot read video {bad}: not a video OpenCV can decode, or corrupt"]
+    assert errors == [f"Error: {message}"]
     assert "Traceback" not in err
+    assert [e.text for e in read_events(events)] == [message]  # its `failed` event, for the dashboard
 
 
 @pytest.mark.slow

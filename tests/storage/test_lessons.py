@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +19,6 @@ from storage.lessons import (
     mark_dead_engines_interrupted,
     mark_stale_running_interrupted,
     owner_alive,
-    process_start_ticks,
     purge_older_than,
     retention_days_from_env,
     running_lessons,
@@ -97,18 +92,22 @@ def test_stale_running_lessons_become_interrupted_at_their_last_sample(engine):
 
 
 def test_a_lesson_whose_engine_still_runs_is_left_running(engine):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
     now = T0 + timedelta(minutes=1)
-    live = create_lesson(engine, _spec("live", settings={"engine": engine_owner()}))
-    crashed = create_lesson(engine, _spec("crashed", settings={"engine": {**engine_owner(), "pid": dead.pid}}))
+    live = create_lesson(engine, _spec("live", settings=_owned_by(LIVE_PID, STARTED_S)))
+    crashed = create_lesson(engine, _spec("crashed", settings=_owned_by(DEAD_PID, STARTED_S)))
     elsewhere = create_lesson(engine, _spec("other host", settings={"engine": {"host": "elsewhere", "pid": 1}}))
-    assert mark_stale_running_interrupted(engine, now=now) == [crashed]
+    assert mark_stale_running_interrupted(engine, is_alive=_is_alive, now=now) == [crashed]
     assert get_lesson(engine, live)["status"] == "running"
     assert get_lesson(engine, elsewhere)["status"] == "running"  # recent: its engine may be alive
     later = T0 + timedelta(hours=1)
-    assert mark_stale_running_interrupted(engine, now=later) == [elsewhere]  # quiet for an hour
+    assert mark_stale_running_interrupted(engine, is_alive=_is_alive, now=later) == [elsewhere]  # quiet
     assert get_lesson(engine, live)["status"] == "running"
+
+
+def test_without_a_way_to_ask_this_hosts_engines_count_as_unknown(engine):
+    crashed = create_lesson(engine, _spec("crashed", settings=_owned_by(DEAD_PID, STARTED_S)))
+    assert mark_stale_running_interrupted(engine, now=T0 + timedelta(minutes=1)) == []  # not quiet yet
+    assert mark_stale_running_interrupted(engine, now=T0 + timedelta(hours=1)) == [crashed]
 
 
 def test_running_lessons_lists_only_running_newest_first(engine):
@@ -153,102 +152,82 @@ def test_retention_setting_that_is_not_a_positive_number_is_refused(raw):
 
 
 # --- a dead engine's lesson, seen from the dashboard ---------------------------------------------
+# Storage records who runs a lesson and asks its caller whether that process still runs
+# (engine.processes.is_alive, tested against real processes in tests/engine/test_processes.py).
+
+LIVE_PID, DEAD_PID, STARTED_S = 4242, 4343, 1_700_000_000.5
 
 
-def _dead_pid() -> int:
-    done = subprocess.Popen([sys.executable, "-c", "pass"])
-    done.wait()
-    return done.pid
+def _is_alive(pid: int, started_s: float | None) -> bool:
+    """A host where only LIVE_PID runs, started at STARTED_S (or of a start time not recorded)."""
+    return pid == LIVE_PID and started_s in (STARTED_S, None)
 
 
-def _sleeper() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-
-
-def _zombie() -> subprocess.Popen:
-    """A child that has exited and not been reaped (as a killed engine is until its parent looks)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-        assert time.monotonic() < deadline, "the child did not exit"
-        time.sleep(0.02)
-    return child
-
-
-def _owned_by(pid: int, start_ticks: int | None) -> dict:
-    return {"engine": {**engine_owner(), "pid": pid, "start_ticks": start_ticks}}
+def _owned_by(pid: int, started_s: float | None) -> dict:
+    return {"engine": engine_owner(pid, started_s)}
 
 
 def test_the_engine_owner_records_host_pid_and_start_time():
-    owner = engine_owner()
-    assert owner["start_ticks"] == process_start_ticks(owner["pid"]) is not None
-    assert owner_alive({"engine": owner}) is True
+    import os
+    import socket
+
+    assert engine_owner(7, 12.5) == {"host": socket.gethostname(), "pid": 7, "started_s": 12.5}
+    assert engine_owner()["pid"] == os.getpid()
 
 
-def test_an_owner_is_dead_when_gone_a_zombie_or_its_pid_reused():
-    other, zombie = _sleeper(), _zombie()
-    try:
-        ticks = process_start_ticks(other.pid)
-        assert owner_alive(_owned_by(other.pid, ticks)) is True
-        assert owner_alive(_owned_by(other.pid, ticks - 1)) is False  # the pid now names another process
-        assert owner_alive(_owned_by(_dead_pid(), None)) is False
-        assert owner_alive(_owned_by(zombie.pid, process_start_ticks(zombie.pid))) is False
-        assert owner_alive({"engine": {"host": "elsewhere", "pid": other.pid}}) is None
-        assert owner_alive({"engine": {**engine_owner(), "pid": 0}}) is None
-        assert owner_alive({}) is None
-    finally:
-        other.kill()
-        other.wait()
-        zombie.wait()
+@pytest.mark.parametrize(
+    ("settings", "alive"),
+    [
+        (_owned_by(LIVE_PID, STARTED_S), True),
+        (_owned_by(LIVE_PID, STARTED_S - 1), False),  # the pid now names another process
+        (_owned_by(DEAD_PID, STARTED_S), False),
+        ({"engine": {**engine_owner(LIVE_PID), "start_ticks": 99}}, True),  # recorded before start times
+        ({"engine": {"host": "elsewhere", "pid": LIVE_PID}}, None),
+        ({"engine": {**engine_owner(0)}}, None),
+        ({"engine": {**engine_owner(), "pid": "x"}}, None),
+        ({}, None),
+    ],
+)
+def test_whether_an_owner_is_alive_is_the_callers_answer_for_this_host_only(settings, alive):
+    assert owner_alive(settings, _is_alive) is alive
+    assert owner_alive(settings, None) is None  # no one to ask
 
 
 def test_lessons_of_dead_engines_become_interrupted_at_their_last_sample(engine):
-    other, zombie = _sleeper(), _zombie()
-    try:
-        live = create_lesson(engine, _spec("live", settings={"engine": engine_owner()}))
-        killed = create_lesson(engine, _spec("killed", settings=_owned_by(_dead_pid(), None)))
-        write_samples(engine, killed, [make_sample(s, {1: (A.ATTENTIVE, 70.0)}) for s in (0, 4)])
-        reused = create_lesson(
-            engine, _spec("reused", settings=_owned_by(other.pid, process_start_ticks(other.pid) - 1))
-        )
-        unreaped = create_lesson(
-            engine, _spec("zombie", settings=_owned_by(zombie.pid, process_start_ticks(zombie.pid)))
-        )
-        elsewhere = create_lesson(
-            engine, _spec("other host", settings={"engine": {"host": "elsewhere", "pid": 1}})
-        )
-        unowned = create_lesson(engine, _spec("no owner"))
-        assert mark_dead_engines_interrupted(engine) == [killed, reused, unreaped]
-        statuses = {i: get_lesson(engine, i)["status"] for i in (live, elsewhere, unowned)}
-        assert statuses == {live: "running", elsewhere: "running", unowned: "running"}
-        assert get_lesson(engine, killed)["ended_at"] == T0 + timedelta(seconds=4)
-        assert get_lesson(engine, reused)["ended_at"] == T0  # no sample: its start
-        assert mark_dead_engines_interrupted(engine) == []  # nothing left to do: no write
-    finally:
-        other.kill()
-        other.wait()
-        zombie.wait()
+    live = create_lesson(engine, _spec("live", settings=_owned_by(LIVE_PID, STARTED_S)))
+    killed = create_lesson(engine, _spec("killed", settings=_owned_by(DEAD_PID, None)))
+    write_samples(engine, killed, [make_sample(s, {1: (A.ATTENTIVE, 70.0)}) for s in (0, 4)])
+    reused = create_lesson(engine, _spec("reused", settings=_owned_by(LIVE_PID, STARTED_S - 1)))
+    elsewhere = create_lesson(engine, _spec("other host", settings={"engine": {"host": "elsewhere", "pid": 1}}))
+    unowned = create_lesson(engine, _spec("no owner"))
+    assert mark_dead_engines_interrupted(engine, _is_alive) == [killed, reused]
+    statuses = {i: get_lesson(engine, i)["status"] for i in (live, elsewhere, unowned)}
+    assert statuses == {live: "running", elsewhere: "running", unowned: "running"}
+    assert get_lesson(engine, killed)["ended_at"] == T0 + timedelta(seconds=4)
+    assert get_lesson(engine, reused)["ended_at"] == T0  # no sample: its start
+    assert mark_dead_engines_interrupted(engine, _is_alive) == []  # nothing left to do: no write
 
 
 def test_the_check_of_running_lessons_is_bounded(engine):
-    dead = _dead_pid()
-    first, second = (create_lesson(engine, _spec(t, settings=_owned_by(dead, None))) for t in "ab")
-    assert mark_dead_engines_interrupted(engine, limit=1) == [first]
-    assert mark_dead_engines_interrupted(engine, limit=1) == [second]
+    first, second = (create_lesson(engine, _spec(t, settings=_owned_by(DEAD_PID, None))) for t in "ab")
+    assert mark_dead_engines_interrupted(engine, _is_alive, limit=1) == [first]
+    assert mark_dead_engines_interrupted(engine, _is_alive, limit=1) == [second]
 
 
 def test_a_lesson_still_recording_cannot_be_deleted(engine):
-    recording = create_lesson(engine, _spec("recording", settings={"engine": engine_owner()}))
+    recording = create_lesson(engine, _spec("recording", settings=_owned_by(LIVE_PID, STARTED_S)))
     with pytest.raises(LessonRunningError, match=f"^lesson {recording} is still recording; stop it first$"):
-        delete_lesson(engine, recording)
+        delete_lesson(engine, recording, is_alive=_is_alive)
     assert get_lesson(engine, recording)["status"] == "running"
 
 
 def test_a_lesson_whose_engine_died_is_marked_interrupted_and_can_be_deleted(engine):
-    killed = create_lesson(engine, _spec("killed", settings=_owned_by(_dead_pid(), None)))
+    killed = create_lesson(engine, _spec("killed", settings=_owned_by(DEAD_PID, None)))
     finished = create_lesson(engine, _spec("finished"))
     finish_lesson(engine, finished)
-    assert delete_lesson(engine, killed) and delete_lesson(engine, finished)
+    with pytest.raises(LessonRunningError):  # with no one to ask, it reads as recording
+        delete_lesson(engine, killed)
+    assert delete_lesson(engine, killed, is_alive=_is_alive) and delete_lesson(engine, finished)
     assert get_lesson(engine, killed) is None and get_lesson(engine, finished) is None
     assert delete_lesson(engine, killed) is False
 
@@ -257,11 +236,11 @@ def test_purge_and_retention_cover_interrupted_lessons_and_those_of_killed_engin
     now = T0 + timedelta(days=100)
     interrupted = create_lesson(engine, _spec("interrupted"))
     finish_lesson(engine, interrupted, LessonStatus.INTERRUPTED, ended_at=T0 + timedelta(hours=1))
-    killed = create_lesson(engine, _spec("killed", settings=_owned_by(_dead_pid(), None)))
-    recording = create_lesson(engine, _spec("recording", settings={"engine": engine_owner()}))
-    assert purge_older_than(engine, 30, now) == 2
+    killed = create_lesson(engine, _spec("killed", settings=_owned_by(DEAD_PID, None)))
+    recording = create_lesson(engine, _spec("recording", settings=_owned_by(LIVE_PID, STARTED_S)))
+    assert purge_older_than(engine, 30, now, is_alive=_is_alive) == 2
     assert get_lesson(engine, interrupted) is None and get_lesson(engine, killed) is None
     assert get_lesson(engine, recording)["status"] == "running"
-    other_killed = create_lesson(engine, _spec("killed too", settings=_owned_by(_dead_pid(), None)))
-    assert apply_retention(engine, 30, now) == 1
+    other_killed = create_lesson(engine, _spec("killed too", settings=_owned_by(DEAD_PID, None)))
+    assert apply_retention(engine, 30, now, is_alive=_is_alive) == 1
     assert get_lesson(engine, other_killed) is None
