@@ -16,17 +16,18 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import click
+
+from engine import processes
+from engine.protocol import Started, read_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,39 +91,33 @@ def engine_start(source_spec: str, attention_only: bool, timeout_s: float = 120.
                    "--lesson", "start bench", "--quiet", "--db", f"sqlite:///{db_path}"]
         if attention_only:
             command.append("--attention-only")
-        announced: list[float] = []
+        events, stop_file = Path(tmp) / "events.jsonl", Path(tmp) / "stop"
+        command += ["--events", str(events), "--stop-file", str(stop_file)]
         launched = time.time()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-
-        def read_stderr() -> None:
-            for line in process.stderr:
-                if line.startswith("lesson ") and " started" in line and not announced:
-                    announced.append(time.time())
-
-        reader = threading.Thread(target=read_stderr, daemon=True)
-        reader.start()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        announced: float | None = None
         first_stored = first_ts = None
         try:
             while time.time() - launched < timeout_s and process.poll() is None:
-                first_ts = _first_sample_ms(db_path)
-                if first_ts is not None:
-                    first_stored = time.time()
+                if first_ts is None:
+                    first_ts = _first_sample_ms(db_path)
+                    first_stored = None if first_ts is None else time.time()
+                if announced is None and any(isinstance(e, Started) for e in read_events(events)):
+                    announced = time.time()
+                if first_ts is not None and announced is not None:
                     break
                 time.sleep(0.02)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            reader.join(timeout=5)
+        finally:  # the engine's own graceful stop (its stop file), as the dashboard stops it
+            ref = processes.process_ref(process.pid)
+            if ref is not None:
+                processes.stop_process(ref, stop_file, grace_s=60)
+            process.wait()
         if first_stored is None:
             raise click.ClickException(f"the engine stored no sample within {timeout_s:.0f} s "
                                        f"(exit status {process.returncode})")
         return {
-            "lesson_announced_ms": (announced[0] - launched) * 1000 if announced else float("nan"),
+            "lesson_announced_ms": (announced - launched) * 1000 if announced else float("nan"),
             "first_frame_sampled_ms": first_ts - launched * 1000,
             "first_sample_stored_ms": (first_stored - launched) * 1000,
         }

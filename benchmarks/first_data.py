@@ -31,6 +31,8 @@ from pathlib import Path
 
 import click
 
+from dashboard.engine_handle import events_path_for
+from engine.protocol import Started, read_events
 from engine.standby import READY_LINE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,17 +85,17 @@ class StartWatch(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        log_path = None
+        events_path = None
         while not self.done.is_set() and len(self.seen) < len(STEPS):
             now = time.time()
-            if log_path is None:
+            if events_path is None:
                 try:
                     handle = json.loads((self.data_dir / "engine.json").read_text(encoding="utf-8"))
                     self.seen["spawned"] = datetime.fromisoformat(handle["started_at"]).timestamp()
-                    log_path = Path(handle["log_path"])
+                    events_path = Path(handle["events_path"])
                 except (OSError, ValueError, KeyError):
                     pass
-            elif "announced" not in self.seen and _announced(log_path):
+            elif "announced" not in self.seen and _announced(events_path):
                 self.seen["announced"] = now
             if "stored" not in self.seen:
                 first = _first_sample(self.db_path, self.lessons_before)
@@ -102,11 +104,9 @@ class StartWatch(threading.Thread):
             time.sleep(0.02)
 
 
-def _announced(log_path: Path) -> bool:
-    try:
-        return " started: " in log_path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
+def _announced(events_path: Path) -> bool:
+    """Whether the engine has said its lesson started (its `started` event: engine.protocol)."""
+    return any(isinstance(event, Started) for event in read_events(events_path))
 
 
 def _first_sample(db_path: Path, lessons_before: int) -> float | None:
@@ -131,12 +131,14 @@ def _lesson_count(db_path: Path) -> int:
 
 
 def _standby_ready(data_dir: Path) -> bool:
-    """Whether a warm engine waits: a log of the data folder says it is ready and names no lesson yet."""
+    """Whether a warm engine waits: a log of the data folder says it is ready, and no events file
+    beside it says it was handed a lesson."""
     try:
-        texts = [p.read_text(encoding="utf-8", errors="replace") for p in (data_dir / "engine-logs").iterdir()]
+        logs = [p for p in (data_dir / "engine-logs").glob("*.log")]
+        return any(READY_LINE in p.read_text(encoding="utf-8", errors="replace")
+                   and not events_path_for(p).exists() for p in logs)
     except OSError:
         return False
-    return any(READY_LINE in text and " started: " not in text for text in texts)
 
 
 def _one_run(page, url: str, tmp: Path, timeout_s: float, standby: bool) -> dict[str, float]:  # noqa: ANN001

@@ -3,20 +3,21 @@
 `classpulse run` fetches the verified assets when missing and starts the dashboard exactly as
 `make run` does (loopback only unless an address and a login say otherwise, docs/security.md);
 `classpulse engine ...` is `python -m engine ...`; `classpulse accounts ...` is
-`python -m dashboard ...` (set-password). Each runs in a child process with this interpreter, so
+`python -m dashboard ...` (set-password). Each runs as its own process with this interpreter, so
 the dashboard never imports the capture loop and a teacher needs no path to any script.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
+
+from engine import processes
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # What .streamlit/config.toml says in a checkout, given as flags: an installed command runs from any
@@ -106,18 +107,8 @@ def run_cmd(address: str, port: int | None, hosts: tuple[str, ...], ssl_cert: Pa
             if _module(module, args) != 0:
                 raise CommandError(f"`python -m {module} {' '.join(args)}` failed (said above); "
                                    "the dashboard was not started")
-    _become(command)
-
-
-def _become(command: Sequence[str]) -> None:
-    """Turn into `command`: on POSIX this process becomes it (a service manager's SIGTERM, or the
-    terminal's Ctrl+C, reaches the server itself); Windows has no such exec, so it waits for a child
-    (Ctrl+C reaches the whole console group there)."""
-    if sys.platform == "win32":
-        sys.exit(_run(command, "the dashboard (streamlit)"))
-    sys.stdout.flush()
     try:
-        os.execv(command[0], list(command))
+        sys.exit(processes.become(command))
     except OSError as exc:
         raise CommandError(f"cannot start the dashboard (streamlit): {exc.strerror or exc}") from exc
 

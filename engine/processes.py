@@ -128,6 +128,21 @@ def spawn_detached(
         )  # fmt: skip
 
 
+def become(command: Sequence[str], platform: str = sys.platform) -> int:
+    """Turn this process into `command` (the `classpulse run` launcher becoming the server): on POSIX
+    by exec, so a service manager's SIGTERM or the terminal's Ctrl-C reaches the server itself;
+    Windows has no such exec, so there it runs `command` as a child and returns its exit status
+    (Ctrl-C reaches the whole console group). OSError when it cannot be started."""
+    if is_windows(platform):
+        try:
+            return subprocess.call(list(command))
+        except KeyboardInterrupt:
+            return 130
+    sys.stdout.flush()
+    os.execv(command[0], list(command))
+    raise AssertionError("unreachable: exec returned")  # pragma: no cover
+
+
 # --- stopping: the dashboard's side ----------------------------------------------------------
 
 

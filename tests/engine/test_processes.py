@@ -224,3 +224,18 @@ def test_this_machines_cameras_are_listed_quietly_and_quickly(capfd):
     found = processes.list_cameras()
     assert all(isinstance(i, int) for i in found) and time.monotonic() - t0 < processes.CAMERA_PROBE_S + 1
     assert capfd.readouterr().err == ""  # OpenCV's warnings for missing indexes are silenced
+
+
+def test_on_windows_the_launcher_runs_the_server_as_a_child_and_returns_its_status():
+    code = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    assert processes.become(code, platform="win32") == 3
+
+
+def test_on_posix_the_launcher_becomes_the_server_itself(tmp_path):
+    script = ("import os, sys; from engine import processes; "
+              "processes.become([sys.executable, '-c', 'import os; print(os.getpid())'], platform='linux')")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+    out, _ = parent.communicate(timeout=60)
+    assert parent.returncode == 0
+    assert int(out.strip()) == parent.pid  # the same process: exec, not a child
