@@ -4,7 +4,8 @@ caches never mix databases or teachers, and returns what storage returns (DataFr
 
 Connections are `st.cache_resource` (one Engine per URL, never mutated); query results are
 `st.cache_data` with a short TTL and a bound on entries, so a page rerun costs no database time
-and a new sample shows up within seconds.
+and a new sample shows up within seconds. A change forgets only the loaders it makes stale
+(`clear_caches`, `forget_figures`, `forget_markers`), never the other pages' caches.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def load_markers(db_url: str, viewer: Viewer, lesson_id: int) -> pd.DataFrame:
 
 @st.cache_data(ttl=30, max_entries=32, show_spinner=False)
 def load_marker_context(db_url: str, viewer: Viewer, lesson_id: int) -> pd.DataFrame:
-    """A lesson's markers with the class concentration in the 5 minutes before and after each."""
+    """A lesson's markers with the class concentration up to 5 minutes before and after each."""
     return markers.marker_context(database(db_url), lesson_id, viewer=viewer)
 
 
