@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Float, Select, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Float, Select, and_, case, cast, func, select
+from sqlalchemy.sql.expression import ColumnCollection
 
 from storage.exclusions import is_student
 from storage.records import AttentionState
@@ -40,6 +41,7 @@ from storage.viewers import Viewer, lesson_visible
 _ABSENT = AttentionState.ABSENT.value
 _CAMERA_OFF = AttentionState.CAMERA_OFF.value
 
+Sums = ColumnCollection[str, ColumnElement[Any]]  # a per-student sums subquery's `.c`
 CLASS_COLUMNS: tuple[str, ...] = (
     "concentration", "students_present", "students_counted", "students_camera_off",
 )  # fmt: skip
@@ -63,32 +65,32 @@ class ClassFigures:
 # --- who counts, in SQL over per-student sums (the columns of storage.rollups.SUM_COLUMNS) -----
 
 
-def counted(c: Any) -> Any:
+def counted(c: Sums) -> ColumnElement[Any]:
     """SQL: the student is counted over the period (a live camera for at least half their samples)."""
     return and_(c.n > 0, c.n >= c.n_camera_off)
 
 
-def present(c: Any) -> Any:
+def present(c: Sums) -> ColumnElement[Any]:
     """SQL: the student is counted and was in view at least once over the period."""
     return and_(counted(c), c.n_absent < c.n)
 
 
-def camera_off(c: Any) -> Any:
+def camera_off(c: Sums) -> ColumnElement[Any]:
     """SQL: the track showed a still picture for most of the period: not a student there."""
     return c.n_camera_off > c.n
 
 
-def student_engagement(c: Any) -> Any:
+def student_engagement(c: Sums) -> ColumnElement[Any]:
     """SQL: a counted student's mean engagement over the period; NULL for a track not counted."""
     return case((counted(c), cast(c.engagement_sum, Float) / c.n))
 
 
-def of_counted(c: Any, column: Any) -> Any:
+def of_counted(c: Sums, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """SQL: the sum of a per-student column over counted students only (for shares and means)."""
     return func.sum(case((counted(c), column), else_=0))
 
 
-def class_columns(c: Any) -> list[Any]:
+def class_columns(c: Sums) -> list[ColumnElement[Any]]:
     """SQL: the class figures (CLASS_COLUMNS) of the per-student sums `c`, grouped as the caller groups."""
     return [
         func.avg(student_engagement(c)).label("concentration"),
