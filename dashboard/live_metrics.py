@@ -92,9 +92,13 @@ def change_over_minute(live: LiveView) -> float | None:
 
 
 def present_words(numbers: LiveNumbers) -> str:
-    """"7 of 8", or "7 of 8 · 1 camera off": present of counted, and the still tiles apart."""
-    words = f"{numbers.present} of {numbers.counted}"
-    return f"{words} · {numbers.camera_off} camera off" if numbers.camera_off else words
+    """"7 of 8": the students present of the students counted."""
+    return f"{numbers.present} of {numbers.counted}"
+
+
+def camera_off_words(numbers: LiveNumbers) -> str | None:
+    """"1 camera off": the still tiles, neither present nor counted (None when there are none)."""
+    return f"{numbers.camera_off} camera off" if numbers.camera_off else None
 
 
 def _seconds(sample_times: pd.Series, started_at: datetime) -> list[float]:

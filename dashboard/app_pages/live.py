@@ -57,6 +57,7 @@ def show_metrics(numbers: live_metrics.LiveNumbers, health: live_metrics.Health,
         border=True,
     )
     c2.metric("Students present", live_metrics.present_words(numbers), border=True,
+              delta=live_metrics.camera_off_words(numbers), delta_color="off", delta_arrow="off",
               help=live_metrics.PRESENT_HELP)
     c3.metric(
         "Samples/s",

@@ -126,16 +126,17 @@ def test_live_numbers_are_the_class_figures_of_the_window_and_the_low_streak():
     )
 
 
-@pytest.mark.parametrize(("present", "counted", "camera_off", "words"), [
-    (7, 7, 1, "7 of 7 · 1 camera off"),
-    (6, 8, 0, "6 of 8"),
-    (0, 0, 2, "0 of 0 · 2 camera off"),
+@pytest.mark.parametrize(("present", "counted", "camera_off", "words", "apart"), [
+    (7, 7, 1, "7 of 7", "1 camera off"),
+    (6, 8, 0, "6 of 8", None),
+    (0, 0, 2, "0 of 0", "2 camera off"),
 ])  # fmt: skip
 def test_students_present_are_of_the_counted_with_camera_off_tiles_apart(
-    present, counted, camera_off, words
+    present, counted, camera_off, words, apart
 ):
     numbers = live_metrics.LiveNumbers(None, None, present, counted, camera_off, 0.0)
     assert live_metrics.present_words(numbers) == words
+    assert live_metrics.camera_off_words(numbers) == apart
 
 
 @pytest.mark.parametrize(

@@ -67,9 +67,10 @@ def test_the_live_headline_the_trend_the_timeline_and_the_exports_agree_on_the_l
     assert (want.present, want.counted, want.camera_off) == (1, 2, 1)  # the lesson is awkward
 
     page = app(db_url, "live")
-    metrics = {m.label: m.value for m in page.metric}
-    assert metrics["Class concentration now"] == f"{want.concentration:.0f}"
-    assert metrics["Students present"] == f"{want.present} of {want.counted} · 1 camera off"
+    metrics = {m.label: (m.value, m.delta) for m in page.metric}
+    assert metrics["Class concentration now"][0] == f"{want.concentration:.0f}"
+    assert metrics["Students present"] == (f"{want.present} of {want.counted}",
+                                           f"{want.camera_off} camera off")
 
     live = queries.live_view(engine, stored.lesson_id, viewer=EVERYONE, window_s=10, now=END)
     assert live.now == measures.ClassFigures(
