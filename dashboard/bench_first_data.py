@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-STUDENT_PRESENT = re.compile(r"^[1-9]\d* of \d+( · \d+ camera off)?$")  # present of counted
+STUDENT_PRESENT = re.compile(r"^[1-9]\d* of \d+$")
 
 
 def _free_port() -> int:

@@ -42,7 +42,7 @@ BURN_S = 600  # far longer than the test takes
 WATCH_S = 40.0  # how long the teacher watches the lesson
 POLL_S = 0.5
 LOST_NOTICES = re.compile(r"camera lost|No frames for", re.IGNORECASE)
-PRESENT = re.compile(r"^[1-9]\d* of \d+( · \d+ camera off)?$")  # present of counted
+PRESENT = re.compile(r"^[1-9]\d* of \d+$")
 UNSCROLLED = (
     "html, body, #root, .stApp, [data-testid=stAppViewContainer], [data-testid=stMain] "
     "{ height: auto !important; min-height: 0 !important; overflow: visible !important; }"
