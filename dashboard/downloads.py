@@ -48,7 +48,8 @@ def downloads(tz: str, bucket_s: float) -> dict[str, Download]:
         ),
         "timeline": Download(
             f"Timeline per {period} (CSV)",
-            "class concentration, attention states and expressions in %, as the report's charts",
+            "class concentration, students present, counted and camera off, attention states and "
+            "expressions in %, as the report's charts",
             "csv",
             "text/csv",
         ),
@@ -60,7 +61,8 @@ def downloads(tz: str, bucket_s: float) -> dict[str, Download]:
         ),
         "markers": Download(
             "Markers (CSV)",
-            "each marker's time and label, with the class concentration 5 min before and after",
+            "each marker's time, time into the lesson and label, with the class concentration up "
+            "to 5 min before and after (cut at the lesson's start and end)",
             "csv",
             "text/csv",
         ),

@@ -1,7 +1,9 @@
 """The live card's numbers and notices, derived without I/O from what storage and the engine report.
 
 Every function takes DataFrames as `storage.queries.live_view` and `lessons_summary` return them,
-the engine's status as `dashboard.control.engine_status` read it, and the time explicitly.
+the engine's status as `dashboard.control.engine_status` read it, and the time explicitly. The
+figures themselves (class concentration, who counts, samples per second and its shortfall) are
+storage/measures.py's: this module only reads and words them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pandas as pd
 from dashboard import charts
 from dashboard.control import EngineStatus
 from dashboard.report import status_words
+from storage import measures
 from storage.queries import LiveView
 from storage.records import AttentionState, LessonStatus
 
@@ -23,8 +26,6 @@ NO_FACES_TEXT = (
     f"No faces in the selected screen region for {NO_FACES_AFTER_S:.0f} s "
     "— did the call window move?"
 )
-RATE_WINDOW_S = 20.0  # the achieved sample rate is counted over the latest 20 s of samples
-BEHIND_SHARE = 0.8  # under 80 % of the asked rate, the machine cannot keep up
 STARTING_TEXT = "The engine is starting (loading the models takes a few seconds)…"
 # What each tile state, the engagement number and the class concentration mean (the page's help).
 STATE_HELP = (
@@ -34,14 +35,20 @@ STATE_HELP = (
     "long, and the engagement the student had when last seen) · **camera off**: a still picture "
     "(profile photo, frozen video), not counted. **Engagement** 0-100: this student's attention "
     "averaged over the last seconds (100 facing the screen, falling as the head or eyes turn away, "
-    "0 with eyes closed or absent). **Class concentration**: the mean engagement of the students, "
-    "an absent student counting 0 after a few seconds; camera-off tiles and tiles marked \"not a "
-    "student\" (your own self-view, a guest) are left out. The small line on each tile is the "
-    "student's engagement over the last 5 minutes."
+    "0 with eyes closed or absent). **Class concentration**: the mean engagement of the counted "
+    "students; an absent student counts, their engagement falling to 0 after a few seconds; "
+    "camera-off tiles and tiles marked \"not a student\" (your own self-view, a guest) are not "
+    "counted, and **Count again** puts a tile marked by mistake back. The small line on each tile "
+    "is the student's engagement over the last 5 minutes."
 )
 CONCENTRATION_HELP = (
-    "Mean engagement of the students over the last 10 s (0-100): each student's engagement is their "
-    "attention, 100 facing the screen with eyes open, 0 with eyes closed or away from the screen."
+    "Mean engagement of the counted students over the last 10 s (0-100): each student's engagement "
+    "is their attention, 100 facing the screen with eyes open, 0 with eyes closed or away from the "
+    "screen. The change is this figure now minus the same figure a minute ago."
+)
+PRESENT_HELP = (
+    "Students in view in the last 10 s, of the students counted (a live camera, not marked not a "
+    "student); tiles that showed a still picture are camera off and not counted."
 )
 
 
@@ -51,18 +58,18 @@ class Health:
 
     engine_alive: bool
     last_sample_age_s: float | None
-    samples_per_s: float | None
     message: str | None  # the engine's last words when it died
 
 
 @dataclass(frozen=True)
 class LiveNumbers:
-    """The class right now: what the live card's metrics and alert show."""
+    """The class right now (storage/measures.py over the last window): the live card's metrics."""
 
     concentration: float | None
     change_over_minute: float | None
     present: int
-    students: int
+    counted: int
+    camera_off: int
     low_streak_s: float
 
 
@@ -75,25 +82,31 @@ class Notice:
     icon: str
 
 
-def change_over_minute(now_value: float | None, trend: pd.DataFrame, now: datetime) -> float | None:
-    """Concentration now minus the trend's value one minute ago (None when either is missing)."""
-    if now_value is None or trend.empty:
+def change_over_minute(live: LiveView) -> float | None:
+    """Class concentration now minus the same figure a minute ago (None when either is missing)."""
+    if live.now.concentration is None or live.minute_ago.concentration is None:
         return None
-    earlier = trend[trend["bucket_start"] <= pd.Timestamp(now) - pd.Timedelta(seconds=60)]
-    if earlier.empty or pd.isna(earlier["concentration"].iloc[-1]):
-        return None
-    return now_value - float(earlier["concentration"].iloc[-1])
+    return live.now.concentration - live.minute_ago.concentration
 
 
-def samples_per_s(trend: pd.DataFrame, now: datetime, bucket_s: float) -> float | None:
-    """Samples per second in the newest complete trend bucket (rows per student ÷ bucket width)."""
-    complete = trend[trend["bucket_start"] + pd.Timedelta(seconds=bucket_s) <= pd.Timestamp(now)]
-    if complete.empty:
-        return None
-    last = complete.iloc[-1]
-    if not last["students"]:
-        return None
-    return float(last["observations"]) / float(last["students"]) / bucket_s
+def present_words(numbers: LiveNumbers) -> str:
+    """"7 of 8": the students present of the students counted."""
+    return f"{numbers.present} of {numbers.counted}"
+
+
+def camera_off_words(numbers: LiveNumbers) -> str | None:
+    """"1 camera off": the still tiles, neither present nor counted (None when there are none)."""
+    return f"{numbers.camera_off} camera off" if numbers.camera_off else None
+
+
+def _seconds(sample_times: pd.Series, started_at: datetime) -> list[float]:
+    """Sample times as seconds since the lesson's start, oldest first."""
+    return list((pd.to_datetime(sample_times, utc=True) - pd.Timestamp(started_at)).dt.total_seconds())
+
+
+def samples_per_s(sample_times: pd.Series, started_at: datetime) -> float | None:
+    """Samples per second over the latest 20 s of stored samples (storage.measures.samples_per_s)."""
+    return measures.samples_per_s(_seconds(sample_times, started_at), 0.0)
 
 
 def low_streak_s(trend: pd.DataFrame, level: float, bucket_s: float) -> float:
@@ -106,25 +119,28 @@ def low_streak_s(trend: pd.DataFrame, level: float, bucket_s: float) -> float:
     return (end - start).total_seconds() if end == newest_end else 0.0
 
 
+def has_first_sample(summary: pd.DataFrame) -> bool:
+    """Whether the lesson has stored its first sample: before it, the card shows no figure."""
+    return not summary.empty and not pd.isna(summary["last_sample_at"].iloc[0])
+
+
 def last_sample_age_s(summary: pd.DataFrame, now: datetime) -> float | None:
-    """Seconds since the lesson's last sample (its start + duration); None before the second one."""
-    if summary.empty or float(summary["duration_s"].iloc[0]) <= 0:
+    """Seconds since the lesson's last stored sample; None before its first."""
+    if not has_first_sample(summary):
         return None
-    last = pd.Timestamp(summary["started_at"].iloc[0]) + pd.Timedelta(
-        seconds=float(summary["duration_s"].iloc[0])
-    )
+    last = pd.Timestamp(summary["last_sample_at"].iloc[0])
     return max(0.0, (pd.Timestamp(now) - last).total_seconds())
 
 
-def live_numbers(live: LiveView, now: datetime, alert_level: float, bucket_s: float) -> LiveNumbers:
-    """Concentration now and its change over a minute, who is present, how long it has been low."""
-    students = live.students
-    present = int((students["state"] != AttentionState.ABSENT).sum()) if not students.empty else 0
+def live_numbers(live: LiveView, alert_level: float, bucket_s: float) -> LiveNumbers:
+    """The class over the last window and its change over a minute, who is present and counted,
+    and how long the class has been under the alert level."""
     return LiveNumbers(
-        concentration=live.concentration,
-        change_over_minute=change_over_minute(live.concentration, live.trend, now),
-        present=present,
-        students=len(students),
+        concentration=live.now.concentration,
+        change_over_minute=change_over_minute(live),
+        present=live.now.present,
+        counted=live.now.counted,
+        camera_off=live.now.camera_off,
         low_streak_s=low_streak_s(live.trend, alert_level, bucket_s),
     )
 
@@ -132,12 +148,10 @@ def live_numbers(live: LiveView, now: datetime, alert_level: float, bucket_s: fl
 def engine_health(
     lesson_status: str,
     summary: pd.DataFrame,
-    trend: pd.DataFrame,
     now: datetime,
     engine: EngineStatus | None,
-    bucket_s: float,
 ) -> Health:
-    """Whether the engine runs, how old its last sample is, and its sampling speed.
+    """Whether the engine runs and how old its last sample is.
 
     `engine` is the engine this dashboard started for this lesson; without one (a lesson started
     elsewhere) the lesson's stored status tells whether it runs.
@@ -146,9 +160,7 @@ def engine_health(
         alive, message = engine.alive, None if engine.alive else engine.message
     else:
         alive, message = lesson_status == LessonStatus.RUNNING, None
-    return Health(
-        alive, last_sample_age_s(summary, now), samples_per_s(trend, now, bucket_s), message
-    )
+    return Health(alive, last_sample_age_s(summary, now), message)
 
 
 def health_notice(health: Health) -> Notice | None:
@@ -167,37 +179,21 @@ def health_notice(health: Health) -> Notice | None:
     return None
 
 
-def achieved_rate_hz(
-    sample_times: pd.Series, started_at: datetime, window_s: float = RATE_WINDOW_S
-) -> float | None:
-    """Samples per second over the `window_s` up to the newest stored sample; None until the lesson
-    has run that long.
-
-    Anchored at the newest sample, not at now, so samples still on their way to the database do not
-    count as missing; the engine's first sample is the lesson's start.
-    """
-    if sample_times.empty:
-        return None
-    newest = sample_times.max()
-    if (newest - pd.Timestamp(started_at)).total_seconds() < window_s:
-        return None
-    recent = sample_times > newest - pd.Timedelta(seconds=window_s)
-    return int(recent.sum()) / window_s
+def achieved_rate_hz(sample_times: pd.Series, started_at: datetime) -> float | None:
+    """Samples per second over a whole 20 s up to the newest stored sample; None until the lesson
+    has run that long (storage.measures.achieved_rate_hz; the lesson's start is its first sample)."""
+    return measures.achieved_rate_hz(_seconds(sample_times, started_at), 0.0)
 
 
 def rate_notice(
     sample_times: pd.Series, started_at: datetime, asked_hz: float
 ) -> Notice | None:
-    """Says so when the engine manages under 80 % of the asked sample rate over the last 20 s."""
+    """Says so while the engine manages under 80 % of the asked rate over the last 20 s, in the
+    engine's own words (storage.measures)."""
     achieved = achieved_rate_hz(sample_times, started_at)
-    if achieved is None or achieved >= BEHIND_SHARE * asked_hz:
+    if achieved is None or not measures.falls_short(achieved, asked_hz):
         return None
-    return Notice(
-        "warning",
-        f"This computer manages {achieved:.1f} samples/s of the {asked_hz:g} asked: "
-        "lower the rate or the face limit.",
-        ":material/speed:",
-    )
+    return Notice("warning", measures.shortfall_words(achieved, asked_hz), ":material/speed:")
 
 
 def alert_notice(low_streak_s: float, level: float, minutes: float) -> Notice | None:

@@ -4,7 +4,8 @@ caches never mix databases or teachers, and returns what storage returns (DataFr
 
 Connections are `st.cache_resource` (one Engine per URL, never mutated); query results are
 `st.cache_data` with a short TTL and a bound on entries, so a page rerun costs no database time
-and a new sample shows up within seconds.
+and a new sample shows up within seconds. A change forgets only the loaders it makes stale
+(`clear_caches`, `forget_figures`, `forget_markers`), never the other pages' caches.
 """
 
 from __future__ import annotations
@@ -111,7 +112,16 @@ def mark_not_a_student(db_url: str, viewer: Viewer, lesson_id: int, track_id: in
     if queries.find_lesson(database(db_url), lesson_id, viewer=viewer) is None:
         return False
     exclusions.exclude_track(database(db_url), lesson_id, track_id, datetime.now(UTC))
-    clear_caches()
+    forget_figures()
+    return True
+
+
+def count_again(db_url: str, viewer: Viewer, lesson_id: int, track_id: int) -> bool:
+    """Undo "not a student": the track counts again; False when the lesson is not theirs."""
+    if queries.find_lesson(database(db_url), lesson_id, viewer=viewer) is None:
+        return False
+    exclusions.include_track(database(db_url), lesson_id, track_id)
+    forget_figures()
     return True
 
 
@@ -160,7 +170,7 @@ def load_markers(db_url: str, viewer: Viewer, lesson_id: int) -> pd.DataFrame:
 
 @st.cache_data(ttl=30, max_entries=32, show_spinner=False)
 def load_marker_context(db_url: str, viewer: Viewer, lesson_id: int) -> pd.DataFrame:
-    """A lesson's markers with the class concentration in the 5 minutes before and after each."""
+    """A lesson's markers with the class concentration up to 5 minutes before and after each."""
     return markers.marker_context(database(db_url), lesson_id, viewer=viewer)
 
 
@@ -263,6 +273,21 @@ def export_bytes(
     return b"".join(iter_export(db_url, viewer, lesson_id, kind, timezone, bucket_s))
 
 
+# What each change makes stale. Only these loaders are cleared: other caches (the photo page's,
+# the webcams list) keep their entries.
+FIGURES = (load_lessons, load_lesson_row, load_running, load_timeline, load_students, load_low_moments,
+           load_previous, load_marker_context, load_excluded, _load_live_at)
+LESSONS = (*FIGURES, load_lesson, load_markers, _load_last_present_at)
+
+
+def forget_figures() -> None:
+    """Forget every cached figure of the lessons (a track marked "not a student", or counted again):
+    the lessons' own fields, their markers and the students' last rows in view stay cached."""
+    for loader in FIGURES:
+        loader.clear()
+
+
 def clear_caches() -> None:
-    """Forget cached query results (after a delete or a purge)."""
-    st.cache_data.clear()
+    """Forget every cached read of lessons (one started, ended, deleted or purged)."""
+    for loader in LESSONS:
+        loader.clear()

@@ -29,8 +29,9 @@ MARKER_CHOICE = "lessons_marker_choice"
 MARKER_NOTICE = "lessons_marker_notice"  # (lesson id, "success" | "error", text) of the last change
 MARKER_HELP = (
     "Moments marked with **Mark this moment** during the lesson, or added here afterwards, drawn as "
-    "dashed lines on the charts. Class concentration: the mean over the minutes before and after "
-    "each marker, where a student was seen."
+    "dashed lines on the charts. Class concentration before and after: the class concentration over "
+    "up to 5 minutes either side, cut at the lesson's start and its last sample; the last column "
+    "says how much each side covered (m:ss)."
 )
 
 
@@ -123,7 +124,9 @@ def markers_section(settings: DashboardSettings, viewer: Viewer, data: report.Le
     if data.markers.empty:
         st.caption(report.NO_MARKERS)
     else:
-        st.dataframe(report.markers_table(data, tz), hide_index=True, key="lessons_markers")
+        table = report.markers_table(data, tz)
+        st.dataframe(table, hide_index=True, key="lessons_markers",
+                     column_config=report.column_config(table))
     length_s = report.lesson_length_s(lesson, config.utc_now())
     start = report.local_time(lesson["started_at"], tz, "%H:%M")
     with st.form("lessons_marker_form"):

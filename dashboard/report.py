@@ -35,8 +35,24 @@ NO_LOWS = (f"No moment stood out: none was {LOW_BELOW_MEAN:g} points under the l
 NO_MARKERS = ("No markers in this lesson. Mark moments with **Mark this moment** on the live page, "
               "or add one below.")
 _WINDOW_MIN = f"{CONTEXT_WINDOW_S / 60:g} min"
-MARKER_BEFORE = f"Class concentration, {_WINDOW_MIN} before"
-MARKER_AFTER = f"Class concentration, {_WINDOW_MIN} after"
+MARKER_BEFORE = f"Class concentration before (up to {_WINDOW_MIN})"
+MARKER_AFTER = f"Class concentration after (up to {_WINDOW_MIN})"
+MARKER_SPAN = "Time compared (before · after)"
+# How the app's tables label their wordy columns (the full header is the column's tooltip, and
+# the name in the downloads): a report table then fits the page without scrolling sideways.
+SHORT_HEADERS = {
+    "Time present (min)": "Present (min)",
+    "Mean engagement": "Engagement",
+    "Attentive (%)": "Attentive %",
+    "Looking away (%)": "Looking away %",
+    "Eyes closed (%)": "Eyes closed %",
+    "Absent (%)": "Absent %",
+    "Camera off (%)": "Camera off %",
+    "Most common expression": "Expression",
+    MARKER_BEFORE: "Before",
+    MARKER_AFTER: "After",
+    MARKER_SPAN: "Compared (before · after)",
+}
 _TIME_INTO = re.compile(r"-?\d{1,3}(:\d{1,2}){0,2}")
 
 STATUS_WORDS: dict[str, str] = {
@@ -240,39 +256,60 @@ def _one_decimal(value: object) -> str:
 
 
 def markers_table(report: LessonReport, tz: str) -> pd.DataFrame:
-    """The lesson's markers as the teacher reads them: local time, time into the lesson, label,
-    and the class concentration in the minutes before and after ("–" where no one was seen)."""
-    marks, start = report.markers, pd.Timestamp(report.lesson["started_at"])
+    """The lesson's markers as the teacher reads them: local time, time into the lesson, label, the
+    class concentration before and after (up to 5 min, "–" where no one was counted) and how much
+    of the lesson each side really covered (a marker near the start or the end has less)."""
+    marks = report.markers
     return pd.DataFrame(
         {
             "Time": [local_time(t, tz, "%H:%M:%S") for t in marks["ts"]],
-            "Into the lesson": [clock_text((pd.Timestamp(t) - start).total_seconds())
-                                for t in marks["ts"]],
+            "Into the lesson": [clock_text(s) for s in marks["into_s"]],
             "Label": [str(label) if label else "–" for label in marks["label"]],
             MARKER_BEFORE: [_one_decimal(v) for v in marks["concentration_before"]],
             MARKER_AFTER: [_one_decimal(v) for v in marks["concentration_after"]],
+            MARKER_SPAN: [f"{clock_text(b)} · {clock_text(a)}"
+                          for b, a in zip(marks["before_s"], marks["after_s"], strict=True)],
         }
     )
 
 
 def students_table(report: LessonReport) -> pd.DataFrame:
-    """Per-student summary with anonymous names and readable units."""
+    """Per-student summary with anonymous names and readable units; a tile that showed a still
+    picture most of the lesson has only its camera-off share (the other cells are empty)."""
     s = report.students
+
+    def share(column: str) -> pd.Series:
+        return (s[column].astype(float) * 100).round(0)
+
     table = pd.DataFrame(
         {
             "Student": [f"Student {int(t)}" for t in s["track_id"]],
             "Time present (min)": (s["time_present_s"].astype(float) / 60).round(1),
             "Mean engagement": s["mean_engagement"].astype(float).round(1),
-            "Attentive (%)": (s["share_attentive"].astype(float) * 100).round(0),
-            "Looking away (%)": (s["share_looking_away"].astype(float) * 100).round(0),
-            "Eyes closed (%)": (s["share_eyes_closed"].astype(float) * 100).round(0),
-            "Absent (%)": (s["share_absent"].astype(float) * 100).round(0),
-            "Camera off (%)": (s["share_camera_off"].astype(float) * 100).round(0),
+            "Attentive (%)": share("share_attentive"),
+            "Looking away (%)": share("share_looking_away"),
+            "Eyes closed (%)": share("share_eyes_closed"),
+            "Absent (%)": share("share_absent"),
+            "Camera off (%)": share("share_camera_off"),
         }
     )
     if not report.attention_only:
         table["Most common expression"] = s["dominant_expression"].fillna("–")
     return table
+
+
+def column_config(table: pd.DataFrame) -> dict[str, Any]:
+    """st.dataframe's column_config: the wordy headers shown short, each in full as its tooltip.
+
+    Nine columns sized to their headers ("Most common expression", "Time present (min)") came to
+    about 970 px, wider than the page's content column (940 px in a 1400-px window, less on a
+    laptop): the grid scrolled sideways and cut the last header at its edge ("Most common
+    expressio"). Short labels keep a report table within about 760 px.
+    """
+    from streamlit import column_config as config
+
+    return {name: config.Column(label=SHORT_HEADERS[name], help=name)
+            for name in table.columns if name in SHORT_HEADERS}
 
 
 def headline(report: LessonReport, tz: str) -> dict[str, str]:
@@ -288,9 +325,16 @@ def headline(report: LessonReport, tz: str) -> dict[str, str]:
         "Class": lesson.get("group_name") or "–",
         "Started": local_time(lesson["started_at"], tz, "%d %b %Y %H:%M"),
         "Duration": duration_text(float(row["duration_s"])) if row is not None else "–",
-        "Students": str(int(row["students_seen"])) if row is not None else "0",
+        "Students": "0" if row is None else students_words(row),
         "Mean concentration": "–" if mean is None else f"{mean:.1f}",
     }
+
+
+def students_words(row: pd.Series) -> str:
+    """The lesson's counted students, and its camera-off tiles apart: "8" or "8 · 1 camera off"."""
+    words = str(int(row["students_seen"]))
+    camera_off = int(row.get("students_camera_off") or 0)
+    return f"{words} · {camera_off} camera off" if camera_off else words
 
 
 def report_html(report: LessonReport, tz: str, level: float, generated_at: datetime) -> str:
@@ -336,7 +380,7 @@ def report_html(report: LessonReport, tz: str, level: float, generated_at: datet
     parts.append("<h2>Students</h2>")
     if report.excluded_words:
         parts.append(f"<p>{html.escape(report.excluded_words)}</p>")
-    parts.append(students_table(report).to_html(index=False, border=0))
+    parts.append(students_table(report).to_html(index=False, border=0, na_rep="–"))
     parts.append(
         f"<p><small>Generated by ClassPulse on {local_time(generated_at, tz)} ({html.escape(tz)}); "
         f"model: {html.escape(str(lesson.get('model_name') or '–'))}.</small></p></body></html>"

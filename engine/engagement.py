@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Iterable
 
 from engine.attention import (
     AttentionSettings,
@@ -13,7 +12,8 @@ from engine.attention import (
     attention_state,
     deviation,
 )
-from storage.records import AttentionState
+from storage.measures import class_figures
+from storage.records import AttentionState, Observation
 
 
 def instant_engagement(
@@ -72,23 +72,9 @@ class StudentAttention:
         return min(100.0, max(0.0, engagement))
 
 
-def class_concentration(
-    students: Mapping[int, tuple[float, float | None]],
-    now_s: float,
-    settings: AttentionSettings,
-) -> float | None:
-    """Mean engagement of the class; None with no students.
-
-    `students` maps track_id to (smoothed engagement, absent_since_s or None when present).
-    A student absent for `absent_grace_s` or longer counts as 0; within the grace their given
-    engagement counts as it is. Forgotten tracks are simply not in the mapping.
-    """
-    if not students:
-        return None
-    total = 0.0
-    for engagement, absent_since_s in students.values():
-        if math.isnan(engagement):
-            raise ValueError("engagement is NaN")
-        away_long = absent_since_s is not None and now_s - absent_since_s >= settings.absent_grace_s
-        total += 0.0 if away_long else engagement
-    return total / len(students)
+def class_concentration(observations: Iterable[Observation]) -> float | None:
+    """The class concentration of one sample, by storage/measures.py's rule over that sample: the
+    mean engagement of the students with a live camera (a still picture is left out; an absent
+    student counts with the engagement stored for them, falling to 0 after the grace); None with
+    no one counted. The same figure the dashboard shows for a window holding only this sample."""
+    return class_figures((o.track_id, o.state, o.engagement) for o in observations).concentration

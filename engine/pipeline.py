@@ -28,6 +28,8 @@ from engine.identity import IdentityStage
 from engine.sources import Frame, FrameSource, SourceError, check_rate
 from engine.stillness import StillnessSettings
 from engine.tracking import TrackingSettings
+from storage import measures
+from storage.measures import RATE_WINDOW_S
 from storage.records import EXPRESSIONS, AttentionState, LessonStatus, Observation, Sample
 
 if TYPE_CHECKING:
@@ -185,10 +187,7 @@ class LessonPipeline:
         for gone in update.forgotten:
             self.students.pop(gone, None)
             self.engagement.pop(gone, None)
-        concentration = class_concentration(  # still tiles are not students: left out
-            {tid: (self.engagement[tid], s.absent_since_s) for tid, s in self.students.items()
-             if tid not in self.still},
-            frame.t_s, self.settings.attention)
+        concentration = class_concentration(observations)  # storage.measures' rule: stills left out
         t4 = clock()
         timings["features_ms"] = (t4 - t3) * 1000
         timings["total_ms"] = (t4 - t0) * 1000
@@ -266,25 +265,23 @@ def _clip(engagement: float) -> float:
     return float(min(100.0, max(0.0, engagement)))
 
 
-RATE_WINDOW_S = 20.0  # the achieved sample rate is measured over this much of the latest lesson time
-BEHIND_SHARE, CAUGHT_UP_SHARE = 0.8, 0.9  # under 80 % of the asked rate is "behind"; back at 90 %
-
-
 @dataclass(slots=True)
 class RunStats:
-    """Running totals for the one-line live status, and the rate achieved over the last RATE_WINDOW_S."""
+    """Running totals for the one-line live status, and the sample times of the last RATE_WINDOW_S
+    (samples per second are storage.measures', as the dashboard shows them)."""
 
     samples: int = 0
     faces: int = 0
     class_concentration: float | None = None
-    started: float = field(default_factory=time.monotonic)
     first_ts_s: float | None = None  # the first sample's time (epoch seconds)
     recent_ts_s: deque[float] = field(default_factory=deque)  # sample times within the window
 
     @property
     def samples_per_s(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.samples / elapsed if elapsed > 0 else 0.0
+        """Samples per second over the latest RATE_WINDOW_S of samples (0 before a second one)."""
+        if self.first_ts_s is None:
+            return 0.0
+        return measures.samples_per_s(self.recent_ts_s, self.first_ts_s) or 0.0
 
     def record(self, ts: datetime) -> None:
         """Count a sample taken at `ts` (its own time: the clock for live sources, media time for files)."""
@@ -297,15 +294,16 @@ class RunStats:
 
     @property
     def recent_rate_hz(self) -> float | None:
-        """Samples per second over the last RATE_WINDOW_S of sample time; None until a window has passed."""
-        if self.first_ts_s is None or self.recent_ts_s[-1] - self.first_ts_s < RATE_WINDOW_S:
+        """Samples per second over a whole RATE_WINDOW_S; None until one has passed."""
+        if self.first_ts_s is None:
             return None
-        return len(self.recent_ts_s) / RATE_WINDOW_S
+        return measures.achieved_rate_hz(self.recent_ts_s, self.first_ts_s)
 
 
 @dataclass(slots=True)
 class PaceCheck:
-    """Says once when the machine falls under 80 % of the asked rate, and once when it is back at 90 %."""
+    """Says once when the machine falls short of the asked rate, and once when it has caught up
+    (storage.measures: under 80 %, back at 90 %, in the dashboard's words)."""
 
     rate_hz: float
     behind: bool = False
@@ -314,14 +312,12 @@ class PaceCheck:
         """The line to tell the teacher when the verdict changes, else None."""
         if achieved_hz is None:
             return None
-        share = achieved_hz / self.rate_hz
-        if not self.behind and share < BEHIND_SHARE:
+        if not self.behind and measures.falls_short(achieved_hz, self.rate_hz):
             self.behind = True
-            return (f"this computer manages {achieved_hz:.1f} samples/s of the {self.rate_hz:g} asked; "
-                    "lower the rate or the face limit")
-        if self.behind and share >= CAUGHT_UP_SHARE:
+            return measures.shortfall_words(achieved_hz, self.rate_hz)
+        if self.behind and measures.has_caught_up(achieved_hz, self.rate_hz):
             self.behind = False
-            return f"back to {achieved_hz:.1f} samples/s of the {self.rate_hz:g} asked"
+            return measures.caught_up_words(achieved_hz, self.rate_hz)
         return None
 
 

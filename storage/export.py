@@ -17,7 +17,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,11 @@ CHUNK_ROWS = 5000
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell: ISO-8601 with offset for times, empty for missing values."""
+    """A CSV cell: ISO-8601 with offset for times, h:mm:ss for durations, empty for missing values."""
     if value is None:
         return ""
+    if isinstance(value, timedelta):
+        return clock(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if hasattr(value, "isoformat"):  # pandas Timestamp
@@ -59,6 +61,12 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN
         return ""
     return value
+
+
+def clock(duration: timedelta) -> str:
+    """A duration as h:mm:ss (0:12:30), whole seconds."""
+    hours, rest = divmod(int(duration.total_seconds()), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -174,16 +182,33 @@ def workbook_bytes(
     bucket_s: float = DEFAULT_BUCKET_S, generated_at: datetime | None = None,
 ) -> bytes:
     """One lesson the viewer may see as an Excel workbook: a README sheet, then one sheet per
-    teacher kind (numbers as numbers, times as local ISO-8601 text with offset)."""
+    teacher kind (numbers as numbers, times as date cells of the wall-clock time in `timezone`,
+    named in the header and the README: Excel keeps no time zone; durations as h:mm:ss)."""
     return _workbook(engine, lesson_id, viewer, timezone, bucket_s, generated_at)[0]
 
 
+DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DURATION_FORMAT = "[h]:mm:ss"
+
+
+def _sheet_value(value: Any) -> Any:
+    """A value as a cell takes it: an aware time as its wall-clock time (Excel has no zones)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)
+    return value
+
+
 def _append(sheet: Any, values: Iterable[Any]) -> None:
-    """One row of values; text stays text ("=1+1" typed as a label is not made a formula)."""
-    sheet.append(list(values))
+    """One row of values; times and durations as such; text stays text ("=1+1" typed as a label
+    is not made a formula)."""
+    sheet.append([_sheet_value(v) for v in values])
     for cell in sheet[sheet.max_row]:
         if isinstance(cell.value, str) and cell.value.startswith("="):
             cell.data_type = "s"
+        elif isinstance(cell.value, datetime):
+            cell.number_format = DATE_FORMAT
+        elif isinstance(cell.value, timedelta):
+            cell.number_format = DURATION_FORMAT
 
 
 def _workbook(
@@ -219,7 +244,8 @@ def _workbook(
             _append(sheet, values)
         sheet.freeze_panes = "A2"
         for index, header in enumerate(table.columns, start=1):
-            sheet.column_dimensions[sheet.cell(1, index).column_letter].width = max(12, len(header) + 2)
+            wide = 20 if header == fmt.time_header(timezone) else 12  # a date and time fits
+            sheet.column_dimensions[sheet.cell(1, index).column_letter].width = max(wide, len(header) + 2)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue(), sum(len(table) for _, table in tables.values())

@@ -3,8 +3,10 @@
 One table per kind (timeline, students, markers) says what a spreadsheet column is called, which
 column of storage's frame it comes from, how its value is written (shares as 0-100 % to one
 decimal, engagement to one decimal, times in the teacher's zone with their offset, "Student N")
-and what it means (for the workbook's README sheet). Everything here is pure: frames in, frames
-out, so the specs are tested with literal frames. The raw observations export is not here: it
+and what it means (for the workbook's README sheet). A time is an aware datetime in the teacher's
+zone: the CSV writes it as ISO 8601 with its offset, the workbook as a date cell of the local
+wall-clock time (Excel has no time zones: the header and the README name the zone). Everything
+here is pure: frames in, frames out, so the specs are tested with literal frames. The raw observations export is not here: it
 stays exact (UTC, full precision, track_id) for analysts.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -95,16 +98,22 @@ def text(value: Any) -> str | None:
     return None if _missing(value) else str(value)
 
 
-def local_time(tz: str) -> Callable[[Any], str | None]:
-    """Aware UTC times as ISO-8601 wall-clock time in `tz` with its offset (…T09:05:00+01:00)."""
+def local_time(tz: str) -> Callable[[Any], datetime | None]:
+    """Aware UTC times as aware wall-clock times in `tz`, to the whole second."""
     where = zone(tz)
 
-    def format_time(value: Any) -> str | None:
+    def format_time(value: Any) -> datetime | None:
         if _missing(value):
             return None
-        return pd.Timestamp(value).tz_convert(where).isoformat(timespec="seconds")
+        # to the second in UTC: a wall-clock time that happens twice (autumn) cannot be floored
+        return pd.Timestamp(value).tz_convert("UTC").floor("s").tz_convert(where).to_pydatetime()
 
     return format_time
+
+
+def into_lesson(value: Any) -> timedelta | None:
+    """Seconds since the lesson's start as a duration to the whole second (h:mm:ss)."""
+    return None if _missing(value) else timedelta(seconds=round(float(value)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +131,12 @@ def time_header(tz: str) -> str:
     return f"Time ({tz})"
 
 
+TIME_MEANING = ("local time in {tz}: a date cell in the workbook, ISO 8601 with the UTC offset in the "
+                "CSV (e.g. 2026-12-01T09:05:00+01:00)")
+
+
 def _time_column(tz: str, what: str) -> ExportColumn:
-    meaning = f"{what}, local time in {tz} with its UTC offset (ISO 8601, e.g. 2026-12-01T09:05:00+01:00)."
+    meaning = f"{what}, {TIME_MEANING.format(tz=tz)}."
     return ExportColumn(time_header(tz), "bucket_start", local_time(tz), meaning)
 
 
@@ -141,9 +154,16 @@ def timeline_columns(tz: str, bucket_s: float, *, attention_only: bool) -> tuple
     columns = [
         _time_column(tz, f"Start of the {period} period"),
         ExportColumn("Class concentration", "concentration", one_decimal,
-                     "Mean of each student's mean engagement in the period (0-100; absent counts as 0)."),
+                     "Mean over the counted students of each one's mean engagement in the period "
+                     "(0-100; an absent student's engagement falls to 0)."),
         ExportColumn("Students present", "students_present", whole,
-                     "Students seen at least once in the period."),
+                     "Counted students in view at least once in the period."),
+        ExportColumn("Students counted", "students_counted", whole,
+                     "Students with a live camera for at least half the period (not marked not a "
+                     "student): those the class concentration is the mean of."),
+        ExportColumn("Camera off", "students_camera_off", whole,
+                     "Tiles that showed a still picture (camera off, profile photo) for most of the "
+                     "period: neither present nor counted."),
         *_state_columns("share_", "the period's observations of students with a live camera"),
     ]  # fmt: skip
     if not attention_only:
@@ -163,13 +183,16 @@ def student_columns(*, attention_only: bool) -> tuple[ExportColumn, ...]:
         ExportColumn("Student", "track_id", student,
                      "The anonymous number the screen shows for this student, in this lesson only."),
         ExportColumn("Time present (min)", "time_present_s", minutes,
-                     "Minutes the student was seen (not absent), one decimal."),
+                     "Minutes the student was seen (not absent), one decimal; empty for a tile "
+                     "that showed a still picture most of the lesson (camera off)."),
         ExportColumn("Mean engagement", "mean_engagement", one_decimal,
-                     "Mean engagement over the lesson (0-100; absent counts as 0), one decimal."),
+                     "Mean engagement over the lesson (0-100; an absent student's engagement falls "
+                     "to 0), one decimal; the lesson's class concentration is the mean of this column."),
         *_state_columns("share_", "the lesson's samples with a live camera"),
         ExportColumn("Camera off (%)", "share_camera_off", percent,
                      "Share of all the student's samples when the tile showed a still picture "
-                     "(camera off, profile photo); those samples are left out of the other shares."),
+                     "(camera off, profile photo); those samples are left out of the other shares, "
+                     "and a tile still for most of the lesson has no other figure."),
     ]  # fmt: skip
     if not attention_only:
         columns.append(ExportColumn("Most common expression", "dominant_expression", text,
@@ -178,16 +201,25 @@ def student_columns(*, attention_only: bool) -> tuple[ExportColumn, ...]:
 
 
 def marker_columns(tz: str, window_s: float = CONTEXT_WINDOW_S) -> tuple[ExportColumn, ...]:
-    """The markers' columns: when, the label, and the class concentration either side."""
-    span = f"{window_s / 60:g} min"
+    """The markers' columns: when, how far into the lesson, the label, and the class concentration
+    either side with how many minutes each side really covered."""
+    span = f"up to {window_s / 60:g} min"
     return (
         ExportColumn(time_header(tz), "ts", local_time(tz),
-                     f"When the marker was set, local time in {tz} with its UTC offset (ISO 8601)."),
+                     f"When the marker was set, {TIME_MEANING.format(tz=tz)}."),
+        ExportColumn("Into the lesson", "into_s", into_lesson,
+                     "Time from the lesson's start to the marker (h:mm:ss)."),
         ExportColumn("Label", "label", text, "The marker's label as the teacher typed it."),
-        ExportColumn(f"Concentration {span} before", "concentration_before", one_decimal,
-                     f"Mean class concentration in the {span} before the marker (empty: no one seen)."),
-        ExportColumn(f"Concentration {span} after", "concentration_after", one_decimal,
-                     f"Mean class concentration in the {span} from the marker on (empty: no one seen)."),
+        ExportColumn(f"Concentration before ({span})", "concentration_before", one_decimal,
+                     f"Class concentration over the {span} before the marker, cut at the lesson's "
+                     "start (empty: no one counted)."),
+        ExportColumn(f"Concentration after ({span})", "concentration_after", one_decimal,
+                     f"Class concentration over the {span} from the marker on, cut at the lesson's "
+                     "last sample (empty: no one counted)."),
+        ExportColumn("Minutes before", "before_s", minutes,
+                     "How many minutes before the marker the first figure covers."),
+        ExportColumn("Minutes after", "after_s", minutes,
+                     "How many minutes after the marker the second figure covers."),
     )  # fmt: skip
 
 
@@ -211,7 +243,12 @@ def readme_rows(
     generated_at: Any = None,
 ) -> list[tuple[str, str]]:
     """The README sheet as (label, text) rows: the lesson, the time zone, the notes, every column."""
-    when = local_time(tz)
+    local = local_time(tz)
+
+    def when(value: Any) -> str | None:
+        found = local(value)
+        return None if found is None else found.isoformat()
+
     rows: list[tuple[str, str]] = [
         ("ClassPulse lesson export", ""),
         ("Lesson", str(lesson.get("title") or "")),
@@ -219,7 +256,8 @@ def readme_rows(
         ("Started", when(lesson.get("started_at")) or ""),
         ("Ended", when(lesson.get("ended_at")) or "still recording"),
         ("Status", str(lesson.get("status") or "")),
-        ("Time zone", f"{tz}: every time is local time there, with its UTC offset"),
+        ("Time zone", f"{tz}: every time is local time there. Time cells are the wall-clock time "
+                      "(a spreadsheet keeps no time zone); the CSV files add the UTC offset."),
         ("Students", ANONYMOUS_NOTE),
     ]
     if excluded:

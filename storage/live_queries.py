@@ -1,6 +1,7 @@
 """What the live card reads while a lesson runs: each student's latest state and trend, the class
-now and over the last minutes. Every read is bounded by `now`, so a replay gives the same view,
-and takes the `viewer` (storage/viewers.py): a lesson they may not see has no rows."""
+now and over the last minutes (its figures are storage/measures.py's). Every read is bounded by
+`now`, so a replay gives the same view, and takes the `viewer` (storage/viewers.py): a lesson they
+may not see has no rows."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Float, Select, and_, cast, func, select
+from sqlalchemy import Connection, Engine, Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from storage.frames import bucket_width_ms, read_frame
+from storage.measures import ClassFigures, class_window, student_engagement
 from storage.records import AttentionState
 from storage.report_queries import timeline_frame, timeline_select
 from storage.rollups import per_student_select
@@ -31,7 +33,8 @@ def student_trends_select(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Select[Any]:
-    """Per student and bucket: the student's mean engagement (absent samples count as scored)."""
+    """Per student and bucket: the student's mean engagement where counted (storage/measures.py;
+    absent samples count as scored), NULL where the tile showed a still picture."""
     visible = lesson_visible(viewer, lesson_id)
     c = (
         per_student_select(lesson_id, bucket_width_ms(bucket_s), since, until, visible)
@@ -39,7 +42,7 @@ def student_trends_select(
         .c
     )
     return select(
-        c.track_id, c.bucket_ms, (cast(c.engagement_sum, Float) / func.nullif(c.n, 0)).label("engagement")
+        c.track_id, c.bucket_ms, student_engagement(c).label("engagement")
     ).order_by(c.track_id, c.bucket_ms)
 
 
@@ -60,14 +63,21 @@ def student_trends(
 
 @dataclass(frozen=True)
 class LiveView:
-    """What the live card shows: each student's latest state and trend, the class now and its trend,
-    and the last samples (ts, faces_detected), oldest first."""
+    """What the live card shows: each student's latest state and trend, the class over the last
+    window (`now`) and the same window a minute earlier (`minute_ago`), the class's trend, and the
+    last samples (ts, faces_detected), oldest first."""
 
     students: pd.DataFrame
-    concentration: float | None
+    now: ClassFigures
     trend: pd.DataFrame
     student_trends: pd.DataFrame
     samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ts", "faces_detected"]))
+    minute_ago: ClassFigures = field(default_factory=ClassFigures.nobody)
+
+    @property
+    def concentration(self) -> float | None:
+        """Class concentration over the last window (storage/measures.py)."""
+        return self.now.concentration
 
     @property
     def sample_times(self) -> pd.Series:
@@ -101,24 +111,6 @@ def latest_states_select(lesson_id: int, now: datetime, *, viewer: Viewer) -> Se
     )
 
 
-def window_concentration_select(
-    lesson_id: int, since: datetime, until: datetime, *, viewer: Viewer
-) -> Select[Any]:
-    """Class concentration over (since, until]: mean over students of their mean engagement."""
-    per_student = (
-        select(func.avg(Obs.engagement).label("engagement"))
-        .where(
-            Obs.lesson_id == lesson_id,
-            Obs.ts > since,
-            Obs.ts <= until,
-            lesson_visible(viewer, lesson_id),
-        )
-        .group_by(Obs.track_id)
-        .subquery("per_student")
-    )
-    return select(func.avg(per_student.c.engagement))
-
-
 def recent_samples_select(lesson_id: int, since: datetime, until: datetime, *,
                           viewer: Viewer) -> Select[Any]:
     """Each sample in (since, until], oldest first: when, and how many faces it found (0 is data)."""
@@ -128,6 +120,9 @@ def recent_samples_select(lesson_id: int, since: datetime, until: datetime, *,
                lesson_visible(viewer, lesson_id))
         .order_by(SampleRow.ts)
     )
+
+
+MINUTE = timedelta(seconds=60)
 
 
 def live_view(
@@ -142,15 +137,15 @@ def live_view(
     student_trend_s: float = 300.0,
     samples_s: float = 60.0,
 ) -> LiveView:
-    """Students' latest states, concentration over the last window_s, the class's last trend_s and
-    each student's last student_trend_s, in trend_bucket_s buckets, and the last samples_s' samples."""
-    since = now - timedelta(seconds=window_s)
+    """Students' latest states; the class figures over the last window_s before `now` and over the
+    same window a minute earlier; the class's last trend_s and each student's last
+    student_trend_s, in trend_bucket_s buckets; and the last samples_s' samples."""
+    window = timedelta(seconds=window_s)
     with engine.connect() as conn:
         students = read_frame(conn, latest_states_select(lesson_id, now, viewer=viewer))
         students["ts"] = pd.to_datetime(students["ts"], utc=True)
-        concentration = conn.execute(
-            window_concentration_select(lesson_id, since, now, viewer=viewer)
-        ).scalar()
+        figures = class_window(conn, lesson_id, now - window, now, viewer=viewer)
+        earlier = class_window(conn, lesson_id, now - MINUTE - window, now - MINUTE, viewer=viewer)
         trend_since = now - timedelta(seconds=trend_s)
         trend = timeline_frame(
             conn,
@@ -169,10 +164,11 @@ def live_view(
         samples["ts"] = pd.to_datetime(samples["ts"], utc=True)
     return LiveView(
         students=students,
-        concentration=None if concentration is None else float(concentration),
+        now=figures,
         trend=trend,
         student_trends=per_student,
         samples=samples,
+        minute_ago=earlier,
     )
 
 

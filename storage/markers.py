@@ -6,21 +6,24 @@ takes the `viewer` (storage/viewers.py): a lesson they may not see has no marker
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 
 from storage.db import StorageError, write_transaction
 from storage.frames import read_frame
-from storage.report_queries import timeline_frame, timeline_select
-from storage.schema import MARKER_LABEL_MAX, Lesson, LessonMarker, to_epoch_ms
+from storage.measures import class_window
+from storage.schema import MARKER_LABEL_MAX, Lesson, LessonMarker, SampleRow, to_epoch_ms
 from storage.viewers import Viewer, lesson_visible
 
 MARKER_COLUMNS = ("marker_id", "ts", "label")
-CONTEXT_COLUMNS = (*MARKER_COLUMNS, "concentration_before", "concentration_after")
-CONTEXT_WINDOW_S = 300.0  # "the minutes before and after" a marker: 5 min each side
-_CONTEXT_BUCKET_S = 10.0  # the rollup slot: exact and cheap
+CONTEXT_COLUMNS = (
+    *MARKER_COLUMNS, "concentration_before", "concentration_after", "before_s", "after_s", "into_s",
+)  # fmt: skip
+CONTEXT_WINDOW_S = 300.0  # "the minutes before and after" a marker: up to 5 min each side
+_ONE_MS = pd.Timedelta(milliseconds=1)  # the lesson's last sample belongs to the minutes after
 
 
 def clean_label(raw: str | None) -> str:
@@ -80,26 +83,41 @@ def lesson_markers(engine: Engine, lesson_id: int, *, viewer: Viewer) -> pd.Data
 def marker_context(
     engine: Engine, lesson_id: int, *, viewer: Viewer, window_s: float = CONTEXT_WINDOW_S
 ) -> pd.DataFrame:
-    """The lesson's markers with the class concentration in the `window_s` before and after each.
+    """The lesson's markers with the class concentration (storage/measures.py) up to `window_s`
+    before and after each: over [ts - window, ts) and [ts, ts + window), cut at the lesson's start
+    and after its last sample.
 
-    Each figure is the mean of the 10-second class concentrations in [ts - window, ts) and
-    [ts, ts + window), over buckets where some student was seen; NaN where there were none (a
-    marker at the lesson's start has nothing before it).
+    before_s / after_s say how long each side really covered (a 3-minute lesson has no 5 minutes
+    either side), into_s how far into the lesson the marker is; a side with no one counted (a
+    marker at the lesson's start has nothing before it) is NaN.
     """
     markers = lesson_markers(engine, lesson_id, viewer=viewer)
     if markers.empty:
         return pd.DataFrame(columns=list(CONTEXT_COLUMNS))
-    window = pd.Timedelta(seconds=window_s)
-    before, after = [], []
+    window, rows = pd.Timedelta(seconds=window_s), []
     with engine.connect() as conn:
+        started, last = conn.execute(
+            select(Lesson.started_at, select(func.max(SampleRow.ts))
+                   .where(SampleRow.lesson_id == lesson_id).scalar_subquery())
+            .where(Lesson.id == lesson_id)
+        ).one()
+        start = pd.Timestamp(started)
+        last = start if last is None else max(start, pd.Timestamp(last))
         for ts in markers["ts"]:
-            # Only the buckets around this marker: a long lesson's whole timeline is never read.
-            stmt = timeline_select(lesson_id, _CONTEXT_BUCKET_S, viewer=viewer,
-                                   since=(ts - window).to_pydatetime(),
-                                   until=(ts + window).to_pydatetime())
-            timeline = timeline_frame(conn, stmt)
-            starts = timeline["bucket_start"]
-            values = pd.to_numeric(timeline["concentration"], errors="coerce")
-            before.append(values[(starts >= ts - window) & (starts < ts)].mean())
-            after.append(values[(starts >= ts) & (starts < ts + window)].mean())
-    return markers.assign(concentration_before=before, concentration_after=after)
+            since, until = max(start, ts - window), min(last, ts + window)
+            before = class_window(conn, lesson_id, since.to_pydatetime(), ts.to_pydatetime(),
+                                  viewer=viewer)
+            end = until + _ONE_MS if until == last else until  # the last sample is in, once
+            after = class_window(conn, lesson_id, ts.to_pydatetime(), end.to_pydatetime(),
+                                 viewer=viewer)
+            rows.append((
+                _or_nan(before.concentration), _or_nan(after.concentration),
+                max(0.0, (min(ts, last) - since).total_seconds()),
+                max(0.0, (until - ts).total_seconds()), (ts - start).total_seconds(),
+            ))
+    columns = ["concentration_before", "concentration_after", "before_s", "after_s", "into_s"]
+    return markers.assign(**{name: [row[i] for row in rows] for i, name in enumerate(columns)})
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value

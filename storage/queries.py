@@ -1,7 +1,7 @@
 """Reading: aggregation in SQL (Core select()), results as pandas DataFrames with aware-UTC times.
 
 This module holds the lesson lists (every lesson with its summary, a class's earlier lessons) and
-is the one import for every read: one lesson's report lives in storage/report_queries.py, the live
+is the one import for every read (who counts and the class concentration are storage/measures.py's): one lesson's report lives in storage/report_queries.py, the live
 card's reads in storage/live_queries.py, and both are re-exported here. Every read takes the
 `viewer` (storage/viewers.py) and shows only the lessons that viewer may see: to a teacher,
 another teacher's lesson is no lesson at all.
@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Select, case, func, select
+from sqlalchemy import ColumnElement, Engine, Select, func, select
 
+from storage import measures
 from storage.exclusions import is_student
 from storage.frames import ratio, read_frame
 from storage.live_queries import (
@@ -28,8 +29,8 @@ from storage.live_queries import (
     recent_samples_select,
     student_trends,
     student_trends_select,
-    window_concentration_select,
 )
+from storage.measures import ClassFigures
 from storage.report_queries import (
     STUDENT_SUMMARY_COLUMNS,
     lesson_timeline,
@@ -39,6 +40,7 @@ from storage.report_queries import (
     timeline_frame,
     timeline_select,
 )
+from storage.rollups import count_if, rollup_per_student_select
 from storage.schema import Lesson, ObservationRollup, SampleRow
 from storage.viewers import Viewer, visible_lessons
 
@@ -46,25 +48,30 @@ R = ObservationRollup
 
 LESSON_SUMMARY_COLUMNS = (
     "id", "title", "group_name", "started_at", "ended_at", "status", "attention_only",
-    "duration_s", "students_seen", "mean_concentration", "share_attentive",
+    "duration_s", "last_sample_at", "students_seen", "students_camera_off", "mean_concentration",
+    "share_attentive",
 )  # fmt: skip
 
 
 def lesson_stats_select(*conditions: ColumnElement[bool]) -> Select[Any]:
-    """Per-lesson students_seen, mean_concentration and share_attentive, from the rollups.
-
-    mean_concentration is the mean engagement over all observations (absent rows count as 0),
-    i.e. the time-average of the class concentration when every student has a row per sample.
-    """
+    """Per lesson, over the whole lesson (storage/measures.py): students_seen (counted students
+    present at some time), students_camera_off, mean_concentration (the class concentration of the
+    whole lesson: the mean over counted students of their mean engagement) and share_attentive
+    (of the counted students' samples), from the rollups."""
+    c = rollup_per_student_select(None, is_student(R.lesson_id, R.track_id), *conditions).subquery(
+        "per_student"
+    ).c
     return (
         select(
-            R.lesson_id.label("lesson_id"),
-            func.count(func.distinct(case((R.n_absent < R.n, R.track_id)))).label("students_seen"),
-            ratio(func.sum(R.engagement_sum), func.sum(R.n)).label("mean_concentration"),
-            ratio(func.sum(R.n_attentive), func.sum(R.n)).label("share_attentive"),
+            c.lesson_id.label("lesson_id"),
+            count_if(measures.present(c)).label("students_seen"),
+            count_if(measures.camera_off(c)).label("students_camera_off"),
+            func.avg(measures.student_engagement(c)).label("mean_concentration"),
+            ratio(measures.of_counted(c, c.n_attentive), measures.of_counted(c, c.n)).label(
+                "share_attentive"
+            ),
         )
-        .where(is_student(R.lesson_id, R.track_id), *conditions)
-        .group_by(R.lesson_id)
+        .group_by(c.lesson_id)
     )
 
 
@@ -86,7 +93,9 @@ def _lessons_select(*conditions: ColumnElement[bool]) -> Select[Any]:
             Lesson.status,
             Lesson.attention_only,
             func.coalesce(Lesson.ended_at, last_sample).label("last_at"),
+            last_sample.label("last_sample_at"),
             func.coalesce(stats.c.students_seen, 0).label("students_seen"),
+            func.coalesce(stats.c.students_camera_off, 0).label("students_camera_off"),
             stats.c.mean_concentration,
             stats.c.share_attentive,
         )
@@ -101,7 +110,7 @@ def _lessons_frame(engine: Engine, stmt: Select[Any]) -> pd.DataFrame:
     frame = read_frame(engine, stmt)
     if frame.empty:
         return pd.DataFrame(columns=list(LESSON_SUMMARY_COLUMNS))
-    for column in ("started_at", "ended_at", "last_at"):
+    for column in ("started_at", "ended_at", "last_at", "last_sample_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["duration_s"] = (frame["last_at"] - frame["started_at"]).dt.total_seconds().fillna(0.0)
     frame["attention_only"] = frame["attention_only"].astype(bool)
@@ -117,8 +126,9 @@ def lessons_summary(
     until: datetime | None = None,
     status: str | None = None,
 ) -> pd.DataFrame:
-    """The viewer's lessons (newest first) with duration, students seen, mean concentration and
-    share attentive; optionally of one class, started in [since, until), or with one status."""
+    """The viewer's lessons (newest first) with duration, last sample, students seen (and camera
+    off), mean concentration and share attentive; optionally of one class, started in
+    [since, until), or with one status."""
     conditions = [visible_lessons(viewer)]
     if status is not None:
         conditions.append(Lesson.status == status)
@@ -160,6 +170,7 @@ def find_lesson(engine: Engine, lesson_id: int, *, viewer: Viewer) -> dict[str, 
 __all__ = [
     "LESSON_SUMMARY_COLUMNS",
     "STUDENT_SUMMARY_COLUMNS",
+    "ClassFigures",
     "LiveView",
     "Viewer",
     "find_lesson",
@@ -177,5 +188,4 @@ __all__ = [
     "student_trends_select",
     "timeline_frame",
     "timeline_select",
-    "window_concentration_select",
 ]

@@ -1,5 +1,7 @@
 """One lesson's report: its timeline per bucket, its lowest moments, and each student's summary.
 
+Who counts and the class concentration are storage/measures.py's: this module only groups them.
+
 Whole-lesson reads aggregate the 10-second per-student rollups (storage/rollups.py) when the
 bucket is a multiple of 10 s, and the observations themselves otherwise; both give the same
 numbers. Builders named `*_select` return the statement for callers that run it themselves.
@@ -14,15 +16,15 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Engine, Float, Select, case, cast, func, select
 
+from storage import measures
 from storage.exclusions import is_student
 from storage.frames import bucket_width_ms, dominant_expressions, ratio, read_frame
-from storage.records import EXPRESSIONS, AttentionState
-from storage.rollups import LIVE_STATES, count_if, per_student_select
+from storage.records import EXPRESSIONS
+from storage.rollups import LIVE_STATES, per_student_select, rollup_per_student_select
 from storage.schema import Lesson, ObservationRollup, SampleRow
 from storage.viewers import Viewer, lesson_visible
 
 R = ObservationRollup
-_ABSENT = AttentionState.ABSENT.value
 
 STUDENT_SUMMARY_COLUMNS = (
     "track_id", "time_present_s", "mean_engagement", "share_attentive", "share_looking_away",
@@ -39,7 +41,8 @@ def timeline_select(
     until: datetime | None = None,
     from_rows: bool = False,
 ) -> Select[Any]:
-    """Per bucket: concentration, state shares, mean expression probabilities and counts, students.
+    """Per bucket: the class figures (storage/measures.py), and the counted students' state shares,
+    mean expression probabilities and expression counts.
 
     `from_rows=True` aggregates the observations even where rollups could serve (for checks).
     """
@@ -52,21 +55,19 @@ def timeline_select(
         from_rows=from_rows,
     )
     c = per_student.subquery("per_student").c
-    total = func.sum(c.n)
-    n_probabilities = func.sum(c.n_probabilities)
+    total = measures.of_counted(c, c.n)
+    n_probabilities = measures.of_counted(c, c.n_probabilities)
     return (
         select(
             c.bucket_ms,
-            # Mean over students of each student's mean engagement in the bucket (absent = 0).
-            func.avg(cast(c.engagement_sum, Float) / func.nullif(c.n, 0)).label("concentration"),
-            *(ratio(func.sum(c[f"n_{s}"]), total).label(f"share_{s}") for s in LIVE_STATES),
+            *measures.class_columns(c),
+            *(ratio(measures.of_counted(c, c[f"n_{s}"]), total).label(f"share_{s}")
+              for s in LIVE_STATES),
             *(
-                ratio(func.sum(c[f"p_{name}_sum"]), n_probabilities).label(f"p_{name}")
+                ratio(measures.of_counted(c, c[f"p_{name}_sum"]), n_probabilities).label(f"p_{name}")
                 for name in EXPRESSIONS
             ),
-            *(func.sum(c[f"n_{name}"]).label(f"count_{name}") for name in EXPRESSIONS),
-            count_if(c[f"n_{_ABSENT}"] < c.n).label("students_present"),
-            func.count().label("students"),
+            *(measures.of_counted(c, c[f"n_{name}"]).label(f"count_{name}") for name in EXPRESSIONS),
             total.label("observations"),
         )
         .group_by(c.bucket_ms)
@@ -85,7 +86,7 @@ def timeline_frame(source: Engine | Connection, stmt: Select[Any]) -> pd.DataFra
 def lesson_timeline(
     engine: Engine, lesson_id: int, bucket_s: float, *, viewer: Viewer
 ) -> pd.DataFrame:
-    """One lesson per time bucket: concentration (mean of students' mean engagement), shares, expressions."""
+    """One lesson per time bucket: the class figures, state shares and expressions."""
     return timeline_frame(engine, timeline_select(lesson_id, bucket_s, viewer=viewer))
 
 
@@ -116,27 +117,26 @@ def seconds_per_sample(lesson_id: int) -> ColumnElement[Any]:
 
 
 def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
-    """Per-student sums over the lesson (time present, engagement, states, expression counts)."""
-    n = func.sum(R.n)
-    return (
-        select(
-            R.track_id,
-            (cast(n - func.sum(R.n_absent), Float) * seconds_per_sample(lesson_id)).label(
-                "time_present_s"
-            ),
-            ratio(func.sum(R.engagement_sum), n).label("mean_engagement"),
-            *(
-                ratio(func.sum(getattr(R, f"n_{s}")), n).label(f"share_{s}")
-                for s in LIVE_STATES
-            ),
-            ratio(func.sum(R.n_camera_off), n + func.sum(R.n_camera_off)).label("share_camera_off"),
-            *(func.sum(getattr(R, f"n_{name}")).label(f"count_{name}") for name in EXPRESSIONS),
-        )
-        .where(R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id),
-               is_student(R.lesson_id, R.track_id))
-        .group_by(R.track_id)
-        .order_by(R.track_id)
-    )
+    """Per student over the lesson: time present, engagement, state shares and expression counts
+    for a counted student (storage/measures.py); a camera-off track has only its camera-off share."""
+    c = rollup_per_student_select(
+        None, R.lesson_id == lesson_id, lesson_visible(viewer, lesson_id),
+        is_student(R.lesson_id, R.track_id),
+    ).subquery("per_student").c
+
+    def if_counted(value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return case((measures.counted(c), value))
+
+    return select(
+        c.track_id,
+        if_counted(cast(c.n - c.n_absent, Float) * seconds_per_sample(lesson_id)).label(
+            "time_present_s"
+        ),
+        measures.student_engagement(c).label("mean_engagement"),
+        *(if_counted(ratio(c[f"n_{s}"], c.n)).label(f"share_{s}") for s in LIVE_STATES),
+        ratio(c.n_camera_off, c.n + c.n_camera_off).label("share_camera_off"),
+        *(if_counted(c[f"n_{name}"]).label(f"count_{name}") for name in EXPRESSIONS),
+    ).order_by(c.track_id)
 
 
 def student_summary(engine: Engine, lesson_id: int, *, viewer: Viewer) -> pd.DataFrame:

@@ -65,18 +65,20 @@ def bucket_of(t_ms: ColumnElement[Any], bucket_ms: int) -> ColumnElement[Any]:
     return (t_ms // width) * width
 
 
-def raw_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> Select[Any]:
+def raw_per_student_select(bucket_ms: int | None, *conditions: ColumnElement[bool]) -> Select[Any]:
     """Observations summed per (lesson, bucket, student): the columns of SUM_COLUMNS.
 
+    `bucket_ms=None` sums per (lesson, student) over every row the conditions select (a window).
     A camera_off observation (a still picture, not a live student) is counted in `n_camera_off`
     only: `n` and `engagement_sum` cover the live student's samples, so concentration, shares and
     time present never count a profile photo.
     """
     live = Obs.state != _CAMERA_OFF
+    bucket = [] if bucket_ms is None else [bucket_of(Obs.t_ms, bucket_ms)]
     return (
         select(
             Obs.lesson_id.label("lesson_id"),
-            bucket_of(Obs.t_ms, bucket_ms).label("bucket_ms"),
+            *(b.label("bucket_ms") for b in bucket),
             Obs.track_id.label("track_id"),
             count_if(live).label("n"),
             func.sum(case((live, Obs.engagement), else_=0.0)).label("engagement_sum"),
@@ -86,23 +88,27 @@ def raw_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> 
             *(count_if(Obs.expression == name).label(f"n_{name}") for name in EXPRESSIONS),
         )
         .where(*conditions)
-        .group_by(Obs.lesson_id, bucket_of(Obs.t_ms, bucket_ms), Obs.track_id)
+        .group_by(Obs.lesson_id, *bucket, Obs.track_id)
     )
 
 
-def rollup_per_student_select(bucket_ms: int, *conditions: ColumnElement[bool]) -> Select[Any]:
-    """Rollup rows summed per (lesson, bucket, student); bucket_ms must be a multiple of the slot."""
-    if bucket_ms % ROLLUP_SLOT_MS:
+def rollup_per_student_select(bucket_ms: int | None, *conditions: ColumnElement[bool]) -> Select[Any]:
+    """Rollup rows summed per (lesson, bucket, student); bucket_ms must be a multiple of the slot.
+
+    `bucket_ms=None` sums per (lesson, student) over every slot the conditions select.
+    """
+    if bucket_ms is not None and bucket_ms % ROLLUP_SLOT_MS:
         raise ValueError(f"bucket of {bucket_ms} ms is not a multiple of {ROLLUP_SLOT_MS} ms")
+    bucket = [] if bucket_ms is None else [bucket_of(R.slot_ms, bucket_ms)]
     return (
         select(
             R.lesson_id.label("lesson_id"),
-            bucket_of(R.slot_ms, bucket_ms).label("bucket_ms"),
+            *(b.label("bucket_ms") for b in bucket),
             R.track_id.label("track_id"),
             *(func.sum(getattr(R, name)).label(name) for name in SUM_COLUMNS),
         )
         .where(*conditions)
-        .group_by(R.lesson_id, bucket_of(R.slot_ms, bucket_ms), R.track_id)
+        .group_by(R.lesson_id, *bucket, R.track_id)
     )
 
 

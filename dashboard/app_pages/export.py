@@ -32,7 +32,8 @@ def row(kind: str) -> None:
 
 st.subheader("For a spreadsheet")
 st.caption(
-    f"Times in {tz} with their UTC offset; percentages 0-100 and engagement to one decimal; "
+    f"Times in {tz} (date cells in the workbook, with their UTC offset in the CSV files); "
+    "percentages 0-100 and engagement to one decimal; "
     "students named as on screen (Student 1, Student 2, …: anonymous numbers of this lesson only)."
 )
 row(WORKBOOK)

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import downloads, loaders, markers_ui, report, state
+from dashboard import config, downloads, loaders, markers_ui, report, state
 from dashboard.config import DashboardSettings
+from dashboard.live_tiles import count_again_buttons
 from storage.lessons import LessonRunningError, delete_lesson
 from storage.viewers import Viewer
 
@@ -48,7 +49,7 @@ def lessons_table(lessons: pd.DataFrame, tz: str) -> pd.DataFrame:
 
 def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> None:
     tz, level = settings.timezone, settings.alert_level
-    data = report.load_report(settings.db_url, viewer, lesson_id)
+    data = report.load_report(settings.db_url, viewer, lesson_id, config.utc_now())
     if data is None:
         st.warning(f"Lesson {lesson_id} no longer exists.")
         return
@@ -74,7 +75,9 @@ def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> 
     if data.low_moments.empty:
         st.caption(report.NO_LOWS)
     else:
-        st.dataframe(report.low_moments_table(data, tz), hide_index=True, key="lessons_low_moments")
+        lows = report.low_moments_table(data, tz)
+        st.dataframe(lows, hide_index=True, key="lessons_low_moments",
+                     column_config=report.column_config(lows))
     markers_ui.markers_section(settings, viewer, data)
     if data.attention_only:
         st.info("Attention-only lesson: no expressions were inferred or stored.")
@@ -86,7 +89,11 @@ def show_report(settings: DashboardSettings, viewer: Viewer, lesson_id: int) -> 
     st.subheader("Students")
     if data.excluded_words:
         st.caption(data.excluded_words)
-    st.dataframe(report.students_table(data), hide_index=True, key="lessons_students")
+        count_again_buttons(data.excluded, lambda track_id: loaders.count_again(
+            settings.db_url, viewer, lesson_id, track_id), "lessons")
+    table = report.students_table(data)
+    st.dataframe(table, hide_index=True, key="lessons_students",
+                 column_config=report.column_config(table))
     st.subheader("Against this class's earlier lessons")
     if data.previous.empty:
         st.caption("No earlier lesson of this class yet.")

@@ -1,38 +1,31 @@
 """Live lesson: start and stop the engine, and watch the class refresh itself every 2 seconds.
 
 Layout only: the engine is started, stopped and read by dashboard.control, the form is checked by
-dashboard.launch, and the live card's numbers and notices come from dashboard.live_metrics.
+dashboard.launch, the live card's numbers and notices come from dashboard.live_metrics (its figures
+from storage.measures), and the student tiles are dashboard.live_tiles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts, config, control, launch, live_metrics, loaders, marker_chart, state
 from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
+from dashboard.live_tiles import show_tiles
 from dashboard.markers_ui import marker_bar
 from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_before_start
 from engine import processes
 
 REFRESH_S = loaders.LIVE_REFRESH_S
 STARTING_REFRESH_S = 0.5  # while the engine starts: its lesson is shown within half a second
-TILE_COLUMNS = 6
 FINISHED_LESSON = state.FINISHED_LESSON  # the lesson that ended last, for its notice and report
 # The form as the teacher sent it, until its engine announces its lesson: an engine that fails to
 # start (a video it cannot decode, a camera that will not open) gives the form back as typed.
 SENT_FORM = "live_sent_form"
-STATE_BADGE = {
-    "attentive": ":green-badge[attentive]",
-    "looking_away": ":orange-badge[looking away]",
-    "eyes_closed": ":blue-badge[eyes closed]",
-    "absent": ":gray-badge[absent]",
-    "camera_off": ":gray-badge[camera off]",
-}
 NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 OTHER_TEACHERS_ENGINE = (
     "This dashboard is recording another teacher's lesson; you can start one when it ends."
@@ -53,9 +46,8 @@ def show(notice: live_metrics.Notice | None) -> None:
 # --- live card --------------------------------------------------------------------------------
 
 
-def show_metrics(
-    numbers: live_metrics.LiveNumbers, health: live_metrics.Health, rate_hz: float
-) -> None:
+def show_metrics(numbers: live_metrics.LiveNumbers, health: live_metrics.Health,
+                 samples_per_s: float | None, rate_hz: float) -> None:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
     delta = numbers.change_over_minute
     c1.metric(
@@ -65,12 +57,13 @@ def show_metrics(
         help=live_metrics.CONCENTRATION_HELP,
         border=True,
     )
-    c2.metric("Students present", f"{numbers.present} of {numbers.students}", border=True,
-              help="Students in view now, of every student seen in this lesson.")
+    c2.metric("Students present", live_metrics.present_words(numbers), border=True,
+              delta=live_metrics.camera_off_words(numbers), delta_color="off", delta_arrow="off",
+              help=live_metrics.PRESENT_HELP)
     c3.metric(
         "Samples/s",
-        "–" if health.samples_per_s is None else f"{health.samples_per_s:.1f}",
-        help=f"Asked for {rate_hz:g}/s.",
+        "–" if samples_per_s is None else f"{samples_per_s:.1f}",
+        help=f"Asked for {rate_hz:g}/s; counted over the last 20 s of samples.",
         border=True,
     )
     c4.metric(
@@ -80,109 +73,79 @@ def show_metrics(
     )
 
 
-def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: bool,
-               excluded: list[int], on_exclude: Callable[[int], None],
-               away: dict[int, live_metrics.Absence]) -> None:
-    """One tile per student: state, engagement, expression and the last 5 minutes as a sparkline."""
-    st.subheader("Students", help=live_metrics.STATE_HELP)
-    if excluded:
-        st.caption("Not students (left out of this lesson): "
-                   + ", ".join(f"Student {t}" for t in excluded))
-    students = students[~students["track_id"].isin(excluded)] if not students.empty else students
-    if students.empty:
-        st.caption("No student seen yet.")
-        return
-    rows = list(students.itertuples(index=False))
-    for first in range(0, len(rows), TILE_COLUMNS):
-        columns = st.columns(TILE_COLUMNS)
-        for column, row in zip(columns, rows[first : first + TILE_COLUMNS], strict=False):
-            with column.container(border=True):
-                st.markdown(
-                    f"**Student {int(row.track_id)}** {STATE_BADGE.get(row.state, row.state)}"
-                )
-                st.markdown(live_metrics.tile_detail(
-                    row.state, row.engagement, None if attention_only else row.expression,
-                    away.get(int(row.track_id))))
-                values = trends.loc[trends["track_id"] == row.track_id, "engagement"].tolist()
-                if len(values) >= 2:
-                    st.plotly_chart(
-                        charts.student_sparkline(values),
-                        key=f"live_spark_{row.track_id}",
-                        config={"displayModeBar": False, "staticPlot": True},
-                    )
-                if st.button("Not a student", key=f"live_exclude_{row.track_id}", type="tertiary",
-                             help="Your own self-view or a guest: leave this tile out of the lesson."):
-                    on_exclude(int(row.track_id))
-                    st.rerun()  # redraw the tiles without it
-
-
 @st.fragment(run_every=REFRESH_S)
 def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
-    """The live numbers; reruns alone every 2 s and hands back to the page when the lesson ends."""
+    """The live numbers; reruns alone every 2 s and hands back to the page when the lesson ends.
+
+    Before the lesson's first sample it shows only that the engine is starting (or how it stopped).
+    """
     with friendly_errors():
         loaders.settle_dead_engines(db_url)  # a killed engine's lesson reads interrupted at once
-        settings, viewer = state.settings(), state.viewer()
-        now = config.utc_now()
+        viewer, now = state.viewer(), config.utc_now()
         lesson = loaders.load_lesson(db_url, viewer, lesson_id)
         if lesson is None:
             st.warning(f"Lesson {lesson_id} no longer exists.")
             return
         engine = control.engine_for_lesson(Path(data_dir), lesson_id)
-        live = loaders.load_live(db_url, viewer, lesson_id, now)
         summary = loaders.load_lesson_row(db_url, viewer, lesson_id, lesson["started_at"])
-        bucket_s = loaders.LIVE_TREND_BUCKET_S
-        health = live_metrics.engine_health(
-            lesson["status"], summary, live.trend, now, engine, bucket_s
-        )
-        numbers = live_metrics.live_numbers(live, now, settings.alert_level, bucket_s)
-        show(
-            live_metrics.health_notice(health)
-            or live_metrics.rate_notice(
-                live.sample_times, lesson["started_at"], lesson["sample_rate_hz"]
-            )
-        )
-        offer_pick_again(lesson, live.samples, engine, Path(data_dir), FINISHED_LESSON)
-        show(live_metrics.face_limit_notice(
-            live.samples, live.students, live_metrics.face_limit(lesson["settings"])))
-        show_metrics(numbers, health, lesson["sample_rate_hz"])
-        show(
-            live_metrics.alert_notice(
-                numbers.low_streak_s, settings.alert_level, settings.alert_minutes
-            )
-        )
-        marks = marker_bar(db_url, viewer, lesson_id, settings.timezone)  # "Mark this moment"
-        if not live.trend.empty:
-            st.plotly_chart(
-                marker_chart.add_markers(
-                    charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
-                                      started_at=lesson["started_at"]),
-                    marks, settings.timezone,
-                ),
-                key="live_trend_chart",
-            )
-            if not lesson["attention_only"]:
-                st.plotly_chart(
-                    charts.show_last_minutes(
-                        charts.expression_mix_over_time(
-                            live.trend, settings.timezone,
-                            title=charts.live_title("Expression mix", live.trend, lesson["started_at"]),
-                        ),
-                        live.trend,
-                        settings.timezone,
-                        started_at=lesson["started_at"],
-                    ),
-                    key="live_expression_chart",
-                )
-        last_present = loaders.load_last_present(
-            db_url, viewer, lesson_id, now, live_metrics.absent_tracks(live.students))
-        show_tiles(live.students, live.student_trends, bool(lesson["attention_only"]),
-                   loaders.load_excluded(db_url, viewer, lesson_id),
-                   lambda track_id: loaders.mark_not_a_student(db_url, viewer, lesson_id, track_id),
-                   live_metrics.absences(live.students, last_present, now))
+        health = live_metrics.engine_health(lesson["status"], summary, now, engine)
+        if live_metrics.has_first_sample(summary):
+            lesson_figures(db_url, lesson, health, engine, Path(data_dir), now)
+        else:
+            show(live_metrics.health_notice(health))  # starting, or stopped before its first sample
         if live_metrics.card_has_ended(lesson["status"], engine):
             st.session_state[FINISHED_LESSON] = lesson_id
             loaders.clear_caches()
             st.rerun(scope="app")
+
+
+def lesson_figures(db_url: str, lesson: dict, health: live_metrics.Health,
+                   engine: control.EngineStatus | None, data_dir: Path, now: datetime) -> None:
+    """Everything the live card shows once the lesson has its first sample."""
+    settings, viewer, lesson_id = state.settings(), state.viewer(), int(lesson["id"])
+    live = loaders.load_live(db_url, viewer, lesson_id, now)
+    numbers = live_metrics.live_numbers(live, settings.alert_level, loaders.LIVE_TREND_BUCKET_S)
+    show(
+        live_metrics.health_notice(health)
+        or live_metrics.rate_notice(live.sample_times, lesson["started_at"], lesson["sample_rate_hz"])
+    )
+    offer_pick_again(lesson, live.samples, engine, data_dir, FINISHED_LESSON)
+    show(live_metrics.face_limit_notice(
+        live.samples, live.students, live_metrics.face_limit(lesson["settings"])))
+    show_metrics(numbers, health, live_metrics.samples_per_s(live.sample_times, lesson["started_at"]),
+                 lesson["sample_rate_hz"])
+    show(live_metrics.alert_notice(numbers.low_streak_s, settings.alert_level, settings.alert_minutes))
+    marks = marker_bar(db_url, viewer, lesson_id, settings.timezone)  # "Mark this moment"
+    if not live.trend.empty:
+        st.plotly_chart(
+            marker_chart.add_markers(
+                charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
+                                  started_at=lesson["started_at"]),
+                marks, settings.timezone,
+            ),
+            key="live_trend_chart",
+        )
+        if not lesson["attention_only"]:
+            st.plotly_chart(
+                charts.show_last_minutes(
+                    charts.expression_mix_over_time(
+                        live.trend, settings.timezone,
+                        title=charts.live_title("Expression mix", live.trend, lesson["started_at"]),
+                    ),
+                    live.trend,
+                    settings.timezone,
+                    started_at=lesson["started_at"],
+                ),
+                key="live_expression_chart",
+            )
+    last_present = loaders.load_last_present(
+        db_url, viewer, lesson_id, now, live_metrics.absent_tracks(live.students))
+    show_tiles(
+        live.students, live.student_trends, bool(lesson["attention_only"]),
+        loaders.load_excluded(db_url, viewer, lesson_id),
+        lambda track_id: loaders.mark_not_a_student(db_url, viewer, lesson_id, track_id),
+        lambda track_id: loaders.count_again(db_url, viewer, lesson_id, track_id),
+        live_metrics.absences(live.students, last_present, now))
 
 
 @st.fragment(run_every=STARTING_REFRESH_S)

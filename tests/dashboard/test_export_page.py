@@ -54,7 +54,7 @@ def test_page_offers_the_workbook_the_teachers_csvs_the_raw_csv_and_the_report(a
     assert at.selectbox(key="export_lesson").value == seeded_db.lesson
     captions = " ".join(c.value for c in at.caption)
     assert "The raw export is exact and is not converted: times in UTC" in captions
-    assert "Times in UTC with their UTC offset; percentages 0-100" in captions
+    assert "Times in UTC (date cells in the workbook, with their UTC offset in the CSV files)" in captions
 
 
 def test_the_buttons_build_the_files_in_the_teachers_time_zone(app, seeded_db, downloads):

@@ -218,3 +218,21 @@ def test_a_lesson_still_recording_offers_no_delete(app, own_db):
     at = app(own_db.url, "lessons", lessons_selected=lesson_id)
     assert f"Lesson {lesson_id} is still recording; stop it first." in [c.value for c in at.caption]
     assert "Delete lesson" not in [b.label for b in at.button]
+
+
+def test_the_students_table_fits_the_page_with_short_labels_and_full_headers_as_tooltips(
+    app, seeded_db
+):
+    import json
+
+    at = app(seeded_db.url, "lessons", lessons_selected=seeded_db.lesson)
+    shown = next(f for f in at.dataframe if "Most common expression" in f.value.columns)
+    config = json.loads(shown.proto.columns)
+    for name, short in report.SHORT_HEADERS.items():
+        if name in shown.value.columns:
+            assert (config[name]["label"], config[name]["help"]) == (short, name)
+    # Sized to their labels, nine columns stay within a laptop's content column (about 820 px
+    # at 1280 px: measured in Chromium, 7 px a character and 16 px of padding at most).
+    labels = [config.get(c, {}).get("label", c) for c in shown.value.columns]
+    cells = [max(len(str(v)) for v in shown.value[c]) for c in shown.value.columns]
+    assert sum(max(len(label), cell) * 7 + 16 for label, cell in zip(labels, cells, strict=True)) < 820

@@ -8,25 +8,39 @@ import pandas as pd
 import pytest
 
 from dashboard import control, launch, live_metrics
-from storage.queries import LiveView
+from storage.queries import ClassFigures, LiveView
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def trend(*rows: tuple[float, float | None, int, int]) -> pd.DataFrame:
-    """(seconds after T0, concentration, observations, students) per 10 s bucket."""
+def every(gap_s: float, until_s: float, from_s: float = 0.0) -> list[float]:
+    """Sample times (seconds after T0) one gap apart."""
+    times, t = [], from_s
+    while t <= until_s + 1e-9:
+        times.append(round(t, 6))
+        t += gap_s
+    return times
+
+
+def sample_times(seconds: list[float]) -> pd.Series:
+    return pd.Series(pd.to_datetime([T0 + timedelta(seconds=t) for t in seconds], utc=True))
+
+
+def trend(*rows: tuple[float, float | None]) -> pd.DataFrame:
+    """(seconds after T0, concentration) per 10 s bucket."""
     return pd.DataFrame(
         {
             "bucket_start": pd.to_datetime([T0 + timedelta(seconds=r[0]) for r in rows], utc=True),
             "concentration": [r[1] for r in rows],
-            "observations": [r[2] for r in rows],
-            "students": [r[3] for r in rows],
         }
     )
 
 
-def summary(duration_s: float) -> pd.DataFrame:
-    return pd.DataFrame({"started_at": [pd.Timestamp(T0)], "duration_s": [duration_s]})
+def summary(last_sample_s: float | None) -> pd.DataFrame:
+    """A lesson's summary row whose last sample is this long after T0 (None: no sample yet)."""
+    last = pd.NaT if last_sample_s is None else pd.Timestamp(T0 + timedelta(seconds=last_sample_s))
+    return pd.DataFrame({"started_at": [pd.Timestamp(T0)],
+                         "last_sample_at": pd.to_datetime([last], utc=True)})
 
 
 def status(alive: bool, lesson_id: int | None = 7, message: str | None = None):
@@ -36,33 +50,39 @@ def status(alive: bool, lesson_id: int | None = 7, message: str | None = None):
     return control.EngineStatus(handle, alive, lesson_id, message)
 
 
-@pytest.mark.parametrize(
-    ("now_value", "rows", "at_s", "expected"),
-    [
-        (60.0, [(0, 50.0, 10, 1), (60, 60.0, 10, 1)], 70, 10.0),
-        (40.0, [(0, 50.0, 10, 1), (60, 60.0, 10, 1)], 70, -10.0),
-        (60.0, [(30, 50.0, 10, 1)], 70, None),  # no bucket a minute old yet
-        (60.0, [(0, None, 0, 0), (60, 60.0, 10, 1)], 70, None),
-        (None, [(0, 50.0, 10, 1)], 70, None),
-    ],
-)
-def test_change_over_minute_is_now_minus_the_bucket_a_minute_ago(now_value, rows, at_s, expected):
-    got = live_metrics.change_over_minute(now_value, trend(*rows), T0 + timedelta(seconds=at_s))
-    assert got == expected
+def live(now: ClassFigures, minute_ago: ClassFigures, *rows: tuple[float, float | None]) -> LiveView:
+    return LiveView(pd.DataFrame(), now, trend(*rows), pd.DataFrame(), minute_ago=minute_ago)
 
 
 @pytest.mark.parametrize(
-    ("rows", "at_s", "expected"),
+    ("now_value", "minute_ago_value", "expected"),
     [
-        ([(0, 50.0, 160, 8), (10, 50.0, 40, 8)], 15, 2.0),  # the newest bucket is not complete
-        ([(0, 50.0, 160, 8), (10, 50.0, 80, 8)], 20, 1.0),
-        ([(0, 50.0, 0, 0)], 20, None),
-        ([(0, 50.0, 160, 8)], 5, None),
+        (60.0, 50.0, 10.0),
+        (40.0, 50.0, -10.0),
+        (60.0, None, None),  # no one counted a minute ago (or the lesson is not a minute old)
+        (None, 50.0, None),
     ],
 )
-def test_samples_per_s_reads_the_newest_complete_bucket(rows, at_s, expected):
-    got = live_metrics.samples_per_s(trend(*rows), T0 + timedelta(seconds=at_s), 10.0)
-    assert got == expected
+def test_change_over_minute_is_the_same_figure_now_minus_a_minute_ago(
+    now_value, minute_ago_value, expected
+):
+    view = live(ClassFigures(now_value, 1, 1, 0), ClassFigures(minute_ago_value, 1, 1, 0))
+    assert live_metrics.change_over_minute(view) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        ([], None),
+        ([0.0], None),  # the first sample: nothing to count a rate over yet
+        (every(0.5, 4.0), 2.0),  # shown from the second sample on
+        (every(1.0, 60.0), 1.0),
+        (every(0.5, 40.0) + every(2.0, 80.0, 42.0), 0.5),  # the latest 20 s
+    ],
+)
+def test_samples_per_s_is_storage_measures_figure_over_the_latest_20_s(seconds, expected):
+    got = live_metrics.samples_per_s(sample_times(seconds), T0)
+    assert got == (None if expected is None else pytest.approx(expected))
 
 
 @pytest.mark.parametrize(
@@ -75,29 +95,48 @@ def test_samples_per_s_reads_the_newest_complete_bucket(rows, at_s, expected):
     ],
 )
 def test_low_streak_counts_the_run_of_low_buckets_up_to_now(values, expected_s):
-    rows = [(10 * i, float(v), 10, 1) for i, v in enumerate(values)]
+    rows = [(10 * i, float(v)) for i, v in enumerate(values)]
     assert live_metrics.low_streak_s(trend(*rows), 40.0, 10.0) == expected_s
 
 
 @pytest.mark.parametrize(
-    ("duration_s", "at_s", "expected"), [(100.0, 103.5, 3.5), (100.0, 99.0, 0.0), (0.0, 50, None)]
+    ("last_s", "at_s", "expected"), [(100.0, 103.5, 3.5), (100.0, 99.0, 0.0), (0.0, 2.0, 2.0)]
 )
-def test_last_sample_age_is_seconds_since_start_plus_duration(duration_s, at_s, expected):
-    got = live_metrics.last_sample_age_s(summary(duration_s), T0 + timedelta(seconds=at_s))
+def test_last_sample_age_is_seconds_since_the_last_stored_sample(last_s, at_s, expected):
+    got = live_metrics.last_sample_age_s(summary(last_s), T0 + timedelta(seconds=at_s))
     assert got == expected
 
 
-def test_last_sample_age_of_a_lesson_without_a_summary_row_is_unknown():
-    assert live_metrics.last_sample_age_s(summary(1.0).iloc[0:0], T0) is None
+@pytest.mark.parametrize("row", [summary(None), summary(1.0).iloc[0:0]])
+def test_before_the_first_sample_there_is_no_last_sample_and_no_figure(row):
+    assert live_metrics.last_sample_age_s(row, T0) is None
+    assert not live_metrics.has_first_sample(row)
 
 
-def test_live_numbers_count_present_students_and_the_low_streak():
-    students = pd.DataFrame({"state": ["attentive", "absent", "looking_away"]})
-    live = LiveView(students, 35.0, trend((0, 50.0, 10, 3), (60, 30.0, 10, 3)), pd.DataFrame())
-    numbers = live_metrics.live_numbers(live, T0 + timedelta(seconds=70), 40.0, 10.0)
+def test_the_first_sample_is_enough_for_the_card_to_show_its_figures():
+    assert live_metrics.has_first_sample(summary(0.0))
+
+
+def test_live_numbers_are_the_class_figures_of_the_window_and_the_low_streak():
+    view = live(ClassFigures(35.0, 2, 3, 1), ClassFigures(50.0, 3, 3, 0), (0, 50.0), (60, 30.0))
+    numbers = live_metrics.live_numbers(view, 40.0, 10.0)
     assert numbers == live_metrics.LiveNumbers(
-        concentration=35.0, change_over_minute=-15.0, present=2, students=3, low_streak_s=10.0
+        concentration=35.0, change_over_minute=-15.0, present=2, counted=3, camera_off=1,
+        low_streak_s=10.0,
     )
+
+
+@pytest.mark.parametrize(("present", "counted", "camera_off", "words", "apart"), [
+    (7, 7, 1, "7 of 7", "1 camera off"),
+    (6, 8, 0, "6 of 8", None),
+    (0, 0, 2, "0 of 0", "2 camera off"),
+])  # fmt: skip
+def test_students_present_are_of_the_counted_with_camera_off_tiles_apart(
+    present, counted, camera_off, words, apart
+):
+    numbers = live_metrics.LiveNumbers(None, None, present, counted, camera_off, 0.0)
+    assert live_metrics.present_words(numbers) == words
+    assert live_metrics.camera_off_words(numbers) == apart
 
 
 @pytest.mark.parametrize(
@@ -112,9 +151,7 @@ def test_live_numbers_count_present_students_and_the_low_streak():
 def test_engine_health_trusts_our_engine_over_the_stored_status(
     lesson_status, engine, alive, message
 ):
-    health = live_metrics.engine_health(
-        lesson_status, summary(10.0), trend(), T0 + timedelta(seconds=12), engine, 10.0
-    )
+    health = live_metrics.engine_health(lesson_status, summary(10.0), T0 + timedelta(seconds=12), engine)
     assert (health.engine_alive, health.message, health.last_sample_age_s) == (alive, message, 2.0)
 
 
@@ -122,14 +159,14 @@ def test_engine_health_trusts_our_engine_over_the_stored_status(
     ("health", "level", "text"),
     [
         (
-            live_metrics.Health(False, 3.0, 2.0, "boom"),
+            live_metrics.Health(False, 3.0, "boom"),
             "error",
             "The engine has stopped. It said: boom",
         ),
-        (live_metrics.Health(False, 3.0, 2.0, None), "error", "The engine has stopped."),
-        (live_metrics.Health(True, None, None, None), "info", live_metrics.STARTING_TEXT),
+        (live_metrics.Health(False, 3.0, None), "error", "The engine has stopped."),
+        (live_metrics.Health(True, None, None), "info", live_metrics.STARTING_TEXT),
         (
-            live_metrics.Health(True, 31.0, 2.0, None),
+            live_metrics.Health(True, 31.0, None),
             "warning",
             "No frames for 31 s — camera lost, or the video ended?",
         ),
@@ -141,20 +178,7 @@ def test_health_notice_says_what_the_teacher_should_know(health, level, text):
 
 
 def test_a_healthy_engine_gets_no_notice():
-    assert live_metrics.health_notice(live_metrics.Health(True, 1.0, 2.0, None)) is None
-
-
-def every(gap_s: float, until_s: float, from_s: float = 0.0) -> list[float]:
-    """Sample times (seconds after T0) one gap apart."""
-    times, t = [], from_s
-    while t <= until_s + 1e-9:
-        times.append(round(t, 6))
-        t += gap_s
-    return times
-
-
-def sample_times(seconds: list[float]) -> pd.Series:
-    return pd.Series(pd.to_datetime([T0 + timedelta(seconds=t) for t in seconds], utc=True))
+    assert live_metrics.health_notice(live_metrics.Health(True, 1.0, None)) is None
 
 
 @pytest.mark.parametrize(

@@ -160,4 +160,5 @@ def test_the_tiles_help_explains_each_state_the_engagement_and_the_concentration
                   "**camera off**", "**Engagement** 0-100", "**Class concentration**"):
         assert words in help_text
     metric = next(m for m in at.metric if m.label == "Class concentration now")
-    assert "Mean engagement of the students over the last 10 s" in metric.proto.help
+    assert "Mean engagement of the counted students over the last 10 s" in metric.proto.help
+    assert "**Count again**" in help_text

@@ -33,24 +33,27 @@ def test_concentration_now_equals_storage_live_view(app, seeded_db):
     )
     metrics = _metrics(at)
     assert metrics["Class concentration now"] == f"{live.concentration:.0f}"
-    present = int((live.students["state"] != "absent").sum())
-    assert metrics["Students present"] == f"{present} of 8"
+    assert metrics["Students present"] == f"{live.now.present} of {live.now.counted}"
+    assert live.now.counted == 8
     assert metrics["Last sample"] == "1 s ago"
     assert metrics["Samples/s"] == "2.0"
     assert not at.error and not at.warning
 
 
-def test_change_over_the_last_minute_is_now_minus_a_minute_ago(app, seeded_db):
+def test_change_over_the_last_minute_is_the_same_figure_now_minus_a_minute_ago(app, seeded_db):
+    from storage.measures import class_window
+
     at = app(seeded_db.url, "live")
-    live = queries.live_view(
-        open_database(seeded_db.url), seeded_db.running, window_s=10.0, now=AS_OF, viewer=EVERYONE
-    )
-    trend = live.trend
-    minute_ago = trend[trend["bucket_start"] <= AS_OF - timedelta(seconds=60)][
-        "concentration"
-    ].iloc[-1]
+    engine = open_database(seeded_db.url)
+    live = queries.live_view(engine, seeded_db.running, window_s=10.0, now=AS_OF, viewer=EVERYONE)
+    minute = timedelta(seconds=60)
+    with engine.connect() as conn:
+        earlier = class_window(conn, seeded_db.running, AS_OF - minute - timedelta(seconds=10),
+                               AS_OF - minute, viewer=EVERYONE)
+    assert live.minute_ago == earlier
     metric = next(m for m in at.metric if m.label == "Class concentration now")
-    assert metric.delta == f"{live.concentration - minute_ago:+.0f} in the last minute"
+    change = live.concentration - earlier.concentration
+    assert metric.delta == f"{change:+.0f} in the last minute"
 
 
 def test_live_card_draws_trend_expressions_and_a_tile_per_student(app, seeded_db):

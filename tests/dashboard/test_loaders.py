@@ -105,3 +105,44 @@ def test_last_present_is_each_students_last_row_in_view_for_viewers_who_may_see_
     assert other.empty  # another teacher's lesson has no rows for him
     early = loaders.load_last_present(url, EVERYONE, lesson_id, TICK - timedelta(seconds=5), (1,))
     assert early.empty  # nothing in view yet as of then
+
+
+def test_clearing_forgets_the_lessons_reads_and_keeps_every_other_cache(tmp_path):
+    import streamlit as st
+
+    calls = []
+
+    @st.cache_data(ttl=60, max_entries=2)
+    def other_page(x: int) -> int:  # e.g. the photo page's or the webcams' cache
+        calls.append(x)
+        return x
+
+    url = f"sqlite:///{tmp_path / 'clear.db'}"
+    engine = open_database(url)
+    assert loaders.load_lessons(url, EVERYONE).empty
+    create_lesson(engine, LessonSpec("New", "9A", TICK))
+    other_page(1)
+    assert loaders.load_lessons(url, EVERYONE).empty  # cached
+    loaders.clear_caches()
+    other_page(1)
+    assert list(loaders.load_lessons(url, EVERYONE)["title"]) == ["New"]
+    assert calls == [1]  # not cleared: st.cache_data.clear() would have run it again
+
+
+def test_marking_and_counting_again_forget_the_figures_but_not_the_markers(tmp_path):
+    from storage.exclusions import excluded_tracks
+
+    url = f"sqlite:///{tmp_path / 'marks.db'}"
+    engine = open_database(url)
+    lesson_id = create_lesson(engine, LessonSpec("Marks", "9A", TICK))
+    write_samples(engine, lesson_id, [_sample(TICK + timedelta(seconds=s), 70.0) for s in range(3)])
+    assert loaders.load_excluded(url, EVERYONE, lesson_id) == []
+    assert loaders.load_students(url, EVERYONE, lesson_id)["track_id"].tolist() == [1]
+    assert loaders.mark_not_a_student(url, EVERYONE, lesson_id, 1)
+    assert loaders.load_excluded(url, EVERYONE, lesson_id) == [1]
+    assert loaders.load_students(url, EVERYONE, lesson_id).empty
+    assert loaders.count_again(url, EVERYONE, lesson_id, 1)
+    assert excluded_tracks(engine, lesson_id) == []
+    assert loaders.load_students(url, EVERYONE, lesson_id)["track_id"].tolist() == [1]
+    assert loaders.forget_markers not in loaders.FIGURES and loaders.load_markers not in loaders.FIGURES
+    assert not loaders.count_again(url, Viewer.teacher("someone else"), lesson_id, 1)

@@ -87,7 +87,8 @@ def test_the_report_lists_each_marker_with_the_concentration_before_and_after(ap
     before, after = expected["concentration_before"], expected["concentration_after"]
     assert list(table[report.MARKER_BEFORE]) == ["–", f"{before.iloc[1]:.1f}"]  # nothing before 0:00
     assert list(table[report.MARKER_AFTER]) == [f"{v:.1f}" for v in after]
-    assert report.MARKER_BEFORE == "Class concentration, 5 min before"
+    assert report.MARKER_BEFORE == "Class concentration before (up to 5 min)"
+    assert list(table[report.MARKER_SPAN]) == ["0:00 · 5:00", "5:00 · 5:00"]  # what each side covered
     for title in ("Class concentration over the lesson", "Attention states over time",
                   "Expression mix over time"):
         assert _drawn_markers(at, title) == ["start", "quiz"]

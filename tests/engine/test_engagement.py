@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import math
+from datetime import UTC, datetime
 
 import pytest
 
 from engine.attention import AttentionSettings, FaceFeatures
 from engine.engagement import StudentAttention, class_concentration, instant_engagement
-from storage.records import AttentionState
+from storage.measures import class_figures
+from storage.records import AttentionState, Observation
 
 SETTINGS = AttentionSettings()
+TS = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ATTENTIVE, AWAY, CLOSED, ABSENT = (
     AttentionState.ATTENTIVE,
     AttentionState.LOOKING_AWAY,
@@ -152,24 +154,31 @@ def test_returning_with_closed_eyes_is_not_read_as_long_closure() -> None:
     assert run(rows)[-1][0] is ATTENTIVE
 
 
+def _seen(track_id: int, state: AttentionState, engagement: float) -> Observation:
+    return Observation(ts=TS, track_id=track_id, state=state, engagement=engagement)
+
+
 @pytest.mark.parametrize(
-    ("students", "now_s", "expected"),
+    ("observations", "expected"),
     [
-        ({}, 0.0, None),
-        ({1: (80.0, None)}, 10.0, 80.0),
-        ({1: (80.0, None), 2: (40.0, None)}, 10.0, 60.0),
-        ({1: (80.0, None), 2: (40.0, 8.0)}, 10.0, 60.0),  # absent 2 s: within grace, value counts
-        ({1: (80.0, None), 2: (40.0, 5.0)}, 10.0, 40.0),  # absent 5 s: grace over, counts 0
-        ({1: (80.0, 0.0), 2: (40.0, 1.0)}, 10.0, 0.0),
+        ([], None),
+        ([_seen(1, ATTENTIVE, 80.0)], 80.0),
+        ([_seen(1, ATTENTIVE, 80.0), _seen(2, AWAY, 40.0)], 60.0),
+        # absent: the engagement stored for them counts (held, then falling to 0 after the grace)
+        ([_seen(1, ATTENTIVE, 80.0), _seen(2, ABSENT, 40.0)], 60.0),
+        ([_seen(1, ATTENTIVE, 80.0), _seen(2, ABSENT, 0.0)], 40.0),
+        # a still picture is not a student: left out, not counted as 0
+        ([_seen(1, ATTENTIVE, 80.0), _seen(3, AttentionState.CAMERA_OFF, 0.0)], 80.0),
+        ([_seen(3, AttentionState.CAMERA_OFF, 0.0)], None),
     ],
 )
-def test_class_concentration_counts_long_absent_students_as_zero(
-    students: dict[int, tuple[float, float | None]], now_s: float, expected: float | None
+def test_class_concentration_of_a_sample_is_the_mean_over_its_live_students(
+    observations: list[Observation], expected: float | None
 ) -> None:
-    got = class_concentration(students, now_s, SETTINGS)
-    assert got == (None if expected is None else pytest.approx(expected))
+    assert class_concentration(observations) == (None if expected is None else pytest.approx(expected))
 
 
-def test_class_concentration_rejects_nan_engagement() -> None:
-    with pytest.raises(ValueError, match="NaN"):
-        class_concentration({1: (math.nan, None)}, 0.0, SETTINGS)
+def test_class_concentration_is_storage_measures_rule_over_one_sample() -> None:
+    sample = [_seen(1, ATTENTIVE, 73.0), _seen(2, ABSENT, 12.5), _seen(3, AttentionState.CAMERA_OFF, 0.0)]
+    figures = class_figures((o.track_id, o.state.value, o.engagement) for o in sample)
+    assert class_concentration(sample) == figures.concentration

@@ -203,12 +203,17 @@ def epoch_ms(times: pd.Series) -> pd.Series:
 
 
 def mean_concentration(obs: pd.DataFrame, bucket_start: pd.Series, students: set[int]) -> np.ndarray:
-    """Per bucket: mean over the given students of their mean engagement (camera_off rows apart)."""
+    """Per bucket: mean over the given students counted there (a live camera for at least half
+    their samples) of their mean engagement over their live samples."""
     starts = epoch_ms(bucket_start).to_numpy()
-    rows = obs[obs["track_id"].isin(students) & (obs["state"] != "camera_off")].copy()
+    rows = obs[obs["track_id"].isin(students)].copy()
     rows["bucket"] = starts[np.searchsorted(starts, rows["t_ms"].to_numpy(), side="right") - 1]
-    per_student = rows.groupby(["bucket", "track_id"])["engagement"].mean()
-    return per_student.groupby("bucket").mean().reindex(starts).to_numpy()
+    rows["live"] = rows["state"] != "camera_off"
+    per_student = rows.groupby(["bucket", "track_id"]).agg(
+        live=("live", "sum"), still=("live", lambda live: (~live).sum()))
+    live_rows = rows[rows["live"]].groupby(["bucket", "track_id"])["engagement"].mean()
+    counted = per_student[(per_student["live"] > 0) & (per_student["live"] >= per_student["still"])]
+    return live_rows.loc[counted.index].groupby("bucket").mean().reindex(starts).to_numpy()
 
 
 def test_a_track_marked_not_a_student_leaves_the_lesson_aggregates(lesson, tmp_path):
@@ -238,7 +243,7 @@ def test_a_track_marked_not_a_student_leaves_the_lesson_aggregates(lesson, tmp_p
     talker_rows = obs[obs["track_id"] == talker]
     assert timeline["observations"].sum() == timeline_before["observations"].sum() - (
         talker_rows["state"] != "camera_off").sum()
-    assert (timeline["students"] == timeline_before["students"] - 1).all()  # talker in every bucket
+    assert (timeline["students_counted"] == timeline_before["students_counted"] - 1).all()  # talker in every bucket
     everyone = mean_concentration(obs, timeline_before["bucket_start"], tracks)
     assert timeline_before["concentration"].to_numpy() == pytest.approx(everyone)
     others = mean_concentration(obs, timeline["bucket_start"], tracks - {talker})

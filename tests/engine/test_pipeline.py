@@ -115,12 +115,16 @@ def test_attention_only_stores_no_probabilities_and_refuses_a_classifier():
     assert sample.observations[0].expression is None
 
 
-def test_class_concentration_drops_when_a_student_stays_away_past_the_grace_period():
+def test_class_concentration_is_the_samples_stored_engagement_falling_while_a_student_is_away():
     pipe = LessonPipeline(ScriptedFinder(two_students_b_leaves_between_3_and_12_s), None,
                           EngineSettings(attention_only=True))
-    conc = {round(f.t_s, 1): pipe.process(f).class_concentration for f in frames(12)}
+    results = {round(f.t_s, 1): pipe.process(f) for f in frames(12)}
+    for result in results.values():  # storage.measures' rule over the sample it stores
+        stored = [o.engagement for o in result.sample.observations]
+        assert result.class_concentration == pytest.approx(sum(stored) / len(stored))
+    conc = {t: r.class_concentration for t, r in results.items()}
     assert conc[2.5] == pytest.approx(100.0)
-    assert conc[11.5] < 75.0  # B has been away 8.5 s (> 5 s grace) and counts as 0
+    assert conc[11.5] < conc[8.5] < conc[5.5] <= 100.0  # B away: their engagement falls toward 0
 
 
 def test_a_turned_head_is_looking_away_with_lower_engagement():
@@ -181,14 +185,15 @@ def test_run_lesson_reports_its_last_samples_time_and_takes_frames_already_begun
     assert outcome.last_ts == START + timedelta(seconds=2.5)
 
 
-@pytest.mark.parametrize(("gaps_s", "expected_hz"), [
-    ([0.5] * 39, None),  # 19.5 s: not a whole window yet
-    ([0.5] * 40, 2.0),  # keeping up with 2 Hz
-    ([0.5] * 100, 2.0),
-    ([5 / 3] * 30, 0.6),  # a machine that manages one sample every 1.67 s
-    ([0.5] * 60 + [2.0] * 10, 0.5),  # only the last 20 s count
+@pytest.mark.parametrize(("gaps_s", "expected_hz", "shown_hz"), [
+    ([], None, 0.0),  # one sample: no rate yet
+    ([0.5] * 39, None, 2.0),  # 19.5 s: shown, but not a whole window to judge by yet
+    ([0.5] * 40, 2.0, 2.0),  # keeping up with 2 Hz
+    ([0.5] * 100, 2.0, 2.0),
+    ([5 / 3] * 30, 0.6, 0.6),  # a machine that manages one sample every 1.67 s
+    ([0.5] * 60 + [2.0] * 10, 0.5, 0.5),  # only the last 20 s count
 ])
-def test_the_achieved_rate_is_counted_over_the_last_20_s_of_samples(gaps_s, expected_hz):
+def test_the_achieved_rate_is_counted_over_the_last_20_s_of_samples(gaps_s, expected_hz, shown_hz):
     stats = RunStats()
     t = START
     stats.record(t)
@@ -196,13 +201,14 @@ def test_the_achieved_rate_is_counted_over_the_last_20_s_of_samples(gaps_s, expe
         t += timedelta(seconds=gap)
         stats.record(t)
     assert stats.recent_rate_hz == (None if expected_hz is None else pytest.approx(expected_hz))
+    assert stats.samples_per_s == pytest.approx(shown_hz)  # the status line: the dashboard's figure
 
 
 @pytest.mark.parametrize(("achieved", "lines"), [
     ([None, 2.0, 1.9, 1.7], [None, None, None, None]),
-    ([1.5, 1.2, 1.7, 1.85], ["this computer manages 1.5 samples/s of the 2 asked; lower the rate or the face limit",
-                             None, None, "back to 1.9 samples/s of the 2 asked"]),  # once each way
-    ([1.5, None, 1.5], ["this computer manages 1.5 samples/s of the 2 asked; lower the rate or the face limit",
+    ([1.5, 1.2, 1.7, 1.85], ["This computer manages 1.5 samples/s of the 2 asked: lower the rate or the face limit.",
+                             None, None, "Back to 1.9 samples/s of the 2 asked."]),  # once each way
+    ([1.5, None, 1.5], ["This computer manages 1.5 samples/s of the 2 asked: lower the rate or the face limit.",
                         None, None]),
 ])
 def test_falling_behind_the_asked_rate_is_said_once_and_so_is_catching_up(achieved, lines):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -46,8 +46,17 @@ def test_each_formatter_writes_the_value_as_the_app_shows_it(formatter, value, e
     (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "2026-10-25T02:30:00+01:00"),
     (datetime(2026, 12, 1, 8, 5, 0, 250_000, tzinfo=UTC), "2026-12-01T09:05:00+01:00"),
 ])  # fmt: skip
-def test_times_are_local_with_the_offset_of_that_moment(utc, local):
-    assert fmt.local_time("Europe/Paris")(pd.Timestamp(utc)) == local
+def test_times_are_local_with_the_offset_of_that_moment_to_the_second(utc, local):
+    shown = fmt.local_time("Europe/Paris")(pd.Timestamp(utc))
+    assert isinstance(shown, datetime) and shown.isoformat() == local
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (0.0, timedelta(0)), (15.4, timedelta(seconds=15)), (3725.6, timedelta(hours=1, minutes=2, seconds=6)),
+    (None, None), (math.nan, None),
+])  # fmt: skip
+def test_time_into_the_lesson_is_a_whole_second_duration(seconds, expected):
+    assert fmt.into_lesson(seconds) == expected
 
 
 def test_an_unknown_time_zone_is_one_clear_line():
@@ -93,51 +102,61 @@ def test_an_attention_only_lesson_has_no_expression_columns():
     timeline = [c.name for c in fmt.timeline_columns("UTC", 60, attention_only=True)]
     assert "Most common expression" not in students and students[-1] == "Camera off (%)"
     assert timeline == [
-        "Time (UTC)", "Class concentration", "Students present", "Attentive (%)",
-        "Looking away (%)", "Eyes closed (%)", "Absent (%)",
+        "Time (UTC)", "Class concentration", "Students present", "Students counted", "Camera off",
+        "Attentive (%)", "Looking away (%)", "Eyes closed (%)", "Absent (%)",
     ]  # fmt: skip
 
 
 def test_the_timeline_has_the_expression_mix_as_percentages():
     frame = pd.DataFrame({
         "bucket_start": [pd.Timestamp("2026-12-01T08:05:00Z")],
-        "concentration": [55.55], "students_present": [3],
+        "concentration": [55.55], "students_present": [3], "students_counted": [4],
+        "students_camera_off": [1],
         "share_attentive": [0.5], "share_looking_away": [0.25], "share_eyes_closed": [0.125],
         "share_absent": [0.125], "dominant_expression": ["neutral"],
         **{f"p_{name}": [0.1] for name in ("angry", "disgust", "fear", "happy", "sad", "surprise")},
         "p_neutral": [0.4],
     })  # fmt: skip
     row = fmt.teacher_frame(frame, fmt.timeline_columns("Europe/Paris", 60, attention_only=False))
-    assert row.iloc[0].to_dict() == {
-        "Time (Europe/Paris)": "2026-12-01T09:05:00+01:00", "Class concentration": 55.6,
-        "Students present": 3, "Attentive (%)": 50.0, "Looking away (%)": 25.0,
+    values = row.iloc[0].to_dict()
+    assert values.pop("Time (Europe/Paris)").isoformat() == "2026-12-01T09:05:00+01:00"
+    assert values == {
+        "Class concentration": 55.6, "Students present": 3, "Students counted": 4,
+        "Camera off": 1, "Attentive (%)": 50.0, "Looking away (%)": 25.0,
         "Eyes closed (%)": 12.5, "Absent (%)": 12.5, "Most common expression": "neutral",
         "Angry (%)": 10.0, "Disgust (%)": 10.0, "Fear (%)": 10.0, "Happy (%)": 10.0,
         "Sad (%)": 10.0, "Surprise (%)": 10.0, "Neutral (%)": 40.0,
     }  # fmt: skip
 
 
-def test_markers_carry_the_concentration_either_side():
+def test_markers_carry_the_time_into_the_lesson_and_the_concentration_either_side():
     frame = pd.DataFrame({
         "marker_id": [7, 8], "ts": [pd.Timestamp("2026-12-01T08:10:00Z"), pd.Timestamp("2026-12-01T08:00:00Z")],
         "label": ["quiz", "start"], "concentration_before": [61.26, math.nan],
-        "concentration_after": [40.04, 55.0],
+        "concentration_after": [40.04, 55.0], "before_s": [300.0, 0.0], "after_s": [126.0, 300.0],
+        "into_s": [600.0, 0.0],
     })  # fmt: skip
     table = fmt.teacher_frame(frame, fmt.marker_columns("Europe/Paris"))
+    times = [t.isoformat() for t in table.pop("Time (Europe/Paris)")]
+    assert times == ["2026-12-01T09:10:00+01:00", "2026-12-01T09:00:00+01:00"]
     assert table.to_dict("records") == [
-        {"Time (Europe/Paris)": "2026-12-01T09:10:00+01:00", "Label": "quiz",
-         "Concentration 5 min before": 61.3, "Concentration 5 min after": 40.0},
-        {"Time (Europe/Paris)": "2026-12-01T09:00:00+01:00", "Label": "start",
-         "Concentration 5 min before": None, "Concentration 5 min after": 55.0},
+        {"Into the lesson": timedelta(minutes=10), "Label": "quiz",
+         "Concentration before (up to 5 min)": 61.3, "Concentration after (up to 5 min)": 40.0,
+         "Minutes before": 5.0, "Minutes after": 2.1},
+        {"Into the lesson": timedelta(0), "Label": "start",
+         "Concentration before (up to 5 min)": None, "Concentration after (up to 5 min)": 55.0,
+         "Minutes before": 0.0, "Minutes after": 5.0},
     ]  # fmt: skip
 
 
 def test_an_empty_frame_gives_the_headers_and_no_rows():
     empty = pd.DataFrame(columns=["marker_id", "ts", "label", "concentration_before",
-                                  "concentration_after"])  # fmt: skip
+                                  "concentration_after", "before_s", "after_s", "into_s"])  # fmt: skip
     table = fmt.teacher_frame(empty, fmt.marker_columns("UTC"))
-    assert table.empty and list(table.columns)[1:] == ["Label", "Concentration 5 min before",
-                                                       "Concentration 5 min after"]  # fmt: skip
+    assert table.empty and list(table.columns)[1:] == [
+        "Into the lesson", "Label", "Concentration before (up to 5 min)",
+        "Concentration after (up to 5 min)", "Minutes before", "Minutes after",
+    ]  # fmt: skip
 
 
 def test_a_frame_without_a_source_column_is_refused_by_name():

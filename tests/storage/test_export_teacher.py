@@ -47,11 +47,25 @@ def test_markers_are_exported_with_the_concentration_before_and_after(engine, le
     exclude_track(engine, lesson, 9, T0)
     rows = _rows("".join(export.iter_csv(engine, lesson, "markers", viewer=EVERYONE, timezone=PARIS)))
     assert rows == [
-        {"Time (Europe/Paris)": "2025-03-03T10:00:00+01:00", "Label": "start",
-         "Concentration 5 min before": "", "Concentration 5 min after": "50.0"},
-        {"Time (Europe/Paris)": "2025-03-03T10:05:00+01:00", "Label": "group work",
-         "Concentration 5 min before": "50.0", "Concentration 5 min after": "30.0"},
+        {"Time (Europe/Paris)": "2025-03-03T10:00:00+01:00", "Into the lesson": "0:00:00",
+         "Label": "start", "Concentration before (up to 5 min)": "",
+         "Concentration after (up to 5 min)": "50.0", "Minutes before": "0.0", "Minutes after": "5.0"},
+        {"Time (Europe/Paris)": "2025-03-03T10:05:00+01:00", "Into the lesson": "0:05:00",
+         "Label": "group work", "Concentration before (up to 5 min)": "50.0",
+         "Concentration after (up to 5 min)": "30.0", "Minutes before": "5.0",
+         "Minutes after": "5.0"},  # to the last sample, 4:59 after: 5.0 to one decimal
     ]  # fmt: skip
+
+
+def test_a_marker_near_the_end_of_a_short_lesson_says_how_little_it_compares(engine):
+    lesson_id = create_lesson(engine, LessonSpec("Short", "7A", T0, sample_rate_hz=1.0))
+    write_samples(engine, lesson_id, [make_sample(s, {1: (A.ATTENTIVE, 90.0 if s < 120 else 30.0)})
+                                      for s in range(180)])  # three minutes  # fmt: skip
+    add_marker(engine, lesson_id, T0 + timedelta(minutes=2), "quiz", viewer=EVERYONE, created_at=T0)
+    (row,) = _rows("".join(export.iter_csv(engine, lesson_id, "markers", viewer=EVERYONE)))
+    assert (row["Concentration before (up to 5 min)"], row["Concentration after (up to 5 min)"]) == (
+        "90.0", "30.0")
+    assert (row["Minutes before"], row["Minutes after"]) == ("2.0", "1.0")  # not 5 min either side
 
 
 def test_a_track_marked_not_a_student_is_left_out_of_the_teachers_tables(engine, lesson):
@@ -97,15 +111,28 @@ def test_the_workbook_has_a_readme_and_one_sheet_per_teacher_table(engine, lesso
     assert readme["Not students"].endswith("Student 9.")
     assert readme["Raw data"].startswith("The raw observations")
     assert readme["Generated"] == "2025-03-03T11:00:00+01:00"
-    assert readme["Concentration 5 min before"].startswith("Mean class concentration")
+    assert readme["Concentration before (up to 5 min)"].startswith("Class concentration over")
     students = list(book["Students"].iter_rows(values_only=True))
     assert students[0][:4] == ("Student", "Time present (min)", "Mean engagement", "Attentive (%)")
     assert students[1][:4] == ("Student 1", 10.0, 60.0, 100.0)  # numbers, not text
     markers = list(book["Markers"].iter_rows(values_only=True))
-    assert markers[1] == ("2025-03-03T10:05:00+01:00", "quiz", 50.0, 30.0)
+    assert markers[1] == (datetime(2025, 3, 3, 10, 5), timedelta(minutes=5), "quiz", 50.0, 30.0,
+                          5.0, 5.0)  # a date cell of Paris wall-clock time, a duration
     timeline = list(book["Timeline"].iter_rows(values_only=True))
     assert timeline[0][0] == "Time (Europe/Paris)" and len(timeline) == 11
+    assert timeline[1][0] == datetime(2025, 3, 3, 10, 0)
     book.close()
+
+
+def test_workbook_times_are_date_cells_and_durations_are_durations(engine, lesson, tmp_path):
+    add_marker(engine, lesson, T0 + timedelta(minutes=5), "quiz", viewer=EVERYONE, created_at=T0)
+    out = tmp_path / "lesson.xlsx"
+    export.write_export(engine, lesson, "workbook", out, viewer=EVERYONE, timezone=PARIS)
+    book = load_workbook(out)
+    when, into = book["Markers"]["A2"], book["Markers"]["B2"]
+    assert (when.is_date, when.number_format) == (True, export.DATE_FORMAT)
+    assert (into.value, into.number_format) == (timedelta(minutes=5), export.DURATION_FORMAT)
+    assert book["Timeline"]["A2"].is_date and book["Timeline"]["A1"].value == "Time (Europe/Paris)"
 
 
 def test_the_workbook_of_another_teachers_lesson_is_no_such_lesson(engine, lesson, tmp_path):
@@ -124,7 +151,7 @@ def test_typed_text_stays_text_in_the_workbook(engine, tmp_path):
     export.write_export(engine, lesson_id, "workbook", out, viewer=EVERYONE)
     book = load_workbook(out)
     title = next(row[1] for row in book["README"].iter_rows() if row[0].value == "Lesson")
-    label = book["Markers"]["B2"]
+    label = book["Markers"]["C2"]
     assert (title.value, title.data_type) == ("=1+1", "s")
     assert (label.value, label.data_type) == ('=HYPERLINK("http://example.org")', "s")
 
@@ -151,7 +178,7 @@ def test_the_export_command_writes_the_workbook_in_the_chosen_zone(db_url, tmp_p
                   "--out", str(out))  # fmt: skip
     assert (result.exit_code, result.output.strip()) == (0, f"wrote 3 rows to {out}")
     book = load_workbook(out, read_only=True)
-    assert next(book["Timeline"].iter_rows(min_row=2, values_only=True))[0] == "2025-03-03T10:00:00+01:00"
+    assert next(book["Timeline"].iter_rows(min_row=2, values_only=True))[0] == datetime(2025, 3, 3, 10, 0)
     book.close()
 
 

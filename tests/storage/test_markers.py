@@ -88,4 +88,30 @@ def test_each_marker_lists_the_class_concentration_before_and_after_it(engine) -
     assert math.isnan(start.concentration_before) and start.concentration_after == pytest.approx(80.0)
     assert quiz.concentration_before == pytest.approx(80.0)
     assert quiz.concentration_after == pytest.approx(30.0)
+    assert (start.before_s, start.after_s, start.into_s) == (0.0, 120.0, 0.0)
+    assert (quiz.before_s, quiz.after_s, quiz.into_s) == (120.0, 120.0, 360.0)
     assert list(frame.columns) == list(CONTEXT_COLUMNS)
+
+
+@pytest.mark.parametrize(("at_s", "before_s", "after_s"), [
+    (0, 0.0, 170.0),  # at the start: nothing before, the lesson's 2:50 after (its last sample)
+    (60, 60.0, 110.0),
+    (170, 170.0, 0.0),  # on the last sample
+    (175, 170.0, 0.0),  # marked after the last stored sample
+])  # fmt: skip
+def test_a_markers_window_is_cut_at_the_lesson_and_says_what_it_covered(engine, at_s, before_s, after_s):
+    lesson_id = create_lesson(engine, LessonSpec("Short", "7A", T0, sample_rate_hz=1.0))
+    write_samples(engine, lesson_id, [
+        make_sample(s, {1: (AttentionState.ATTENTIVE, float(s % 50))}) for s in range(171)])
+    add_marker(engine, lesson_id, T0 + timedelta(seconds=at_s), "", viewer=EVERYONE, created_at=T0)
+    (row,) = marker_context(engine, lesson_id, viewer=EVERYONE).itertuples(index=False)
+    assert (row.before_s, row.after_s, row.into_s) == (before_s, after_s, float(at_s))
+    values = {s: float(s % 50) for s in range(171)}
+    before = [v for s, v in values.items() if s < at_s]
+    after = [v for s, v in values.items() if s >= at_s]
+    assert _same(row.concentration_before, sum(before) / len(before) if before else math.nan)
+    assert _same(row.concentration_after, sum(after) / len(after) if after else math.nan)
+
+
+def _same(got: float, want: float) -> bool:
+    return math.isnan(got) if math.isnan(want) else got == pytest.approx(want)

@@ -54,7 +54,8 @@ def test_timeline_concentration_is_mean_of_students_means_with_absent_as_zero(
         first["share_absent"],
     ) == pytest.approx((0.5, 0.5, 0.0))
     assert (last["share_attentive"], last["share_absent"]) == pytest.approx((0.5, 0.5))
-    assert (first["students_present"], last["students_present"], last["students"]) == (2, 1, 2)
+    assert (first["students_present"], last["students_present"], last["students_counted"]) == (2, 1, 2)
+    assert (first["students_camera_off"], last["students_camera_off"]) == (0, 0)
     assert first["p_happy"] == pytest.approx(0.4) and first["p_sad"] == pytest.approx(0.1)
     assert first["count_happy"] == 2 * bucket_s and first["dominant_expression"] == "happy"
 
