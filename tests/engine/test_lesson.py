@@ -10,6 +10,7 @@ import pytest
 from engine.lesson import _sample_handler, first_line, lesson_end
 from engine.pipeline import PaceCheck, RunOutcome, RunStats
 from engine.protocol import EventWriter, RateRecovered, RateShortfall, read_events
+from storage.measures import caught_up_words, shortfall_words
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -37,8 +38,7 @@ def test_the_rate_falling_behind_and_catching_up_are_events_and_lines(tmp_path):
         stats.record(ts)
         handler(None, stats)
     assert read_events(events) == [RateShortfall(0.5, 2.0), RateRecovered(1.8, 2.0)]  # back at 90 %
-    assert said == ["this computer manages 0.5 samples/s of the 2 asked; lower the rate or the face limit",
-                    "back to 1.8 samples/s of the 2 asked"]  # fmt: skip
+    assert said == [shortfall_words(0.5, 2.0), caught_up_words(1.8, 2.0)]  # the teacher's own sentences
 
 
 def test_a_file_analysed_as_fast_as_possible_has_no_rate_events(tmp_path):
