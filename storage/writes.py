@@ -2,6 +2,11 @@
 
 The columns come from `storage/columns.py`'s spec; `storage.recorder.Recorder` calls
 `write_samples` on its own thread, retrying what the database could not take yet.
+
+Every insert is insert-or-ignore on the rows' keys (samples: lesson, stream, t_ms; observations:
+lesson, track, t_ms), so writing a batch that is already stored stores nothing twice: the
+engine's retry after a COMMIT the server made but the client never heard of, and a student's
+page sending a batch again. The rollups are recomputed from the observations, so they stay exact.
 """
 
 from __future__ import annotations
@@ -11,7 +16,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, column, insert, table
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Insert,
+    Table,
+    TableClause,
+    column,
+    select,
+    table,
+)
+from sqlalchemy import func as sql_func
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.columns import (
     FACE_ROWS,
@@ -19,7 +36,7 @@ from storage.columns import (
     SAMPLE_INSERT_COLUMNS,
     SAMPLE_ROWS,
 )
-from storage.db import write_transaction
+from storage.db import StorageError, write_transaction
 from storage.records import Sample
 from storage.rollups import refresh_rollups
 from storage.schema import ObservationRow, SampleRow, to_epoch_ms
@@ -37,6 +54,25 @@ class _ObservationInsert:
 
 
 _T_MS = OBSERVATION_COLUMNS.index("t_ms")
+# Any 32-bit constant: with a lesson id, the PostgreSQL advisory lock that orders rollup refreshes.
+_PG_ROLLUP_LOCK = 0x43505231
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What one write added: samples and observations new to the database (the rest were there)."""
+
+    samples: int
+    observations: int
+
+
+def insert_or_ignore(dialect: Dialect, target: Table | TableClause) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING for SQLite or PostgreSQL: a row whose key is stored is skipped."""
+    if dialect.name == "sqlite":
+        return sqlite.insert(target).on_conflict_do_nothing()
+    if dialect.name == "postgresql":
+        return postgresql.insert(target).on_conflict_do_nothing()
+    raise StorageError(f"ClassPulse writes to SQLite or PostgreSQL, not {dialect.name}")
 
 
 def _identity(value: Any) -> Any:
@@ -57,7 +93,7 @@ def _observation_insert(dialect: Dialect) -> _ObservationInsert | None:
     if dialect.name != "sqlite":
         return None
     in_row_order = table(ObservationRow.__tablename__, *(column(n) for n in OBSERVATION_COLUMNS))
-    compiled = insert(in_row_order).compile(dialect=dialect)
+    compiled = insert_or_ignore(dialect, in_row_order).compile(dialect=dialect)
     if not compiled.positional or tuple(compiled.positiontup or ()) != OBSERVATION_COLUMNS:
         raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
     ts_type = ObservationRow.__table__.c.ts.type
@@ -100,25 +136,46 @@ def sample_rows(
 
 
 def write_samples(engine: Engine, lesson_id: int, samples: Sequence[Sample]) -> int:
-    """Write samples and their observations in one transaction; return the observation count.
+    """Write samples and their observations in one transaction; return the batch's observation count.
 
-    Samples go through `insert(SampleRow)`; observations through `_observation_insert`.
+    Rows already stored (an earlier attempt whose COMMIT went through) are skipped, so after the
+    call every observation of the batch is stored exactly once, whoever stored it.
     """
-    plan = _observation_insert(engine.dialect)
+    with write_transaction(engine) as conn:
+        insert_samples(conn, lesson_id, samples)
+    return sum(len(sample.observations) for sample in samples)
+
+
+def insert_samples(conn: Connection, lesson_id: int, samples: Sequence[Sample]) -> Stored:
+    """Insert-or-ignore samples and their observations, and refresh the rollups they touch, in the
+    caller's write transaction; what was new.
+
+    Samples go through a Core insert returning the new rows; observations through
+    `_observation_insert` on SQLite (its count from the cursor), elsewhere a Core insert returning
+    their ids (PostgreSQL gives no row count for a batched insert).
+    """
+    plan = _observation_insert(conn.dialect)
     sample_dicts, obs_rows = sample_rows(
         lesson_id, samples, plan.ts_bind if plan is not None else _identity
     )
-    with write_transaction(engine) as conn:
-        if sample_dicts:
-            conn.execute(insert(SampleRow), sample_dicts)
-        if obs_rows and plan is not None:
-            conn.exec_driver_sql(plan.sql, obs_rows)
-        elif obs_rows:
-            conn.execute(
-                insert(ObservationRow),
-                [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows],
-            )
-        if obs_rows:
-            t_ms = [row[_T_MS] for row in obs_rows]
-            refresh_rollups(conn, lesson_id, min(t_ms), max(t_ms))
-    return len(obs_rows)
+    new_samples = new_observations = 0
+    if sample_dicts:
+        returning = insert_or_ignore(conn.dialect, SampleRow.__table__).returning(SampleRow.id)
+        new_samples = len(conn.execute(returning, sample_dicts).all())
+    if obs_rows and plan is not None:
+        new_observations = max(0, conn.exec_driver_sql(plan.sql, obs_rows).rowcount)
+    elif obs_rows:
+        returning = insert_or_ignore(conn.dialect, ObservationRow.__table__).returning(
+            ObservationRow.id
+        )
+        rows = [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows]
+        new_observations = len(conn.execute(returning, rows).all())
+    if obs_rows:
+        t_ms = [row[_T_MS] for row in obs_rows]
+        if conn.dialect.name == "postgresql":
+            # Writers of one lesson (students posting at once) refresh the same slots: in turn,
+            # each then sees the others' committed observations (SQLite's BEGIN IMMEDIATE
+            # serialises writers anyway).
+            conn.execute(select(sql_func.pg_advisory_xact_lock(_PG_ROLLUP_LOCK, lesson_id & 0x7FFFFFFF)))
+        refresh_rollups(conn, lesson_id, min(t_ms), max(t_ms))
+    return Stored(new_samples, new_observations)
