@@ -24,10 +24,11 @@ from sqlalchemy import (
     Table,
     TableClause,
     column,
-    select,
+    delete,
+    insert,
     table,
+    text,
 )
-from sqlalchemy import func as sql_func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.columns import (
@@ -38,8 +39,15 @@ from storage.columns import (
 )
 from storage.db import StorageError, write_transaction
 from storage.records import Sample
-from storage.rollups import refresh_rollups
-from storage.schema import ObservationRow, SampleRow, to_epoch_ms
+from storage.rollups import SUM_COLUMNS, raw_per_student_select
+from storage.schema import (
+    ROLLUP_SLOT_MS,
+    ObservationRollup,
+    ObservationRow,
+    SampleRow,
+    from_epoch_ms,
+    to_epoch_ms,
+)
 
 # Column order of the observation tuples built below: every column but the id, in the order
 # storage/columns.py builds rows in.
@@ -54,8 +62,14 @@ class _ObservationInsert:
 
 
 _T_MS = OBSERVATION_COLUMNS.index("t_ms")
-# Any 32-bit constant: with a lesson id, the PostgreSQL advisory lock that orders rollup refreshes.
-_PG_ROLLUP_LOCK = 0x43505231
+_TRACK = OBSERVATION_COLUMNS.index("track_id")
+# Any 15-bit constant: the top of the PostgreSQL advisory lock keys that order rollup refreshes.
+_PG_ROLLUP_LOCKS = 0x4350
+# The keys in the order given (volatile target lists are evaluated after the scan, in its order).
+_PG_LOCK_IN_ORDER = text(
+    "SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY "
+    "AS k(key, n) ORDER BY n"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +185,37 @@ def insert_samples(conn: Connection, lesson_id: int, samples: Sequence[Sample]) 
         rows = [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows]
         new_observations = len(conn.execute(returning, rows).all())
     if obs_rows:
-        t_ms = [row[_T_MS] for row in obs_rows]
-        if conn.dialect.name == "postgresql":
-            # Writers of one lesson (students posting at once) refresh the same slots: in turn,
-            # each then sees the others' committed observations (SQLite's BEGIN IMMEDIATE
-            # serialises writers anyway).
-            conn.execute(select(sql_func.pg_advisory_xact_lock(_PG_ROLLUP_LOCK, lesson_id & 0x7FFFFFFF)))
-        refresh_rollups(conn, lesson_id, min(t_ms), max(t_ms))
+        refresh_track_rollups(conn, lesson_id, obs_rows)
     return Stored(new_samples, new_observations)
+
+
+def refresh_track_rollups(
+    conn: Connection, lesson_id: int, obs_rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Recompute the rollup slots these observation rows fall in, for their tracks only.
+
+    Writers of one lesson's different students (joined students posting at once) so touch
+    different rollup rows; two writers of one student take turns on PostgreSQL (an advisory
+    lock per lesson and track, taken in key order), so each refresh sees the other's committed
+    observations. SQLite's BEGIN IMMEDIATE serialises writers anyway.
+    """
+    t_ms = [row[_T_MS] for row in obs_rows]
+    tracks = sorted({int(row[_TRACK]) for row in obs_rows})
+    if conn.dialect.name == "postgresql":
+        keys = [_rollup_lock_key(lesson_id, track) for track in tracks]
+        conn.execute(_PG_LOCK_IN_ORDER, {"keys": sorted(keys)})
+    lo = min(t_ms) // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS
+    hi = max(t_ms) // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS
+    R, Obs = ObservationRollup, ObservationRow
+    conn.execute(delete(R).where(R.lesson_id == lesson_id, R.slot_ms >= lo, R.slot_ms < hi,
+                                 R.track_id.in_(tracks)))  # fmt: skip
+    source = raw_per_student_select(
+        ROLLUP_SLOT_MS, Obs.lesson_id == lesson_id, Obs.track_id.in_(tracks),
+        Obs.ts >= from_epoch_ms(lo), Obs.ts < from_epoch_ms(hi),
+    )  # fmt: skip
+    conn.execute(insert(R).from_select(["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS], source))
+
+
+def _rollup_lock_key(lesson_id: int, track_id: int) -> int:
+    """A signed 64-bit advisory lock key for one lesson's track (a collision only serialises)."""
+    return (_PG_ROLLUP_LOCKS << 48) | ((lesson_id & 0xFFFF_FFFF) << 16) | (track_id & 0xFFFF)

@@ -119,24 +119,26 @@ def test_the_recorders_retry_after_a_commit_whose_reply_was_lost_stores_one_copy
     assert _rollups(engine, lesson_id) == before
 
 
-def test_writers_of_one_lesson_at_once_keep_its_rollups_exact(engine):
-    """Students posting at the same moment refresh the same 10-second slots."""
+@pytest.mark.parametrize("same_student", [False, True])
+def test_writers_of_one_lesson_at_once_keep_its_rollups_exact(engine, same_student):
+    """Students posting at the same moment, or one student's batches taken by two servers at once."""
     lesson_id = create_lesson(engine, LessonSpec("t", "g", T0))
     start = threading.Barrier(6)
     errors: list[BaseException] = []
 
-    def student(track: int) -> None:
+    def writer(k: int) -> None:
+        track = 1 if same_student else k
         try:
             start.wait()
             for second in range(0, 20, 2):
-                ts = [T0 + timedelta(seconds=second + s) for s in (0, 1)]
+                ts = [T0 + timedelta(seconds=second + s, milliseconds=100 * k) for s in (0, 1)]
                 write_samples(engine, lesson_id, [Sample(ts=t, faces_detected=1, processing_ms=0.0,
                     stream=track, observations=(Observation(ts=t, track_id=track,
-                    state=A.ATTENTIVE, engagement=float(track)),)) for t in ts])  # fmt: skip
+                    state=A.ATTENTIVE, engagement=float(k)),)) for t in ts])  # fmt: skip
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=student, args=(track,)) for track in range(1, 7)]
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(1, 7)]
     for thread in threads:
         thread.start()
     for thread in threads:
