@@ -19,7 +19,7 @@ def test_ten_students_for_ten_seconds_lose_nothing_and_store_nothing_twice(tmp_p
     finally:
         dispose_engines()
     assert report.ok, report.lines()
-    assert report.students == 10 and report.errors == {}
+    assert report.students == 10 and report.errors == {}  # no refusal
     assert (report.lost, report.duplicated, report.extra) == (0, 0, 0)
     assert report.sent == report.stored > 10 * 2 * 8  # 10 students at 2 Hz for 10 s, less the start
     assert report.drops > 0 and report.resends > 0
