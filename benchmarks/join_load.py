@@ -68,7 +68,9 @@ class LoadReport:
     drops: int = 0
     resends: int = 0
     errors: Counter[str] = field(default_factory=Counter)  # refusals (HTTP status)
-    network_errors: Counter[str] = field(default_factory=Counter)  # the batch was kept and sent again
+    network_errors: Counter[str] = field(
+        default_factory=Counter
+    )  # the batch was kept and sent again
     latencies_ms: list[float] = field(default_factory=list)
 
     @property
@@ -169,7 +171,7 @@ class _Student:
             if not await self._post(batch):
                 return
             self.sent.extend(sample["t_ms"] for sample in batch)
-            del self.buffer[:len(batch)]
+            del self.buffer[: len(batch)]
             if self.rng.random() < self.settings.resend_share:
                 self.report.resends += 1
                 await self._post(batch)
@@ -196,7 +198,9 @@ class _Student:
         return False
 
 
-async def simulate(url: str, code: str, settings: LoadSettings, report: LoadReport) -> dict[int, list[int]]:
+async def simulate(
+    url: str, code: str, settings: LoadSettings, report: LoadReport
+) -> dict[int, list[int]]:
     """Run the students against the server; each one's sample times answered 200, by track.
 
     Each student has its own HTTP client and connection, as each browser does (one shared pool
@@ -216,7 +220,9 @@ async def simulate(url: str, code: str, settings: LoadSettings, report: LoadRepo
     return {student.track_id: student.sent for student in students if student.token}
 
 
-def check_stored(db_url: str, lesson_id: int, sent: dict[int, list[int]], report: LoadReport) -> None:
+def check_stored(
+    db_url: str, lesson_id: int, sent: dict[int, list[int]], report: LoadReport
+) -> None:
     """Compare what was sent with the lesson's samples and observations in the database."""
     engine = open_database(db_url)
     with engine.connect() as conn:
@@ -255,10 +261,14 @@ def run_load(url: str, db_url: str, settings: LoadSettings) -> LoadReport:
 
 
 @click.command()
-@click.option("--students", type=click.IntRange(1, 100_000), required=True, help="Simulated students.")
+@click.option(
+    "--students", type=click.IntRange(1, 100_000), required=True, help="Simulated students."
+)
 @click.option("--rate", "rate_hz", type=FiniteFloat(0.1, 10), default=1.0, show_default=True,
               help="Samples per second per student.")  # fmt: skip
-@click.option("--seconds", type=FiniteFloat(1), default=60.0, show_default=True, help="How long they send.")
+@click.option(
+    "--seconds", type=FiniteFloat(1), default=60.0, show_default=True, help="How long they send."
+)
 @click.option("--url", required=True, help="The server's URL, e.g. http://127.0.0.1:8501.")
 @click.option("--db", "db_url", required=True, envvar="CLASSPULSE_DB_URL",
               help="The server's database (or CLASSPULSE_DB_URL), to open the lesson and check it.")  # fmt: skip

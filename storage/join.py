@@ -192,7 +192,9 @@ def find_student(conn: Connection, code: str, token: str) -> StudentAtLesson | N
     not one of that lesson's (a token is tied to its lesson)."""
     last_t_ms = (
         select(func.max(SampleRow.t_ms))
-        .where(SampleRow.lesson_id == JoinStudent.lesson_id, SampleRow.stream == JoinStudent.track_id)
+        .where(
+            SampleRow.lesson_id == JoinStudent.lesson_id, SampleRow.stream == JoinStudent.track_id
+        )
         .scalar_subquery()
     )
     row = conn.execute(
@@ -310,7 +312,6 @@ def student_history(
                ObservationRow.t_ms <= last_t_ms)
         .order_by(ObservationRow.t_ms)
     ))  # fmt: skip
-
 
 
 def mark_left(engine: Engine, student_id: int, now: datetime) -> None:

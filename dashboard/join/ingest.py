@@ -157,7 +157,9 @@ class AttentionBook:
 
     def _prune(self, now_s: float) -> None:
         self._pruned_s = now_s
-        for key in [k for k, held in self._held.items() if now_s - held.used_s > self._idle_forget_s]:
+        for key in [
+            k for k, held in self._held.items() if now_s - held.used_s > self._idle_forget_s
+        ]:
             del self._held[key]
         if len(self._locks) > 2 * len(self._held) + 1000:
             self._locks = {k: lock for k, lock in self._locks.items() if lock.locked()}

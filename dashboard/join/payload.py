@@ -156,7 +156,9 @@ def parse_sample(item: Any, index: int, attention_only: bool) -> JoinSample:
     measures = {name: _number(item[name], f"{where}: {name}", *_RANGES[name]) for name in MEASURES}
     if probabilities is not None and attention_only:
         raise Refusal(422, f"{where}: this lesson is attention-only; probabilities must be null")
-    checked = None if probabilities is None else _probabilities(probabilities, f"{where}: probabilities")
+    checked = (
+        None if probabilities is None else _probabilities(probabilities, f"{where}: probabilities")
+    )
     return JoinSample(t_ms, True, probabilities=checked, **measures)
 
 
@@ -189,7 +191,9 @@ def check_times(
     if last > now_ms + CLOCK_SLACK_MS:
         raise Refusal(422, f"a sample is {(last - now_ms) / 1000:.0f} s ahead of the server clock")
     if first < now_ms - MAX_AGE_MS:
-        raise Refusal(422, f"a sample is older than the {OFFLINE_BUFFER_S // 60}-minute offline buffer")
+        raise Refusal(
+            422, f"a sample is older than the {OFFLINE_BUFFER_S // 60}-minute offline buffer"
+        )
     if first < joined_ms - CLOCK_SLACK_MS:
         raise Refusal(422, "a sample is from before the student joined")
     gap = min_gap_ms(rate_hz)

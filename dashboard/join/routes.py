@@ -149,7 +149,9 @@ class JoinServer:
         try:
             wait = self.failures.wait_s(client, self.settings.monotonic())
             if wait:
-                raise Refusal(429, "too many failed attempts from this address; wait a minute", wait)
+                raise Refusal(
+                    429, "too many failed attempts from this address; wait a minute", wait
+                )
             code = normalise_code(request.path_params["code"]) or ""
             body = b"" if body_cap is None else await _read_body(request, body_cap)
             status, content = await run_in_threadpool(work, code, body)
@@ -162,7 +164,9 @@ class JoinServer:
         except Exception as exc:
             if isinstance(exc, StorageError) or is_transient(exc):
                 log.warning("join %s: the database did not answer: %s", kind, _first_line(exc))
-                return _refused(Refusal(503, "the server could not reach its database; try again", 2))
+                return _refused(
+                    Refusal(503, "the server could not reach its database; try again", 2)
+                )
             log.exception("join %s failed", kind)
             return _refused(Refusal(500, "the server failed on this request"))
 
@@ -224,7 +228,9 @@ class JoinServer:
             samples = parse_batch(body, lesson.attention_only)
             capacity, refill = sample_budget(lesson.sample_rate_hz, OFFLINE_BUFFER_S,
                                              MAX_SAMPLES_PER_BATCH)  # fmt: skip
-            wait = self.budgets.take(digest, self.settings.monotonic(), len(samples), capacity, refill)
+            wait = self.budgets.take(
+                digest, self.settings.monotonic(), len(samples), capacity, refill
+            )
             if wait:
                 raise Refusal(429, "more samples than this lesson's rate needs; slow down", wait)
             now = self.settings.clock()
@@ -239,7 +245,9 @@ class JoinServer:
         return 200, {"left": True}
 
 
-def join_routes(settings: JoinServerSettings, student_page: Endpoint | None = None) -> list[BaseRoute]:
+def join_routes(
+    settings: JoinServerSettings, student_page: Endpoint | None = None
+) -> list[BaseRoute]:
     """The join routes for `st.App("streamlit_app.py", routes=join_routes(...))`.
 
     `student_page` is the hook for the student page (GET /join/{code}), built elsewhere.

@@ -70,8 +70,16 @@ def test_a_partly_stored_batch_adds_only_its_new_rows_and_says_how_many(engine):
 
 def test_two_streams_of_one_lesson_may_share_an_instant(engine):
     lesson_id = create_lesson(engine, LessonSpec("t", "g", T0))
-    samples = [Sample(ts=T0, faces_detected=1, processing_ms=0.0, stream=track, observations=(
-        Observation(ts=T0, track_id=track, state=A.ATTENTIVE, engagement=90.0),)) for track in (1, 2)]
+    samples = [
+        Sample(
+            ts=T0,
+            faces_detected=1,
+            processing_ms=0.0,
+            stream=track,
+            observations=(Observation(ts=T0, track_id=track, state=A.ATTENTIVE, engagement=90.0),),
+        )
+        for track in (1, 2)
+    ]
     write_samples(engine, lesson_id, samples)
     write_samples(engine, lesson_id, samples)
     with engine.connect() as conn:
@@ -83,11 +91,18 @@ def test_two_streams_of_one_lesson_may_share_an_instant(engine):
 def _lost_reply(dialect: str) -> OperationalError:
     """The error a client sees when the server committed but the connection dropped before the reply."""
     if dialect == "sqlite":
-        return OperationalError("COMMIT", {}, sqlite3.OperationalError("disk I/O error: database is locked"))
+        return OperationalError(
+            "COMMIT", {}, sqlite3.OperationalError("disk I/O error: database is locked")
+        )
     import psycopg
 
-    return OperationalError("COMMIT", {}, psycopg.OperationalError(
-        "consuming input failed: server closed the connection unexpectedly"))
+    return OperationalError(
+        "COMMIT",
+        {},
+        psycopg.OperationalError(
+            "consuming input failed: server closed the connection unexpectedly"
+        ),
+    )
 
 
 def test_the_recorders_retry_after_a_commit_whose_reply_was_lost_stores_one_copy(engine):

@@ -43,8 +43,15 @@ A = AttentionState
 
 
 def _open(engine, *, ask_names: bool = False, **kw):
-    spec = LessonSpec(title="Physics", group_name="9B", started_at=T0, sample_rate_hz=1.0,
-                      attention_only=True, settings={"attention": {"yaw_limit_deg": 30.0}}, **kw)
+    spec = LessonSpec(
+        title="Physics",
+        group_name="9B",
+        started_at=T0,
+        sample_rate_hz=1.0,
+        attention_only=True,
+        settings={"attention": {"yaw_limit_deg": 30.0}},
+        **kw,
+    )
     return open_join_lesson(engine, spec, ask_names=ask_names)
 
 
@@ -78,7 +85,11 @@ def test_a_typed_code_is_normalised_or_refused(raw, code):
 def test_opening_a_join_lesson_stores_a_running_lesson_with_its_code(engine):
     info = _open(engine, ask_names=True, owner="Ms.Lee")
     lesson = get_lesson(engine, info.lesson_id)
-    assert (lesson["source"], lesson["status"], lesson["attention_only"]) == ("join", "running", True)
+    assert (lesson["source"], lesson["status"], lesson["attention_only"]) == (
+        "join",
+        "running",
+        True,
+    )
     assert lesson["settings"] == {"attention": {"yaw_limit_deg": 30.0}}
     with engine.connect() as conn:
         found = find_join_lesson(conn, info.code)
@@ -94,7 +105,11 @@ def test_students_are_numbered_in_order_and_only_the_tokens_hash_is_stored(engin
     tokens = [token for _, token in joined]
     assert len(set(tokens)) == 3 and all(len(token) >= 43 for token in tokens)
     with engine.connect() as conn:
-        stored = conn.execute(select(JoinStudent.token_sha256).order_by(JoinStudent.track_id)).scalars().all()
+        stored = (
+            conn.execute(select(JoinStudent.token_sha256).order_by(JoinStudent.track_id))
+            .scalars()
+            .all()
+        )
         assert stored == [token_digest(token) for token in tokens]
         assert not set(tokens) & set(stored)
         found = find_student(conn, info.code, tokens[1])
@@ -171,7 +186,9 @@ def test_samples_are_stored_once_and_mark_the_student_seen_and_back(engine):
     assert record_student_samples(engine, found, batch, seen) == join.Stored(0, 0)
     with engine.connect() as conn:
         again = find_student(conn, info.code, token)
-        faces = conn.execute(select(SampleRow.faces_detected).order_by(SampleRow.t_ms)).scalars().all()
+        faces = (
+            conn.execute(select(SampleRow.faces_detected).order_by(SampleRow.t_ms)).scalars().all()
+        )
     assert again.last_t_ms == to_epoch_ms(T0 + timedelta(seconds=5))
     assert (again.student.last_seen_at, again.student.left_at) == (seen, None)
     assert faces == [1, 1, 1, 0]

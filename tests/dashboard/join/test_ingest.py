@@ -78,7 +78,12 @@ def _run(engine, books: list[AttentionBook]) -> list[tuple[int, str, float]]:
 
 def test_states_and_engagement_are_the_engines_whichever_server_took_which_batch(engine):
     reference = _reference()
-    assert {state for _, state, _ in reference} == {"attentive", "looking_away", "eyes_closed", "absent"}
+    assert {state for _, state, _ in reference} == {
+        "attentive",
+        "looking_away",
+        "eyes_closed",
+        "absent",
+    }
     one = AttentionBook()
     assert _run(engine, [one]) == reference
     assert one.rebuilds == 0

@@ -148,7 +148,9 @@ def test_samples_from_before_joining_are_refused():
 
 def test_a_resend_overlapping_stored_samples_passes_the_time_checks():
     times = _times(NOW_MS - 3000, NOW_MS - 2000, NOW_MS - 1000)
-    check_times(times, now_ms=NOW_MS, joined_ms=NOW_MS - 60_000, rate_hz=1.0, last_t_ms=NOW_MS - 2000)
+    check_times(
+        times, now_ms=NOW_MS, joined_ms=NOW_MS - 60_000, rate_hz=1.0, last_t_ms=NOW_MS - 2000
+    )
     check_times(times, now_ms=NOW_MS + 4000, joined_ms=NOW_MS - 60_000, rate_hz=1.0,
                 last_t_ms=NOW_MS - 1000)  # fmt: skip
     assert min_gap_ms(1.0) == 500 and min_gap_ms(2.0) == 250
@@ -174,3 +176,13 @@ def test_a_bad_join_request_is_refused(body, ask_names, words):
     with pytest.raises(Refusal, match=words) as caught:
         parse_join(body, ask_names)
     assert caught.value.status == 422
+
+
+def test_docs_show_the_example_batch_and_every_field_as_defined_here():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "join.md").read_text(encoding="utf-8")
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == example_batch(attention_only=False)
+    for name, kind, meaning in SAMPLE_FIELDS:
+        assert f"| `{name}` | {kind} | {meaning} |" in text

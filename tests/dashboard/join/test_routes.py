@@ -88,8 +88,13 @@ def test_a_student_joins_posts_and_a_resent_batch_stores_nothing_twice(served, d
     assert _join(served, code)["label"] == "Student 2"
     start = _now_ms() - 4000
     batch = [_face(start + 500 * i, [0.1, 0.0, 0.0, 0.7, 0.1, 0.0, 0.1]) for i in range(6)]
-    batch[2] = {**batch[2], "face": False, **dict.fromkeys(
-        ("yaw_deg", "pitch_deg", "roll_deg", "eye_openness", "gaze_offset", "probabilities"))}
+    batch[2] = {
+        **batch[2],
+        "face": False,
+        **dict.fromkeys(
+            ("yaw_deg", "pitch_deg", "roll_deg", "eye_openness", "gaze_offset", "probabilities")
+        ),
+    }
     first = _post(served, code, joined["token"], batch)
     assert (first.status_code, first.json()) == (200, {"stored": 6, "skipped": 0})
     again = _post(served, code, joined["token"], batch)  # the reply was lost; the page resends
@@ -98,7 +103,9 @@ def test_a_student_joins_posts_and_a_resent_batch_stores_nothing_twice(served, d
     assert more.json() == {"stored": 1, "skipped": 3}
     assert _stored(db_url) == (7, 7)
     with open_database(db_url).connect() as conn:
-        states = conn.execute(select(ObservationRow.state).order_by(ObservationRow.t_ms)).scalars().all()
+        states = (
+            conn.execute(select(ObservationRow.state).order_by(ObservationRow.t_ms)).scalars().all()
+        )
     assert states[2] == "absent" and states[0] == "attentive"
 
 
@@ -109,7 +116,9 @@ def test_leaving_and_coming_back_keeps_the_students_track(served, db_url):
     joined = _join(served, code)
     start = _now_ms()
     assert _post(served, code, joined["token"], [_face(start)]).status_code == 200
-    leave = httpx.post(served.api(code, "leave"), headers={"Authorization": f"Bearer {joined['token']}"})
+    leave = httpx.post(
+        served.api(code, "leave"), headers={"Authorization": f"Bearer {joined['token']}"}
+    )
     assert leave.json() == {"left": True}
     with engine.connect() as conn:
         assert conn.execute(select(JoinStudent.left_at)).scalar_one() is not None
