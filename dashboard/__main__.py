@@ -132,11 +132,11 @@ def join_cmd(db_url: str | None, title: str | None, group_name: str, rate_hz: fl
                       model_name=None if attention_only else BROWSER_MODEL, owner=owner,
                       settings={"attention": asdict(attention), "engine": engine_owner()})  # fmt: skip
     info = open_join_lesson(engine, spec, ask_names=ask_names)
-    click.echo(f"join lesson {info.lesson_id} open: {title}")
-    click.echo(f"link: {link_base}{info.code}")
-    click.echo(f"code: {info.code}")
-    click.echo("Ctrl+C ends the lesson", err=True)
     try:
+        click.echo(f"join lesson {info.lesson_id} open: {title}")
+        click.echo(f"link: {link_base}{info.code}")
+        click.echo(f"code: {info.code}")
+        click.echo("Ctrl+C ends the lesson", err=True)
         while True:
             time.sleep(check_s)
             with engine.connect() as conn:
