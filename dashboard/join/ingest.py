@@ -125,18 +125,28 @@ class AttentionBook:
     def __init__(self, idle_forget_s: float = IDLE_FORGET_S) -> None:
         self._idle_forget_s = idle_forget_s
         self._held: dict[tuple[int, int], _Held] = {}
-        self._locks: dict[Hashable, threading.Lock] = {}
+        self._locks: dict[Hashable, tuple[threading.Lock, int]] = {}  # lock, requests using it
         self._lock = threading.Lock()
         self._pruned_s = time.monotonic()
         self.rebuilds = 0  # how often a state was rebuilt from stored rows (for tests and logs)
 
     @contextmanager
     def student(self, key: Hashable) -> Iterator[None]:
-        """Hold the student's lock (by any stable key, e.g. their token's hash)."""
+        """Hold the student's lock (by any stable key, e.g. their token's hash); a lock lives only
+        while requests use it, so keys that were never a student's leave nothing behind."""
         with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            yield
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
 
     def take(self, key: tuple[int, int], stored_last_t_ms: int | None) -> StudentAttention | None:
         """The held state when it has seen exactly what is stored, else None (rebuild it); taken
@@ -161,8 +171,6 @@ class AttentionBook:
             k for k, held in self._held.items() if now_s - held.used_s > self._idle_forget_s
         ]:
             del self._held[key]
-        if len(self._locks) > 2 * len(self._held) + 1000:
-            self._locks = {k: lock for k, lock in self._locks.items() if lock.locked()}
 
 
 @dataclass(frozen=True, slots=True)
