@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
@@ -34,6 +34,9 @@ from storage.schema import (
 )
 from storage.viewers import owner_name
 from storage.writes import Stored, insert_samples
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +219,20 @@ def joined_students(conn: Connection, lesson_id: int) -> list[JoinedStudent]:
         .order_by(JoinStudent.track_id)
     )  # fmt: skip
     return [JoinedStudent(*row) for row in rows]
+
+
+def students_frame(conn: Connection, lesson_id: int, now: datetime) -> pd.DataFrame:
+    """The Live page's tiles of a join lesson: one row per joined student with their label
+    ("Student N" or their name), presence as of `now` and seconds since their last data.
+
+    Unfiltered by viewer: call it for a lesson the viewer's read has found (storage.queries)."""
+    import pandas as pd  # here: the ingest path never needs it
+
+    rows = [(s.track_id, s.name or f"Student {s.track_id}", presence(s, now).value,
+             (now - s.last_seen_at).total_seconds(), s.joined_at, s.last_seen_at)
+            for s in joined_students(conn, lesson_id)]  # fmt: skip
+    columns = ["track_id", "label", "presence", "silent_s", "joined_at", "last_seen_at"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def open_join_lesson(engine: Engine, spec: LessonSpec, *, ask_names: bool) -> JoinLessonInfo:

@@ -233,3 +233,15 @@ def test_deleting_a_join_lesson_deletes_its_students(engine):
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(JoinStudent)).scalar_one() == 0
         assert find_join_lesson(conn, info.code) is None
+
+
+def test_the_live_tiles_show_each_students_label_and_presence(engine):
+    info = _open(engine, ask_names=True)
+    join_student(engine, info.code, "Ana", T0)
+    join_student(engine, info.code, None, T0 + timedelta(seconds=20))
+    with engine.connect() as conn:
+        frame = join.students_frame(conn, info.lesson_id, T0 + timedelta(seconds=25))
+    assert frame[["track_id", "label", "presence", "silent_s"]].values.tolist() == [
+        [1, "Ana", "silent", 25.0],
+        [2, "Student 2", "present", 5.0],
+    ]
