@@ -35,7 +35,9 @@ class Recorder:
     dropped, so a bulk caller may hand over a whole lesson at once.) Closing keeps trying for
     `retry.close_wait_s`. Any other write error (a constraint violation is a bug) is logged, kept
     in `.error`, and raised (as StorageError) by the next `add`, `flush` or `close`; the recorder
-    then stops writing. What `flush()` returned for is committed or counted as dropped (WAL: the
+    then stops writing. Trying a batch again is safe: the write inserts or ignores on each row's
+    key (`storage.writes`), so a batch whose COMMIT reached the database while the reply was lost
+    (a dropped PostgreSQL connection) is not stored twice. What `flush()` returned for is committed or counted as dropped (WAL: the
     committed part survives the process being killed).
     """
 

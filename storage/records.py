@@ -78,15 +78,20 @@ class Observation:
 class Sample:
     """One processed frame: when, how many faces, how long it took, and one observation per student.
 
-    A frame with no face is still a sample (faces_detected=0): an empty seat is data.
+    A frame with no face is still a sample (faces_detected=0): an empty seat is data. `stream`
+    says who measured it: 0 the capture engine, N a student who joined from their browser as
+    track N (their own device measured it); a lesson has at most one sample per stream per ms.
     """
 
     ts: datetime
     faces_detected: int
     processing_ms: float
     observations: tuple[Observation, ...] = field(default_factory=tuple)
+    stream: int = 0
 
     def __post_init__(self) -> None:
         _require_aware(self.ts, "Sample.ts")
         if self.faces_detected < 0:
             raise ValueError(f"faces_detected must be >= 0, got {self.faces_detected}")
+        if self.stream < 0:
+            raise ValueError(f"stream must be >= 0, got {self.stream}")

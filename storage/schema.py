@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -132,18 +133,26 @@ class Lesson(Base):
 
 
 class SampleRow(Base):
-    """One processed frame, including frames where no face was found."""
+    """One processed frame, including frames where no face was found.
+
+    `stream` says who measured it: 0 the capture engine, N the student who joined as track N.
+    (lesson_id, stream, t_ms) is unique, so a write retried after a lost COMMIT, or a batch a
+    student's page sends again, stores nothing twice (storage.writes inserts or ignores).
+    """
 
     __tablename__ = "samples"
     __table_args__ = (
         CheckConstraint("faces_detected >= 0", name="faces_nonnegative"),
+        CheckConstraint("stream >= 0", name="stream_nonnegative"),
         Index("ix_samples_lesson_ts", "lesson_id", "ts"),
+        UniqueConstraint("lesson_id", "stream", "t_ms", name="uq_samples_lesson_stream_t"),
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
     lesson_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lessons.id", ondelete="CASCADE"))
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     t_ms: Mapped[int] = mapped_column(BigInteger)
+    stream: Mapped[int] = mapped_column(Integer, server_default="0")
     faces_detected: Mapped[int] = mapped_column(Integer)
     processing_ms: Mapped[float] = mapped_column(Float)
 
@@ -160,6 +169,8 @@ class ObservationRow(Base):
         CheckConstraint("engagement >= 0 AND engagement <= 100", name="engagement_range"),
         Index("ix_observations_lesson_ts", "lesson_id", "ts"),
         Index("ix_observations_lesson_track_ts", "lesson_id", "track_id", "ts"),
+        # One row per student per instant: the key that makes a retried write idempotent.
+        UniqueConstraint("lesson_id", "track_id", "t_ms", name="uq_observations_lesson_track_t"),
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
@@ -278,6 +289,53 @@ class TeacherSettings(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+JOIN_CODE_MAX = 16
+STUDENT_NAME_MAX = 40
+
+
+class JoinLesson(Base):
+    """A lesson students join from their own browser: its join code and whether it asks names.
+
+    The lesson itself (title, class, rate, attention-only, owner, status) is its `lessons` row;
+    `closed_at` is when the teacher ended the join (the link then says the lesson has ended).
+    """
+
+    __tablename__ = "join_lessons"
+
+    lesson_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(JOIN_CODE_MAX), unique=True)
+    ask_names: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class JoinStudent(Base):
+    """One student who joined a join lesson: their track number, when seen, and the token's hash.
+
+    The token itself is never stored: a request's token is hashed and looked up by its SHA-256.
+    """
+
+    __tablename__ = "join_students"
+    __table_args__ = (
+        UniqueConstraint("lesson_id", "track_id", name="uq_join_students_lesson_track"),
+        CheckConstraint("track_id >= 1", name="track_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    lesson_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("join_lessons.lesson_id", ondelete="CASCADE")
+    )
+    track_id: Mapped[int] = mapped_column(Integer)  # "Student N", from 1 in order of joining
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # hex digest
+    name: Mapped[str | None] = mapped_column(String(STUDENT_NAME_MAX))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 def to_epoch_ms(ts: datetime) -> int:
     """Epoch milliseconds of an aware datetime (the `t_ms` column)."""
     if ts.tzinfo is None or ts.utcoffset() is None:
@@ -296,6 +354,9 @@ __all__ = [
     "PROBABILITY_COLUMNS",
     "Base",
     "ExcludedTrack",
+    "JOIN_CODE_MAX",
+    "JoinLesson",
+    "JoinStudent",
     "Lesson",
     "LessonMarker",
     "MARKER_LABEL_MAX",
@@ -303,6 +364,7 @@ __all__ = [
     "ObservationRollup",
     "ObservationRow",
     "ROLLUP_SLOT_MS",
+    "STUDENT_NAME_MAX",
     "SampleRow",
     "TeacherSettings",
     "UTCDateTime",

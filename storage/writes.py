@@ -2,6 +2,11 @@
 
 The columns come from `storage/columns.py`'s spec; `storage.recorder.Recorder` calls
 `write_samples` on its own thread, retrying what the database could not take yet.
+
+Every insert is insert-or-ignore on the rows' keys (samples: lesson, stream, t_ms; observations:
+lesson, track, t_ms), so writing a batch that is already stored stores nothing twice: the
+engine's retry after a COMMIT the server made but the client never heard of, and a student's
+page sending a batch again. The rollups are recomputed from the observations, so they stay exact.
 """
 
 from __future__ import annotations
@@ -11,7 +16,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, column, insert, table
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Insert,
+    Table,
+    TableClause,
+    column,
+    delete,
+    insert,
+    table,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.columns import (
     FACE_ROWS,
@@ -19,10 +37,17 @@ from storage.columns import (
     SAMPLE_INSERT_COLUMNS,
     SAMPLE_ROWS,
 )
-from storage.db import write_transaction
+from storage.db import StorageError, write_transaction
 from storage.records import Sample
-from storage.rollups import refresh_rollups
-from storage.schema import ObservationRow, SampleRow, to_epoch_ms
+from storage.rollups import SUM_COLUMNS, raw_per_student_select
+from storage.schema import (
+    ROLLUP_SLOT_MS,
+    ObservationRollup,
+    ObservationRow,
+    SampleRow,
+    from_epoch_ms,
+    to_epoch_ms,
+)
 
 # Column order of the observation tuples built below: every column but the id, in the order
 # storage/columns.py builds rows in.
@@ -37,6 +62,31 @@ class _ObservationInsert:
 
 
 _T_MS = OBSERVATION_COLUMNS.index("t_ms")
+_TRACK = OBSERVATION_COLUMNS.index("track_id")
+# Any 15-bit constant: the top of the PostgreSQL advisory lock keys that order rollup refreshes.
+_PG_ROLLUP_LOCKS = 0x4350
+# The keys in the order given (volatile target lists are evaluated after the scan, in its order).
+_PG_LOCK_IN_ORDER = text(
+    "SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY "
+    "AS k(key, n) ORDER BY n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What one write added: samples and observations new to the database (the rest were there)."""
+
+    samples: int
+    observations: int
+
+
+def insert_or_ignore(dialect: Dialect, target: Table | TableClause) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING for SQLite or PostgreSQL: a row whose key is stored is skipped."""
+    if dialect.name == "sqlite":
+        return sqlite.insert(target).on_conflict_do_nothing()
+    if dialect.name == "postgresql":
+        return postgresql.insert(target).on_conflict_do_nothing()
+    raise StorageError(f"ClassPulse writes to SQLite or PostgreSQL, not {dialect.name}")
 
 
 def _identity(value: Any) -> Any:
@@ -57,7 +107,7 @@ def _observation_insert(dialect: Dialect) -> _ObservationInsert | None:
     if dialect.name != "sqlite":
         return None
     in_row_order = table(ObservationRow.__tablename__, *(column(n) for n in OBSERVATION_COLUMNS))
-    compiled = insert(in_row_order).compile(dialect=dialect)
+    compiled = insert_or_ignore(dialect, in_row_order).compile(dialect=dialect)
     if not compiled.positional or tuple(compiled.positiontup or ()) != OBSERVATION_COLUMNS:
         raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
     ts_type = ObservationRow.__table__.c.ts.type
@@ -100,25 +150,72 @@ def sample_rows(
 
 
 def write_samples(engine: Engine, lesson_id: int, samples: Sequence[Sample]) -> int:
-    """Write samples and their observations in one transaction; return the observation count.
+    """Write samples and their observations in one transaction; return the batch's observation count.
 
-    Samples go through `insert(SampleRow)`; observations through `_observation_insert`.
+    Rows already stored (an earlier attempt whose COMMIT went through) are skipped, so after the
+    call every observation of the batch is stored exactly once, whoever stored it.
     """
-    plan = _observation_insert(engine.dialect)
+    with write_transaction(engine) as conn:
+        insert_samples(conn, lesson_id, samples)
+    return sum(len(sample.observations) for sample in samples)
+
+
+def insert_samples(conn: Connection, lesson_id: int, samples: Sequence[Sample]) -> Stored:
+    """Insert-or-ignore samples and their observations, and refresh the rollups they touch, in the
+    caller's write transaction; what was new.
+
+    Samples go through a Core insert returning the new rows; observations through
+    `_observation_insert` on SQLite (its count from the cursor), elsewhere a Core insert returning
+    their ids (PostgreSQL gives no row count for a batched insert).
+    """
+    plan = _observation_insert(conn.dialect)
     sample_dicts, obs_rows = sample_rows(
         lesson_id, samples, plan.ts_bind if plan is not None else _identity
     )
-    with write_transaction(engine) as conn:
-        if sample_dicts:
-            conn.execute(insert(SampleRow), sample_dicts)
-        if obs_rows and plan is not None:
-            conn.exec_driver_sql(plan.sql, obs_rows)
-        elif obs_rows:
-            conn.execute(
-                insert(ObservationRow),
-                [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows],
-            )
-        if obs_rows:
-            t_ms = [row[_T_MS] for row in obs_rows]
-            refresh_rollups(conn, lesson_id, min(t_ms), max(t_ms))
-    return len(obs_rows)
+    new_samples = new_observations = 0
+    if sample_dicts:
+        returning = insert_or_ignore(conn.dialect, SampleRow.__table__).returning(SampleRow.id)
+        new_samples = len(conn.execute(returning, sample_dicts).all())
+    if obs_rows and plan is not None:
+        new_observations = max(0, conn.exec_driver_sql(plan.sql, obs_rows).rowcount)
+    elif obs_rows:
+        returning = insert_or_ignore(conn.dialect, ObservationRow.__table__).returning(
+            ObservationRow.id
+        )
+        rows = [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows]
+        new_observations = len(conn.execute(returning, rows).all())
+    if obs_rows:
+        refresh_track_rollups(conn, lesson_id, obs_rows)
+    return Stored(new_samples, new_observations)
+
+
+def refresh_track_rollups(
+    conn: Connection, lesson_id: int, obs_rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Recompute the rollup slots these observation rows fall in, for their tracks only.
+
+    Writers of one lesson's different students (joined students posting at once) so touch
+    different rollup rows; two writers of one student take turns on PostgreSQL (an advisory
+    lock per lesson and track, taken in key order), so each refresh sees the other's committed
+    observations. SQLite's BEGIN IMMEDIATE serialises writers anyway.
+    """
+    t_ms = [row[_T_MS] for row in obs_rows]
+    tracks = sorted({int(row[_TRACK]) for row in obs_rows})
+    if conn.dialect.name == "postgresql":
+        keys = [_rollup_lock_key(lesson_id, track) for track in tracks]
+        conn.execute(_PG_LOCK_IN_ORDER, {"keys": sorted(keys)})
+    lo = min(t_ms) // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS
+    hi = max(t_ms) // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS
+    R, Obs = ObservationRollup, ObservationRow
+    conn.execute(delete(R).where(R.lesson_id == lesson_id, R.slot_ms >= lo, R.slot_ms < hi,
+                                 R.track_id.in_(tracks)))  # fmt: skip
+    source = raw_per_student_select(
+        ROLLUP_SLOT_MS, Obs.lesson_id == lesson_id, Obs.track_id.in_(tracks),
+        Obs.ts >= from_epoch_ms(lo), Obs.ts < from_epoch_ms(hi),
+    )  # fmt: skip
+    conn.execute(insert(R).from_select(["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS], source))
+
+
+def _rollup_lock_key(lesson_id: int, track_id: int) -> int:
+    """A signed 64-bit advisory lock key for one lesson's track (a collision only serialises)."""
+    return (_PG_ROLLUP_LOCKS << 48) | ((lesson_id & 0xFFFF_FFFF) << 16) | (track_id & 0xFFFF)

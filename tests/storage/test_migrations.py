@@ -25,7 +25,7 @@ from storage.synthetic import seed_lesson
 
 TABLES = {
     "lessons", "samples", "observations", "observation_rollups", "accounts", "excluded_tracks",
-    "lesson_markers", "teacher_settings",
+    "lesson_markers", "teacher_settings", "join_lessons", "join_students",
 }
 
 
@@ -53,9 +53,14 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
 
 def test_every_revision_downgrades_and_upgrades_again(engine):
     downgrade_database(engine, "-1")
-    assert _tables(engine) == TABLES - {"lesson_markers", "teacher_settings"}
+    assert _tables(engine) == TABLES - {"join_lessons", "join_students"}
+    assert "stream" not in {c["name"] for c in inspect(engine).get_columns("samples")}
     downgrade_database(engine, "-1")
-    assert _tables(engine) == TABLES - {"excluded_tracks", "lesson_markers", "teacher_settings"}
+    assert _tables(engine) == TABLES - {"lesson_markers", "teacher_settings", "join_lessons",
+                                        "join_students"}
+    downgrade_database(engine, "-1")
+    assert _tables(engine) == TABLES - {"excluded_tracks", "lesson_markers", "teacher_settings",
+                                        "join_lessons", "join_students"}
     assert "n_camera_off" not in {c["name"] for c in inspect(engine).get_columns("observation_rollups")}
     downgrade_database(engine, "0003")
     assert "owner" not in {c["name"] for c in inspect(engine).get_columns("lessons")}

@@ -1,0 +1,301 @@
+"""The join API as Starlette routes, mounted beside Streamlit's on one port (`st.App(routes=...)`).
+
+GET  /join/api/{code}            is the lesson open? (404 unknown, 410 ended) and what it measures
+POST /join/api/{code}/students   join: {"name": ...} -> a token, the student's number, the settings
+POST /join/api/{code}/samples    a batch of samples (Authorization: Bearer TOKEN) -> stored/skipped
+POST /join/api/{code}/leave      the student leaves (Authorization: Bearer TOKEN)
+
+Every answer is JSON; a refusal is {"error": "one line"} with its status (docs/join.md). Bodies
+are read up to their cap before parsing; database work runs in Starlette's thread pool. The
+student page itself (GET /join/{code}) is another module's: pass it as `student_page`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dashboard.join.ingest import AttentionBook, attention_settings, ingest
+from dashboard.join.limits import (
+    FAILED_ATTEMPTS_BURST,
+    FAILED_ATTEMPTS_PER_MINUTE,
+    RateLimiter,
+    failed_attempts_limiter,
+    sample_budget,
+)
+from dashboard.join.payload import (
+    MAX_BATCH_BYTES,
+    MAX_JOIN_BYTES,
+    MAX_SAMPLES_PER_BATCH,
+    OFFLINE_BUFFER_S,
+    Refusal,
+    check_times,
+    example_batch,
+    min_gap_ms,
+    parse_batch,
+    parse_join,
+    settings_for_page,
+)
+from storage.db import StorageError, open_database
+from storage.join import (
+    JoinEnded,
+    LessonFull,
+    StudentAtLesson,
+    UnknownJoinCode,
+    find_join_lesson,
+    find_student,
+    join_student,
+    mark_left,
+    normalise_code,
+    token_digest,
+)
+from storage.schema import to_epoch_ms
+from storage.write_policy import is_transient
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/join/api"
+STUDENT_PAGE_PATH = "/join/{code}"  # the hook for the student page (GET), see join_routes
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class JoinServerSettings:
+    """What the join routes run with; the integrator fills it from the server's settings."""
+
+    db_url: str | None = None  # None: CLASSPULSE_DB_URL, else the data folder's SQLite file
+    failed_attempts_per_minute: float = FAILED_ATTEMPTS_PER_MINUTE
+    failed_attempts_burst: float = FAILED_ATTEMPTS_BURST
+    clock: Callable[[], datetime] = field(default=_utc_now)  # aware UTC: sample times, seen times
+    monotonic: Callable[[], float] = field(default=time.monotonic)  # the limits' clock
+
+
+class JoinServer:
+    """The state the routes share on one server: the database, each student's attention state,
+    and the abuse limits. None of it must survive a restart (docs/join.md)."""
+
+    def __init__(self, settings: JoinServerSettings) -> None:
+        self.settings = settings
+        self.book = AttentionBook()
+        self.failures: RateLimiter = failed_attempts_limiter(
+            settings.failed_attempts_per_minute, settings.failed_attempts_burst
+        )
+        self.budgets = RateLimiter(1.0, 1.0)  # sized per lesson at each take
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The database, opened (and migrated) at the first request."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = open_database(self.settings.db_url)
+            return self._engine
+
+    def routes(self, student_page: Endpoint | None = None) -> list[BaseRoute]:
+        """The API routes, and the student page at STUDENT_PAGE_PATH when given."""
+        routes: list[BaseRoute] = [
+            Route(API_PREFIX + "/{code}", self.lookup, methods=["GET"]),
+            Route(API_PREFIX + "/{code}/students", self.join, methods=["POST"]),
+            Route(API_PREFIX + "/{code}/samples", self.samples, methods=["POST"]),
+            Route(API_PREFIX + "/{code}/leave", self.leave, methods=["POST"]),
+        ]
+        if student_page is not None:
+            routes.append(Route(STUDENT_PAGE_PATH, student_page, methods=["GET"]))
+        return routes
+
+    async def lookup(self, request: Request) -> Response:
+        """GET: whether the lesson is open, and what the consent screen must show before joining."""
+        return await self._answer(request, "lookup", None, lambda code, body: self._lookup(code))
+
+    async def join(self, request: Request) -> Response:
+        """POST: a student joins; answers 201 with their token (shown to nobody else)."""
+        return await self._answer(request, "join", MAX_JOIN_BYTES, self._join)
+
+    async def samples(self, request: Request) -> Response:
+        """POST: a batch of one student's samples."""
+        token = _bearer(request)
+        return await self._answer(request, "samples", MAX_BATCH_BYTES,
+                                  lambda code, body: self._samples(code, token, body))  # fmt: skip
+
+    async def leave(self, request: Request) -> Response:
+        """POST: the student pressed Leave."""
+        token = _bearer(request)
+        return await self._answer(request, "leave", 0, lambda code, body: self._leave(code, token))
+
+    async def _answer(self, request: Request, kind: str, body_cap: int | None,
+                      work: Callable[[str, bytes], tuple[int, dict[str, Any]]]) -> Response:  # fmt: skip
+        """Run `work(code, body)` in the thread pool and turn its outcome into JSON."""
+        client = request.client.host if request.client else "unknown"
+        try:
+            wait = self.failures.wait_s(client, self.settings.monotonic())
+            if wait:
+                raise Refusal(
+                    429, "too many failed attempts from this address; wait a minute", wait
+                )
+            code = normalise_code(request.path_params["code"]) or ""
+            body = b"" if body_cap is None else await _read_body(request, body_cap)
+            status, content = await run_in_threadpool(work, code, body)
+            return JSONResponse(content, status, headers=_HEADERS)
+        except Refusal as refusal:
+            if refusal.status in (401, 404):  # what guessing a code or a token looks like
+                self.failures.spend(client, self.settings.monotonic())
+            log.info("join %s refused (%d): %s", kind, refusal.status, refusal.message)
+            return _refused(refusal)
+        except Exception as exc:
+            if isinstance(exc, StorageError) or is_transient(exc):
+                log.warning("join %s: the database did not answer: %s", kind, _first_line(exc))
+                return _refused(
+                    Refusal(503, "the server could not reach its database; try again", 2)
+                )
+            log.exception("join %s failed", kind)
+            return _refused(Refusal(500, "the server failed on this request"))
+
+    def _lookup(self, code: str) -> tuple[int, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            info = find_join_lesson(conn, code) if code else None
+        if info is None:
+            raise Refusal(404, "no lesson has this code")
+        if not info.is_open:
+            raise Refusal(410, "this lesson has ended")
+        return 200, {"open": True, "ask_names": info.ask_names, "rate_hz": info.sample_rate_hz,
+                     "attention_only": info.attention_only,
+                     "example_batch": example_batch(info.attention_only)}  # fmt: skip
+
+    def _join(self, code: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            info = find_join_lesson(conn, code) if code else None
+        if info is None:
+            raise Refusal(404, "no lesson has this code")
+        if not info.is_open:
+            raise Refusal(410, "this lesson has ended")
+        name = parse_join(body, info.ask_names)
+        try:
+            student, token = join_student(self.engine, code, name, self.settings.clock())
+        except UnknownJoinCode:
+            raise Refusal(404, "no lesson has this code") from None
+        except JoinEnded:
+            raise Refusal(410, "this lesson has ended") from None
+        except LessonFull as exc:
+            raise Refusal(403, str(exc)) from None
+        page = settings_for_page({"min_gap_ms": min_gap_ms(info.sample_rate_hz)})
+        return 201, {
+            "token": token, "track_id": student.track_id,
+            "label": student.name or f"Student {student.track_id}",
+            "rate_hz": info.sample_rate_hz, "attention_only": info.attention_only,
+            "attention": asdict(attention_settings(info.settings)), "limits": page,
+            "server_time_ms": to_epoch_ms(self.settings.clock()),
+        }  # fmt: skip
+
+    def _student(self, code: str, token: str | None) -> StudentAtLesson:
+        """The token's student in this lesson, refused when unknown, removed or ended."""
+        if token is None:
+            raise Refusal(401, "send the token given at join as 'Authorization: Bearer TOKEN'")
+        with self.engine.connect() as conn:
+            found = find_student(conn, code, token) if code else None
+        if found is None:
+            raise Refusal(401, "this token is not one of this lesson's; join again")
+        if not found.lesson.is_open:
+            raise Refusal(410, "this lesson has ended")
+        if found.student.removed_at is not None:
+            raise Refusal(403, "the teacher removed you from this lesson")
+        return found
+
+    def _samples(self, code: str, token: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
+        digest = token_digest(token or "")
+        with self.book.student(digest):
+            found = self._student(code, token)
+            lesson = found.lesson
+            samples = parse_batch(body, lesson.attention_only)
+            capacity, refill = sample_budget(lesson.sample_rate_hz, OFFLINE_BUFFER_S,
+                                             MAX_SAMPLES_PER_BATCH)  # fmt: skip
+            wait = self.budgets.take(
+                digest, self.settings.monotonic(), len(samples), capacity, refill
+            )
+            if wait:
+                raise Refusal(429, "more samples than this lesson's rate needs; slow down", wait)
+            now = self.settings.clock()
+            check_times(samples, now_ms=to_epoch_ms(now), rate_hz=lesson.sample_rate_hz,
+                        joined_ms=to_epoch_ms(found.student.joined_at), last_t_ms=found.last_t_ms)  # fmt: skip
+            result = ingest(self.engine, self.book, found, samples, now)
+        return 200, {"stored": result.stored, "skipped": result.skipped}
+
+    def _leave(self, code: str, token: str | None) -> tuple[int, dict[str, Any]]:
+        found = self._student(code, token)
+        mark_left(self.engine, found.student_id, self.settings.clock())
+        return 200, {"left": True}
+
+
+def join_routes(
+    settings: JoinServerSettings, student_page: Endpoint | None = None
+) -> list[BaseRoute]:
+    """The join routes for `st.App("streamlit_app.py", routes=join_routes(...))`.
+
+    `student_page` is the hook for the student page (GET /join/{code}), built elsewhere.
+    """
+    return JoinServer(settings).routes(student_page)
+
+
+def _bearer(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header; None when absent or malformed."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not _TOKEN.fullmatch(token):
+        return None
+    return token
+
+
+async def _read_body(request: Request, cap: int) -> bytes:
+    """The body, refused with 413 past `cap` bytes before more is read; JSON only."""
+    if cap == 0:
+        return b""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise Refusal(415, "send the body as application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > cap):
+        raise Refusal(413, f"the body is larger than {cap} bytes")
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise Refusal(413, f"the body is larger than {cap} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refusal(400, "the request ended before its body") from None
+    return b"".join(chunks)
+
+
+def _refused(refusal: Refusal) -> JSONResponse:
+    headers = dict(_HEADERS)
+    if refusal.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if refusal.retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(min(refusal.retry_after_s, 3600))))
+    return JSONResponse({"error": refusal.message}, refusal.status, headers=headers)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
