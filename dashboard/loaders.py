@@ -2,7 +2,7 @@
 viewer (storage.viewers.Viewer: an account name and whether it is an admin) as plain arguments, so
 caches never mix databases or teachers, and returns what storage returns (DataFrames, dicts).
 
-Connections are `st.cache_resource` (one Engine per URL, never mutated); query results are
+The Engine is storage.db's (one per URL, cached there, never here); query results are
 `st.cache_data` with a short TTL and a bound on entries, so a page rerun costs no database time
 and a new sample shows up within seconds. A change forgets only the loaders it makes stale
 (`clear_caches`, `forget_figures`, `forget_markers`), never the other pages' caches.
@@ -37,15 +37,20 @@ LIVE_REFRESH_S = 2.0  # the live card reruns this often; its data is as of the l
 
 
 @st.cache_resource(show_spinner=False)
-def database(db_url: str) -> Engine:
-    """The one Engine for a URL, reachable and migrated (raises storage.db.StorageError).
-
-    The retention period (CLASSPULSE_RETENTION_DAYS) is applied here, once per server start.
-    """
+def _prepared(db_url: str) -> bool:
+    """Once per server start and URL: the database reachable and migrated (storage.db keeps its one
+    Engine), and the retention period (CLASSPULSE_RETENTION_DAYS) applied. Never mutated."""
     engine = open_database(db_url)
     lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC),
                             is_alive=processes.is_alive)
-    return engine
+    return True
+
+
+def database(db_url: str) -> Engine:
+    """The one Engine for a URL: storage.db's own, prepared once per server start (raises
+    storage.db.StorageError when it cannot be opened)."""
+    _prepared(db_url)
+    return open_database(db_url, migrate=False)
 
 
 def settle_dead_engines(db_url: str) -> list[int]:

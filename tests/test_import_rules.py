@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,68 @@ def test_an_allowed_import_is_not_reported(tmp_path: Path, file: str, line: str)
     (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / file).write_text(line + "\n")
     assert violations(tmp_path) == []
+
+
+# --- what the dashboard takes from the engine: exactly docs/architecture.md's list -----------------
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+_LISTED = re.compile(r"^- `(engine\.[a-z_]+)` — ", re.MULTILINE)
+
+
+def documented_engine_imports(text: str) -> set[str]:
+    """The engine modules docs/architecture.md lists under "What the dashboard imports from the engine"."""
+    section = text.split("### What the dashboard imports from the engine", 1)[1].split("\n#", 1)[0]
+    return set(_LISTED.findall(section))
+
+
+def dashboard_engine_imports(root: Path) -> set[str]:
+    """The engine modules (engine/NAME.py) the dashboard and the entry file import, lazily or not."""
+    found = set()
+    for path, package in product_files(root):
+        if package not in ("dashboard", "streamlit_app"):
+            continue
+        for name in imported_modules(path.read_text(encoding="utf-8"), module_name(path, root)):
+            parts = name.split(".")
+            if parts[0] == "engine" and len(parts) > 1 and (root / "engine" / f"{parts[1]}.py").is_file():
+                found.add(f"engine.{parts[1]}")
+    return found
+
+
+def test_the_dashboard_imports_exactly_the_engine_modules_the_architecture_lists() -> None:
+    documented = documented_engine_imports(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert documented, "docs/architecture.md lists no engine module"
+    assert dashboard_engine_imports(ROOT) == documented
+
+
+@pytest.mark.parametrize(
+    ("line", "extra", "missing"),
+    [
+        ("from engine.crops import aligned_crop", {"engine.crops"}, set()),
+        ("def f():\n    from engine import boxes\n", {"engine.boxes"}, set()),
+    ],
+)
+def test_an_engine_import_the_architecture_does_not_list_is_seen(
+    tmp_path: Path, line: str, extra: set[str], missing: set[str]
+) -> None:
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    for name in ("crops", "boxes", "protocol"):
+        (tmp_path / "engine" / f"{name}.py").write_text("")
+    (tmp_path / "dashboard" / "ok.py").write_text("from engine.protocol import StartRequest\n")
+    (tmp_path / "dashboard" / "x.py").write_text(line + "\n")
+    documented = documented_engine_imports("### What the dashboard imports from the engine\n\n"
+                                           "- `engine.protocol` — the messages.\n")
+    found = dashboard_engine_imports(tmp_path)
+    assert found - documented == extra and documented - found == missing
+
+
+def test_a_listed_module_the_dashboard_no_longer_imports_is_seen(tmp_path: Path) -> None:
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "engine" / "protocol.py").write_text("")
+    (tmp_path / "dashboard" / "x.py").write_text("import json\n")
+    documented = documented_engine_imports("### What the dashboard imports from the engine\n\n"
+                                           "- `engine.protocol` — the messages.\n")
+    assert documented - dashboard_engine_imports(tmp_path) == {"engine.protocol"}
