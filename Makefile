@@ -7,6 +7,10 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # make run ADDRESS=0.0.0.0 HOSTS="classpulse.school.lan 192.168.1.20" (the names browsers use).
 ADDRESS ?= 127.0.0.1
 HOSTS ?=
+# HTTPS (students' browsers give the camera only to HTTPS pages): SSL_CERT=... SSL_KEY=... (PEM);
+# a self-signed pair for a trial: .venv/bin/python -m dashboard.command cert --host NAME (docs/join.md).
+SSL_CERT ?=
+SSL_KEY ?=
 
 .PHONY: run test install install-dev assets lint bench clean
 
@@ -31,7 +35,8 @@ assets: $(VENV)/.installed
 
 # The same launcher `pip install .` gives as `classpulse run` (dashboard/command.py).
 run: install assets
-	$(PY) -m dashboard.command run --no-assets --address $(ADDRESS) $(foreach host,$(HOSTS),--host $(host))
+	$(PY) -m dashboard.command run --no-assets --address $(ADDRESS) $(foreach host,$(HOSTS),--host $(host)) \
+		$(if $(SSL_CERT),--ssl-cert $(SSL_CERT)) $(if $(SSL_KEY),--ssl-key $(SSL_KEY))
 
 test: install-dev assets
 	$(PY) -m pytest

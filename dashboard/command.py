@@ -131,6 +131,25 @@ def accounts_cmd(args: tuple[str, ...]) -> None:
     sys.exit(_module("dashboard", args or ["--help"]))
 
 
+@cli.command("cert")
+@click.option("--host", "hosts", multiple=True, required=True,
+              help="A name or IP address students use for the server (repeat for each).")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the certificate and key go (default: tls/ in the data folder).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+def cert_cmd(hosts: tuple[str, ...], folder: Path | None, port: int) -> None:
+    """A self-signed HTTPS certificate for a trial on the school network, and how to trust it."""
+    from dashboard.certificates import CertificateError, make_self_signed, trust_instructions
+    from dashboard.config import DashboardSettings
+
+    folder = folder or DashboardSettings.from_env().data_dir / "tls"
+    try:
+        made = make_self_signed(hosts, folder)
+    except CertificateError as exc:
+        raise CommandError(str(exc)) from exc
+    click.echo(trust_instructions(made, port))
+
+
 @cli.command("assets")
 def assets_cmd() -> None:
     """Fetch and verify the model files and sample media, and build the demo clip (no-op when done)."""
