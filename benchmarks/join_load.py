@@ -53,6 +53,9 @@ class LoadSettings:
     resend_share: float = 0.05  # batches posted a second time (a reply lost)
     attention_only: bool = True
     seed: int = 0
+    # With several servers: each student joins through one (round robin) and posts there, or, with
+    # `alternate`, posts each batch to the next server in turn (a load balancer without stickiness).
+    alternate: bool = False
 
 
 @dataclass
@@ -115,9 +118,11 @@ def _sample(rng: random.Random, t_ms: int, attention_only: bool) -> dict:
 class _Student:
     """One simulated page: joins, samples on a timer, posts batches, drops off and returns."""
 
-    def __init__(self, client: httpx.AsyncClient, api: str, settings: LoadSettings,
+    def __init__(self, client: httpx.AsyncClient, apis: list[str], settings: LoadSettings,
                  report: LoadReport, seed: int) -> None:  # fmt: skip
-        self.client, self.api, self.settings, self.report = client, api, settings, report
+        self.client, self.apis, self.settings, self.report = client, apis, settings, report
+        self.api = apis[0]  # the server it joins through (and posts to, unless alternating)
+        self.posts = 0
         self.rng = random.Random(seed)
         self.token = ""
         self.offset_ms = 0
@@ -182,7 +187,10 @@ class _Student:
         for _ in range(5):
             started = time.perf_counter()
             try:
-                response = await self.client.post(f"{self.api}/samples", json={"samples": batch},
+                api = (self.apis[self.posts % len(self.apis)] if self.settings.alternate
+                       else self.api)
+                self.posts += 1
+                response = await self.client.post(f"{api}/samples", json={"samples": batch},
                                                   headers=headers)  # fmt: skip
             except httpx.TransportError as exc:  # kept in the buffer, sent at the next post
                 self.report.network_errors[type(exc).__name__] += 1
@@ -199,18 +207,19 @@ class _Student:
 
 
 async def simulate(
-    url: str, code: str, settings: LoadSettings, report: LoadReport
+    urls: list[str], code: str, settings: LoadSettings, report: LoadReport
 ) -> dict[int, list[int]]:
-    """Run the students against the server; each one's sample times answered 200, by track.
+    """Run the students against the servers; each one's sample times answered 200, by track.
 
     Each student has its own HTTP client and connection, as each browser does (one shared pool
     of hundreds of connections costs httpx more CPU than the server spends).
     """
-    api = f"{url.rstrip('/')}/join/api/{code}"
+    apis = [f"{url.rstrip('/')}/join/api/{code}" for url in urls]
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = [httpx.AsyncClient(limits=limits, timeout=60.0) for _ in range(settings.students)]
     try:
-        students = [_Student(client, api, settings, report, settings.seed * 100_003 + i)
+        students = [_Student(client, apis[i % len(apis):] + apis[: i % len(apis)], settings, report,
+                             settings.seed * 100_003 + i)
                     for i, client in enumerate(clients)]  # fmt: skip
         stop_at = asyncio.get_running_loop().time() + settings.seconds
         await asyncio.gather(*(student.run(stop_at) for student in students))
@@ -244,8 +253,9 @@ def check_stored(
     report.lost += len(wanted - {(int(track), int(t_ms)) for track, t_ms, _ in observations})
 
 
-def run_load(url: str, db_url: str, settings: LoadSettings) -> LoadReport:
-    """Open a join lesson, run the simulated class against `url`, close it and check the rows."""
+def run_load(urls: str | list[str], db_url: str, settings: LoadSettings) -> LoadReport:
+    """Open a join lesson, run the simulated class against the server(s), close it and check the rows."""
+    urls = [urls] if isinstance(urls, str) else list(urls)
     engine = open_database(db_url)
     spec = LessonSpec(title=f"join_load {settings.students} students", group_name="load",
                       started_at=datetime.now(UTC), sample_rate_hz=settings.rate_hz,
@@ -253,7 +263,7 @@ def run_load(url: str, db_url: str, settings: LoadSettings) -> LoadReport:
     lesson = open_join_lesson(engine, spec, ask_names=False)
     report = LoadReport()
     try:
-        sent = asyncio.run(simulate(url, lesson.code, settings, report))
+        sent = asyncio.run(simulate(urls, lesson.code, settings, report))
     finally:
         close_join(engine, lesson.lesson_id, datetime.now(UTC))
     check_stored(db_url, lesson.lesson_id, sent, report)
@@ -269,20 +279,23 @@ def run_load(url: str, db_url: str, settings: LoadSettings) -> LoadReport:
 @click.option(
     "--seconds", type=FiniteFloat(1), default=60.0, show_default=True, help="How long they send."
 )
-@click.option("--url", required=True, help="The server's URL, e.g. http://127.0.0.1:8501.")
+@click.option("--url", "urls", required=True, multiple=True,
+              help="The server's URL, e.g. http://127.0.0.1:8501 (repeat for several servers on one database).")
+@click.option("--alternate", is_flag=True, help="With several servers: each batch to the next server.")
 @click.option("--db", "db_url", required=True, envvar="CLASSPULSE_DB_URL",
               help="The server's database (or CLASSPULSE_DB_URL), to open the lesson and check it.")  # fmt: skip
 @click.option("--expressions", is_flag=True, help="Send expression probabilities too.")
 @click.option("--drop-share", type=FiniteFloat(0, 1), default=0.2, show_default=True,
               help="About this share of students drops off once and comes back.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
-def main(students: int, rate_hz: float, seconds: float, url: str, db_url: str,
-         expressions: bool, drop_share: float, seed: int) -> None:  # fmt: skip
+def main(students: int, rate_hz: float, seconds: float, urls: tuple[str, ...], alternate: bool,
+         db_url: str, expressions: bool, drop_share: float, seed: int) -> None:  # fmt: skip
     """Simulate students posting to a join lesson; check that every sample is stored exactly once."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = LoadSettings(students=students, rate_hz=rate_hz, seconds=seconds,
-                            drop_share=drop_share, attention_only=not expressions, seed=seed)  # fmt: skip
-    report = run_load(url, db_url, settings)
+                            drop_share=drop_share, attention_only=not expressions, seed=seed,
+                            alternate=alternate)  # fmt: skip
+    report = run_load(list(urls), db_url, settings)
     for line in report.lines():
         click.echo(line)
     sys.exit(0 if report.ok else 1)
