@@ -35,7 +35,8 @@ def make_run_command(*variables: str) -> list[str]:
         ["make", "-n", "run", f"PY={sys.executable}", *variables],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
-    lines = [line for line in dry.stdout.splitlines() if " -m dashboard.command run " in line]
+    text = dry.stdout.replace("\\\n", " ")  # a recipe line continued with a backslash is one command
+    lines = [line for line in text.splitlines() if " -m dashboard.command run " in line]
     assert len(lines) == 1, dry.stdout
     return shlex.split(lines[0])
 
