@@ -1,0 +1,212 @@
+"""The student page: its routes over HTTP, then the consent screen and what a page that cannot run
+says, in a real Chromium (the students at work are in test_student_classroom.py)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from dashboard.join.assets_routes import CONTENT_SECURITY_POLICY
+from dashboard.join.notice import notice_paragraphs
+from dashboard.join.payload import FIELDS, SAMPLE_FIELDS, example_batch
+from storage.db import open_database
+from storage.join import close_join
+from storage.schema import JoinStudent
+from tests.dashboard.join.student_kit import (
+    FACE_VIDEOS,
+    RequestLog,
+    ServedServer,
+    fake_camera_args,
+    observations,
+    open_lesson,
+    playwright_session,
+    serving_server,
+    student_browser,
+    wait_for_text,
+    write_fake_camera,
+)
+
+ARTIFACT = "join_student_page.json"
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[ServedServer]:
+    with serving_server(f"sqlite:///{tmp_path / 'classpulse.db'}") as served:
+        yield served
+    assert "Traceback" not in served.log.getvalue(), served.log.getvalue()
+
+
+def test_the_page_is_the_same_static_html_for_every_well_formed_code(server) -> None:
+    code = open_lesson(server.db_url).code
+    known = httpx.get(server.page(code))
+    unknown = httpx.get(server.page("2345-6789-AB"))
+    assert known.status_code == unknown.status_code == 200
+    assert known.content == unknown.content
+    assert code not in known.text and "2345" not in unknown.text
+    assert known.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert known.headers["cache-control"] == "no-store"
+    assert known.headers["content-type"].startswith("text/html")
+
+
+def test_a_malformed_code_is_one_line_that_does_not_repeat_it(server) -> None:
+    answer = httpx.get(f"{server.url}/join/%3Cscript%3Eabc")
+    assert answer.status_code == 404
+    assert "not a ClassPulse join link" in answer.text
+    assert "script" not in answer.text.lower().replace('<link rel="stylesheet"', "")
+    assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_the_page_settings_name_the_libraries_and_the_fields(server) -> None:
+    settings = httpx.get(f"{server.url}/join/page.json").json()
+    assert [(f["field"], f["type"], f["meaning"]) for f in settings["sample_fields"]] == list(SAMPLE_FIELDS)
+    assert tuple(f["field"] for f in settings["sample_fields"]) == FIELDS
+    for name in ("tasks_vision_module", "face_model", "onnxruntime_module", "expression_model"):
+        assert httpx.head(server.url + settings["urls"][name]).status_code == 200, name
+
+
+def test_the_notice_is_public_and_says_the_retention(server, monkeypatch) -> None:
+    monkeypatch.setenv("CLASSPULSE_RETENTION_DAYS", "30")
+    answer = httpx.get(f"{server.url}/join/notice")
+    assert answer.status_code == 200
+    assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    for heading, text in notice_paragraphs(30):
+        assert html.escape(heading) in answer.text and html.escape(text) in answer.text
+    assert "at most 30 days" in answer.text
+
+
+def test_a_returning_page_learns_its_thresholds_and_the_clock_from_the_lookup(server) -> None:
+    code = open_lesson(server.db_url, rate_hz=2.0).code
+    before = int(time.time() * 1000)
+    lookup = httpx.get(f"{server.url}/join/api/{code}").json()
+    assert before - 1000 <= lookup["server_time_ms"] <= int(time.time() * 1000) + 1000
+    assert lookup["attention"]["ear_closed"] > 0 and lookup["limits"]["min_gap_ms"] == 250
+
+
+def test_without_the_assets_the_page_says_what_to_do_and_the_api_still_answers(tmp_path) -> None:
+    empty = tmp_path / "no-assets"
+    empty.mkdir()
+    with serving_server(f"sqlite:///{tmp_path / 'classpulse.db'}", assets_root=empty) as served:
+        code = open_lesson(served.db_url).code
+        page = httpx.get(served.page(code))
+        assert page.status_code == 503 and "make assets" in page.text
+        assert httpx.get(f"{served.url}/join/api/{code}").status_code == 200
+    assert "students cannot join from their browser until the assets are fetched" in served.log.getvalue()
+
+
+# --- in Chromium -------------------------------------------------------------------------------
+
+def _text(page, selector: str) -> str:
+    return page.inner_text(selector).strip()
+
+
+@pytest.mark.browser
+def test_the_consent_screen_shows_the_fields_and_the_exact_json_then_dont_join_sends_nothing(server) -> None:
+    code = open_lesson(server.db_url, attention_only=True, ask_names=True).code
+    with playwright_session() as pw, student_browser(pw) as browser:
+        page = browser.new_page()
+        log = RequestLog()
+        log.attach(page)
+        page.goto(server.page(code))
+        page.wait_for_selector("#consent:not([hidden])", timeout=20_000)
+        assert json.loads(_text(page, "#example")) == example_batch(True)
+        rows = page.eval_on_selector_all("#fields tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+        assert [tuple(r) for r in rows] == list(SAMPLE_FIELDS)
+        assert "attention-only" in _text(page, "#consent-mode")
+        assert "No image, video, landmark or face crop ever leaves this device" in _text(page, "#consent")
+        assert page.get_attribute("#notice-link", "href") == "/join/notice"
+        assert page.is_visible("#name")
+        page.click("#decline")
+        assert "You did not join" in _text(page, "#done")
+    assert not [r for r in log.requests if r.method == "POST"]
+
+
+@pytest.mark.browser
+def test_an_expression_lesson_shows_its_json_with_probabilities(server) -> None:
+    code = open_lesson(server.db_url, attention_only=False).code
+    with playwright_session() as pw, student_browser(pw) as browser:
+        page = browser.new_page()
+        page.goto(server.page(code))
+        page.wait_for_selector("#consent:not([hidden])", timeout=20_000)
+        assert json.loads(_text(page, "#example")) == example_batch(False)
+        assert "also measures facial expressions" in _text(page, "#consent-mode")
+        assert not page.is_visible("#name")
+
+
+@pytest.mark.browser
+def test_an_unknown_or_ended_lesson_says_so_in_one_line(server) -> None:
+    info = open_lesson(server.db_url)
+    close_join(open_database(server.db_url), info.lesson_id, datetime.now(UTC))
+    with playwright_session() as pw, student_browser(pw) as browser:
+        page = browser.new_page()
+        page.goto(server.page(info.code))
+        page.wait_for_selector("#problem:not([hidden])", timeout=20_000)
+        assert _text(page, "#problem") == "This lesson has ended."
+        page.goto(server.page("2345678923"))
+        page.wait_for_selector("#problem:not([hidden])", timeout=20_000)
+        assert _text(page, "#problem") == "No lesson has this code: check the link your teacher gave you."
+        assert not page.is_visible("#consent")
+
+
+@pytest.mark.browser
+def test_a_page_opened_over_plain_http_on_a_lan_name_says_to_use_https(server) -> None:
+    code = open_lesson(server.db_url).code
+    port = server.url.rsplit(":", 1)[1]
+    with playwright_session() as pw, student_browser(pw, "--host-resolver-rules=MAP school.test 127.0.0.1") as browser:
+        page = browser.new_page()
+        page.goto(f"http://school.test:{port}/join/{code}")
+        page.wait_for_selector("#problem:not([hidden])", timeout=20_000)
+        line = _text(page, "#problem")
+        assert "open the https:// link your teacher gives, or ask them to set up HTTPS (docs/join.md)" in line
+        assert not page.is_visible("#consent")
+
+
+@pytest.mark.browser
+def test_an_attention_only_student_never_loads_the_expression_model(server, asset, tmp_path) -> None:
+    info = open_lesson(server.db_url, rate_hz=2.0, attention_only=True, ask_names=True)
+    camera = write_fake_camera(asset(FACE_VIDEOS[0]), tmp_path / "face.y4m", seconds=4)
+    with playwright_session() as pw, student_browser(pw, *fake_camera_args(camera)) as browser:
+        page = browser.new_page()
+        log = RequestLog()
+        log.attach(page)
+        page.goto(server.page(info.code))
+        page.wait_for_selector("#consent:not([hidden])", timeout=20_000)
+        page.fill("#name", "  Ada   Lovelace ")
+        page.click("#join")
+        page.wait_for_selector("#lesson:not([hidden])", timeout=60_000)
+        assert _text(page, "#who") == "You joined as Ada Lovelace."
+        wait_for_text(page, "#numbers caption", re.compile(r": sent$"), 30)
+        record_bytes("attention_only", log)
+    assert not [r.url for r in log.requests if "onnxruntime" in r.url or "/model/expression/" in r.url]
+    rows = observations(server.db_url, info.lesson_id)[1]
+    assert rows and all(r["p_happy"] is None for r in rows)
+    assert sum(r["state"] != "absent" for r in rows) >= 0.8 * len(rows)
+    with open_database(server.db_url).connect() as conn:
+        assert conn.execute(select(JoinStudent.name)).scalar_one() == "Ada Lovelace"
+
+
+def record_bytes(kind: str, log: RequestLog) -> None:
+    """What one page (loaded once) downloaded and what its batches cost, into test-artifacts/
+    (docs/join.md). While its browser is open: Playwright reads the sizes from it."""
+    from tests.dashboard.browser import ARTIFACTS
+
+    files, downloaded = log.downloaded()
+    batches = [r for r in log.posts("/samples") if r.status == 200]
+    samples = sum(len(r.json()["samples"]) for r in batches)
+    body = sum(len(r.body) for r in batches)
+    headers = sum(r.sizes()["requestHeadersSize"] for r in batches)
+    ARTIFACTS.mkdir(exist_ok=True)
+    path: Path = ARTIFACTS / ARTIFACT
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[kind] = {"first_load_files": files, "first_load_bytes": downloaded, "batches": len(batches),
+                  "samples": samples, "body_bytes_per_sample": body / samples,
+                  "with_headers_bytes_per_sample": (body + headers) / samples}
+    path.write_text(json.dumps(data, indent=1))
