@@ -41,8 +41,14 @@ FAKE_CAMERA_FPS = 10
 LOGGERS = ("uvicorn", "dashboard", "storage")
 
 
-def write_fake_camera(video: Path, y4m: Path, *, seconds: float = 12.0, fps: int = FAKE_CAMERA_FPS,
-                      size: tuple[int, int] = FAKE_CAMERA_SIZE) -> Path:
+def write_fake_camera(
+    video: Path,
+    y4m: Path,
+    *,
+    seconds: float = 12.0,
+    fps: int = FAKE_CAMERA_FPS,
+    size: tuple[int, int] = FAKE_CAMERA_SIZE,
+) -> Path:
     """`video` as a YUV4MPEG2 (C420) file for `--use-file-for-fake-video-capture`: `fps` frames a
     second, at most `seconds` long (Chromium loops it), scaled to `size`."""
     capture = cv2.VideoCapture(str(video))
@@ -84,8 +90,9 @@ class ServedServer:
 
 
 @contextmanager
-def serving_server(db_url: str, settings: JoinServerSettings | None = None,
-                   assets_root: Path | None = None) -> Iterator[ServedServer]:
+def serving_server(
+    db_url: str, settings: JoinServerSettings | None = None, assets_root: Path | None = None
+) -> Iterator[ServedServer]:
     """The server's extra routes (`server_routes`; the assets from `assets_root`, default the user's
     cache) on uvicorn at a loopback port for the block."""
     settings = settings or JoinServerSettings(db_url=db_url)
@@ -105,8 +112,14 @@ def serving_server(db_url: str, settings: JoinServerSettings | None = None,
             logging.getLogger(name).removeHandler(handler)
 
 
-def open_lesson(db_url: str, *, rate_hz: float = 2.0, attention_only: bool = True,
-                ask_names: bool = False, title: str = "Biology") -> JoinLessonInfo:
+def open_lesson(
+    db_url: str,
+    *,
+    rate_hz: float = 2.0,
+    attention_only: bool = True,
+    ask_names: bool = False,
+    title: str = "Biology",
+) -> JoinLessonInfo:
     """A join lesson, open now, as the Live page or `python -m dashboard join` opens one."""
     spec = LessonSpec(title=title, group_name="8A", started_at=datetime.now(UTC),
                       sample_rate_hz=rate_hz, attention_only=attention_only)  # fmt: skip
@@ -127,7 +140,8 @@ def observations(db_url: str, lesson_id: int) -> dict[int, list[dict[str, Any]]]
     with engine.connect() as conn:
         for track, t_ms, state, p_happy, faces in conn.execute(query):
             rows.setdefault(track, []).append(
-                {"t_ms": t_ms, "state": state, "p_happy": p_happy, "faces": faces})
+                {"t_ms": t_ms, "state": state, "p_happy": p_happy, "faces": faces}
+            )
     return rows
 
 
@@ -136,7 +150,9 @@ def student_browser(playwright: Any, *args: str) -> Iterator[Any]:
     """One headless Chromium with the house's flags and `args` (a fake camera, a host rule)."""
     if not CHROMIUM.exists():
         browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *args])
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *args]
+    )
     try:
         yield browser
     finally:
@@ -181,8 +197,17 @@ class Request:
         return None if response is None else response.status
 
     def sizes(self) -> dict[str, int]:
-        """Playwright's sizes of the request and its answer (headers and bodies, as on the wire)."""
-        return self.playwright_request.sizes()
+        """Playwright's sizes of the request and its answer (headers and bodies, as on the wire); for
+        a request that got no answer (the network was cut), its body only."""
+        try:
+            return self.playwright_request.sizes()
+        except Exception:  # Playwright has no sizes for a failed request
+            return {
+                "requestBodySize": len(self.body or b""),
+                "requestHeadersSize": 0,
+                "responseBodySize": 0,
+                "responseHeadersSize": 0,
+            }
 
     def json(self) -> Any:
         return json.loads(self.body or b"")
@@ -198,7 +223,9 @@ class RequestLog:
         page.on("request", self._record)
 
     def _record(self, request: Any) -> None:
-        self.requests.append(Request(request.method, request.url, request.post_data_buffer, request))
+        self.requests.append(
+            Request(request.method, request.url, request.post_data_buffer, request)
+        )
 
     def posts(self, suffix: str) -> list[Request]:
         """The POSTs to a URL ending with `suffix` (e.g. "/samples")."""

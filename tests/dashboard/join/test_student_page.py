@@ -67,7 +67,9 @@ def test_a_malformed_code_is_one_line_that_does_not_repeat_it(server) -> None:
 
 def test_the_page_settings_name_the_libraries_and_the_fields(server) -> None:
     settings = httpx.get(f"{server.url}/join/page.json").json()
-    assert [(f["field"], f["type"], f["meaning"]) for f in settings["sample_fields"]] == list(SAMPLE_FIELDS)
+    assert [(f["field"], f["type"], f["meaning"]) for f in settings["sample_fields"]] == list(
+        SAMPLE_FIELDS
+    )
     assert tuple(f["field"] for f in settings["sample_fields"]) == FIELDS
     for name in ("tasks_vision_module", "face_model", "onnxruntime_module", "expression_model"):
         assert httpx.head(server.url + settings["urls"][name]).status_code == 200, name
@@ -99,17 +101,23 @@ def test_without_the_assets_the_page_says_what_to_do_and_the_api_still_answers(t
         page = httpx.get(served.page(code))
         assert page.status_code == 503 and "make assets" in page.text
         assert httpx.get(f"{served.url}/join/api/{code}").status_code == 200
-    assert "students cannot join from their browser until the assets are fetched" in served.log.getvalue()
+    assert (
+        "students cannot join from their browser until the assets are fetched"
+        in served.log.getvalue()
+    )
 
 
 # --- in Chromium -------------------------------------------------------------------------------
+
 
 def _text(page, selector: str) -> str:
     return page.inner_text(selector).strip()
 
 
 @pytest.mark.browser
-def test_the_consent_screen_shows_the_fields_and_the_exact_json_then_dont_join_sends_nothing(server) -> None:
+def test_the_consent_screen_shows_the_fields_and_the_exact_json_then_dont_join_sends_nothing(
+    server,
+) -> None:
     code = open_lesson(server.db_url, attention_only=True, ask_names=True).code
     with playwright_session() as pw, student_browser(pw) as browser:
         page = browser.new_page()
@@ -118,10 +126,14 @@ def test_the_consent_screen_shows_the_fields_and_the_exact_json_then_dont_join_s
         page.goto(server.page(code))
         page.wait_for_selector("#consent:not([hidden])", timeout=20_000)
         assert json.loads(_text(page, "#example")) == example_batch(True)
-        rows = page.eval_on_selector_all("#fields tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+        rows = page.eval_on_selector_all(
+            "#fields tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
         assert [tuple(r) for r in rows] == list(SAMPLE_FIELDS)
         assert "attention-only" in _text(page, "#consent-mode")
-        assert "No image, video, landmark or face crop ever leaves this device" in _text(page, "#consent")
+        assert "No image, video, landmark or face crop ever leaves this device" in _text(
+            page, "#consent"
+        )
         assert page.get_attribute("#notice-link", "href") == "/join/notice"
         assert page.is_visible("#name")
         page.click("#decline")
@@ -152,7 +164,10 @@ def test_an_unknown_or_ended_lesson_says_so_in_one_line(server) -> None:
         assert _text(page, "#problem") == "This lesson has ended."
         page.goto(server.page("2345678923"))
         page.wait_for_selector("#problem:not([hidden])", timeout=20_000)
-        assert _text(page, "#problem") == "No lesson has this code: check the link your teacher gave you."
+        assert (
+            _text(page, "#problem")
+            == "No lesson has this code: check the link your teacher gave you."
+        )
         assert not page.is_visible("#consent")
 
 
@@ -160,17 +175,25 @@ def test_an_unknown_or_ended_lesson_says_so_in_one_line(server) -> None:
 def test_a_page_opened_over_plain_http_on_a_lan_name_says_to_use_https(server) -> None:
     code = open_lesson(server.db_url).code
     port = server.url.rsplit(":", 1)[1]
-    with playwright_session() as pw, student_browser(pw, "--host-resolver-rules=MAP school.test 127.0.0.1") as browser:
+    with (
+        playwright_session() as pw,
+        student_browser(pw, "--host-resolver-rules=MAP school.test 127.0.0.1") as browser,
+    ):
         page = browser.new_page()
         page.goto(f"http://school.test:{port}/join/{code}")
         page.wait_for_selector("#problem:not([hidden])", timeout=20_000)
         line = _text(page, "#problem")
-        assert "open the https:// link your teacher gives, or ask them to set up HTTPS (docs/join.md)" in line
+        assert (
+            "open the https:// link your teacher gives, or ask them to set up HTTPS (docs/join.md)"
+            in line
+        )
         assert not page.is_visible("#consent")
 
 
 @pytest.mark.browser
-def test_an_attention_only_student_never_loads_the_expression_model(server, asset, tmp_path) -> None:
+def test_an_attention_only_student_never_loads_the_expression_model(
+    server, asset, tmp_path
+) -> None:
     info = open_lesson(server.db_url, rate_hz=2.0, attention_only=True, ask_names=True)
     camera = write_fake_camera(asset(FACE_VIDEOS[0]), tmp_path / "face.y4m", seconds=4)
     with playwright_session() as pw, student_browser(pw, *fake_camera_args(camera)) as browser:
@@ -185,7 +208,9 @@ def test_an_attention_only_student_never_loads_the_expression_model(server, asse
         assert _text(page, "#who") == "You joined as Ada Lovelace."
         wait_for_text(page, "#numbers caption", re.compile(r": sent$"), 30)
         record_bytes("attention_only", log)
-    assert not [r.url for r in log.requests if "onnxruntime" in r.url or "/model/expression/" in r.url]
+    assert not [
+        r.url for r in log.requests if "onnxruntime" in r.url or "/model/expression/" in r.url
+    ]
     rows = observations(server.db_url, info.lesson_id)[1]
     assert rows and all(r["p_happy"] is None for r in rows)
     assert sum(r["state"] != "absent" for r in rows) >= 0.8 * len(rows)
@@ -206,7 +231,86 @@ def record_bytes(kind: str, log: RequestLog) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     path: Path = ARTIFACTS / ARTIFACT
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[kind] = {"first_load_files": files, "first_load_bytes": downloaded, "batches": len(batches),
-                  "samples": samples, "body_bytes_per_sample": body / samples,
-                  "with_headers_bytes_per_sample": (body + headers) / samples}
+    data[kind] = {
+        "first_load_files": files,
+        "first_load_bytes": downloaded,
+        "batches": len(batches),
+        "samples": samples,
+        "body_bytes_per_sample": body / samples,
+        "with_headers_bytes_per_sample": (body + headers) / samples,
+    }
     path.write_text(json.dumps(data, indent=1))
+
+
+@pytest.mark.browser
+def test_a_late_timer_takes_fewer_samples_says_why_and_makes_up_none(
+    server, asset, tmp_path
+) -> None:
+    info = open_lesson(server.db_url, rate_hz=2.0, attention_only=True)
+    camera = write_fake_camera(asset(FACE_VIDEOS[0]), tmp_path / "face.y4m", seconds=4)
+    with playwright_session() as pw, student_browser(pw, *fake_camera_args(camera)) as browser:
+        page = browser.new_page()
+        page.goto(server.page(info.code))
+        page.wait_for_selector("#consent:not([hidden])", timeout=20_000)
+        page.click("#join")
+        wait_for_text(page, "#counts", re.compile(r"measured [1-9]"), 60)
+        # A busy device: the page's own thread held for 2.5 s.
+        page.evaluate(
+            "() => { const end = performance.now() + 2500; while (performance.now() < end) {} }"
+        )
+        busy = wait_for_text(page, "#throttled", "fewer samples were taken", 10)
+        # A background tab: headless Chromium keeps every tab visible and runs its timers on time, so
+        # the test says the tab is hidden (the page's visibility signal) and holds its thread as a
+        # throttled tab's timers are held.
+        frozen_from = int(time.time() * 1000)
+        page.evaluate(
+            "() => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
+            " document.dispatchEvent(new Event('visibilitychange'));"
+            " const end = performance.now() + 3000; while (performance.now() < end) {}"
+            " delete document.hidden; }"
+        )
+        frozen_to = int(time.time() * 1000)
+        background = wait_for_text(page, "#throttled", "background", 10)
+        time.sleep(2.0)
+        page.click("#pause")
+        counts = wait_for_text(page, "#counts", re.compile(r"waiting 0$"), 30)
+    assert busy.startswith("This device was busy: fewer samples were taken")
+    assert background.startswith("This tab was in the background: fewer samples were taken")
+    assert "refused" not in counts  # no burst to catch up: the server took every sample
+    times = [r["t_ms"] for r in observations(server.db_url, info.lesson_id)[1]]
+    assert not [t for t in times if frozen_from + 600 < t < frozen_to - 100]  # none while held
+    assert (
+        len([t for t in times if frozen_to <= t < frozen_to + 2000]) <= 2.0 * 2 + 1
+    )  # nor a burst after
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 250
+
+
+@pytest.mark.slow
+def test_the_dashboards_own_server_serves_the_student_page_on_its_port(tmp_path) -> None:
+    import os
+
+    from tests.dashboard.streamlit_server import serving_dashboard
+
+    db_url = f"sqlite:///{tmp_path / 'served.db'}"
+    code = open_lesson(db_url).code
+    with serving_dashboard(
+        tmp_path,
+        dict(os.environ),
+        CLASSPULSE_DATA_DIR=str(tmp_path / "data"),
+        CLASSPULSE_DB_URL=db_url,
+        CLASSPULSE_ENGINE_STANDBY="0",
+    ) as url:
+        page = httpx.get(f"{url}/join/{code}")
+        notice = httpx.get(f"{url}/join/notice")
+        lookup = httpx.get(f"{url}/join/api/{code}")
+        module = httpx.get(f"{url}/join/static/student.js")
+    assert (
+        page.status_code == 200
+        and page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    )
+    assert '<script type="module" src="/join/static/student.js">' in page.text
+    assert notice.status_code == 200 and "What leaves your device" in notice.text
+    assert lookup.status_code == 200 and lookup.json()["open"]
+    assert module.status_code == 200 and module.headers["content-type"].startswith(
+        "text/javascript"
+    )
