@@ -40,6 +40,7 @@ export class Lesson {
     this.cameraProblem = cameraProblem;
     this.forgetToken = forgetToken;
     this.paused = false;
+    this.switching = false;
     this.finished = false;
     this.lastSample = null;
     this.lateUntil = 0;
@@ -119,8 +120,14 @@ export class Lesson {
   }
 
   async togglePause() {
-    if (this.paused) await this.resume();
-    else await this.pause();
+    if (this.switching) return;  // a second press while the camera starts or stops
+    this.switching = true;
+    try {
+      if (this.paused) await this.resume();
+      else await this.pause();
+    } finally {
+      this.switching = false;
+    }
   }
 
   /** Stop measuring and the camera; send what was measured before. */

@@ -55,7 +55,9 @@ export class Sender {
     this.lastFlushAt = performance.now();
     this.timer = setInterval(() => this.pump(), CHECK_EVERY_MS);
     this.onOnline = () => { this.retryAt = 0; this.pump(true); };
+    this.onOffline = () => { this.offline = true; this.onChange(); };
     globalThis.addEventListener("online", this.onOnline);
+    globalThis.addEventListener("offline", this.onOffline);
   }
 
   /** A new sample, queued; the oldest are dropped beyond the offline buffer. */
@@ -166,5 +168,6 @@ export class Sender {
     this.stopped = true;
     clearInterval(this.timer);
     globalThis.removeEventListener("online", this.onOnline);
+    globalThis.removeEventListener("offline", this.onOffline);
   }
 }

@@ -159,6 +159,21 @@ def student_browser(playwright: Any, *args: str) -> Iterator[Any]:
         browser.close()
 
 
+def join_page(browser: Any, url: str, log: RequestLog | None = None) -> tuple[Any, int]:
+    """A new page of `browser` at a lesson's link that presses Join; (page, the student's number)
+    once the page says it joined (its camera and face model running)."""
+    page = browser.new_page()
+    if log is not None:
+        log.attach(page)
+    page.goto(url)
+    page.wait_for_selector("#consent:not([hidden])", timeout=30_000)
+    page.click("#join")
+    who = wait_for_text(page, "#who", re.compile(r"You joined as Student \d+"), 90)
+    match = re.search(r"Student (\d+)", who)
+    assert match is not None
+    return page, int(match.group(1))
+
+
 @contextmanager
 def playwright_session() -> Iterator[Any]:
     """Playwright's sync API for the block; skipped (or failed under CI) without it."""

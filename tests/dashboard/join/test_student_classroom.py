@@ -28,6 +28,7 @@ from tests.dashboard.join.student_kit import (
     NO_FACE_VIDEO,
     RequestLog,
     fake_camera_args,
+    join_page,
     observations,
     open_lesson,
     playwright_session,
@@ -83,16 +84,6 @@ def _wait_for_rows(
     raise AssertionError(
         f"fewer than {at_least} observations each: { {t: len(v) for t, v in rows.items()} }"
     )
-
-
-def _join(browser, url: str, log: RequestLog) -> tuple[Any, int]:
-    page = browser.new_page()
-    log.attach(page)
-    page.goto(url)
-    page.wait_for_selector("#consent:not([hidden])", timeout=30_000)
-    page.click("#join")
-    who = wait_for_text(page, "#who", re.compile(r"You joined as Student \d+"), 90)
-    return page, int(re.search(r"Student (\d+)", who).group(1))
 
 
 def _run_offline(run: Run, page, db_url: str) -> None:
@@ -168,7 +159,7 @@ def run(asset, tmp_path_factory) -> Run:
     ):
         pages = {}
         for name, browser in (("A", a), ("B", b), ("C", c)):
-            pages[name], run.tracks[name] = _join(browser, server.page(info.code), logs[name])
+            pages[name], run.tracks[name] = join_page(browser, server.page(info.code), logs[name])
         _wait_for_rows(db_url, info.lesson_id, list(run.tracks.values()), 16, 90)
         run.first = observations(db_url, info.lesson_id)
         _run_offline(run, pages["A"], db_url)

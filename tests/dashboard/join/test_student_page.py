@@ -190,6 +190,38 @@ def test_a_page_opened_over_plain_http_on_a_lan_name_says_to_use_https(server) -
         assert not page.is_visible("#consent")
 
 
+CANNOT_RUN = [  # (Chromium flags, a script run before the page's, the line the page says)
+    pytest.param(["--use-fake-device-for-media-stream"], None,
+                 "Camera permission was refused: allow the camera for this page", id="permission-refused"),
+    pytest.param(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=device-count=0"],
+                 None, "No camera was found on this device", id="no-camera"),
+    # Chromium always has WebAssembly: the page meets a browser without it.
+    pytest.param([], "delete globalThis.WebAssembly;",
+                 "This browser is too old for this page (it has no WebAssembly)", id="no-webassembly"),
+]  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("flags", "init_script", "line"), CANNOT_RUN)
+def test_a_page_that_cannot_run_says_so_in_one_line(server, flags, init_script, line) -> None:
+    code = open_lesson(server.db_url).code
+    with playwright_session() as pw, student_browser(pw, *flags) as browser:
+        page = browser.new_page()
+        if init_script:
+            page.add_init_script(init_script)
+        page.goto(server.page(code))
+        page.wait_for_selector("#consent:not([hidden]), #problem:not([hidden])", timeout=20_000)
+        if page.is_visible("#join"):
+            page.click("#join")
+        said = wait_for_text(page, "#problem", line, 30)
+        assert not page.is_visible("#lesson")
+        if page.is_visible("#consent"):  # the student can fix it and press Join again
+            assert page.is_enabled("#join")
+    assert "\n" not in said.strip()
+    with open_database(server.db_url).connect() as conn:
+        assert conn.execute(select(JoinStudent.id)).first() is None  # nobody joined
+
+
 @pytest.mark.browser
 def test_an_attention_only_student_never_loads_the_expression_model(
     server, asset, tmp_path
