@@ -1,4 +1,4 @@
-"""Privacy & settings: what is stored, retention and purge, defaults, thresholds, a notice for students."""
+"""Privacy & settings: what is stored, retention and purge, defaults, thresholds, the notices for students."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import config, loaders, state
+from dashboard.join.notice import NOTICE_PATH, notice_text, retention_text
 from engine.attention import AttentionSettings
 from storage.db import StorageError
 from storage.lessons import apply_retention, purge_older_than, retention_days_from_env
@@ -53,10 +54,6 @@ def thresholds_table(settings: AttentionSettings) -> pd.DataFrame:
         label, state_name = THRESHOLD_TEXT.get(f.name, (f.name, ""))
         rows.append({"Setting": label, "Affects": state_name, "Value": getattr(settings, f.name)})
     return pd.DataFrame(rows)
-
-
-def retention_text(days: float | None) -> str:
-    return "as long as the school keeps them" if days is None else f"{days:g} days"
 
 
 settings = state.settings()
@@ -170,3 +167,10 @@ st.subheader("A notice to show your students")
 st.code(
     STUDENT_NOTICE.format(retention=retention_text(retention_days)), language=None, wrap_lines=True
 )
+
+st.subheader("The notice students see when they join from their browser")
+st.caption(
+    f"The join page's consent screen links to it (the server's {NOTICE_PATH}); it is written once "
+    "(dashboard/join/notice.py), so this is exactly what they read."
+)
+st.code(notice_text(retention_days), language=None, wrap_lines=True)

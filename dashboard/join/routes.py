@@ -177,9 +177,14 @@ class JoinServer:
             raise Refusal(404, "no lesson has this code")
         if not info.is_open:
             raise Refusal(410, "this lesson has ended")
+        # The thresholds, limits and clock too: a page that joined before (its token kept) resumes
+        # with this answer alone, as the same student.
         return 200, {"open": True, "ask_names": info.ask_names, "rate_hz": info.sample_rate_hz,
                      "attention_only": info.attention_only,
-                     "example_batch": example_batch(info.attention_only)}  # fmt: skip
+                     "example_batch": example_batch(info.attention_only),
+                     "attention": asdict(attention_settings(info.settings)),
+                     "limits": settings_for_page({"min_gap_ms": min_gap_ms(info.sample_rate_hz)}),
+                     "server_time_ms": to_epoch_ms(self.settings.clock())}  # fmt: skip
 
     def _join(self, code: str, body: bytes) -> tuple[int, dict[str, Any]]:
         with self.engine.connect() as conn:

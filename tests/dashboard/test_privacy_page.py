@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dashboard.join.notice import notice_text
 from engine.attention import AttentionSettings
 from storage import queries
 from storage.db import open_database
@@ -19,6 +20,15 @@ def test_explains_storage_and_shows_a_student_notice(app, seeded_db):
     notice = at.code[0].value
     assert "No pictures, video or sound are recorded" in notice
     assert "as long as the school keeps them" in notice
+
+
+def test_shows_the_notice_students_read_when_they_join_from_their_browser(app, seeded_db, monkeypatch):
+    monkeypatch.setenv("CLASSPULSE_RETENTION_DAYS", "30")
+    at = app(seeded_db.url, "privacy")
+    assert at.subheader[-1].value == "The notice students see when they join from their browser"
+    assert at.code[1].value == notice_text(30)  # the very text of GET /join/notice
+    assert "No picture, video, sound, face landmarks or face crop ever leaves your device" in at.code[1].value
+    assert "kept for at most 30 days" in at.code[1].value
 
 
 def test_thresholds_are_the_engine_defaults(app, seeded_db):
