@@ -80,7 +80,7 @@ def test_samples_per_second_are_counted_per_student_not_summed_over_the_class(le
     engine, joined = lesson
     page = app(db_url, "live")
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics["Samples/s per student"] == "1.0"  # each device at the asked 1 Hz
+    assert metrics["Samples/s each"] == "1.0"  # each device at the asked 1 Hz
     assert "Samples/s" not in metrics
     live = queries.live_view(engine, joined.lesson_id, viewer=EVERYONE, window_s=10, now=END)
     times = [t.timestamp() for t in live.sample_times]
@@ -102,6 +102,13 @@ def test_the_report_summary_students_table_and_exports_agree_on_the_whole_join_l
     table = table_with(page, "Mean engagement").set_index("Student")
     assert table["Mean engagement"].dropna().to_dict() == {
         f"Student {t}": round(e, 1) for t, e in want.engagement.items()}
+
+    # each student's samples stand for their own device's second, not a quarter of it (four devices)
+    present_s = {FACE: 30.0, NO_FACE: 0.0, SILENT: 15.0, REMOVED: 20.0}
+    students = queries.student_summary(engine, joined.lesson_id, viewer=EVERYONE)
+    assert students.set_index("track_id")["time_present_s"].to_dict() == pytest.approx(present_s)
+    assert table["Time present (min)"].to_dict() == {
+        f"Student {t}": round(s / 60, 1) for t, s in present_s.items()}
 
     summary = queries.lessons_summary(engine, viewer=EVERYONE).iloc[0]
     assert summary["mean_concentration"] == pytest.approx(want.concentration)

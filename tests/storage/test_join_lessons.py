@@ -169,3 +169,18 @@ def test_the_live_view_knows_when_each_student_sent_their_first_sample(engine):
     hidden = live_view(engine, info.lesson_id, viewer=Viewer.teacher("ms.lee"), window_s=10,
                        now=T0 + timedelta(seconds=91))  # fmt: skip
     assert hidden.stream_starts == {} and hidden.samples.empty
+
+
+def test_each_joined_students_time_present_follows_their_own_samples_and_a_pause_is_not_presence(engine):
+    from storage.queries import student_summary
+
+    info = _open(engine)
+    steady, paused, slow = (join_student(engine, info.code, None, T0)[1] for _ in range(3))
+    _send(engine, info, steady, [float(s) for s in range(0, 120)], 120.0)  # 2 minutes at 1 Hz
+    # a minute, the tab closed for ten, then another minute
+    _send(engine, info, paused, [float(s) for s in range(0, 60)] + [float(s) for s in range(660, 720)], 720.0)
+    _send(engine, info, slow, [float(s) for s in range(0, 120, 2)], 120.0)  # a device managing 0.5 Hz
+    frame = student_summary(engine, info.lesson_id, viewer=EVERYONE).set_index("track_id")
+    # four students side by side do not make each sample a quarter of a second
+    assert frame["time_present_s"].to_dict() == {1: pytest.approx(120.0), 2: pytest.approx(120.0),
+                                                 3: pytest.approx(120.0)}  # fmt: skip
