@@ -71,7 +71,7 @@ def show_metrics(numbers: live_metrics.LiveNumbers, health: live_metrics.Health,
               delta=live_metrics.camera_off_words(numbers), delta_color="off", delta_arrow="off",
               help=live_metrics.PRESENT_HELP)
     c3.metric(
-        "Samples/s per student" if per_student else "Samples/s",
+        "Samples/s each" if per_student else "Samples/s",
         "–" if samples_per_s is None else f"{samples_per_s:.1f}",
         help=join_lesson.SAMPLES_HELP.format(rate=rate_hz) if per_student
         else f"Asked for {rate_hz:g}/s; counted over the last 20 s of samples.",
@@ -130,27 +130,16 @@ def lesson_figures(db_url: str, lesson: dict, health: live_metrics.Health,
     show(live_metrics.alert_notice(numbers.low_streak_s, settings.alert_level, settings.alert_minutes))
     marks = marker_bar(db_url, viewer, lesson_id, settings.timezone)  # "Mark this moment"
     if not live.trend.empty:
-        st.plotly_chart(
-            marker_chart.add_markers(
-                charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
-                                  started_at=lesson["started_at"]),
-                marks, settings.timezone,
-            ),
-            key="live_trend_chart",
-        )
+        trend = charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
+                                  started_at=lesson["started_at"])
+        st.plotly_chart(marker_chart.add_markers(trend, marks, settings.timezone), key="live_trend_chart")
         if not lesson["attention_only"]:
-            st.plotly_chart(
-                charts.show_last_minutes(
-                    charts.expression_mix_over_time(
-                        live.trend, settings.timezone,
-                        title=charts.live_title("Expression mix", live.trend, lesson["started_at"]),
-                    ),
-                    live.trend,
-                    settings.timezone,
-                    started_at=lesson["started_at"],
-                ),
-                key="live_expression_chart",
-            )
+            mix = charts.expression_mix_over_time(
+                live.trend, settings.timezone,
+                title=charts.live_title("Expression mix", live.trend, lesson["started_at"]))
+            st.plotly_chart(charts.show_last_minutes(mix, live.trend, settings.timezone,
+                                                     started_at=lesson["started_at"]),
+                            key="live_expression_chart")
     last_present = loaders.load_last_present(
         db_url, viewer, lesson_id, now, live_metrics.absent_tracks(live.students))
     away = live_metrics.absences(live.students, last_present, now)

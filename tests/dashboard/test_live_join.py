@@ -252,7 +252,7 @@ def test_a_students_device_too_slow_for_the_rate_is_told(live, tmp_path, monkeyp
     assert ("1 student's device manages under 80% of the 1 samples/s asked (slowest 0.5/s): a slow "
             "device, or the page hidden in a background tab.") in _said(at)
     assert "sends 0.5 of the 1 samples/s asked" in [c.value for c in at.caption]
-    assert {m.label: m.value for m in at.metric}["Samples/s per student"] == "0.8"
+    assert {m.label: m.value for m in at.metric}["Samples/s each"] == "0.8"
 
 
 def test_a_teacher_sees_only_her_own_join_lesson(tmp_path, monkeypatch, bind_address):
