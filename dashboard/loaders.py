@@ -151,9 +151,10 @@ def load_open_joins(db_url: str, viewer: Viewer) -> list[join_lessons.OpenJoin]:
 
 
 def load_join_students(db_url: str, viewer: Viewer, lesson_id: int, now: datetime) -> pd.DataFrame:
-    """A join lesson's students (storage.join.students_frame) as of the refresh tick `now` falls
-    in; none for a lesson not the viewer's."""
-    return _load_join_students_at(db_url, viewer, lesson_id, live_as_of(now))
+    """A join lesson's students (storage.join.students_frame) as of the start of the refresh tick
+    `now` falls in (never ahead of the clock: "no data for 10 s" is never said early); none for a
+    lesson not the viewer's."""
+    return _load_join_students_at(db_url, viewer, lesson_id, live_tick(now))
 
 
 @st.cache_data(ttl=60, max_entries=16, show_spinner=False)
