@@ -144,8 +144,10 @@ def tiles(db_url: str, viewer: Viewer, lesson: dict, live: LiveView, now: dateti
     st.caption(join_lesson.summary_words(joined))
     labels = dict(zip(joined["track_id"].astype(int), joined["label"], strict=True))
     if excluded:  # names are the students' own words: plain text, never markdown
-        st.text("Not students (left out of this lesson): "
-                + ", ".join(f"{labels.get(t, f'Student {t}')} (Student {t})" for t in excluded))
+        named = (labels.get(t, f"Student {t}") for t in excluded)
+        st.text("Not students (left out of this lesson): " + ", ".join(
+            name if name == f"Student {t}" else f"{name} (Student {t})"
+            for name, t in zip(named, excluded, strict=True)))
         live_tiles.count_again_buttons(
             excluded, lambda t: loaders.count_again(db_url, viewer, lesson_id, t), "live")
     gone = join_lesson.removed(joined)
