@@ -25,7 +25,7 @@ from dashboard.auth import (
     hash_password,
     normalise_username,
 )
-from dashboard.join.payload import MAX_RATE_HZ, MIN_RATE_HZ
+from dashboard.join.payload import BROWSER_MODEL, MAX_RATE_HZ, MIN_RATE_HZ
 from engine.attention import AttentionSettings
 from storage.accounts import ROLES, find_account, save_account
 from storage.cli_types import FiniteFloat, database_group
@@ -81,7 +81,6 @@ def set_password(db_url: str | None, username: str, role: str | None) -> None:
         click.echo(f"changed the password of {where}; sessions that used the old one are ended")
 
 
-BROWSER_MODEL = "minixception (ONNX, in the student's browser)"
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 

@@ -22,6 +22,7 @@ ALLOW_STREAMS_ENV = "CLASSPULSE_ALLOW_STREAMS"
 DEFAULT_CLASS_ENV = "CLASSPULSE_DEFAULT_CLASS"
 MAX_FACES_ENV = "CLASSPULSE_MAX_FACES"  # the engine reads it too
 ENGINE_STANDBY_ENV = "CLASSPULSE_ENGINE_STANDBY"
+PUBLIC_URL_ENV = "CLASSPULSE_PUBLIC_URL"
 
 
 def utc_now() -> datetime:
@@ -110,6 +111,9 @@ class DashboardSettings:
     engine_standby: keep a warm engine waiting while the start form is shown, so that Start skips
         the engine's imports (CLASSPULSE_ENGINE_STANDBY=0 turns it off: about 300 MB less memory
         while no lesson runs, and a start about 2.5 s slower; dashboard.warm_engine).
+    public_url: the dashboard's address as students reach it, for a join lesson's link and QR code
+        (CLASSPULSE_PUBLIC_URL, e.g. https://classpulse.school.lan:8501); empty: the address the
+        teacher's own browser used.
     """
 
     db_url: str
@@ -124,6 +128,7 @@ class DashboardSettings:
     default_class: str = ""
     max_faces: int = 50
     engine_standby: bool = True
+    public_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -143,4 +148,5 @@ class DashboardSettings:
             default_class=(environ.get(DEFAULT_CLASS_ENV) or "").strip(),
             max_faces=int(min(100.0, max(1.0, _env_float(environ, MAX_FACES_ENV, 50.0)))),
             engine_standby=_env_bool(environ, ENGINE_STANDBY_ENV, True),
+            public_url=(environ.get(PUBLIC_URL_ENV) or "").strip(),
         )

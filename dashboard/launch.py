@@ -29,13 +29,16 @@ UPLOAD_GRACE_S = 300.0
 # Network protocols a stream URL may use: file://, concat: and FFmpeg's other local protocols
 # would read the server's disk behind the media folders' back.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "http", "https", "udp", "rtp")
-# The Live form's source choices: one per webcam found ("webcam:0", ...), then these three.
+# The Live form's source choices: one per webcam found ("webcam:0", ...), then these four. JOIN
+# starts no engine: students' own browsers measure, and the lesson is opened in storage
+# (dashboard/live_join.py).
 WEBCAM = "webcam:"
-SCREEN, FILE, DEMO = "screen", "file", "demo"
+SCREEN, FILE, DEMO, JOIN = "screen", "file", "demo", "join"
 SOURCE_LABELS = {
     SCREEN: "Screen region (a video-call gallery on this screen)",
     FILE: "Video file",
     DEMO: "Demo gallery (recorded video call)",
+    JOIN: "Students join from their browser",
 }
 
 
@@ -170,8 +173,9 @@ class Upload:
 
 
 def source_choices(webcams: list[int]) -> list[str]:
-    """The form's source options: each webcam found, then a screen region, a video file, the demo."""
-    return [f"{WEBCAM}{i}" for i in webcams] + [SCREEN, FILE, DEMO]
+    """The form's source options: each webcam found, then a screen region, a video file, the demo,
+    and students joining from their own browser."""
+    return [f"{WEBCAM}{i}" for i in webcams] + [SCREEN, FILE, DEMO, JOIN]
 
 
 def source_label(choice: str) -> str:

@@ -69,6 +69,12 @@ def tile(row: object, trends: pd.DataFrame, attention_only: bool,
     st.markdown(f"**Student {track_id}** {STATE_BADGE.get(row.state, row.state)}")
     st.markdown(live_metrics.tile_detail(
         row.state, row.engagement, None if attention_only else row.expression, absence))
+    sparkline(track_id, trends)
+    not_a_student_button(track_id, on_exclude)
+
+
+def sparkline(track_id: int, trends: pd.DataFrame) -> None:
+    """A student's engagement over the last 5 minutes as a small line (from two points on)."""
     values = trends.loc[trends["track_id"] == track_id, "engagement"].dropna().tolist()
     if len(values) >= 2:
         st.plotly_chart(
@@ -76,6 +82,10 @@ def tile(row: object, trends: pd.DataFrame, attention_only: bool,
             key=f"live_spark_{track_id}",
             config={"displayModeBar": False, "staticPlot": True},
         )
+
+
+def not_a_student_button(track_id: int, on_exclude: Callable[[int], None]) -> None:
+    """"Not a student" on a tile: the track leaves every figure of the lesson until counted again."""
     if st.button("Not a student", key=f"live_exclude_{track_id}", type="tertiary",
                  help=NOT_A_STUDENT_HELP):
         on_exclude(track_id)

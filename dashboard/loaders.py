@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import config
 from engine import processes
-from storage import exclusions, export, lessons, live_queries, markers, queries
+from storage import exclusions, export, join, join_lessons, lessons, live_queries, markers, queries
 from storage.db import StorageError, open_database
 from storage.records import LessonStatus
 from storage.viewers import Viewer
@@ -41,6 +41,7 @@ def _prepared(db_url: str) -> bool:
     """Once per server start and URL: the database reachable and migrated (storage.db keeps its one
     Engine), and the retention period (CLASSPULSE_RETENTION_DAYS) applied. Never mutated."""
     engine = open_database(db_url)
+    join_lessons.close_abandoned_joins(engine, config.utc_now())  # so retention finds them ended
     lessons.apply_retention(engine, lessons.retention_days_from_env(), datetime.now(UTC),
                             is_alive=processes.is_alive)
     return True
@@ -54,14 +55,16 @@ def database(db_url: str) -> Engine:
 
 
 def settle_dead_engines(db_url: str) -> list[int]:
-    """Mark lessons whose engine on this computer has died as interrupted; their ids.
+    """Mark lessons whose engine on this computer has died as interrupted, and close the join
+    lessons left open with nobody sending (storage.join_lessons); their ids.
 
-    Not cached: called on every page load and live refresh (one short read while all is well).
+    Not cached: called on every page load and live refresh (two short reads while all is well).
     When a lesson was marked, cached reads are forgotten so every page shows it ended. A database
     that cannot be read now is the pages' to report, not this check's.
     """
     try:
         marked = lessons.mark_dead_engines_interrupted(database(db_url), processes.is_alive)
+        marked += join_lessons.close_abandoned_joins(database(db_url), config.utc_now())
     except (StorageError, SQLAlchemyError) as exc:
         log.warning("cannot check the running lessons' engines: %s", exc)
         return []
@@ -136,6 +139,57 @@ def load_running(db_url: str, viewer: Viewer) -> pd.DataFrame:
     return queries.lessons_summary(
         database(db_url), viewer=viewer, status=LessonStatus.RUNNING.value
     )
+
+
+# --- join lessons: students join from their browser (dashboard/live_join.py) -----------------------
+
+
+@st.cache_data(ttl=2, max_entries=8, show_spinner=False)
+def load_open_joins(db_url: str, viewer: Viewer) -> list[join_lessons.OpenJoin]:
+    """The viewer's join lessons students can still join, newest first."""
+    return join_lessons.open_join_lessons(database(db_url), viewer=viewer)
+
+
+def load_join_students(db_url: str, viewer: Viewer, lesson_id: int, now: datetime) -> pd.DataFrame:
+    """A join lesson's students (storage.join.students_frame) as of the start of the refresh tick
+    `now` falls in (never ahead of the clock: "no data for 10 s" is never said early); none for a
+    lesson not the viewer's."""
+    return _load_join_students_at(db_url, viewer, lesson_id, live_tick(now))
+
+
+@st.cache_data(ttl=60, max_entries=16, show_spinner=False)
+def _load_join_students_at(db_url: str, viewer: Viewer, lesson_id: int, as_of: datetime) -> pd.DataFrame:
+    engine = database(db_url)
+    with engine.connect() as conn:
+        if queries.find_lesson(engine, lesson_id, viewer=viewer) is None:
+            return join.students_frame(conn, -1, as_of)  # the frame's columns, no student
+        return join.students_frame(conn, lesson_id, as_of)
+
+
+def open_join(db_url: str, spec: lessons.LessonSpec, *, ask_names: bool) -> join.JoinLessonInfo:
+    """Open a join lesson (storage.join.open_join_lesson): no engine is started for it."""
+    info = join.open_join_lesson(database(db_url), spec, ask_names=ask_names)
+    clear_caches()
+    return info
+
+
+def close_join(db_url: str, viewer: Viewer, lesson_id: int) -> bool:
+    """End the viewer's join lesson now: finished, and its link says so; False when not theirs."""
+    if queries.find_lesson(database(db_url), lesson_id, viewer=viewer) is None:
+        return False
+    closed = join.close_join(database(db_url), lesson_id, config.utc_now())
+    clear_caches()
+    return closed
+
+
+def remove_student(db_url: str, viewer: Viewer, lesson_id: int, track_id: int) -> bool:
+    """Remove a joined student from the viewer's lesson: their link stops working; False when the
+    lesson is not theirs or the student was already removed."""
+    if queries.find_lesson(database(db_url), lesson_id, viewer=viewer) is None:
+        return False
+    removed = join.remove_student(database(db_url), lesson_id, track_id, config.utc_now())
+    _load_join_students_at.clear()
+    return removed
 
 
 @st.cache_data(ttl=30, max_entries=32, show_spinner=False)
@@ -282,7 +336,8 @@ def export_bytes(
 # the webcams list) keep their entries.
 FIGURES = (load_lessons, load_lesson_row, load_running, load_timeline, load_students, load_low_moments,
            load_previous, load_marker_context, load_excluded, _load_live_at)
-LESSONS = (*FIGURES, load_lesson, load_markers, _load_last_present_at)
+LESSONS = (*FIGURES, load_lesson, load_markers, _load_last_present_at, load_open_joins,
+           _load_join_students_at)
 
 
 def forget_figures() -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
 from storage.db import StorageError, write_transaction
-from storage.lessons import LessonSpec
+from storage.lessons import JOIN_SOURCE, LessonSpec
 from storage.records import LessonStatus, Sample
 from storage.schema import (
     STUDENT_NAME_MAX,
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 # Upper-case letters and digits a person cannot mistake for one another: no 0/O, no 1/I/L.
 JOIN_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 JOIN_CODE_LENGTH = 10
-JOIN_SOURCE = "join"
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 random bits
 MAX_STUDENTS = 500  # per lesson: a code holder cannot fill the database with students
 # A joined student whose page has sent nothing for this long reads "absent (no data for N s)":

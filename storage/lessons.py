@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETENTION_ENV = "CLASSPULSE_RETENTION_DAYS"
+# The source of a lesson students join from their browser (storage/join.py): it has no engine of its
+# own, so only its join ends it (the teacher's Stop, or storage/join_lessons.py for one left open).
+JOIN_SOURCE = "join"
 
 _LESSON_COLUMNS = (
     Lesson.id,
@@ -182,18 +185,23 @@ def mark_stale_running_interrupted(
     ran on this host is stale when `is_alive` says that process is gone; one from another host (a
     shared PostgreSQL server), or any when no `is_alive` is given, only when nothing was written to
     it for `quiet_after_s`. The end time is
-    the lesson's last sample (or its start when it has none).
+    the lesson's last sample (or its start when it has none). A join lesson (source JOIN_SOURCE) has
+    no engine: it is left running unless the process that recorded itself as its owner (`python -m
+    dashboard join`) is known to be gone; one nobody stopped is storage.join_lessons' to close.
     """
     now = now or datetime.now(UTC)
     stale: list[int] = []
     with write_transaction(engine) as conn:
         running = conn.execute(
             select(
-                Lesson.id, Lesson.started_at, Lesson.settings, _last_sample_ts().label("last_ts")
+                Lesson.id, Lesson.started_at, Lesson.settings, Lesson.source,
+                _last_sample_ts().label("last_ts"),
             ).where(Lesson.status == LessonStatus.RUNNING.value)
         ).all()
-        for lesson_id, started_at, settings, last_ts in running:
+        for lesson_id, started_at, settings, source, last_ts in running:
             alive = owner_alive(settings, is_alive)
+            if source == JOIN_SOURCE and alive is not False:
+                continue  # its students' pages write to it, not an engine: quiet is no crash
             last_activity = last_ts or started_at
             quiet = (now - last_activity).total_seconds() > quiet_after_s
             if alive is True or (alive is None and not quiet):

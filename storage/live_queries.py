@@ -18,7 +18,7 @@ from storage.measures import ClassFigures, class_window, student_engagement
 from storage.records import AttentionState
 from storage.report_queries import timeline_frame, timeline_select
 from storage.rollups import per_student_select
-from storage.schema import ObservationRollup, ObservationRow, SampleRow
+from storage.schema import ObservationRollup, ObservationRow, SampleRow, from_epoch_ms
 from storage.viewers import Viewer, lesson_visible
 
 Obs = ObservationRow
@@ -64,15 +64,18 @@ def student_trends(
 @dataclass(frozen=True)
 class LiveView:
     """What the live card shows: each student's latest state and trend, the class over the last
-    window (`now`) and the same window a minute earlier (`minute_ago`), the class's trend, and the
-    last samples (ts, faces_detected), oldest first."""
+    window (`now`) and the same window a minute earlier (`minute_ago`), the class's trend, the
+    last samples (ts, faces_detected, stream), oldest first, and when each stream among them sent
+    its first sample of the lesson (`stream_starts`: 0 the engine, N a joined student)."""
 
     students: pd.DataFrame
     now: ClassFigures
     trend: pd.DataFrame
     student_trends: pd.DataFrame
-    samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ts", "faces_detected"]))
+    samples: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["ts", "faces_detected", "stream"]))
     minute_ago: ClassFigures = field(default_factory=ClassFigures.nobody)
+    stream_starts: dict[int, datetime] = field(default_factory=dict)
 
     @property
     def concentration(self) -> float | None:
@@ -113,13 +116,33 @@ def latest_states_select(lesson_id: int, now: datetime, *, viewer: Viewer) -> Se
 
 def recent_samples_select(lesson_id: int, since: datetime, until: datetime, *,
                           viewer: Viewer) -> Select[Any]:
-    """Each sample in (since, until], oldest first: when, and how many faces it found (0 is data)."""
+    """Each sample in (since, until], oldest first: when, how many faces it found (0 is data), and
+    who measured it (its stream)."""
     return (
-        select(SampleRow.ts, SampleRow.faces_detected)
+        select(SampleRow.ts, SampleRow.faces_detected, SampleRow.stream)
         .where(SampleRow.lesson_id == lesson_id, SampleRow.ts > since, SampleRow.ts <= until,
                lesson_visible(viewer, lesson_id))
         .order_by(SampleRow.ts)
     )
+
+
+def stream_starts_select(lesson_id: int, since: datetime, until: datetime, *,
+                         viewer: Viewer) -> Select[Any]:
+    """Each stream with a sample in (since, until] and the time of its first sample of the lesson
+    (one index probe per stream: (lesson_id, stream, t_ms) is unique)."""
+    streams = (
+        select(SampleRow.stream)
+        .where(SampleRow.lesson_id == lesson_id, SampleRow.ts > since, SampleRow.ts <= until,
+               lesson_visible(viewer, lesson_id))
+        .distinct().subquery("streams")
+    )  # fmt: skip
+    first = aliased(SampleRow)
+    first_ms = (
+        select(func.min(first.t_ms))
+        .where(first.lesson_id == lesson_id, first.stream == streams.c.stream)
+        .scalar_subquery()
+    )
+    return select(streams.c.stream, first_ms.label("first_ms")).order_by(streams.c.stream)
 
 
 MINUTE = timedelta(seconds=60)
@@ -159,9 +182,11 @@ def live_view(
             since=now - timedelta(seconds=student_trend_s),
             until=now,
         )
-        samples = read_frame(conn, recent_samples_select(
-            lesson_id, now - timedelta(seconds=samples_s), now, viewer=viewer))
+        samples_since = now - timedelta(seconds=samples_s)
+        samples = read_frame(conn, recent_samples_select(lesson_id, samples_since, now, viewer=viewer))
         samples["ts"] = pd.to_datetime(samples["ts"], utc=True)
+        starts = {int(stream): from_epoch_ms(int(first_ms)) for stream, first_ms in conn.execute(
+            stream_starts_select(lesson_id, samples_since, now, viewer=viewer))}  # fmt: skip
     return LiveView(
         students=students,
         now=figures,
@@ -169,6 +194,7 @@ def live_view(
         student_trends=per_student,
         samples=samples,
         minute_ago=earlier,
+        stream_starts=starts,
     )
 
 

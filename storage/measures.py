@@ -3,7 +3,9 @@ concentration, students present, and samples per second with its shortfall.
 
 Every view calls these: the live headline and its one-minute change, the live trend, the report's
 summary, timeline and students table, the markers' before/after, every export, and the engine's
-own status line (through the pure twin below and the rate functions).
+own status line (through the pure twin below and the rate functions). A lesson students join from
+their browser is the same lesson to these figures, each student a track; its samples per second
+are counted per student (`stream_rates`: each device samples on its own).
 
 Over any period (a 10-second bucket, the live window, a marker's minutes, the whole lesson), each
 track is first summed (storage/rollups.py: `n` samples with a live camera, `n_absent` of them out
@@ -24,7 +26,7 @@ on the same stored lesson.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -199,6 +201,62 @@ def achieved_rate_hz(
     if not times_s or times_s[-1] - first_s < window_s:
         return None
     return samples_per_s(times_s, first_s, window_s)
+
+
+def stream_rates(
+    samples: Iterable[tuple[int, float]], firsts: Mapping[int, float],
+    window_s: float = RATE_WINDOW_S, *, whole_window: bool = False,
+) -> dict[int, float]:  # fmt: skip
+    """Samples per second of each stream — the capture engine is stream 0, a joined student their
+    own track, each measured on their own device — by `samples_per_s` over that stream's samples
+    from its own first sample (`firsts`, else its first given); with `whole_window`, by
+    `achieved_rate_hz`. A stream that sent nothing within `window_s` before the newest sample of any
+    stream has gone quiet (a silent student: shown as such, not as slow) and is left out, as is one
+    without a figure yet. `samples` are (stream, time in seconds), any order."""
+    times: dict[int, list[float]] = {}
+    for stream, t_s in samples:
+        times.setdefault(int(stream), []).append(float(t_s))
+    if not times:
+        return {}
+    newest = max(max(ts) for ts in times.values())
+    rate = achieved_rate_hz if whole_window else samples_per_s
+    rates = {}
+    for stream, ts in times.items():
+        ts.sort()
+        if ts[-1] <= newest - window_s:
+            continue
+        value = rate(ts, firsts.get(stream, ts[0]), window_s)
+        if value is not None:
+            rates[stream] = value
+    return rates
+
+
+def samples_per_student_s(
+    samples: Iterable[tuple[int, float]], firsts: Mapping[int, float], window_s: float = RATE_WINDOW_S
+) -> float | None:
+    """A join lesson's samples per second: per student, the mean over the students sending of each
+    one's own rate (`stream_rates`), so 30 students at 1 Hz read 1, not 30. An engine lesson's
+    one stream gives its `samples_per_s` unchanged. None before any student has a figure."""
+    rates = stream_rates(samples, firsts, window_s)
+    return sum(rates.values()) / len(rates) if rates else None
+
+
+def short_streams(
+    samples: Iterable[tuple[int, float]], firsts: Mapping[int, float], asked_hz: float,
+    window_s: float = RATE_WINDOW_S,
+) -> dict[int, float]:  # fmt: skip
+    """The streams (students' devices) that manage under BEHIND_SHARE of the asked rate over a
+    whole window of their own samples, with what each manages."""
+    rates = stream_rates(samples, firsts, window_s, whole_window=True)
+    return {stream: hz for stream, hz in rates.items() if falls_short(hz, asked_hz)}
+
+
+def students_shortfall_words(short: Mapping[int, float], asked_hz: float) -> str:
+    """The sentence that tells the teacher some students' devices cannot keep the asked rate."""
+    slowest = min(short.values())
+    who = "1 student's device manages" if len(short) == 1 else f"{len(short)} students' devices manage"
+    return (f"{who} under {BEHIND_SHARE:.0%} of the {asked_hz:g} samples/s asked (slowest "
+            f"{slowest:.1f}/s): a slow device, or the page hidden in a background tab.")
 
 
 def falls_short(achieved_hz: float, asked_hz: float) -> bool:

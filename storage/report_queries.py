@@ -14,7 +14,19 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Engine, Float, Select, case, cast, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+)  # fmt: skip
 
 from storage import measures
 from storage.exclusions import is_student
@@ -100,20 +112,35 @@ def low_moments(
     return timeline_frame(engine, stmt)
 
 
-def seconds_per_sample(lesson_id: int) -> ColumnElement[Any]:
-    """The time each of a lesson's samples stands for: the mean gap between them (one period for one).
+# A gap between two samples of one stream longer than this (or than GAP_LIMIT_PERIODS periods) is
+# a pause — a student's tab closed, a stalled source — not time a sample stands for.
+GAP_LIMIT_S = 10.0
+GAP_LIMIT_PERIODS = 4.0
 
-    That is 1 / rate when the engine kept the asked rate, and longer when the machine managed fewer
-    samples (a live source skips frames rather than fall behind), so time present follows the clock.
+
+def seconds_per_sample_select(lesson_id: int) -> Select[Any]:
+    """Per stream (the engine is stream 0, a joined student their track), the time each of its
+    samples stands for: the mean gap between its consecutive samples, pauses left out; NULL for a
+    stream with a single sample.
+
+    That is 1 / rate when the engine (or the student's device) kept the asked rate, and longer when
+    it managed fewer samples (a live source skips frames rather than fall behind), so time present
+    follows the clock. Each stream has its own: a join lesson's students sample side by side.
     """
     rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
-    span_s = cast(func.max(SampleRow.t_ms) - func.min(SampleRow.t_ms), Float) / 1000.0
-    count = func.count()
-    return (
-        select(case((count > 1, span_s / (count - 1)), else_=1.0 / rate))
-        .where(SampleRow.lesson_id == lesson_id)
-        .scalar_subquery()
-    )
+    gaps = select(
+        SampleRow.stream,
+        (SampleRow.t_ms - func.lag(SampleRow.t_ms).over(partition_by=SampleRow.stream,
+                                                        order_by=SampleRow.t_ms)).label("gap_ms"),
+    ).where(SampleRow.lesson_id == lesson_id).subquery("gaps")  # fmt: skip
+    periods_s = GAP_LIMIT_PERIODS / rate
+    limit_ms = case((periods_s > GAP_LIMIT_S, periods_s), else_=GAP_LIMIT_S) * 1000.0
+    kept = and_(gaps.c.gap_ms.is_not(None), gaps.c.gap_ms <= limit_ms)
+    return select(
+        gaps.c.stream,
+        (cast(func.sum(case((kept, gaps.c.gap_ms), else_=0)), Float)
+         / func.nullif(func.sum(case((kept, 1), else_=0)), 0) / 1000.0).label("seconds"),
+    ).group_by(gaps.c.stream)  # fmt: skip
 
 
 def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
@@ -127,16 +154,19 @@ def student_summary_select(lesson_id: int, *, viewer: Viewer) -> Select[Any]:
     def if_counted(value: ColumnElement[Any]) -> ColumnElement[Any]:
         return case((measures.counted(c), value))
 
+    # A track's samples are the engine's (stream 0) or, in a join lesson, its own (stream = track).
+    per_stream = seconds_per_sample_select(lesson_id).subquery("per_stream")
+    rate = select(Lesson.sample_rate_hz).where(Lesson.id == lesson_id).scalar_subquery()
+    seconds = func.coalesce(per_stream.c.seconds, 1.0 / rate)
     return select(
         c.track_id,
-        if_counted(cast(c.n - c.n_absent, Float) * seconds_per_sample(lesson_id)).label(
-            "time_present_s"
-        ),
+        if_counted(cast(c.n - c.n_absent, Float) * seconds).label("time_present_s"),
         measures.student_engagement(c).label("mean_engagement"),
         *(if_counted(ratio(c[f"n_{s}"], c.n)).label(f"share_{s}") for s in LIVE_STATES),
         ratio(c.n_camera_off, c.n + c.n_camera_off).label("share_camera_off"),
         *(if_counted(c[f"n_{name}"]).label(f"count_{name}") for name in EXPRESSIONS),
-    ).order_by(c.track_id)
+    ).outerjoin(per_stream, or_(per_stream.c.stream == c.track_id, per_stream.c.stream == 0)
+                ).order_by(c.track_id)  # fmt: skip
 
 
 def student_summary(engine: Engine, lesson_id: int, *, viewer: Viewer) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 Layout only: the engine is started, stopped and read by dashboard.control, the form is checked by
 dashboard.launch, the live card's numbers and notices come from dashboard.live_metrics (its figures
-from storage.measures), and the student tiles are dashboard.live_tiles.
+from storage.measures), and the student tiles are dashboard.live_tiles; a lesson students join from
+their browser (no engine) has its form, panel and tiles in dashboard.live_join.
 """
 
 from __future__ import annotations
@@ -12,13 +13,25 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import charts, config, control, launch, live_metrics, loaders, marker_chart, state
+from dashboard import (
+    charts,
+    config,
+    control,
+    join_lesson,
+    launch,
+    live_join,
+    live_metrics,
+    loaders,
+    marker_chart,
+    state,
+)  # fmt: skip
 from dashboard.config import DashboardSettings
 from dashboard.errors import friendly_errors
 from dashboard.live_tiles import show_tiles
 from dashboard.markers_ui import marker_bar
 from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_before_start
 from engine import processes
+from storage.lessons import JOIN_SOURCE
 
 REFRESH_S = loaders.LIVE_REFRESH_S
 STARTING_REFRESH_S = 0.5  # while the engine starts: its lesson is shown within half a second
@@ -47,30 +60,25 @@ def show(notice: live_metrics.Notice | None) -> None:
 
 
 def show_metrics(numbers: live_metrics.LiveNumbers, health: live_metrics.Health,
-                 samples_per_s: float | None, rate_hz: float) -> None:
+                 samples_per_s: float | None, rate_hz: float, per_student: bool = False) -> None:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
     delta = numbers.change_over_minute
-    c1.metric(
-        "Class concentration now",
-        "–" if numbers.concentration is None else f"{numbers.concentration:.0f}",
-        delta=None if delta is None else f"{delta:+.0f} in the last minute",
-        help=live_metrics.CONCENTRATION_HELP,
-        border=True,
-    )
+    c1.metric("Class concentration now",
+              "–" if numbers.concentration is None else f"{numbers.concentration:.0f}",
+              delta=None if delta is None else f"{delta:+.0f} in the last minute",
+              help=live_metrics.CONCENTRATION_HELP, border=True)
     c2.metric("Students present", live_metrics.present_words(numbers), border=True,
               delta=live_metrics.camera_off_words(numbers), delta_color="off", delta_arrow="off",
               help=live_metrics.PRESENT_HELP)
     c3.metric(
-        "Samples/s",
+        "Samples/s each" if per_student else "Samples/s",
         "–" if samples_per_s is None else f"{samples_per_s:.1f}",
-        help=f"Asked for {rate_hz:g}/s; counted over the last 20 s of samples.",
+        help=join_lesson.SAMPLES_HELP.format(rate=rate_hz) if per_student
+        else f"Asked for {rate_hz:g}/s; counted over the last 20 s of samples.",
         border=True,
     )
-    c4.metric(
-        "Last sample",
-        "–" if health.last_sample_age_s is None else f"{health.last_sample_age_s:.0f} s ago",
-        border=True,
-    )
+    c4.metric("Last sample", "–" if health.last_sample_age_s is None
+              else f"{health.last_sample_age_s:.0f} s ago", border=True)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -91,6 +99,8 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
         health = live_metrics.engine_health(lesson["status"], summary, now, engine)
         if live_metrics.has_first_sample(summary):
             lesson_figures(db_url, lesson, health, engine, Path(data_dir), now)
+        elif lesson["source"] == JOIN_SOURCE:  # no engine: say who has joined
+            live_join.waiting(db_url, lesson_id, now)
         else:
             show(live_metrics.health_notice(health))  # starting, or stopped before its first sample
         if live_metrics.card_has_ended(lesson["status"], engine):
@@ -105,47 +115,42 @@ def lesson_figures(db_url: str, lesson: dict, health: live_metrics.Health,
     settings, viewer, lesson_id = state.settings(), state.viewer(), int(lesson["id"])
     live = loaders.load_live(db_url, viewer, lesson_id, now)
     numbers = live_metrics.live_numbers(live, settings.alert_level, loaders.LIVE_TREND_BUCKET_S)
-    show(
-        live_metrics.health_notice(health)
-        or live_metrics.rate_notice(live.sample_times, lesson["started_at"], lesson["sample_rate_hz"])
-    )
+    join = lesson["source"] == JOIN_SOURCE  # students' devices measure: figures per student
+    if join:
+        live_join.notices(live, health, lesson["sample_rate_hz"])
+    else:
+        show(live_metrics.health_notice(health) or live_metrics.rate_notice(
+            live.sample_times, lesson["started_at"], lesson["sample_rate_hz"]))
     offer_pick_again(lesson, live.samples, engine, data_dir, FINISHED_LESSON)
     show(live_metrics.face_limit_notice(
         live.samples, live.students, live_metrics.face_limit(lesson["settings"])))
-    show_metrics(numbers, health, live_metrics.samples_per_s(live.sample_times, lesson["started_at"]),
-                 lesson["sample_rate_hz"])
+    rate = (join_lesson.samples_per_student_s(live) if join
+            else live_metrics.samples_per_s(live.sample_times, lesson["started_at"]))
+    show_metrics(numbers, health, rate, lesson["sample_rate_hz"], per_student=join)
     show(live_metrics.alert_notice(numbers.low_streak_s, settings.alert_level, settings.alert_minutes))
     marks = marker_bar(db_url, viewer, lesson_id, settings.timezone)  # "Mark this moment"
     if not live.trend.empty:
-        st.plotly_chart(
-            marker_chart.add_markers(
-                charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
-                                  started_at=lesson["started_at"]),
-                marks, settings.timezone,
-            ),
-            key="live_trend_chart",
-        )
+        trend = charts.live_trend(live.trend, settings.timezone, level=settings.alert_level,
+                                  started_at=lesson["started_at"])
+        st.plotly_chart(marker_chart.add_markers(trend, marks, settings.timezone), key="live_trend_chart")
         if not lesson["attention_only"]:
-            st.plotly_chart(
-                charts.show_last_minutes(
-                    charts.expression_mix_over_time(
-                        live.trend, settings.timezone,
-                        title=charts.live_title("Expression mix", live.trend, lesson["started_at"]),
-                    ),
-                    live.trend,
-                    settings.timezone,
-                    started_at=lesson["started_at"],
-                ),
-                key="live_expression_chart",
-            )
+            mix = charts.expression_mix_over_time(
+                live.trend, settings.timezone,
+                title=charts.live_title("Expression mix", live.trend, lesson["started_at"]))
+            st.plotly_chart(charts.show_last_minutes(mix, live.trend, settings.timezone,
+                                                     started_at=lesson["started_at"]),
+                            key="live_expression_chart")
     last_present = loaders.load_last_present(
         db_url, viewer, lesson_id, now, live_metrics.absent_tracks(live.students))
+    away = live_metrics.absences(live.students, last_present, now)
+    if join:
+        live_join.tiles(db_url, viewer, lesson, live, now, away)
+        return
     show_tiles(
         live.students, live.student_trends, bool(lesson["attention_only"]),
         loaders.load_excluded(db_url, viewer, lesson_id),
         lambda track_id: loaders.mark_not_a_student(db_url, viewer, lesson_id, track_id),
-        lambda track_id: loaders.count_again(db_url, viewer, lesson_id, track_id),
-        live_metrics.absences(live.students, last_present, now))
+        lambda track_id: loaders.count_again(db_url, viewer, lesson_id, track_id), away)
 
 
 @st.fragment(run_every=STARTING_REFRESH_S)
@@ -247,6 +252,9 @@ def start_form(settings: DashboardSettings) -> None:
         key="live_source",
         index=source_index,
     )
+    if choice == launch.JOIN:  # no engine: students' browsers measure (dashboard/live_join.py)
+        live_join.join_form(settings, title, group, left)
+        return
     region = path = ""
     upload = None
     if choice == launch.SCREEN:
@@ -327,6 +335,8 @@ def engine_panel(settings: DashboardSettings, engine: control.EngineStatus | Non
 def running_elsewhere(settings: DashboardSettings) -> int | None:
     """A lesson an engine started elsewhere is running: let the teacher pick one to watch."""
     running = loaders.load_running(settings.db_url, state.viewer())
+    joins = [j.lesson_id for j in loaders.load_open_joins(settings.db_url, state.viewer())]
+    running = running[~running["id"].isin(joins)]  # a join lesson has its own panel
     if running.empty:
         return None
     st.caption(
@@ -364,12 +374,14 @@ engine = control.engine_status(settings.data_dir)
 if engine is not None and not state.viewer().may_see(engine.handle.launch.owner):
     if engine.alive:  # one engine per dashboard: another teacher's lesson is being recorded
         st.info(OTHER_TEACHERS_ENGINE, icon=":material/sensors:")
+        if (joined := live_join.watch(settings)) is not None:  # hers needs no engine
+            live_card(settings.db_url, joined, str(settings.data_dir))
         st.stop()
     engine = None  # how it ended is for its teacher to see
 watch = engine_panel(settings, engine)
 engine_running = engine is not None and engine.alive
-if watch is None and not engine_running:
-    watch = running_elsewhere(settings)
+if watch is None and not engine_running:  # the viewer's open join lesson, else one run elsewhere
+    watch = live_join.watch(settings) or running_elsewhere(settings)
 if watch is not None:
     live_card(settings.db_url, watch, str(settings.data_dir))
 elif not engine_running:

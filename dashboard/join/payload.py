@@ -19,6 +19,8 @@ from storage.schema import STUDENT_NAME_MAX
 
 # A student's device runs MediaPipe (and the CNN) at the lesson's rate: at most this often.
 MIN_RATE_HZ, MAX_RATE_HZ = 0.2, 5.0
+# The model a join lesson with expressions names as its own (the lesson's model_name).
+BROWSER_MODEL = "minixception (ONNX, in the student's browser)"
 MAX_SAMPLES_PER_BATCH = 20
 MAX_BATCH_BYTES = 16 * 1024
 MAX_JOIN_BYTES = 1024

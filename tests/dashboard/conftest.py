@@ -143,6 +143,7 @@ def _dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
         "CLASSPULSE_ALLOW_STREAMS",
         "CLASSPULSE_MAX_FACES",
         "CLASSPULSE_DEFAULT_CLASS",
+        "CLASSPULSE_PUBLIC_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("dashboard.config.utc_now", lambda: LIVE_NOW)

@@ -162,13 +162,14 @@ def test_the_typed_source_field_offers_what_the_policy_takes(policy, label):
     assert launch.typed_source_label(policy) == label
 
 
-def test_choices_list_each_webcam_then_screen_file_and_demo():
-    assert launch.source_choices([0, 2]) == ["webcam:0", "webcam:2", "screen", "file", "demo"]
+def test_choices_list_each_webcam_then_screen_file_demo_and_students_joining():
+    assert launch.source_choices([0, 2]) == ["webcam:0", "webcam:2", "screen", "file", "demo", "join"]
     assert [launch.source_label(c) for c in launch.source_choices([1])] == [
         "Webcam 1",
         "Screen region (a video-call gallery on this screen)",
         "Video file",
         "Demo gallery (recorded video call)",
+        "Students join from their browser",
     ]
 
 

@@ -156,6 +156,7 @@ def test_first_run_shows_the_guide_with_a_demo_button_beside_the_full_start_form
         "Screen region (a video-call gallery on this screen)",
         "Video file",
         "Demo gallery (recorded video call)",
+        "Students join from their browser",
     ]
     assert at.slider(key="live_rate").value == 2.0
     assert at.checkbox(key="live_attention_only").value is False
@@ -189,6 +190,7 @@ def test_start_form_offers_demo_screen_and_file_sources(app, own_db, monkeypatch
         "Screen region (a video-call gallery on this screen)",
         "Video file",
         "Demo gallery (recorded video call)",
+        "Students join from their browser",
     ]
     assert at.radio(key="live_source").value == "demo"
 

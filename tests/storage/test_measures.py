@@ -72,3 +72,49 @@ def test_the_shortfall_is_said_in_one_sentence():
     assert measures.shortfall_words(0.6, 2.0) == (
         "This computer manages 0.6 samples/s of the 2 asked: lower the rate or the face limit.")
     assert measures.caught_up_words(1.85, 2.0) == "Back to 1.9 samples/s of the 2 asked."
+
+
+# --- per stream: the engine is stream 0, each joined student their own track -----------------------
+
+
+def _stream(stream: int, times: list[float]) -> list[tuple[int, float]]:
+    return [(stream, t) for t in times]
+
+
+def test_an_engine_lessons_one_stream_gives_its_samples_per_s_unchanged():
+    times = _every(0.5, 40.0) + _every(2.0, 80.0, 42.0)
+    assert measures.samples_per_student_s(_stream(0, times), {0: 0.0}) == pytest.approx(
+        measures.samples_per_s(times, 0.0))
+
+
+@pytest.mark.parametrize(("samples", "firsts", "rates", "per_student"), [
+    ([], {}, {}, None),
+    # thirty devices at 1 Hz read 1 per student, not 30
+    ([s for k in range(1, 31) for s in _stream(k, _every(1.0, 60.0))], {k: 0.0 for k in range(1, 31)},
+     {k: 1.0 for k in range(1, 31)}, 1.0),
+    # each counted from its own first sample: one who joined 5 s ago is not 4 times slower
+    (_stream(1, _every(1.0, 60.0)) + _stream(2, _every(1.0, 60.0, 55.0)), {1: 0.0, 2: 55.0},
+     {1: 1.0, 2: 1.0}, 1.0),
+    # a device in a background tab sending every 2 s
+    (_stream(1, _every(1.0, 60.0)) + _stream(2, _every(2.0, 60.0)), {1: 0.0, 2: 0.0},
+     {1: 1.0, 2: 0.5}, 0.75),
+    # one gone silent 30 s ago is no slow device: left out (the tile says "no data")
+    (_stream(1, _every(1.0, 60.0)) + _stream(2, _every(1.0, 30.0)), {1: 0.0, 2: 0.0}, {1: 1.0}, 1.0),
+    # one sample only: no figure yet
+    (_stream(1, _every(1.0, 60.0)) + _stream(2, [60.0]), {1: 0.0, 2: 60.0}, {1: 1.0}, 1.0),
+])  # fmt: skip
+def test_samples_per_second_of_a_join_lesson_are_each_students_own(samples, firsts, rates, per_student):
+    assert measures.stream_rates(samples, firsts) == {k: pytest.approx(v) for k, v in rates.items()}
+    assert measures.samples_per_student_s(samples, firsts) == _approx(per_student)
+
+
+def test_a_students_device_falls_short_only_over_a_whole_window_of_its_own():
+    samples = (_stream(1, _every(1.0, 60.0)) + _stream(2, _every(2.0, 60.0))
+               + _stream(3, _every(2.0, 60.0, 45.0)))  # the third joined 15 s ago: not judged yet
+    short = measures.short_streams(samples, {1: 0.0, 2: 0.0, 3: 45.0}, 1.0)
+    assert short == {2: pytest.approx(0.5)}
+    assert measures.students_shortfall_words(short, 1.0) == (
+        "1 student's device manages under 80% of the 1 samples/s asked (slowest 0.5/s): a slow "
+        "device, or the page hidden in a background tab.")
+    assert measures.students_shortfall_words({2: 0.5, 5: 0.3}, 2.0).startswith(
+        "2 students' devices manage under 80% of the 2 samples/s asked (slowest 0.3/s)")

@@ -170,7 +170,8 @@ def test_live_view_lists_the_last_samples_with_their_face_counts_empty_frames_in
         engine, lesson_id, viewer=EVERYONE, window_s=5, now=T0 + timedelta(seconds=6), samples_s=4
     )
     samples = view.samples
-    assert list(samples.columns) == ["ts", "faces_detected"]
+    assert list(samples.columns) == ["ts", "faces_detected", "stream"]
+    assert set(samples["stream"]) == {0} and view.stream_starts == {0: T0}  # the engine's stream
     assert list(samples["ts"]) == [pd.Timestamp(T0 + timedelta(seconds=s)) for s in (3, 4, 5, 6)]
     assert str(samples["ts"].dt.tz) == "UTC"
     assert list(samples["faces_detected"]) == [0, 0, 0, 0]
