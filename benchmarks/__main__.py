@@ -12,6 +12,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import click
 
@@ -98,66 +99,37 @@ class _Session:
                 worker.close()
 
 
+def _written(s: _Session, stem: str, study: ModuleType, data: dict) -> list[Path]:
+    """A study's results as every study writes them: Markdown, JSON (with the machine) and charts."""
+    info = s.machine()
+    return write_study(s.options.out, stem, study.markdown(data, info), {"machine": info, **data},
+                       study.figures(data))
+
+
 def _speed(s: _Session) -> list[Path]:
     from benchmarks import speed
 
-    data = speed.run(
-        s.fer(required=True),
-        s.classifier,
-        fer_keras=s.fer_keras(),
-        one_face=15 if s.options.quick else 30,
-        gallery=10 if s.options.quick else 20,
-    )
-    info = s.machine()
-    return write_study(
-        s.options.out,
-        "speed_vs_fer",
-        speed.markdown(data, info),
-        {"machine": info, **data},
-        speed.figures(data),
-    )
+    data = speed.run(s.fer(required=True), s.classifier, fer_keras=s.fer_keras(),
+                     one_face=15 if s.options.quick else 30, gallery=10 if s.options.quick else 20)
+    return _written(s, "speed_vs_fer", speed, data)
 
 
 def _accuracy(s: _Session) -> list[Path]:
     from benchmarks import accuracy
 
-    data = accuracy.run(s.sanity, s.classifiers(), s.fer())
-    info = s.machine()
-    return write_study(
-        s.options.out,
-        "accuracy",
-        accuracy.markdown(data, info),
-        {"machine": info, **data},
-        accuracy.figures(data),
-    )
+    return _written(s, "accuracy", accuracy, accuracy.run(s.sanity, s.classifiers(), s.fer()))
 
 
 def _robustness(s: _Session) -> list[Path]:
     from benchmarks import robustness
 
-    data = robustness.run(s.sanity, s.classifier, s.fer())
-    info = s.machine()
-    return write_study(
-        s.options.out,
-        "robustness",
-        robustness.markdown(data, info),
-        {"machine": info, **data},
-        robustness.figures(data),
-    )
+    return _written(s, "robustness", robustness, robustness.run(s.sanity, s.classifier, s.fer()))
 
 
 def _browser_cost(s: _Session) -> list[Path]:
     from benchmarks import browser_cost
 
-    data = browser_cost.run(quick=s.options.quick)
-    info = s.machine()
-    return write_study(
-        s.options.out,
-        "browser_cost",
-        browser_cost.markdown(data, info),
-        {"machine": info, **data},
-        browser_cost.figures(data),
-    )
+    return _written(s, "browser_cost", browser_cost, browser_cost.run(quick=s.options.quick))
 
 
 STUDIES = {"speed": _speed, "accuracy": _accuracy, "robustness": _robustness,
