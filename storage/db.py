@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import threading
@@ -126,12 +127,101 @@ def is_sqlite(engine: Engine | Connection) -> bool:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection inside one write transaction (BEGIN IMMEDIATE on SQLite), committed on exit."""
-    with engine.connect() as conn:
-        conn.execution_options(**{_WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
+def write_transaction(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection inside one write transaction (BEGIN IMMEDIATE on SQLite), committed on exit:
+    a new one of an Engine, or the Connection given (held by its caller, e.g. the recorder's).
+
+    A SQLite file this user may not write raises StorageError ("the database ... is read-only: ...").
+    """
+    try:
+        if isinstance(bind, Connection):
+            bind.execution_options(**{_WRITE_OPTION: True})
+            with bind.begin():
+                yield bind
+            return
+        with bind.connect() as conn:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+    except DBAPIError as exc:
+        readonly = read_only_error(bind.engine.url, exc)
+        if readonly is None:
+            raise
+        raise readonly from exc
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL; None for another database, an in-memory one or a `file:` URI."""
+    url = make_url(url) if isinstance(url, str) else url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def _user_name() -> str:
+    """Who this process runs as (its effective user), for messages."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # Windows, or a uid without a name
+        return getpass.getuser()
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why this process may not write the SQLite file at `path` (or create it), None when it may.
+
+    SQLite writes its -wal and -shm files beside the database, so the folder must be writable too.
+    Root may write whatever the file modes say, except on a read-only file system.
+    """
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"it is on a read-only file system ({folder})"
+    except (AttributeError, OSError):  # no statvfs (Windows), or a folder that is not there
+        pass
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"the file is not writable by user {_user_name()}"
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return (f"its folder {folder} is not writable by user {_user_name()} "
+                "(SQLite writes its -wal and -shm files beside the database)")  # fmt: skip
+    return None
+
+
+def _is_read_only(exc: DBAPIError) -> bool:
+    """Whether a SQLite error says the file may not be written (or opened for writing)."""
+    name = getattr(exc.orig, "sqlite_errorname", "") or ""
+    text = str(exc.orig).lower()
+    return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or any(
+        words in text for words in ("readonly database", "unable to open database file")
+    )
+
+
+def read_only_error(url: URL, exc: BaseException) -> StorageError | None:
+    """A one-line StorageError when `exc` is SQLite refusing to write a file this user may not
+    write; None for anything else."""
+    path = sqlite_path(url)
+    if path is None or not isinstance(exc, DBAPIError) or not _is_read_only(exc):
+        return None
+    reason = read_only_reason(path) or _reason(exc, None)
+    if not path.exists():
+        return StorageError(f"the database {path} cannot be created: {reason}")
+    return StorageError(f"the database {path} is read-only: {reason}")
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise StorageError (one line) when this process may not write the engine's SQLite file;
+    for a writer that should stop before it starts (the capture engine). Other databases pass."""
+    path = sqlite_path(engine.url)
+    reason = None if path is None else read_only_reason(path)
+    if reason is not None:
+        raise StorageError(f"the database {path} is read-only: {reason}")
+
+
+def sqlite_file_engine(path: Path) -> Engine:
+    """A new Engine for a SQLite file with ClassPulse's pragmas, not cached (a recovery file)."""
+    return _create_sqlite_engine(make_url(f"sqlite:///{Path(path).as_posix()}"))
 
 
 def _create_engine(url: URL) -> Engine:
@@ -226,12 +316,10 @@ def _check_schema(engine: Engine, *, migrate: bool) -> None:
     except StorageError:
         raise
     except (SQLAlchemyError, OSError) as exc:
-        hint = ""
-        if is_sqlite(engine) and ("unable to open" in str(exc) or "readonly" in str(exc)):
-            hint = " (is the folder writable?)"
-        raise StorageError(
-            f"cannot open database {safe_url(url)}: {_reason(exc, url.password)}{hint}"
-        ) from exc
+        readonly = read_only_error(url, exc)
+        if readonly is not None:
+            raise readonly from exc
+        raise StorageError(f"cannot open database {safe_url(url)}: {_reason(exc, url.password)}") from exc
 
 
 def _refuse_unknown_revision(conn: Connection, script: ScriptDirectory, url: URL) -> str | None:
