@@ -29,7 +29,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from storage.db import StorageError, sqlite_file_engine, sqlite_path
+from storage.db import StorageError, sqlite_file_engine
+from storage.sqlite_files import sqlite_path
 from storage.write_policy import DISK_FULL, WaitingError, WritesPaused, WritesResumed
 
 log = logging.getLogger(__name__)

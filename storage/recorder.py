@@ -37,7 +37,6 @@ MAX_BUFFERED_OBSERVATIONS = 100_000
 DEFAULT_RETRY = RetryPolicy()
 
 
-
 class Recorder:
     """Collects samples without blocking the caller and writes them from one background thread.
 
@@ -196,7 +195,8 @@ class Recorder:
     def end_lesson(
         self, status: LessonStatus | str, ended_at: datetime | None = None, cause: str | None = None
     ) -> LessonEnd:
-        """Close (as `close`, never raising) and record how the lesson ended; what was stored.
+        """Close (as `close`, never raising; call it instead of `close`) and record how the lesson
+        ended; what was stored.
 
         `failed` with the storage's own cause when samples could not be stored ("disk full") or the
         file was lost ("database file removed"), whatever the caller asked; written through the

@@ -161,6 +161,7 @@ def run_module_as(
                               input=stdin or "", capture_output=True, text=True,
                               timeout=timeout_s)  # fmt: skip
         return Ran(done.returncode, done.stdout, done.stderr, "runuser")
+    group = cli()  # imported here, as root: the child may not read the interpreter's own files
     with tempfile.TemporaryDirectory() as folder:
         out, err, inp = Path(folder) / "out", Path(folder) / "err", Path(folder) / "in"
         inp.write_text(stdin or "")
@@ -182,7 +183,7 @@ def run_module_as(
                     os.chdir(cwd)
                     _become(user)
                     try:
-                        cli().main(list(args), prog_name=f"python -m {module}", standalone_mode=True)
+                        group.main(list(args), prog_name=f"python -m {module}", standalone_mode=True)
                         code = 0
                     except SystemExit as exc:
                         code = exc.code if isinstance(exc.code, int) else 1

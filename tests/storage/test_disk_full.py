@@ -91,7 +91,7 @@ def test_a_full_disk_pauses_the_writes_and_every_sample_lands_once_space_is_free
     assert (ended.status, ended.cause, ended.recorded, ended.write_error) == (LessonStatus.FINISHED, None, True, None)
     assert _stored(folder / "lesson.db") == (added, "finished", None)
     lines = [r.getMessage() for r in caplog.records]
-    assert any(f"disk full (database or disk is full); trying again" in m and f"free space on {folder}" in m
+    assert any("disk full (database or disk is full); trying again" in m and f"free space on {folder}" in m
                for m in lines)  # fmt: skip
     assert any("writing again after" in m for m in lines)
     assert not any(r.exc_info for r in caplog.records)  # one line each, no traceback

@@ -143,7 +143,6 @@ def _dashboard_cli():
 def test_the_command_lines_that_write_say_read_only_in_one_line(database, user, module, args, stdin):
     _make_read_only(database, user, "file")
     finish = _storage_cli if module == "storage" else _dashboard_cli
-    finish()  # imported before the child switches user
     before = _digest(database)
     ran = run_module_as(user, module, ["--db", f"sqlite:///{database}", *args], cwd=ROOT, cli=finish,
                         stdin=stdin)  # fmt: skip
