@@ -8,8 +8,9 @@
 - **The engine's events** (`Started`, `RateShortfall`, `RateRecovered`, `StorageWaiting`,
   `StorageResumed`, `SourceLost`, `Finished`, `Failed`): appended, one JSON line each, to the
   events file the request names, which the dashboard reads with `read_events` (after a restart
-  too). The engine's log is for people and tracebacks; nothing parses it. `untold_ending` reads
-  from them how a lesson ended when its engine could not store that itself.
+  too). The engine's log is for people and tracebacks; nothing parses it. `storage_waiting_now`
+  reads from them whether the engine's writes wait now (the Live page's notice); `untold_ending`
+  how a lesson ended when its engine could not store that itself.
 """
 
 from __future__ import annotations
@@ -259,6 +260,18 @@ EVENTS: dict[str, type[Event]] = {
     for cls in (Started, RateShortfall, RateRecovered, StorageWaiting, StorageResumed, SourceLost,
                 Finished, Failed)  # fmt: skip
 }
+
+
+def storage_waiting_now(events: Sequence[Event]) -> StorageWaiting | None:
+    """The wait the engine is in now, as its events tell it (for the Live page's notice: its
+    `text`); None when its writes go through, or once the lesson has ended."""
+    waiting = None
+    for event in events:
+        if isinstance(event, StorageWaiting):
+            waiting = event
+        elif isinstance(event, StorageResumed | Finished | Failed | Started):
+            waiting = None
+    return waiting
 
 
 @dataclass(frozen=True)

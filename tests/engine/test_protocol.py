@@ -23,6 +23,7 @@ from engine.protocol import (
     event_line,
     parse_event,
     read_events,
+    storage_waiting_now,
     untold_ending,
 )
 
@@ -178,3 +179,20 @@ WAITING = StorageWaiting(3, "disk full", 44, "/srv")
 )  # fmt: skip
 def test_the_untold_ending_is_the_cause_the_last_events_give(events, untold):
     assert untold_ending(events) == untold
+
+
+@pytest.mark.parametrize(
+    ("events", "now"),
+    [
+        ([STARTED], None),
+        ([STARTED, WAITING], WAITING),
+        ([STARTED, WAITING, StorageResumed(3, "disk full", 9.0)], None),
+        ([STARTED, WAITING, StorageResumed(3, "disk full", 9.0), StorageWaiting(3, "disk full", 7, "/srv")],
+         StorageWaiting(3, "disk full", 7, "/srv")),
+        ([STARTED, WAITING, Failed("lesson 3 failed: ...", 3, "disk full")], None),  # the ending says it
+        ([WAITING, Finished(3, "finished", 80, "stopped")], None),
+    ],
+    ids=["none", "waiting", "resumed", "waiting-again", "failed", "finished"],
+)  # fmt: skip
+def test_the_wait_the_live_page_shows_is_the_last_one_not_yet_over(events, now):
+    assert storage_waiting_now(events) == now
