@@ -227,7 +227,7 @@ def test_a_read_only_database_is_one_line_no_lesson_and_the_file_unchanged(asset
         db = school / "classpulse.db"
         open_database(f"sqlite:///{db}")
         dispose_engines()
-        db.chmod(0o644)  # root's file; the folder lets anyone make the -wal and -shm files
+        db.chmod(0o444)  # writable by no one; the folder lets anyone make the -wal and -shm files
         school.chmod(0o777)
         mine = folder / "mine"
         mine.mkdir()

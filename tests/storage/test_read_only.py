@@ -55,15 +55,15 @@ def database(tmp_path, user):
 
 
 def _make_read_only(path: Path, user, what: str) -> None:
-    """`file`: the file is not the user's and not writable by others (its folder is open to all);
-    `folder`: the file is the user's, its folder is not writable by them."""
+    """`file`: the file is writable by no one (its folder is open to all, for the -wal and -shm);
+    `folder`: the file is the user's and writable, its folder is writable by no one."""
     if what == "file":
         path.parent.chmod(0o777)
-        path.chmod(0o644)
+        path.chmod(0o444)
     else:
         user.own(path)
         path.chmod(0o644)
-        path.parent.chmod(0o755)
+        path.parent.chmod(0o555)
 
 
 def _open_and_create(url: str) -> tuple[str, object]:
@@ -112,13 +112,15 @@ def test_the_writability_check_names_the_reason_before_any_write(database, user)
 
 def test_a_new_database_in_a_folder_the_user_may_not_write_cannot_be_created(tmp_path, user):
     folder = tmp_path / "locked"
-    folder.mkdir(mode=0o755)
+    folder.mkdir()
+    folder.chmod(0o555)
     with pytest.raises(RuntimeError) as info:
         call_as(user, open_database, f"sqlite:///{folder / 'new.db'}")
     assert str(info.value) == (
         f"StorageError: the database {folder / 'new.db'} cannot be created: its folder {folder} is not "
         f"writable by user {user.name} (SQLite writes its -wal and -shm files beside the database)")  # fmt: skip
     assert os.listdir(folder) == []
+    folder.chmod(0o755)
 
 
 def _storage_cli():
