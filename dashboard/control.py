@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from dashboard.engine_handle import (
     LOG_DIR,
     STATE_FILE,
@@ -41,15 +43,25 @@ from dashboard.launch import LessonLaunch, discard_upload
 from dashboard.launch import sweep_uploads as sweep_upload_folder
 from dashboard.warm_engine import WarmEngine, release
 from engine import processes
-from engine.protocol import Event, Failed, Finished, SourceLost, Started, StartRequest, read_events
+from engine.protocol import (
+    Event,
+    Failed,
+    Finished,
+    SourceLost,
+    Started,
+    StartRequest,
+    read_events,
+    untold_ending,
+)
+from storage.endings import record_cause
 
 log = logging.getLogger(__name__)
 
 __all__ = [  # what the pages and tests use from here, the handle's names included
     "LOG_DIR", "STATE_FILE", "ControlError", "EngineHandle", "EngineStatus", "LessonLaunch",
     "announced_lesson", "engine_for_lesson", "engine_status", "find_engine", "forget_engine",
-    "load_handle", "read_log", "serve_command", "start_engine", "stop_engine", "stop_lesson",
-    "sweep_uploads",
+    "load_handle", "read_log", "serve_command", "settle_dead_engine", "start_engine", "stop_engine",
+    "stop_lesson", "sweep_uploads",
 ]  # fmt: skip
 
 
@@ -193,6 +205,24 @@ def engine_for_lesson(data_dir: Path, lesson_id: int) -> EngineStatus | None:
     """The engine this dashboard started when it serves `lesson_id`, else None (started elsewhere)."""
     status = engine_status(data_dir)
     return status if status is not None and status.lesson_id == lesson_id else None
+
+
+def settle_dead_engine(data_dir: Path, database: Engine) -> int | None:
+    """Store how the lesson of this dashboard's engine ended when the engine is gone and could not
+    store it itself: the cause its last events give ("disk full"); the lesson's id when stored.
+
+    For the check of dead engines on each page load, before storage marks what is left
+    `interrupted` (it also settles a lesson already marked so without a cause).
+    """
+    handle = load_handle(data_dir)
+    if handle is None or processes.is_alive(handle.pid, handle.started_s):
+        return None
+    untold = untold_ending(read_events(handle.events_path))
+    if untold is None:
+        return None
+    settled = record_cause(database, untold.lesson_id, untold.cause, is_alive=processes.is_alive,
+                           title=untold.title)  # fmt: skip
+    return untold.lesson_id if settled else None
 
 
 def find_engine(data_dir: Path) -> EngineHandle | None:

@@ -59,11 +59,17 @@ Say = Callable[[str], None]
 
 
 class LessonError(Exception):
-    """The lesson could not start, or failed: the message is one line for a person."""
+    """The lesson could not start, or failed: the message is one line for a person (and the
+    `failed` event's, with the lesson's cause and, for a lost database file, the recovery file)."""
 
-    def __init__(self, message: str, lesson_id: int | None = None) -> None:
+    def __init__(
+        self, message: str, lesson_id: int | None = None, *, cause: str | None = None,
+        recovery_path: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.lesson_id = lesson_id  # the lesson it failed, None when none was created
+        self.cause = cause
+        self.recovery_path = recovery_path
 
 
 def run_lesson_request(
@@ -82,10 +88,10 @@ def run_lesson_request(
     try:
         return _run(request, db_url, events, say, None if request.quiet else status_line)
     except LessonError as exc:
-        events.emit(Failed(str(exc), exc.lesson_id))
+        events.emit(Failed(str(exc), exc.lesson_id, exc.cause, exc.recovery_path))
         raise
     except Exception as exc:  # a bug: its traceback goes to the log, one line to the dashboard
-        events.emit(Failed(f"the engine failed: {first_line(exc)}"))
+        events.emit(Failed(f"the engine failed: {first_line(exc)}", cause=first_line(exc)))
         raise
 
 
@@ -114,9 +120,12 @@ def _open_and_record(
     status_line: Say | None,
 ) -> Finished:
     """Check the settings, open the database and the parts, then record the lesson."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from engine.faces import FaceModelError
+    from engine.storage_faults import settle_earlier_lesson, storage_words
     from models.registry import CheckpointError
-    from storage.db import StorageError, open_database
+    from storage.db import StorageError, check_writable, open_database
     from storage.lessons import mark_stale_running_interrupted
     from storage.viewers import owner_name
 
@@ -127,11 +136,15 @@ def _open_and_record(
         raise LessonError(mask_secrets(str(exc))) from exc
     try:
         database = open_database(db_url)
+        check_writable(database)  # a read-only file: one line, before anything is loaded or written
+        settled = settle_earlier_lesson(database, request.events_path, processes.is_alive)
+        if settled is not None:
+            say(f"lesson {settled} marked failed, as its engine last said")
         stale = mark_stale_running_interrupted(database, is_alive=processes.is_alive)
         if stale:
             say(f"marked {len(stale)} lesson(s) left running by a stopped engine as interrupted")
-    except StorageError as exc:
-        raise LessonError(str(exc)) from exc
+    except (StorageError, SQLAlchemyError) as exc:
+        raise LessonError(storage_words(exc)) from exc
     try:
         source, classifier, finder = _open_parts(request.source, settings, request.loop)
     except (SourceError, AssetError, FaceModelError, CheckpointError) as exc:
@@ -176,6 +189,7 @@ def _record(
     status_line: Say | None,
 ) -> Finished:
     """Create the lesson at its first frame, run it, and close it with how it ended."""
+    from engine.storage_faults import StorageReporter, lesson_failure, storage_words
     from storage.db import StorageError
     from storage.lessons import LessonSpec, create_lesson, engine_owner
     from storage.recorder import Recorder
@@ -189,18 +203,23 @@ def _record(
                       attention_only=settings.attention_only,
                       settings={**settings.as_dict(), "engine": engine_owner(me.pid, me.started_s)},
                       started_at=first.ts, owner=owner)  # fmt: skip
-    lesson_id = create_lesson(database, spec)
+    reporter, lesson_id = StorageReporter(events, stop), None
+    try:
+        lesson_id = create_lesson(database, spec)
+        recorder = Recorder(database, lesson_id, on_event=reporter)
+    except Exception as exc:  # the database takes no lesson (full, read-only, gone): one line
+        source.close()
+        raise LessonError(f"cannot record the lesson: {storage_words(exc)}", lesson_id) from exc
     started = Started(lesson_id, request.title, mask_secrets(source.description))
     announce = _Announcement(started, events, say)
     pipeline = LessonPipeline(finder, classifier, settings)
-    outcome, failure, recorder = None, None, None
+    outcome, failure, ended = None, None, None
     pace = PaceCheck(settings.rate_hz) if source.live or settings.realtime else None
     try:
-        with Recorder(database, lesson_id) as recorder:
-            on_sample = _sample_handler(recorder, announce, pace, events, say, status_line)
-            outcome = run_lesson(source, pipeline, recorder.add, stop=stop,
-                                 max_seconds=settings.max_seconds, on_sample=on_sample,
-                                 frames=itertools.chain([first], frames))  # fmt: skip
+        on_sample = _sample_handler(recorder, announce, pace, events, say, status_line)
+        outcome = run_lesson(source, pipeline, recorder.add, stop=stop,
+                             max_seconds=settings.max_seconds, on_sample=on_sample,
+                             frames=itertools.chain([first], frames))  # fmt: skip
     except Exception as exc:  # the engine failed: recorded as such, then one line and a non-zero exit
         failure = exc
         # The traceback goes to the engine's log once: the recorder has logged its own write errors.
@@ -211,15 +230,23 @@ def _record(
         pipeline.close()
         if status_line is not None:
             status_line("\n")
-        # A BaseException (SystemExit, KeyboardInterrupt) leaves it running: the next start marks it
-        # interrupted.
-        if failure is not None:  # also when the run ended but its last samples could not be stored
-            record_ending(database, lesson_id, LessonStatus.FAILED)
-        elif outcome is not None:
-            end = lesson_end(outcome, settings.rate_hz, datetime.now(UTC), paced=pace is not None)
-            record_ending(database, lesson_id, outcome.status, end)
-    if failure is not None:
-        raise LessonError(f"lesson {lesson_id} failed: {first_line(failure)}", lesson_id) from failure
+        if failure is None and outcome is None:  # a BaseException (SystemExit, KeyboardInterrupt):
+            with contextlib.suppress(StorageError):  # left running, the next start marks it interrupted
+                recorder.close()
+        else:  # the recorder's own cause (a full disk, a lost file) wins over the status asked
+            status = LessonStatus.FAILED if failure is not None else outcome.status
+            end = None if failure is not None else lesson_end(outcome, settings.rate_hz, datetime.now(UTC),
+                                                              paced=pace is not None)  # fmt: skip
+            ended = recorder.end_lesson(status, end, None if failure is None else first_line(failure))
+    lost = recorder.file_lost
+    problem = lesson_failure(lesson_id, ended, samples_written=recorder.samples_written,
+                             failure=failure, waiting=reporter.waiting,
+                             lost_words=None if lost is None else lost.words,
+                             recovery_path=None if lost is None else str(lost.recovery),
+                             describe=first_line)  # fmt: skip
+    if problem is not None:
+        raise LessonError(problem.message, lesson_id, cause=problem.cause,
+                          recovery_path=problem.recovery_path) from failure  # fmt: skip
     if outcome.status == LessonStatus.SOURCE_LOST:
         events.emit(SourceLost(lesson_id, mask_secrets(outcome.message or outcome.reason)))
     ending = Finished(lesson_id, str(LessonStatus(outcome.status).value), outcome.samples,
@@ -362,18 +389,6 @@ def lesson_end(outcome: RunOutcome, rate_hz: float, now: datetime, *, paced: boo
         return now
     end = outcome.last_ts + timedelta(seconds=1.0 / rate_hz)
     return min(end, now) if paced else end
-
-
-def record_ending(database: object, lesson_id: int, status: str, ended_at: datetime | None = None) -> None:
-    """Store how the lesson ended in the database (an Engine); one line, not a traceback, if it went away."""
-    from storage.db import StorageError
-    from storage.lessons import finish_lesson
-
-    try:
-        finish_lesson(database, lesson_id, status, ended_at)
-    except StorageError as exc:
-        raise LessonError(f"lesson {lesson_id} ended ({status}) but could not be marked so: {exc}",
-                          lesson_id) from exc  # fmt: skip
 
 
 def first_line(exc: BaseException) -> str:

@@ -5,10 +5,12 @@
   (`python -m engine standby`): the same request, the same way. It may hold secrets (a stream URL's
   password, the database URL in its environment), so it travels through a pipe, never the command
   line, and is never written to a file.
-- **The engine's events** (`Started`, `RateShortfall`, `RateRecovered`, `SourceLost`, `Finished`,
-  `Failed`): appended, one JSON line each, to the events file the request names, which the
-  dashboard reads with `read_events` (after a restart too). The engine's log is for people and
-  tracebacks; nothing parses it.
+- **The engine's events** (`Started`, `RateShortfall`, `RateRecovered`, `StorageWaiting`,
+  `StorageResumed`, `SourceLost`, `Finished`, `Failed`): appended, one JSON line each, to the
+  events file the request names, which the dashboard reads with `read_events` (after a restart
+  too). The engine's log is for people and tracebacks; nothing parses it. `storage_waiting_now`
+  reads from them whether the engine's writes wait now (the Live page's notice); `untold_ending`
+  how a lesson ended when its engine could not store that itself.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import threading
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -164,6 +166,40 @@ class RateRecovered:
 
 
 @dataclass(frozen=True)
+class StorageWaiting:
+    """The database does not take the lesson's samples for now: they wait in memory (bounded) and
+    are written once it does. Said once per episode, when the first write fails."""
+
+    lesson_id: int
+    reason: str  # disk full, database is locked, database is busy, database unreachable
+    samples_waiting: int  # when it began; more wait as the lesson goes on
+    where: str  # the database file's folder, or "the database server host:port"
+
+    KIND: ClassVar[str] = "storage_waiting"
+
+    @property
+    def text(self) -> str:
+        """`disk full: 44 samples waiting — free space on /srv/classpulse`."""
+        waiting = f"{self.reason}: {self.samples_waiting} samples waiting"
+        return f"{waiting} — free space on {self.where}" if self.reason == "disk full" else waiting
+
+
+@dataclass(frozen=True)
+class StorageResumed:
+    """The database takes the lesson's samples again; those that waited are being written."""
+
+    lesson_id: int
+    reason: str  # what it was waiting for (as in StorageWaiting)
+    waited_s: float
+
+    KIND: ClassVar[str] = "storage_resumed"
+
+    @property
+    def text(self) -> str:
+        return f"writing again after {self.waited_s:.0f} s ({self.reason}): the waiting samples are stored"
+
+
+@dataclass(frozen=True)
 class SourceLost:
     """The camera, screen, stream or video was lost; the lesson ends as source_lost."""
 
@@ -197,10 +233,18 @@ class Finished:
 
 @dataclass(frozen=True)
 class Failed:
-    """The engine could not start its lesson, or the lesson failed: one line for a person."""
+    """The engine could not start its lesson, or the lesson failed: one line for a person.
+
+    `cause` is the lesson's stored cause in a few words ("disk full", "database file removed"):
+    whoever finds it after the engine is gone records it when the database did not take it
+    (`untold_ending`). `recovery_path`: the lesson is not in the database the engine was given but
+    in this file (its database file was removed or replaced during the lesson).
+    """
 
     message: str
     lesson_id: int | None = None
+    cause: str | None = None
+    recovery_path: str | None = None
 
     KIND: ClassVar[str] = "failed"
 
@@ -209,10 +253,62 @@ class Failed:
         return self.message
 
 
-Event = Started | RateShortfall | RateRecovered | SourceLost | Finished | Failed
+Event = (Started | RateShortfall | RateRecovered | StorageWaiting | StorageResumed | SourceLost
+         | Finished | Failed)  # fmt: skip
 EVENTS: dict[str, type[Event]] = {
-    cls.KIND: cls for cls in (Started, RateShortfall, RateRecovered, SourceLost, Finished, Failed)
+    cls.KIND: cls
+    for cls in (Started, RateShortfall, RateRecovered, StorageWaiting, StorageResumed, SourceLost,
+                Finished, Failed)  # fmt: skip
 }
+
+
+def storage_waiting_now(events: Sequence[Event]) -> StorageWaiting | None:
+    """The wait the engine is in now, as its events tell it (for the Live page's notice: its
+    `text`); None when its writes go through, or once the lesson has ended."""
+    waiting = None
+    for event in events:
+        if isinstance(event, StorageWaiting):
+            waiting = event
+        elif isinstance(event, StorageResumed | Finished | Failed | Started):
+            waiting = None
+    return waiting
+
+
+@dataclass(frozen=True)
+class UntoldEnding:
+    """How an engine's lesson ended, as its last events tell it: to be stored if it is not."""
+
+    lesson_id: int
+    cause: str
+    title: str | None  # the lesson's title, as announced (None when it was not)
+
+
+def untold_ending(events: Sequence[Event]) -> UntoldEnding | None:
+    """The lesson and cause an ended engine's events give, for its lesson to be settled with.
+
+    Its last ending is `failed` with a cause (its database may not have taken it), or it has none
+    (killed) while its writes were waiting (`storage_waiting` not followed by `storage_resumed`):
+    the cause is that wait's reason. None when it closed its lesson (`finished`), named none,
+    failed without a cause, or its lesson is in a recovery file rather than this database.
+    """
+    lesson_id, title, waiting, ending = None, None, None, None
+    for event in events:
+        if isinstance(event, Started):
+            lesson_id, title = event.lesson_id, event.title
+        elif isinstance(event, StorageWaiting):
+            lesson_id, waiting = event.lesson_id, event
+        elif isinstance(event, StorageResumed):
+            waiting = None
+        elif isinstance(event, Finished | Failed):
+            ending = event
+            lesson_id = event.lesson_id if event.lesson_id is not None else lesson_id
+    if isinstance(ending, Finished) or lesson_id is None:
+        return None
+    if isinstance(ending, Failed):
+        if ending.cause is None or ending.recovery_path is not None or ending.lesson_id is None:
+            return None
+        return UntoldEnding(ending.lesson_id, ending.cause, title)
+    return None if waiting is None else UntoldEnding(lesson_id, waiting.reason, title)
 
 
 def event_line(event: Event) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from storage.masking import mask_secrets, mask_url
+from storage.sqlite_files import read_only_reason, sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +127,62 @@ def is_sqlite(engine: Engine | Connection) -> bool:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection inside one write transaction (BEGIN IMMEDIATE on SQLite), committed on exit."""
-    with engine.connect() as conn:
-        conn.execution_options(**{_WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
+def write_transaction(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection inside one write transaction (BEGIN IMMEDIATE on SQLite), committed on exit:
+    a new one of an Engine, or the Connection given (held by its caller, e.g. the recorder's).
+
+    A SQLite file this user may not write raises StorageError ("the database ... is read-only: ...").
+    """
+    try:
+        if isinstance(bind, Connection):
+            bind.execution_options(**{_WRITE_OPTION: True})
+            with bind.begin():
+                yield bind
+            return
+        with bind.connect() as conn:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+    except DBAPIError as exc:
+        readonly = read_only_error(bind.engine.url, exc)
+        if readonly is None:
+            raise
+        raise readonly from exc
+
+
+def _is_read_only(exc: DBAPIError) -> bool:
+    """Whether a SQLite error says the file may not be written (or opened for writing)."""
+    name = getattr(exc.orig, "sqlite_errorname", "") or ""
+    text = str(exc.orig).lower()
+    return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or any(
+        words in text for words in ("readonly database", "unable to open database file")
+    )
+
+
+def read_only_error(url: URL, exc: BaseException) -> StorageError | None:
+    """A one-line StorageError when `exc` is SQLite refusing to write a file this user may not
+    write; None for anything else."""
+    path = sqlite_path(url)
+    if path is None or not isinstance(exc, DBAPIError) or not _is_read_only(exc):
+        return None
+    reason = read_only_reason(path) or _reason(exc, None)
+    if not path.exists():
+        return StorageError(f"the database {path} cannot be created: {reason}")
+    return StorageError(f"the database {path} is read-only: {reason}")
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise StorageError (one line) when this process may not write the engine's SQLite file;
+    for a writer that should stop before it starts (the capture engine). Other databases pass."""
+    path = sqlite_path(engine.url)
+    reason = None if path is None else read_only_reason(path)
+    if reason is not None:
+        raise StorageError(f"the database {path} is read-only: {reason}")
+
+
+def sqlite_file_engine(path: Path) -> Engine:
+    """A new Engine for a SQLite file with ClassPulse's pragmas, not cached (a recovery file)."""
+    return _create_sqlite_engine(make_url(f"sqlite:///{Path(path).as_posix()}"))
 
 
 def _create_engine(url: URL) -> Engine:
@@ -226,12 +277,10 @@ def _check_schema(engine: Engine, *, migrate: bool) -> None:
     except StorageError:
         raise
     except (SQLAlchemyError, OSError) as exc:
-        hint = ""
-        if is_sqlite(engine) and ("unable to open" in str(exc) or "readonly" in str(exc)):
-            hint = " (is the folder writable?)"
-        raise StorageError(
-            f"cannot open database {safe_url(url)}: {_reason(exc, url.password)}{hint}"
-        ) from exc
+        readonly = read_only_error(url, exc)
+        if readonly is not None:
+            raise readonly from exc
+        raise StorageError(f"cannot open database {safe_url(url)}: {_reason(exc, url.password)}") from exc
 
 
 def _refuse_unknown_revision(conn: Connection, script: ScriptDirectory, url: URL) -> str | None:

@@ -94,13 +94,19 @@ ENDED_STATUSES: tuple[LessonStatus, ...] = tuple(
 )
 
 
+CAUSE_MAX = 500  # characters of a stored cause: a few words, or one line of a driver's error
+
+
 def finish_lesson(
-    engine: Engine,
+    engine: Engine | Connection,
     lesson_id: int,
     status: LessonStatus | str = LessonStatus.FINISHED,
     ended_at: datetime | None = None,
+    *,
+    cause: str | None = None,
 ) -> None:
-    """Close a lesson with how it ended (finished, source_lost, failed, interrupted) and when."""
+    """Close a lesson with how it ended (finished, source_lost, failed, interrupted), when, and why
+    when the status alone does not say it (`cause`: "disk full"; a secret in it is masked)."""
     if status not in ENDED_STATUSES:
         choices = ", ".join(repr(s.value) for s in ENDED_STATUSES)
         raise ValueError(f"a lesson ends as one of {choices}, not {status!r}")
@@ -109,10 +115,16 @@ def finish_lesson(
         result = conn.execute(
             update(Lesson)
             .where(Lesson.id == lesson_id)
-            .values(status=LessonStatus(status).value, ended_at=ended_at)
+            .values(status=LessonStatus(status).value, ended_at=ended_at, ended_cause=stored_cause(cause))
         )
     if result.rowcount == 0:
         raise StorageError(f"no lesson with id {lesson_id}")
+
+
+def stored_cause(cause: str | None) -> str | None:
+    """A cause as stored: one line, secrets masked, at most CAUSE_MAX characters; None when empty."""
+    line = " ".join((cause or "").split())
+    return mask_secrets(line)[:CAUSE_MAX] or None
 
 
 def engine_owner(pid: int | None = None, started_s: float | None = None) -> dict[str, Any]:

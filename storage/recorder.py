@@ -5,14 +5,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from storage.db import StorageError
-from storage.records import Sample
-from storage.write_policy import RetryPolicy, SampleBuffer, is_transient
+from storage.db_file import FileLost, RecorderEvent, WriteTarget
+from storage.lessons import finish_lesson
+from storage.records import LessonStatus, Sample
+from storage.write_policy import (
+    DISK_FULL,
+    LessonEnd,
+    RetryPolicy,
+    SampleBuffer,
+    WritesPaused,
+    WritesResumed,
+    first_line,
+    lesson_ending,
+    transient_reason,
+)
 from storage.writes import write_samples
 
 log = logging.getLogger(__name__)
@@ -37,8 +51,13 @@ class Recorder:
     in `.error`, and raised (as StorageError) by the next `add`, `flush` or `close`; the recorder
     then stops writing. Trying a batch again is safe: the write inserts or ignores on each row's
     key (`storage.writes`), so a batch whose COMMIT reached the database while the reply was lost
-    (a dropped PostgreSQL connection) is not stored twice. What `flush()` returned for is committed or counted as dropped (WAL: the
-    committed part survives the process being killed).
+    (a dropped PostgreSQL connection) is not stored twice. What `flush()` returned for is committed
+    or counted as dropped (WAL: the committed part survives the process being killed).
+
+    On a SQLite file it writes through a connection of its own, checking before each batch that
+    the file is still at its path (`storage.db_file`; else all goes to a recovery file, `file_lost`).
+    `on_event` hears of pauses, resumptions and a lost file; `end_lesson` closes the recorder and
+    records how the lesson ended, with its cause, through that connection.
     """
 
     def __init__(
@@ -50,6 +69,7 @@ class Recorder:
         flush_interval_s: float = 1.0,
         max_buffered_observations: int = MAX_BUFFERED_OBSERVATIONS,
         retry: RetryPolicy = DEFAULT_RETRY,
+        on_event: Callable[[RecorderEvent], None] | None = None,  # from the writer thread: be quick
     ) -> None:
         if batch_max < 1:
             raise ValueError(f"batch_max must be >= 1, got {batch_max}")
@@ -78,6 +98,9 @@ class Recorder:
         self._closed = False
         self._error: BaseException | None = None
         self._observations_written = 0
+        self._waiting_reason: str | None = None  # why writes wait now (or waited when closing gave up)
+        self._target = WriteTarget(engine, lesson_id, on_event)
+        self._tell = self._target.tell
         self._thread = threading.Thread(
             target=self._run, name=f"classpulse-recorder-{lesson_id}", daemon=True
         )
@@ -107,6 +130,11 @@ class Recorder:
     def samples_dropped(self) -> int:
         """How many added samples will never be stored (buffer full, gave up at close, or failed)."""
         return self._dropped
+
+    @property
+    def file_lost(self) -> FileLost | None:
+        """The database file was removed or replaced during the lesson: where its data went."""
+        return self._target.lost
 
     @property
     def failed_attempts(self) -> int:
@@ -158,29 +186,62 @@ class Recorder:
 
     def close(self) -> None:
         """Flush what is queued (retrying for at most retry.close_wait_s), stop the writer thread,
-        and raise if a write failed."""
-        with self._cond:
-            if self._closed:
-                self._raise_if_failed()
-                return
-            self._closed = True
-            self._stopping = True
-            self._close_asked_s = time.monotonic()
-            self._flush_target = self._added
-            self._cond.notify_all()
-        self._thread.join()
+        let go of the database file, and raise if a write failed."""
+        self._stop_writer()
+        self._target.close()
         with self._cond:
             self._raise_if_failed()
+
+    def end_lesson(
+        self, status: LessonStatus | str, ended_at: datetime | None = None, cause: str | None = None
+    ) -> LessonEnd:
+        """Close (as `close`, never raising; call it instead of `close`) and record how the lesson
+        ended; what was stored.
+
+        `failed` with the storage's own cause when samples could not be stored ("disk full") or the
+        file was lost ("database file removed"), whatever the caller asked; written through the
+        recorder's connection (the recovery file's after a loss). `recorded` False: the database
+        did not take it (one log line says so).
+        """
+        self._stop_writer()
+        not_recorded = None
+        try:
+            database = self._target.bind()  # a last look at the file, and where the ending goes
+        except StorageError as exc:  # a lost file whose recovery file cannot be written (logged)
+            database, not_recorded = None, transient_reason(exc) or first_line(exc)
+        lost = self.file_lost
+        failure = None if self._error is None else self._waiting_reason or first_line(self._error)
+        status, cause = lesson_ending(LessonStatus(status), cause, lost and lost.cause, failure)
+        try:
+            if database is not None:
+                finish_lesson(database, self._lesson_id, status, ended_at, cause=cause)
+        except (StorageError, SQLAlchemyError) as exc:
+            not_recorded = transient_reason(exc) or first_line(exc)
+            log.error("lesson %d: could not record that it ended (%s, %s): %s", self._lesson_id,
+                      status.value, cause, first_line(exc))  # fmt: skip
+        finally:
+            self._target.close()
+        error = self._error
+        if error is not None and not isinstance(error, StorageError):
+            error = StorageError(f"could not store its samples: {first_line(error)}")
+        return LessonEnd(status, cause, error, not_recorded)
+
+    def _stop_writer(self) -> None:
+        """Ask the writer to write what is queued and stop, and wait for it (idempotent)."""
+        with self._cond:
+            if not self._closed:
+                self._closed = True
+                self._stopping = True
+                self._close_asked_s = time.monotonic()
+                self._flush_target = self._added
+                self._cond.notify_all()
+        self._thread.join()
 
     def __enter__(self) -> Recorder:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
         if exc_type is None:
             self.close()
             return
@@ -192,7 +253,7 @@ class Recorder:
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise StorageError(
-                f"recording lesson {self._lesson_id} failed: {_first_line(self._error)}"
+                f"recording lesson {self._lesson_id} failed: {first_line(self._error)}"
             ) from self._error
 
     def _drop_oldest(self) -> None:
@@ -249,34 +310,45 @@ class Recorder:
 
     def _write_with_retry(self, batch: list[Sample]) -> int | None:
         """Write one batch, retrying transient failures; the observation count, or None on failure."""
-        attempt, first_failure_s = 0, 0.0
+        attempt, first_failure_s, reason = 0, 0.0, None
         while True:
             try:
-                written = write_samples(self._engine, self._lesson_id, batch)
+                written = write_samples(self._target.bind(), self._lesson_id, batch)
             except Exception as exc:  # surfaced to the caller through .error / flush / close
-                if not is_transient(exc):
-                    log.exception("recorder for lesson %d could not write a batch", self._lesson_id)
+                reason = transient_reason(exc)
+                if reason is None:
+                    log.error("lesson %d: could not write a batch: %s", self._lesson_id,
+                              first_line(exc), exc_info=not isinstance(exc, StorageError))  # fmt: skip
                     self._fail(exc, batch)
                     return None
                 attempt += 1
                 now = time.monotonic()
                 if attempt == 1:
                     first_failure_s = now
-                    log.warning(
-                        "lesson %d: the database did not take a write (%s); trying again, new "
-                        "samples wait in memory (up to %d observations)",
-                        self._lesson_id, _first_line(exc), self._pending.max_observations,
-                    )  # fmt: skip
+                    self._paused(reason, exc, batch)
                 if not self._pause_before_retry(attempt, now):
                     self._give_up(exc, batch)
                     return None
                 continue
             if attempt:
-                log.warning(
-                    "lesson %d: writing again after %d failed attempt(s) over %.0f s",
-                    self._lesson_id, attempt, time.monotonic() - first_failure_s,
-                )  # fmt: skip
+                waited_s = time.monotonic() - first_failure_s
+                log.warning("lesson %d: writing again after %d failed attempt(s) over %.0f s (%s)",
+                            self._lesson_id, attempt, waited_s, reason)  # fmt: skip
+                self._waiting_reason = None
+                self._tell(WritesResumed(self._lesson_id, reason, attempt, round(waited_s, 1)))
             return written
+
+    def _paused(self, reason: str, exc: BaseException, batch: list[Sample]) -> None:
+        """The first failure of an episode: one log line (no traceback) and one event."""
+        with self._cond:
+            waiting = len(batch) + len(self._pending)
+            self._waiting_reason = reason
+        where = self._target.where
+        log.warning("lesson %d: %s (%s); trying again, %d samples wait in memory (up to %d "
+                    "observations)%s", self._lesson_id, reason, first_line(exc), waiting,
+                    self._pending.max_observations,
+                    f"; free space on {where}" if reason == DISK_FULL else "")  # fmt: skip
+        self._tell(WritesPaused(self._lesson_id, reason, first_line(exc), waiting, where))
 
     def _pause_before_retry(self, attempt: int, now_s: float) -> bool:
         """Wait out the back-off after a transient failure; False when closing should give up."""
@@ -308,7 +380,7 @@ class Recorder:
             unstored = len(batch) + len(self._pending)
             error = StorageError(
                 f"could not store the last {unstored} samples within "
-                f"{self._retry.close_wait_s:g} s of closing: {_first_line(exc)}"
+                f"{self._retry.close_wait_s:g} s of closing: {first_line(exc)}"
             )
             error.__cause__ = exc
             log.error("lesson %d: %s", self._lesson_id, error)
@@ -318,16 +390,7 @@ class Recorder:
     def _log_drop_episode(self) -> None:
         """One warning for the samples dropped since the buffer last had room (under the lock)."""
         if self._episode_dropped:
-            log.warning(
-                "lesson %d: %d samples could not be stored: the database was away longer than the "
-                "buffer of %d observations holds, so the oldest were dropped",
-                self._lesson_id, self._episode_dropped, self._pending.max_observations,
-            )  # fmt: skip
+            log.warning("lesson %d: %d samples could not be stored: the database was away longer "
+                        "than the buffer of %d observations holds, so the oldest were dropped",
+                        self._lesson_id, self._episode_dropped, self._pending.max_observations)  # fmt: skip
             self._episode_dropped = 0
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's text, without driver noise."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc)
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)

@@ -130,6 +130,9 @@ class Lesson(Base):
     # The account that started the lesson (a user name or an OIDC email); NULL: no login was in
     # force (a single teacher's own computer) or the lesson predates owners. See storage/viewers.py.
     owner: Mapped[str | None] = mapped_column(String(OWNER_MAX))
+    # Why it ended, in a few words, when the status alone does not say it ("disk full", "database
+    # file removed"); NULL otherwise and for lessons stored before revision 0008.
+    ended_cause: Mapped[str | None] = mapped_column(Text)
 
 
 class SampleRow(Base):

@@ -1,5 +1,6 @@
-"""How the recorder rides out a busy or unreachable database: which errors to retry, when, and
-how many samples to keep meanwhile. Pure logic: times are passed in, nothing here sleeps or writes.
+"""How the recorder rides out a busy or unreachable database or a full disk: which errors to retry,
+when, how many samples to keep meanwhile, and what it tells its caller (`WritesPaused`,
+`WritesResumed`). Pure logic: times are passed in, nothing here sleeps or writes.
 """
 
 from __future__ import annotations
@@ -11,40 +12,122 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from storage.records import Sample
+from storage.db import StorageError
+from storage.records import LessonStatus, Sample
 
-# SQLite result codes (and their extended forms, e.g. SQLITE_BUSY_SNAPSHOT) that mean "another
-# connection holds the lock": the same write succeeds once it lets go.
-_SQLITE_TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED")
-_SQLITE_TRANSIENT_TEXT = ("database is locked", "database is busy", "database table is locked")
+# Why a write waits, in the words the engine's events and the log use (`transient_reason`).
+DISK_FULL = "disk full"
+LOCKED = "database is locked"
+BUSY = "database is busy"
+UNREACHABLE = "database unreachable"
+
+# SQLite result codes (and their extended forms, e.g. SQLITE_BUSY_SNAPSHOT) worth retrying:
+# another connection holds the lock, or the disk is full (the same write succeeds once space is
+# freed: SQLite rolls the failed transaction back and the file stays consistent).
+_SQLITE_TRANSIENT = (("SQLITE_BUSY", LOCKED), ("SQLITE_LOCKED", LOCKED), ("SQLITE_FULL", DISK_FULL))
+_SQLITE_TRANSIENT_TEXT = (
+    ("database is locked", LOCKED), ("database is busy", LOCKED),
+    ("database table is locked", LOCKED), ("database or disk is full", DISK_FULL),
+)  # fmt: skip
 # PostgreSQL SQLSTATEs worth retrying: connection exceptions (class 08), serialization failure,
 # deadlock, lock timeout (lock_not_available), the server shutting down or starting, too many
-# connections. A constraint violation (class 23) or a bad statement is a bug and is not here.
-_PG_TRANSIENT_CLASSES = ("08",)
-_PG_TRANSIENT_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
+# connections, disk full (53100; not out of memory 53200, nor 53000 insufficient resources in
+# general). A constraint violation (class 23) or a bad statement is a bug and is not here.
+_PG_TRANSIENT_CLASSES = (("08", UNREACHABLE),)
+_PG_TRANSIENT_STATES = {
+    "40001": BUSY, "40P01": BUSY, "55P03": BUSY, "53300": BUSY,
+    "57P01": UNREACHABLE, "57P02": UNREACHABLE, "57P03": UNREACHABLE,
+    "53100": DISK_FULL,
+}  # fmt: skip
+
+
+class WaitingError(StorageError):
+    """A write storage itself cannot make yet, for a reason that passes (`reason`, e.g. DISK_FULL)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failed write may succeed unchanged later (a lock, a lost connection), not a bug."""
+    """Whether a failed write may succeed unchanged later (a lock, a lost connection, a full disk),
+    not a bug."""
+    return transient_reason(exc) is not None
+
+
+def transient_reason(exc: BaseException) -> str | None:
+    """Why a failed write may succeed unchanged later (DISK_FULL, LOCKED, BUSY, UNREACHABLE), or
+    None when it will not: a bug, or something a person must fix."""
+    if isinstance(exc, WaitingError):
+        return exc.reason
     if isinstance(exc, PoolTimeoutError):  # no connection free in the pool within its timeout
-        return True
+        return BUSY
     if not isinstance(exc, DBAPIError):
-        return False
+        return None
     if exc.connection_invalidated:  # SQLAlchemy recognised a disconnect
-        return True
+        return UNREACHABLE
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None)  # psycopg 3
     if sqlstate:
-        return sqlstate.startswith(_PG_TRANSIENT_CLASSES) or sqlstate in _PG_TRANSIENT_STATES
+        by_class = (reason for prefix, reason in _PG_TRANSIENT_CLASSES if sqlstate.startswith(prefix))
+        return _PG_TRANSIENT_STATES.get(sqlstate) or next(by_class, None)
     errorname = getattr(orig, "sqlite_errorname", None)  # sqlite3, Python 3.11+
     if errorname:
-        return errorname.startswith(_SQLITE_TRANSIENT)
+        return next((reason for code, reason in _SQLITE_TRANSIENT if errorname.startswith(code)), None)
     if not isinstance(exc, OperationalError):
-        return False
+        return None
     if type(orig).__module__.startswith("psycopg"):  # an OperationalError without a SQLSTATE: the link
-        return True
+        return UNREACHABLE
     text = str(orig).lower()
-    return any(phrase in text for phrase in _SQLITE_TRANSIENT_TEXT)
+    return next((reason for phrase, reason in _SQLITE_TRANSIENT_TEXT if phrase in text), None)
+
+
+@dataclass(frozen=True, slots=True)
+class WritesPaused:
+    """A write failed for a reason that passes: the recorder keeps trying, samples wait in memory."""
+
+    lesson_id: int
+    reason: str  # DISK_FULL, LOCKED, BUSY or UNREACHABLE
+    detail: str  # the database's own words, one line
+    samples_waiting: int  # the batch being tried and those buffered behind it
+    where: str  # the database file's folder, or the server (host:port)
+
+
+@dataclass(frozen=True, slots=True)
+class WritesResumed:
+    """Writes go through again after a pause: everything buffered that was not dropped follows."""
+
+    lesson_id: int
+    reason: str
+    failed_attempts: int
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LessonEnd:
+    """How `Recorder.end_lesson` closed the lesson: the status and cause it stored (or meant to)."""
+
+    status: LessonStatus
+    cause: str | None
+    write_error: StorageError | None  # why some samples could not be stored; None when all were
+    not_recorded: str | None = None  # why the database did not take the ending (None: it did)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the ending is stored (else the caller must say it where it will be found)."""
+        return self.not_recorded is None
+
+
+def lesson_ending(
+    status: LessonStatus, cause: str | None, file_lost: str | None, write_failure: str | None
+) -> tuple[LessonStatus, str | None]:
+    """The status and cause a lesson is stored with: `failed` with the storage's own cause when its
+    file was lost or its samples could not all be stored, else what the caller said."""
+    if file_lost:
+        return LessonStatus.FAILED, file_lost
+    if write_failure:
+        return LessonStatus.FAILED, write_failure
+    return status, cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +227,10 @@ class SampleBuffer:
         self._samples.clear()
         self._weight = 0
         return count
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, without driver noise."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)

@@ -149,7 +149,7 @@ def sample_rows(
     return sample_out, obs_out
 
 
-def write_samples(engine: Engine, lesson_id: int, samples: Sequence[Sample]) -> int:
+def write_samples(engine: Engine | Connection, lesson_id: int, samples: Sequence[Sample]) -> int:
     """Write samples and their observations in one transaction; return the batch's observation count.
 
     Rows already stored (an earlier attempt whose COMMIT went through) are skipped, so after the

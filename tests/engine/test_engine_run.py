@@ -121,10 +121,10 @@ def test_an_engine_that_fails_mid_lesson_marks_it_failed_and_exits_with_one_line
     done = run_engine("--source", str(asset("single_face.mp4")), "--lesson", "Doomed", "--attention-only",
                       "--db", url, "--events", str(events))
     assert done.returncode == 1, done.stderr
-    message = "lesson 1 failed: StorageError: recording lesson 1 failed: database or disk is full"
+    message = "lesson 1 failed: could not store its samples: database or disk is full"
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
     assert lines == [f"Error: {message}"]
-    assert read_events(events)[-1] == Failed(message, 1)
+    assert read_events(events)[-1] == Failed(message, 1, cause="database or disk is full")
     assert done.stderr.rstrip().splitlines()[-1] == lines[0]  # the last word, as the dashboard shows it
     (status, ended) = rows(db, select(Lesson.status, Lesson.ended_at))[0]
     assert status == "failed" and ended is not None

@@ -17,9 +17,14 @@ from engine.protocol import (
     SourceLost,
     Started,
     StartRequest,
+    StorageResumed,
+    StorageWaiting,
+    UntoldEnding,
     event_line,
     parse_event,
     read_events,
+    storage_waiting_now,
+    untold_ending,
 )
 
 FULL_REQUEST = StartRequest(
@@ -81,6 +86,11 @@ EVENTS = [
     Finished(None, "finished", 0, "stopped"),
     Failed("cannot open camera 0"),
     Failed("lesson 3 failed: StorageError: disk full", 3),
+    StorageWaiting(3, "disk full", 44, "/srv/classpulse"),
+    StorageResumed(3, "disk full", 35.5),
+    Failed("lesson 3 failed: could not store the last 8 samples ...", 3, "disk full"),
+    Failed("the database file /x.db was removed during lesson 3; ...", 3, "database file removed",
+           "/x.db.recovered-20261207T153000Z.db"),
 ]
 
 
@@ -99,6 +109,10 @@ def test_every_event_round_trips_through_its_line(event):
         (Finished(3, "source_lost", 9, "truncated", 12),
          "lesson 3 ended early (source_lost): 9 samples (truncated); 12 samples could not be stored"),
         (Failed("camera 0 cannot be opened"), "camera 0 cannot be opened"),
+        (StorageWaiting(3, "disk full", 44, "/srv/classpulse"),
+         "disk full: 44 samples waiting — free space on /srv/classpulse"),
+        (StorageWaiting(3, "database is locked", 12, "/srv/classpulse"), "database is locked: 12 samples waiting"),
+        (StorageResumed(3, "disk full", 35.4), "writing again after 35 s (disk full): the waiting samples are stored"),
     ],
 )  # fmt: skip
 def test_the_words_of_the_events_a_person_reads(event, text):
@@ -138,3 +152,47 @@ def test_no_events_file_is_no_events_and_no_writer_file_writes_nothing(tmp_path)
     assert read_events(None) == read_events("") == read_events(tmp_path / "none.jsonl") == []
     EventWriter(None).emit(Started(1, "t", "demo"))  # an engine run by hand without --events
     assert list(tmp_path.iterdir()) == []
+
+
+# --- how an ended engine's lesson ended, from its events ------------------------------------------
+
+STARTED = Started(3, "Maths", "demo")
+WAITING = StorageWaiting(3, "disk full", 44, "/srv")
+
+
+@pytest.mark.parametrize(
+    ("events", "untold"),
+    [
+        ([], None),
+        ([STARTED], None),  # killed with nothing said: truly unexpected
+        ([STARTED, WAITING], UntoldEnding(3, "disk full", "Maths")),  # killed while its writes waited
+        ([STARTED, WAITING, StorageResumed(3, "disk full", 9.0)], None),
+        ([STARTED, WAITING, Failed("lesson 3 failed: ...", 3, "disk full")], UntoldEnding(3, "disk full", "Maths")),
+        ([STARTED, Failed("lesson 3 failed: ...", 3)], None),  # an engine of before causes
+        ([STARTED, Failed("the database file ...", 3, "database file removed", "/x.db.recovered-1.db")], None),
+        ([STARTED, WAITING, Finished(3, "finished", 80, "stopped")], None),
+        ([Failed("cannot open camera 0")], None),
+        ([WAITING], UntoldEnding(3, "disk full", None)),  # stopped before it was announced
+    ],
+    ids=["nothing", "started-only", "waiting", "resumed", "failed-with-cause", "failed-without-cause",
+         "recovery-file", "finished", "no-lesson", "not-announced"],
+)  # fmt: skip
+def test_the_untold_ending_is_the_cause_the_last_events_give(events, untold):
+    assert untold_ending(events) == untold
+
+
+@pytest.mark.parametrize(
+    ("events", "now"),
+    [
+        ([STARTED], None),
+        ([STARTED, WAITING], WAITING),
+        ([STARTED, WAITING, StorageResumed(3, "disk full", 9.0)], None),
+        ([STARTED, WAITING, StorageResumed(3, "disk full", 9.0), StorageWaiting(3, "disk full", 7, "/srv")],
+         StorageWaiting(3, "disk full", 7, "/srv")),
+        ([STARTED, WAITING, Failed("lesson 3 failed: ...", 3, "disk full")], None),  # the ending says it
+        ([WAITING, Finished(3, "finished", 80, "stopped")], None),
+    ],
+    ids=["none", "waiting", "resumed", "waiting-again", "failed", "finished"],
+)  # fmt: skip
+def test_the_wait_the_live_page_shows_is_the_last_one_not_yet_over(events, now):
+    assert storage_waiting_now(events) == now

@@ -155,7 +155,7 @@ def read_only_folder(tmp_path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("relative", ["c.db", "data/c.db"], ids=["in-folder", "new-subfolder"])
 def test_read_only_folder_gives_one_line_storage_error(read_only_folder, relative):
-    expected = "cannot open database .*is the folder writable|cannot create the database folder"
+    expected = "database .* cannot be created: its folder .* is not writable|cannot create the database folder"
     with pytest.raises(StorageError, match=expected) as info:
         open_database(f"sqlite:///{read_only_folder / relative}")
     message = str(info.value)

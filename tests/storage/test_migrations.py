@@ -53,6 +53,9 @@ def test_indexes_cover_lesson_time_and_lesson_track_time(engine):
 
 def test_every_revision_downgrades_and_upgrades_again(engine):
     downgrade_database(engine, "-1")
+    assert "ended_cause" not in {c["name"] for c in inspect(engine).get_columns("lessons")}
+    assert _tables(engine) == TABLES
+    downgrade_database(engine, "-1")
     assert _tables(engine) == TABLES - {"join_lessons", "join_students"}
     assert "stream" not in {c["name"] for c in inspect(engine).get_columns("samples")}
     downgrade_database(engine, "-1")
@@ -174,3 +177,25 @@ def test_camera_off_migration_keeps_live_rows_and_allows_the_new_state(engine):
     with write_transaction(engine) as conn:
         conn.execute(update(table("observations", sa_column("state"))).values(state="camera_off"))
     assert get_lesson(engine, lesson_id) is not None
+
+
+def test_ended_cause_migration_keeps_every_lesson_and_the_cause_goes_and_comes_back_empty(engine):
+    from storage.lessons import finish_lesson
+
+    lesson_id = seed_lesson(engine, students=2, hours=0.005, seed=1)
+    finish_lesson(engine, lesson_id, "failed", cause="disk full")
+    assert _status_and_cause(engine, lesson_id) == ("failed", "disk full")
+    before = _counts(engine)
+    downgrade_database(engine, "0007")
+    assert _counts(engine) == before
+    assert "ended_cause" not in {c["name"] for c in inspect(engine).get_columns("lessons")}
+    with engine.connect() as conn:  # the status stays; only the words for it go
+        assert conn.execute(select(table("lessons", sa_column("status")).c.status)).scalar_one() == "failed"
+    upgrade_database(engine)
+    assert _counts(engine) == before
+    assert _status_and_cause(engine, lesson_id) == ("failed", None)
+
+
+def _status_and_cause(engine, lesson_id: int) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(Lesson.status, Lesson.ended_cause).where(Lesson.id == lesson_id)).one())

@@ -11,8 +11,19 @@ from psycopg import errors as pg
 from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from storage.records import AttentionState, Observation, Sample
-from storage.write_policy import RetryPolicy, SampleBuffer, is_transient, sample_weight
+from storage.records import AttentionState, LessonStatus, Observation, Sample
+from storage.write_policy import (
+    BUSY,
+    DISK_FULL,
+    LOCKED,
+    UNREACHABLE,
+    RetryPolicy,
+    SampleBuffer,
+    is_transient,
+    lesson_ending,
+    sample_weight,
+    transient_reason,
+)
 from tests.storage.conftest import T0
 
 # --- which errors are transient ------------------------------------------------------------------
@@ -73,13 +84,49 @@ def _wrapped(orig: Exception, kind: type[DBAPIError] = OperationalError) -> DBAP
         (_wrapped(pg.ForeignKeyViolation("violates foreign key constraint"), IntegrityError), False),
         (_wrapped(pg.CheckViolation("violates check constraint"), IntegrityError), False),
         (_wrapped(pg.UndefinedTable('relation "samples" does not exist'), ProgrammingError), False),
-        (_wrapped(pg.DiskFull("could not extend file")), False),
+        (_wrapped(pg.DiskFull("could not extend file")), True),
         (ValueError("engagement must be within 0..100"), False),
     ],
     ids=lambda v: type(getattr(v, "orig", v)).__name__ if isinstance(v, Exception) else str(v),
 )
-def test_postgres_errors_are_transient_only_for_locks_serialization_and_the_connection(error, transient):
+def test_postgres_errors_are_transient_only_for_locks_serialization_the_connection_and_a_full_disk(error, transient):
     assert is_transient(error) is transient
+
+
+def test_a_full_sqlite_database_is_a_transient_disk_full(tmp_path):
+    path = tmp_path / "full.db"
+    setup = sqlite3.connect(path)
+    setup.execute("CREATE TABLE t (x TEXT)")
+    setup.commit()
+    setup.close()
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with pytest.raises(OperationalError) as info, engine.begin() as conn:
+            # SQLite's own cap on the file's pages gives the very error a full disk gives
+            conn.exec_driver_sql(f"PRAGMA max_page_count = {path.stat().st_size // 4096}")
+            conn.exec_driver_sql("INSERT INTO t VALUES (?)", (("x" * 100_000),))
+    finally:
+        engine.dispose()
+    assert str(info.value.orig) == "database or disk is full"
+    assert transient_reason(info.value) == DISK_FULL and is_transient(info.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (_wrapped(pg.DiskFull("could not extend file")), DISK_FULL),  # SQLSTATE 53100
+        (_wrapped(pg.OutOfMemory("out of memory")), None),  # 53200: not waited out
+        (_wrapped(pg.InsufficientResources("insufficient resources")), None),  # 53000
+        (_wrapped(pg.TooManyConnections("sorry, too many clients already")), BUSY),
+        (_wrapped(pg.AdminShutdown("terminating connection")), UNREACHABLE),
+        (_wrapped(pg.ConnectionFailure("connection failure")), UNREACHABLE),
+        (_wrapped(sqlite3.OperationalError("database is locked")), LOCKED),
+        (_wrapped(sqlite3.OperationalError("database or disk is full")), DISK_FULL),
+    ],
+    ids=["53100", "53200", "53000", "53300", "57P01", "08006", "sqlite-locked", "sqlite-full-text"],
+)
+def test_each_transient_error_has_its_reason_in_words(error, reason):
+    assert transient_reason(error) == reason
 
 
 def test_a_disconnect_sqlalchemy_recognised_is_transient():
@@ -220,3 +267,22 @@ def test_take_removes_the_oldest_and_clear_says_how_many_it_held():
 def test_a_buffer_needs_room_for_one_observation():
     with pytest.raises(ValueError, match="max_observations must be >= 1, got 0"):
         SampleBuffer(0)
+
+
+# --- the status a lesson is stored with -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("asked", "lost", "failure", "stored"),
+    [
+        ((LessonStatus.FINISHED, None), None, None, (LessonStatus.FINISHED, None)),
+        ((LessonStatus.SOURCE_LOST, None), None, None, (LessonStatus.SOURCE_LOST, None)),
+        ((LessonStatus.FINISHED, None), None, "disk full", (LessonStatus.FAILED, "disk full")),
+        ((LessonStatus.FAILED, "RuntimeError: boom"), None, None, (LessonStatus.FAILED, "RuntimeError: boom")),
+        ((LessonStatus.FINISHED, None), "database file removed", "disk full",
+         (LessonStatus.FAILED, "database file removed")),
+    ],
+    ids=["finished", "source-lost", "samples-lost", "engine-failed", "file-lost"],
+)  # fmt: skip
+def test_the_storages_own_cause_wins_over_the_status_asked(asked, lost, failure, stored):
+    assert lesson_ending(*asked, lost, failure) == stored
