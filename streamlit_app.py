@@ -97,7 +97,7 @@ def main() -> None:
         )
         st.stop()
     if page.title not in PAGES_WITHOUT_DATABASE:
-        loaders.settle_dead_engines(settings.db_url)  # a dead engine's lesson never reads as running
+        loaders.settle_dead_engines(settings.db_url, settings.data_dir)  # never `running` once dead
     control.sweep_uploads(settings.data_dir)  # videos left by a crash or a restart
 
     with friendly_errors():

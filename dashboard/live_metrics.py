@@ -16,6 +16,7 @@ import pandas as pd
 from dashboard import charts
 from dashboard.control import EngineStatus
 from dashboard.report import status_words
+from engine.protocol import storage_waiting_now
 from storage import measures
 from storage.queries import LiveView
 from storage.records import AttentionState, LessonStatus
@@ -163,6 +164,15 @@ def engine_health(
     return Health(alive, last_sample_age_s(summary, now), message)
 
 
+def storage_notice(engine: EngineStatus | None) -> Notice | None:
+    """While the engine's writes wait (a full disk, a database away), what it said of it:
+    "disk full: 44 samples waiting — free space on /srv/classpulse" (engine.protocol)."""
+    waiting = None if engine is None else storage_waiting_now(engine.events)
+    if waiting is None:
+        return None
+    return Notice("warning", waiting.text, ":material/hard_drive:")
+
+
 def health_notice(health: Health) -> Notice | None:
     """What the card says about the engine: stopped, starting, no frames lately, or nothing."""
     if not health.engine_alive:
@@ -255,11 +265,12 @@ def engine_ended_notice(engine: EngineStatus) -> Notice:
     return Notice("info", f"The engine has stopped ({engine.message}).", ":material/info:")
 
 
-def finished_notice(title: str, status: str) -> Notice:
-    """A finished lesson's status in words ("Lesson “Maths” ended early: the camera ... was lost.")."""
+def finished_notice(title: str, status: str, cause: object = None) -> Notice:
+    """A finished lesson's status in words ("Lesson “Maths” ended early: the camera ... was lost.",
+    "... ended early: disk full.")."""
     if status == LessonStatus.RUNNING:  # the engine is gone but did not get to mark the lesson
         return Notice("success", f"Lesson “{title}” has ended.", ":material/check_circle:")
-    words = status_words(status)
+    words = status_words(status, cause)
     if status == LessonStatus.FINISHED:
         return Notice("success", f"Lesson “{title}” {words}.", ":material/check_circle:")
     return Notice("warning", f"Lesson “{title}” {words}.", ":material/warning:")

@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import config
+from dashboard import config, control
 from engine import processes
 from storage import exclusions, export, join, join_lessons, lessons, live_queries, markers, queries
 from storage.db import StorageError, open_database
@@ -54,16 +55,20 @@ def database(db_url: str) -> Engine:
     return open_database(db_url, migrate=False)
 
 
-def settle_dead_engines(db_url: str) -> list[int]:
-    """Mark lessons whose engine on this computer has died as interrupted, and close the join
-    lessons left open with nobody sending (storage.join_lessons); their ids.
+def settle_dead_engines(db_url: str, data_dir: Path) -> list[int]:
+    """Settle lessons whose engine on this computer has died: first with the cause the dashboard's
+    own engine said in its last events ("disk full"), when it could not store it itself; the rest
+    as interrupted. Close the join lessons left open with nobody sending (storage.join_lessons).
+    Their ids.
 
     Not cached: called on every page load and live refresh (two short reads while all is well).
     When a lesson was marked, cached reads are forgotten so every page shows it ended. A database
     that cannot be read now is the pages' to report, not this check's.
     """
     try:
-        marked = lessons.mark_dead_engines_interrupted(database(db_url), processes.is_alive)
+        told = control.settle_dead_engine(Path(data_dir), database(db_url))
+        marked = [] if told is None else [told]
+        marked += lessons.mark_dead_engines_interrupted(database(db_url), processes.is_alive)
         marked += join_lessons.close_abandoned_joins(database(db_url), config.utc_now())
     except (StorageError, SQLAlchemyError) as exc:
         log.warning("cannot check the running lessons' engines: %s", exc)

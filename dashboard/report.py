@@ -64,8 +64,11 @@ STATUS_WORDS: dict[str, str] = {
 }
 
 
-def status_words(status: str) -> str:
-    """A lesson's stored status as the teacher reads it."""
+def status_words(status: str, cause: object = None) -> str:
+    """A lesson's stored status as the teacher reads it, with the cause the engine stored when it
+    knew one ("ended early: disk full")."""
+    if isinstance(cause, str) and cause.strip() and status != LessonStatus.RUNNING:
+        return f"ended early: {cause.strip()}" if status != LessonStatus.FINISHED else STATUS_WORDS[status]
     return STATUS_WORDS.get(status, status)
 
 
@@ -103,7 +106,7 @@ class LessonReport:
     @property
     def status(self) -> str:
         """How the lesson stands or ended, in the teacher's words."""
-        return status_words(str(self.lesson.get("status") or ""))
+        return status_words(str(self.lesson.get("status") or ""), self.lesson.get("ended_cause"))
 
 
 def bucket_for(duration_s: float) -> float:

@@ -47,7 +47,7 @@ from storage.viewers import Viewer, visible_lessons
 R = ObservationRollup
 
 LESSON_SUMMARY_COLUMNS = (
-    "id", "title", "group_name", "started_at", "ended_at", "status", "attention_only",
+    "id", "title", "group_name", "started_at", "ended_at", "status", "ended_cause", "attention_only",
     "duration_s", "last_sample_at", "students_seen", "students_camera_off", "mean_concentration",
     "share_attentive",
 )  # fmt: skip
@@ -91,6 +91,7 @@ def _lessons_select(*conditions: ColumnElement[bool]) -> Select[Any]:
             Lesson.started_at,
             Lesson.ended_at,
             Lesson.status,
+            Lesson.ended_cause,
             Lesson.attention_only,
             func.coalesce(Lesson.ended_at, last_sample).label("last_at"),
             last_sample.label("last_sample_at"),

@@ -38,7 +38,8 @@ def lessons_table(lessons: pd.DataFrame, tz: str) -> pd.DataFrame:
             "Duration": [report.duration_text(s) for s in lessons["duration_s"]],
             "Students": lessons["students_seen"].astype(int),
             "Mean concentration": lessons["mean_concentration"].astype(float).round(1),
-            "Status": [report.status_words(s) for s in lessons["status"]],
+            "Status": [report.status_words(s, c) for s, c in zip(lessons["status"], lessons["ended_cause"],
+                                                                 strict=True)],
             "Attention only": lessons["attention_only"],
         }
     )

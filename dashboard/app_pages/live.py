@@ -88,7 +88,7 @@ def live_card(db_url: str, lesson_id: int, data_dir: str) -> None:
     Before the lesson's first sample it shows only that the engine is starting (or how it stopped).
     """
     with friendly_errors():
-        loaders.settle_dead_engines(db_url)  # a killed engine's lesson reads interrupted at once
+        loaders.settle_dead_engines(db_url, data_dir)  # a dead engine's lesson reads how it ended
         viewer, now = state.viewer(), config.utc_now()
         lesson = loaders.load_lesson(db_url, viewer, lesson_id)
         if lesson is None:
@@ -119,8 +119,8 @@ def lesson_figures(db_url: str, lesson: dict, health: live_metrics.Health,
     if join:
         live_join.notices(live, health, lesson["sample_rate_hz"])
     else:
-        show(live_metrics.health_notice(health) or live_metrics.rate_notice(
-            live.sample_times, lesson["started_at"], lesson["sample_rate_hz"]))
+        show(live_metrics.storage_notice(engine) or live_metrics.health_notice(health)
+             or live_metrics.rate_notice(live.sample_times, lesson["started_at"], lesson["sample_rate_hz"]))
     offer_pick_again(lesson, live.samples, engine, data_dir, FINISHED_LESSON)
     show(live_metrics.face_limit_notice(
         live.samples, live.students, live_metrics.face_limit(lesson["settings"])))
@@ -358,7 +358,7 @@ def finished_notice(settings: DashboardSettings) -> None:
     lesson = None if lesson_id is None else loaders.load_lesson(settings.db_url, viewer, lesson_id)
     if lesson is None:
         return
-    show(live_metrics.finished_notice(lesson["title"], lesson["status"]))
+    show(live_metrics.finished_notice(lesson["title"], lesson["status"], lesson.get("ended_cause")))
     report, dismiss, _ = st.columns([1, 1, 4])
     if dismiss.button("Dismiss", key="live_dismiss_finished", type="tertiary"):
         st.session_state.pop(FINISHED_LESSON, None)  # read: it goes, and leaving the page does too

@@ -97,3 +97,51 @@ def test_a_running_engine_is_left_to_say_it_itself(tmp_path, database):
     finally:
         running.kill()
         running.wait()
+
+
+def test_every_page_load_settles_the_cause_through_the_loaders(tmp_path, database, exited):
+    from dashboard import loaders
+
+    lesson_id = _engine_that_said(tmp_path, database, exited, Started(1, "Maths", "demo"),
+                                  StorageWaiting(1, "disk full", 12, "/srv/classpulse"))  # fmt: skip
+    assert loaders.settle_dead_engines(str(database.url), tmp_path) == [lesson_id]
+    assert _ending(database, lesson_id) == ("failed", "disk full")
+
+
+@pytest.mark.parametrize(
+    ("status", "cause", "words"),
+    [
+        ("failed", "disk full", "ended early: disk full"),
+        ("failed", "database file removed", "ended early: database file removed"),
+        ("failed", None, "ended early: the engine failed (see its log)"),
+        ("interrupted", None, "interrupted: the engine stopped unexpectedly"),
+        ("finished", None, "finished"),
+        ("running", "disk full", "recording"),
+    ],
+)
+def test_a_stored_cause_is_the_status_a_teacher_reads(status, cause, words):
+    from dashboard.live_metrics import finished_notice
+    from dashboard.report import status_words
+
+    assert status_words(status, cause) == words
+    if status != "running":
+        assert finished_notice("Maths", status, cause).text == f"Lesson “Maths” {words}."
+
+
+@pytest.mark.parametrize(
+    ("said", "notice"),
+    [
+        ((Started(1, "Maths", "demo"), StorageWaiting(1, "disk full", 44, "/srv/classpulse")),
+         "disk full: 44 samples waiting — free space on /srv/classpulse"),
+        ((Started(1, "Maths", "demo"), StorageWaiting(1, "disk full", 44, "/srv"), StorageResumed(1, "disk full", 9.0)),
+         None),
+        ((Started(1, "Maths", "demo"),), None),
+    ],
+)
+def test_the_live_card_says_while_the_disk_is_full(tmp_path, said, notice):
+    from dashboard.live_metrics import storage_notice
+
+    handle = control.EngineHandle(1, str(tmp_path / "engine.log"), "2026-12-07T09:00:00+00:00",
+                                  control.LessonLaunch("Maths", "7B", "demo"))
+    shown = storage_notice(control.EngineStatus(handle, True, 1, None, tuple(said)))
+    assert (None if shown is None else shown.text) == notice
