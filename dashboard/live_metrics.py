@@ -16,7 +16,7 @@ import pandas as pd
 from dashboard import charts
 from dashboard.control import EngineStatus
 from dashboard.report import status_words
-from engine.protocol import storage_waiting_now
+from engine.protocol import Failed, storage_waiting_now
 from storage import measures
 from storage.queries import LiveView
 from storage.records import AttentionState, LessonStatus
@@ -262,6 +262,8 @@ def engine_ended_notice(engine: EngineStatus) -> Notice:
             "The engine stopped without finishing its lesson (was it killed, or out of memory?).",
             ":material/warning:",
         )
+    if any(isinstance(event, Failed) for event in engine.events):  # its one line: what happened, where
+        return Notice("error", f"The engine stopped: {engine.message}", ":material/error:")
     return Notice("info", f"The engine has stopped ({engine.message}).", ":material/info:")
 
 

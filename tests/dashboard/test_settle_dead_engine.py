@@ -145,3 +145,15 @@ def test_the_live_card_says_while_the_disk_is_full(tmp_path, said, notice):
                                   control.LessonLaunch("Maths", "7B", "demo"))
     shown = storage_notice(control.EngineStatus(handle, True, 1, None, tuple(said)))
     assert (None if shown is None else shown.text) == notice
+
+
+def test_an_engine_that_failed_says_what_happened_and_where_the_samples_are(tmp_path):
+    from dashboard.live_metrics import engine_ended_notice
+
+    line = ("the database file /srv/x.db was removed during lesson 1; its 35 samples are kept in "
+            "/srv/x.db.recovered-20261207T162619Z.db (open it with --db sqlite:////srv/x.db.recovered-20261207T162619Z.db)")
+    said = (Started(1, "Maths", "demo"), Failed(line, 1, "database file removed", "/srv/x.db.recovered-20261207T162619Z.db"))
+    handle = control.EngineHandle(1, str(tmp_path / "engine.log"), "2026-12-07T09:00:00+00:00",
+                                  control.LessonLaunch("Maths", "7B", "demo"))
+    notice = engine_ended_notice(control.EngineStatus(handle, False, 1, said[1].text, said))
+    assert notice.level == "error" and line in notice.text
