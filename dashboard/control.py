@@ -51,9 +51,11 @@ from engine.protocol import (
     Started,
     StartRequest,
     read_events,
+    storage_waiting_now,
     untold_ending,
 )
 from storage.endings import record_cause
+from storage.write_policy import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -256,14 +258,27 @@ def sweep_uploads(data_dir: Path, *, grace_s: float | None = None) -> int:
 # --- stopping -------------------------------------------------------------------------------
 
 
+# While the engine's writes wait (a full disk, the database away) its recorder keeps trying for
+# `close_wait_s` after the stop: a stop waits that long, and a little more, before terminating it.
+SAVING_GRACE_S = RetryPolicy().close_wait_s + 15.0
+
+
+def stop_grace_s(handle: EngineHandle, timeout_s: float = processes.STOP_GRACE_S) -> float:
+    """How long a stop of this engine waits for it to close its lesson: longer while samples wait."""
+    waiting = storage_waiting_now(read_events(handle.events_path))
+    return timeout_s if waiting is None else max(timeout_s, SAVING_GRACE_S)
+
+
 def stop_engine(
     handle: EngineHandle, timeout_s: float = processes.STOP_GRACE_S, *, force: bool = True
 ) -> bool:
     """Ask the engine to stop (its stop file) and wait for it to close its lesson; True once it has
-    exited. After `timeout_s` it is terminated, then killed (unless not `force`). A pid that now
-    belongs to another process is never touched."""
+    exited. After `timeout_s` (longer while its samples wait to be written: `stop_grace_s`) it is
+    terminated, then killed (unless not `force`). A pid that now belongs to another process is never
+    touched."""
     stop_path = Path(handle.stop_path) if handle.stop_path else None
-    return processes.stop_process(handle.process, stop_path, grace_s=timeout_s, force=force)
+    return processes.stop_process(handle.process, stop_path, grace_s=stop_grace_s(handle, timeout_s),
+                                  force=force)
 
 
 def stop_lesson(

@@ -141,11 +141,7 @@ def release(standby: Standby | None, timeout_s: float = 5.0) -> None:
         return
     with contextlib.suppress(OSError):
         standby.process.stdin.close()
-    try:
-        standby.process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        standby.process.kill()
-        standby.process.wait()
+    processes.end_child(standby.process, timeout_s)
     try:
         text = standby.log_path.read_text(encoding="utf-8", errors="replace")
     except OSError:

@@ -42,7 +42,12 @@ DETACHED_PROCESS = 0x00000008  # no console: closing the dashboard's window does
 STOP_GRACE_S = 20.0  # how long a stopped engine may take to flush and close its lesson
 KILL_WAIT_S = 5.0  # after terminate, then after kill: how long to wait for the process to go
 STOP_POLL_S = 0.2  # how often the engine looks for its stop file
-START_TIME_SLACK_S = 0.01  # create times read twice of one process agree far closer than this
+# psutil rebuilds a Linux process's start time from the boot time (/proc/stat btime, whole seconds of
+# the wall clock) at every call: a clock step (NTP, a resume) moves it by seconds. A pid reused by
+# another process started seconds after the recorded one is out of reach (the first must end and
+# the pids wrap round first), so a few seconds of slack tells them apart without mistaking a live
+# engine for a dead one.
+START_TIME_SLACK_S = 5.0
 MAX_CAMERAS = 6  # camera indexes probed: 0-5
 CAMERA_PROBE_S = 8.0  # the whole probe gives up after this long (a driver that hangs)
 # Each system's own capture backend (the names of OpenCV's constants): DirectShow opens a camera
@@ -150,6 +155,15 @@ def request_stop(stop_path: Path) -> None:
     """Ask the engine that watches `stop_path` to end its lesson (it flushes and closes it)."""
     stop_path.parent.mkdir(parents=True, exist_ok=True)
     stop_path.write_text("stop\n", encoding="utf-8")
+
+
+def end_child(process: subprocess.Popen[str], timeout_s: float) -> None:
+    """Wait up to timeout_s for a child of ours to end by itself, then kill it; it is reaped."""
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_ended(ref: ProcessRef, timeout_s: float, poll_s: float = 0.1) -> bool:

@@ -12,12 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("models", "storage", "engine", "dashboard")
 ENTRY_FILES = ("streamlit_app.py",)
 PROCESS_MODULE = "engine/processes.py"
-# Measurement modules issue 19 moves out of the product packages into benchmarks/ (another part of
-# that work): drop this once they have moved.
 FORBIDDEN_MODULES = ("signal", "psutil")
 FORBIDDEN_OS = ("kill", "killpg", "waitpid", "WNOHANG", "setsid", "getsid")
 FORBIDDEN_KEYWORDS = ("start_new_session", "creationflags", "preexec_fn")
 FORBIDDEN_ROOTS = ("proc", "dev")  # "/proc", "/proc/...", "/dev", "/dev/..."
+# Ending or signalling a process by hand (a Popen's or psutil's): the graceful stop and its grace
+# period are the process module's (`stop_process`, `end_child`).
+FORBIDDEN_METHODS = ("kill", "terminate", "send_signal")
 
 
 def os_details(source: str) -> list[str]:
@@ -33,6 +34,10 @@ def os_details(source: str) -> list[str]:
         elif (isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_OS
               and isinstance(node.value, ast.Name) and node.value.id == "os"):  # fmt: skip
             found.append(f"os.{node.attr}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in FORBIDDEN_METHODS and not (
+                  isinstance(node.func.value, ast.Name) and node.func.value.id == "os")):  # fmt: skip
+            found.append(f".{node.func.attr}()")
         elif isinstance(node, ast.keyword) and node.arg in FORBIDDEN_KEYWORDS:
             found.append(f"{node.arg}=")
         elif isinstance(node, ast.Constant) and _system_path(node.value):
@@ -84,6 +89,9 @@ def test_the_process_module_is_where_they_are():
         ("pid = 1\nopen(f'/proc/{pid}/stat')\n", "'/proc/'"),
         ("from pathlib import Path\nPath('/dev').glob('video*')\n", "'/dev'"),
         ("open('/dev/video0')\n", "'/dev/video0'"),
+        ("import subprocess\np = subprocess.Popen(['x'])\np.kill()\n", ".kill()"),
+        ("def stop(process):\n    process.terminate()\n", ".terminate()"),
+        ("def stop(process):\n    process.send_signal(15)\n", ".send_signal()"),
     ],
 )
 def test_each_os_detail_outside_the_module_is_caught(tmp_path, code, detail):

@@ -193,7 +193,7 @@ def test_a_recycled_pid_is_neither_found_nor_touched(tmp_path):
         stale = control.EngineHandle(
             pid=other.pid, log_path=str(tmp_path / "engine.log"), started_at="2026-01-05T09:00:00+00:00",
             launch=control.LessonLaunch("Maths", "7A", "demo", 2.0, False),
-            started_s=processes.process_ref(other.pid).started_s - 1,  # another process's start time
+            started_s=processes.process_ref(other.pid).started_s - 60,  # another process's start time
             stop_path=str(tmp_path / "engine.stop"),
         )  # fmt: skip
         (tmp_path / control.STATE_FILE).write_text(stale.to_json(), encoding="utf-8")

@@ -445,7 +445,7 @@ def test_a_lesson_whose_engine_died_elsewhere_reads_interrupted_when_the_page_lo
             other.wait()
             owner = _owner(other.pid, None)
         else:  # the pid now belongs to a process that started at another time
-            owner = _owner(other.pid, processes.process_ref(other.pid).started_s - 1)
+            owner = _owner(other.pid, processes.process_ref(other.pid).started_s - 60)
         engine = open_database(own_db.url)
         spec = LessonSpec("Killed", "9B", LIVE_NOW - timedelta(minutes=5), settings=owner)
         lesson_id = create_lesson(engine, spec)

@@ -157,3 +157,17 @@ def test_an_engine_that_failed_says_what_happened_and_where_the_samples_are(tmp_
                                   control.LessonLaunch("Maths", "7B", "demo"))
     notice = engine_ended_notice(control.EngineStatus(handle, False, 1, said[1].text, said))
     assert notice.level == "error" and line in notice.text
+
+
+def test_a_stop_waits_for_samples_still_waiting_to_be_written(tmp_path):
+    """Stop, while the engine's writes wait (a full disk), gives its recorder its whole close wait
+    before terminating it: those samples are still to be saved."""
+    events = EventWriter(tmp_path / "engine.events.jsonl")
+    handle = control.EngineHandle(1, str(tmp_path / "engine.log"), "2026-12-07T09:00:00+00:00",
+                                  control.LessonLaunch("Maths", "7B", "demo"), events_path=str(events.path))
+    events.emit(Started(1, "Maths", "demo"))
+    assert control.stop_grace_s(handle) == processes.STOP_GRACE_S
+    events.emit(StorageWaiting(1, "disk full", 44, "/srv"))
+    assert control.stop_grace_s(handle) >= control.SAVING_GRACE_S > 60
+    events.emit(StorageResumed(1, "disk full", 12.0))
+    assert control.stop_grace_s(handle) == processes.STOP_GRACE_S

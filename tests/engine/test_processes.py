@@ -51,7 +51,8 @@ def test_a_running_process_is_alive_by_pid_and_by_its_start_time(sleeper):
     ref = processes.process_ref(sleeper.pid)
     assert ref.started_s == psutil.Process(sleeper.pid).create_time()
     assert processes.is_alive(sleeper.pid) and processes.is_alive(ref.pid, ref.started_s)
-    assert not processes.is_alive(ref.pid, ref.started_s - 1)  # the pid now names another process
+    assert processes.is_alive(ref.pid, ref.started_s - 2)  # a clock step of seconds: still that process
+    assert not processes.is_alive(ref.pid, ref.started_s - 60)  # the pid now names another process
     assert processes.is_alive(*processes.this_process().__dict__.values())
 
 
@@ -157,7 +158,7 @@ def test_sigterm_or_ctrl_c_is_a_stop_too(tmp_path):
 
 
 def test_a_pid_given_to_another_process_is_not_stopped(tmp_path, sleeper):
-    stale = ProcessRef(sleeper.pid, processes.process_ref(sleeper.pid).started_s - 1)
+    stale = ProcessRef(sleeper.pid, processes.process_ref(sleeper.pid).started_s - 60)
     assert processes.stop_process(stale, tmp_path / "stop", grace_s=0.1)
     assert sleeper.poll() is None and not (tmp_path / "stop").exists()
 

@@ -35,11 +35,21 @@ _SLOT_MS = 10_000
 
 
 def _delete_duplicates(table: str, key: tuple[str, ...]) -> None:
-    """Delete rows whose key another row with a lower id already holds."""
+    """Delete rows whose key another row with a lower id already holds.
+
+    The keys held twice are found first in one grouping pass (rare: a batch stored twice after a
+    lost COMMIT), then only their later copies are deleted. A `NOT IN (SELECT MIN(id) ...)` over a
+    school's whole table would not fit PostgreSQL's work_mem and be probed row by row.
+    """
     columns = ", ".join(key)
-    op.execute(
-        f"DELETE FROM {table} WHERE id NOT IN (SELECT MIN(id) FROM {table} GROUP BY {columns})"
-    )
+    bind = op.get_bind()
+    doubled = bind.execute(sa.text(
+        f"SELECT {columns}, MIN(id) FROM {table} GROUP BY {columns} HAVING COUNT(*) > 1"
+    )).all()  # fmt: skip
+    match = " AND ".join(f"{name} = :{name}" for name in key)
+    delete = sa.text(f"DELETE FROM {table} WHERE {match} AND id > :first_id")
+    for row in doubled:
+        bind.execute(delete, {**dict(zip(key, row[:-1], strict=True)), "first_id": row[-1]})
 
 
 def _lessons_with_duplicate_observations() -> list[int]:
