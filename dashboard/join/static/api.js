@@ -67,7 +67,17 @@ export class JoinApi {
   }
 }
 
-/** Offset to add to Date.now() for the server's clock, from its time and the request's round trip. */
+/**
+ * This page's own clock in epoch milliseconds, never stepped: the time origin of the page plus the
+ * monotonic time since. Date.now() follows the device's clock, which a user or an NTP correction can
+ * move by seconds or hours mid-lesson: stamped with it, the samples would go backwards or be refused
+ * as ahead of the server for the rest of the lesson.
+ */
+export function pageNow() {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Offset to add to pageNow() for the server's clock, from its time and the request's round trip. */
 export function clockOffsetMs(serverTimeMs, sentAtMs, answeredAtMs) {
   return Math.round(serverTimeMs - (sentAtMs + answeredAtMs) / 2);
 }

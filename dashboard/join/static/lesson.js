@@ -3,6 +3,7 @@
 // (what was measured before is still sent); Leave tells the server and stops everything; a refusal
 // for good (the lesson ended, the student removed) stops everything and says why.
 
+import { pageNow } from "./api.js";
 import { Sampler } from "./sampler.js";
 import { Sender } from "./sender.js";
 import * as ui from "./ui.js";
@@ -44,7 +45,7 @@ export class Lesson {
     this.finished = false;
     this.lastSample = null;
     this.lateUntil = 0;
-    const serverNow = () => Date.now() + session.offsetMs;
+    const serverNow = () => Math.round(pageNow() + session.offsetMs);  // immune to device clock steps
     this.sender = new Sender({
       api, token: session.token, limits: session.limits, rateHz: session.rate_hz, serverNow,
       onChange: () => this.refresh(),

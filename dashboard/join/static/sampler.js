@@ -1,7 +1,7 @@
 // Measuring on a timer the page owns, at the lesson's rate: FaceLandmarker in VIDEO mode on the
 // camera's current frame, the measures of measures.js and, when the lesson measures expressions and
 // the model is ready, the probabilities of expression.js. Each sample is stamped with the server's
-// clock (Date.now() plus the offset learnt at join), strictly increasing and at least the server's
+// clock (the page's monotonic clock plus the offset learnt at join), strictly increasing and at least the server's
 // spacing apart. A timer that fires a whole period late missed samples (a background tab is
 // throttled, or the device was busy): they are not made up afterwards, and the page says so.
 

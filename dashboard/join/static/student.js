@@ -2,7 +2,7 @@
 // lesson, shows the consent screen and, after Join, starts the camera, the face model and the
 // lesson (lesson.js). Whatever stops it says so in one line, with what to do.
 
-import { JoinApi, clockOffsetMs, codeFromPath, loadPageConfig } from "./api.js";
+import { JoinApi, clockOffsetMs, codeFromPath, loadPageConfig, pageNow } from "./api.js";
 import { createFaceLandmarker } from "./libraries.js";
 import { Lesson } from "./lesson.js";
 import * as ui from "./ui.js";
@@ -135,9 +135,9 @@ class StudentPage {
 
   /** Join as a new student; the session, or null (the page says why). */
   async newStudent(name) {
-    const sentAt = Date.now();
+    const sentAt = pageNow();
     const answer = await this.api.join(name);
-    const answeredAt = Date.now();
+    const answeredAt = pageNow();
     if (answer.status !== 201) {
       if (answer.status === 422) {  // a name the server does not take: the student may fix it
         ui.problem(answer.body?.error ?? "The server refused this name.");
@@ -155,9 +155,9 @@ class StudentPage {
 
   /** Come back as the student this device joined as (its token kept); the session, or null. */
   async resume(token) {
-    const sentAt = Date.now();
+    const sentAt = pageNow();
     const answer = await this.api.lookup();
-    const answeredAt = Date.now();
+    const answeredAt = pageNow();
     if (answer.status !== 200) {
       ui.fail(answerProblem(answer));
       return null;
