@@ -265,6 +265,13 @@ def forget_markers() -> None:
     load_marker_context.clear()
 
 
+@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
+def load_webcams() -> list[int]:
+    """Camera indexes that open on this computer (probed at most once a minute, while the Live
+    form is shown: engine.processes.list_cameras)."""
+    return processes.list_cameras()
+
+
 def live_tick(now: datetime, period_s: float = LIVE_REFRESH_S) -> datetime:
     """`now` floored to the live card's refresh period (aware UTC): the tick a live view belongs to."""
     if now.tzinfo is None:

@@ -30,7 +30,6 @@ from dashboard.errors import friendly_errors
 from dashboard.live_tiles import show_tiles
 from dashboard.markers_ui import marker_bar
 from dashboard.screen_picker_ui import offer_pick_again, pick_region, problem_before_start
-from engine import processes
 from storage.lessons import JOIN_SOURCE
 
 REFRESH_S = loaders.LIVE_REFRESH_S
@@ -43,12 +42,6 @@ NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error"
 OTHER_TEACHERS_ENGINE = (
     "This dashboard is recording another teacher's lesson; you can start one when it ends."
 )
-
-
-@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
-def load_webcams() -> list[int]:
-    """Camera indexes that open here (probed at most once a minute, while the form is shown)."""
-    return processes.list_cameras()
 
 
 def show(notice: live_metrics.Notice | None) -> None:
@@ -230,7 +223,7 @@ def first_run_guide(settings: DashboardSettings) -> None:
 def start_form(settings: DashboardSettings) -> None:
     """The start form: title, class (the teacher's default class first), source, rate, attention only."""
     st.subheader("Start a lesson")
-    webcams = load_webcams()
+    webcams = loaders.load_webcams()
     options = launch.source_choices(webcams)
     sent: launch.LessonForm | None = st.session_state.get(SENT_FORM)  # its engine failed to start
     source_index = 0 if webcams else options.index(launch.DEMO)
