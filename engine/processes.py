@@ -270,6 +270,9 @@ def _camera_opens(index: int, backend: int) -> bool:
         capture.release()
 
 
+_probing = threading.Lock()  # held while a probe runs (a hung driver's thread keeps it)
+
+
 def list_cameras(
     max_index: int = MAX_CAMERAS,
     *,
@@ -287,21 +290,25 @@ def list_cameras(
 
     backend = getattr(cv2, camera_backend(platform))
     found: list[int] = []
+    if not _probing.acquire(blocking=False):  # a driver still hung in an earlier probe: no pile-up
+        log.warning("an earlier camera probe has not finished; no camera is listed for now")
+        return []
 
     def probe() -> None:
-        for index in range(max_index):
-            with contextlib.suppress(cv2.error):
-                if opens(index, backend):
-                    found.append(index)
+        try:
+            for index in range(max_index):
+                with contextlib.suppress(cv2.error):
+                    if opens(index, backend):
+                        found.append(index)
+        finally:
+            _probing.release()
+            cv2.utils.logging.setLogLevel(level)  # once the last probe is over, hung or not
 
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        worker = threading.Thread(target=probe, name="classpulse-cameras", daemon=True)
-        worker.start()
-        worker.join(timeout_s)
-        if worker.is_alive():
-            log.warning("camera probe stopped after %g s; cameras found so far: %s", timeout_s, found)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
+    worker = threading.Thread(target=probe, name="classpulse-cameras", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        log.warning("camera probe stopped after %g s; cameras found so far: %s", timeout_s, found)
     return sorted(found)

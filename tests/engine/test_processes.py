@@ -209,15 +209,23 @@ def test_cameras_are_probed_by_index_with_each_systems_backend(platform, backend
     assert asked == [(i, backend) for i in range(4)]
 
 
-def test_the_camera_probe_gives_up_in_bounded_time_with_what_it_found():
+def test_the_camera_probe_gives_up_in_bounded_time_with_what_it_found_and_never_piles_up():
+    driver = threading.Event()
+
     def opens(index: int, backend: int) -> bool:
         if index == 1:
-            time.sleep(5)  # a driver that hangs
+            driver.wait(10)  # a driver that hangs
         return True
 
     t0 = time.monotonic()
     assert processes.list_cameras(4, timeout_s=0.5, opens=opens) == [0]
     assert time.monotonic() - t0 < 2
+    assert processes.list_cameras(4, timeout_s=0.5, opens=lambda i, b: True) == []  # no second thread
+    driver.set()  # the driver answers at last: the next probe runs again
+    deadline = time.monotonic() + 5
+    while processes.list_cameras(2, timeout_s=0.5, opens=lambda i, b: True) != [0, 1]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_this_machines_cameras_are_listed_quietly_and_quickly(capfd):
