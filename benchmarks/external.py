@@ -61,6 +61,10 @@ COMMANDS: dict[str, Command] = {
     "first-data": Command("benchmarks.first_data", "first_data",
                           "Start click to first student, in Chromium.",
                           ("--runs", "1"), ("--runs", "3")),
+    "join_load": Command("benchmarks.join_load", "join_load",
+                         "Students joining from browsers at school scale: lost, doubled, p99.",
+                         ("--students", "60", "--minutes", "0.5"),
+                         ("--students", "300", "--minutes", "2")),
 }
 
 

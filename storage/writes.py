@@ -12,6 +12,7 @@ page sending a batch again. The rollups are recomputed from the observations, so
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +163,14 @@ def write_samples(engine: Engine | Connection, lesson_id: int, samples: Sequence
 
 def insert_samples(conn: Connection, lesson_id: int, samples: Sequence[Sample]) -> Stored:
     """Insert-or-ignore samples and their observations, and refresh the rollups they touch, in the
-    caller's write transaction; what was new.
+    caller's write transaction; what was new."""
+    return insert_samples_by_stream(conn, lesson_id, samples)[0]
+
+
+def insert_samples_by_stream(
+    conn: Connection, lesson_id: int, samples: Sequence[Sample]
+) -> tuple[Stored, Counter[int | None]]:
+    """insert_samples, and how many new samples each stream got (a joined student's is their track).
 
     Samples go through a Core insert returning the new rows; observations through
     `_observation_insert` on SQLite (its count from the cursor), elsewhere a Core insert returning
@@ -172,10 +180,11 @@ def insert_samples(conn: Connection, lesson_id: int, samples: Sequence[Sample]) 
     sample_dicts, obs_rows = sample_rows(
         lesson_id, samples, plan.ts_bind if plan is not None else _identity
     )
-    new_samples = new_observations = 0
+    new_observations = 0
+    by_stream: Counter[int | None] = Counter()
     if sample_dicts:
-        returning = insert_or_ignore(conn.dialect, SampleRow.__table__).returning(SampleRow.id)
-        new_samples = len(conn.execute(returning, sample_dicts).all())
+        returning = insert_or_ignore(conn.dialect, SampleRow.__table__).returning(SampleRow.stream)
+        by_stream.update(stream for (stream,) in conn.execute(returning, sample_dicts).all())
     if obs_rows and plan is not None:
         new_observations = max(0, conn.exec_driver_sql(plan.sql, obs_rows).rowcount)
     elif obs_rows:
@@ -186,7 +195,7 @@ def insert_samples(conn: Connection, lesson_id: int, samples: Sequence[Sample]) 
         new_observations = len(conn.execute(returning, rows).all())
     if obs_rows:
         refresh_track_rollups(conn, lesson_id, obs_rows)
-    return Stored(new_samples, new_observations)
+    return Stored(sum(by_stream.values()), new_observations), by_stream
 
 
 def refresh_track_rollups(

@@ -15,19 +15,20 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from dashboard.join.payload import JoinSample
 from engine.attention import AttentionSettings, FaceFeatures
 from engine.engagement import StudentAttention
-from storage.join import StudentAtLesson, record_student_samples, student_history
+from storage.db import write_transaction
+from storage.join import StudentAtLesson, student_history
+from storage.join_writes import StudentBatch, record_batches, standings
 from storage.records import EXPRESSIONS, AttentionState, Observation, Sample
 from storage.schema import from_epoch_ms
 
@@ -119,34 +120,15 @@ class _Held:
 
 
 class AttentionBook:
-    """Each joined student's StudentAttention between batches, keyed (lesson_id, track_id), and
-    a lock per student so that one server handles one student's batches one at a time."""
+    """Each joined student's StudentAttention between batches, keyed (lesson_id, track_id). One
+    server writes one student's batches one at a time (dashboard.join.group_writer)."""
 
     def __init__(self, idle_forget_s: float = IDLE_FORGET_S) -> None:
         self._idle_forget_s = idle_forget_s
         self._held: dict[tuple[int, int], _Held] = {}
-        self._locks: dict[Hashable, tuple[threading.Lock, int]] = {}  # lock, requests using it
         self._lock = threading.Lock()
         self._pruned_s = time.monotonic()
         self.rebuilds = 0  # how often a state was rebuilt from stored rows (for tests and logs)
-
-    @contextmanager
-    def student(self, key: Hashable) -> Iterator[None]:
-        """Hold the student's lock (by any stable key, e.g. their token's hash); a lock lives only
-        while requests use it, so keys that were never a student's leave nothing behind."""
-        with self._lock:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._lock:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
 
     def take(self, key: tuple[int, int], stored_last_t_ms: int | None) -> StudentAttention | None:
         """The held state when it has seen exactly what is stored, else None (rebuild it); taken
@@ -181,27 +163,51 @@ class Ingested:
     skipped: int
 
 
+@dataclass(slots=True)
+class Derived:
+    """A student's batch made into stored records, with the attention state it leaves behind."""
+
+    batch: StudentBatch
+    key: tuple[int, int]
+    attention: StudentAttention | None  # None when nothing in the batch was new
+    last_t_ms: int | None  # of the newest new sample
+
+    def keep(self, book: AttentionBook) -> None:
+        """After the COMMIT: hold the state for the student's next batch."""
+        if self.attention is not None and self.last_t_ms is not None:
+            book.keep(self.key, self.attention, self.last_t_ms)
+
+
+def derive(conn: Connection, book: AttentionBook, found: StudentAtLesson,
+           samples: list[JoinSample], last_t_ms: int | None) -> Derived:  # fmt: skip
+    """The batch's samples after `last_t_ms` (the student's newest stored one, read in the write
+    transaction `conn`) as stored records, with the engine's attention maths: the held state when
+    it has seen exactly what is stored, else one rebuilt from the stored rows."""
+    lesson, track_id = found.lesson, found.student.track_id
+    new = [sample for sample in samples if last_t_ms is None or sample.t_ms > last_t_ms]
+    settings = attention_settings(lesson.settings)
+    key = (lesson.lesson_id, track_id)
+    attention = book.take(key, last_t_ms) if new else None
+    if new and attention is None:
+        attention = StudentAttention(settings)
+        if last_t_ms is not None:
+            rows = student_history(conn, lesson.lesson_id, track_id, last_t_ms,
+                                   history_window_ms(settings))  # fmt: skip
+            attention = replay(rows, settings)
+            book.rebuilds += 1
+    records = [to_sample(sample, track_id, attention, settings) for sample in new]
+    batch = StudentBatch(found.student_id, lesson.lesson_id, track_id, records)
+    return Derived(batch, key, attention, new[-1].t_ms if new else None)
+
+
 def ingest(
     engine: Engine, book: AttentionBook, found: StudentAtLesson, samples: list[JoinSample],
     now: datetime,
 ) -> Ingested:  # fmt: skip
-    """Derive and store a student's checked batch (the caller holds the student's lock)."""
-    lesson, track_id = found.lesson, found.student.track_id
-    last = found.last_t_ms
-    new = [sample for sample in samples if last is None or sample.t_ms > last]
-    settings = attention_settings(lesson.settings)
-    key = (lesson.lesson_id, track_id)
-    attention = book.take(key, last) if new else None
-    if new and attention is None:
-        attention = StudentAttention(settings)
-        if last is not None:
-            with engine.connect() as conn:
-                rows = student_history(conn, lesson.lesson_id, track_id, last,
-                                       history_window_ms(settings))  # fmt: skip
-            attention = replay(rows, settings)
-            book.rebuilds += 1
-    records = [to_sample(sample, track_id, attention, settings) for sample in new]
-    stored = record_student_samples(engine, found, records, now)
-    if new and attention is not None:
-        book.keep(key, attention, new[-1].t_ms)
-    return Ingested(stored.samples, len(samples) - stored.samples)
+    """Derive and store one student's checked batch in its own transaction (a group of one)."""
+    with write_transaction(engine) as conn:
+        last = standings(conn, [found.student_id]).get(found.student_id)
+        derived = derive(conn, book, found, samples, None if last is None else last.last_t_ms)
+        stored = record_batches(conn, [derived.batch], now)[found.student_id]
+    derived.keep(book)
+    return Ingested(stored, len(samples) - stored)

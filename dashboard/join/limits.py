@@ -8,6 +8,8 @@ rate needs, with room for a page's offline buffer sent in one go). Times are pas
 
 from __future__ import annotations
 
+import heapq
+import ipaddress
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -75,12 +77,13 @@ class RateLimiter:
                 full.append(key)
         for key in full:
             del self._buckets[key]
-        excess = len(self._buckets) - self._max_keys + 1
-        if excess > 0:  # then those nearest to full: they remember least
-            fullest = sorted(
-                self._buckets, key=lambda k: -self._buckets[k].tokens / self._buckets[k].capacity
-            )
-            for key in fullest[:excess]:
+        # Then those nearest to full (they remember least): a tenth of the room at once, so a flood
+        # of new keys costs one scan per tenth, not one per key.
+        excess = len(self._buckets) - self._max_keys + max(1, self._max_keys // 10)
+        if excess > 0:
+            fullest = heapq.nlargest(excess, self._buckets,
+                                     key=lambda k: self._buckets[k].tokens / self._buckets[k].capacity)  # fmt: skip
+            for key in fullest:
                 del self._buckets[key]
 
     def wait_s(self, key: Hashable, now_s: float, n: float = 1.0) -> float:
@@ -104,6 +107,29 @@ class RateLimiter:
             if wait == 0.0:
                 bucket.tokens -= n
             return wait
+
+
+    def give_back(
+        self, key: Hashable, now_s: float, n: float, capacity: float, refill_per_s: float
+    ) -> None:
+        """Return `n` taken for something that did not happen (a write that failed)."""
+        with self._lock:
+            bucket = self._bucket(key, now_s, capacity, refill_per_s)
+            bucket.tokens = min(bucket.capacity, bucket.tokens + n)
+
+
+def client_key(address: str) -> str:
+    """The failed-attempt limit's key of a client address: an IPv6 client by its /64 (one home or
+    device picks any address in its /64 at will), anything else as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def failed_attempts_limiter(per_minute: float = FAILED_ATTEMPTS_PER_MINUTE,

@@ -12,11 +12,13 @@ student page itself (GET /join/{code}) is another module's: pass it as `student_
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -28,21 +30,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dashboard.join.ingest import AttentionBook, attention_settings, ingest
+from dashboard.join.group_writer import GroupWriter, Job
+from dashboard.join.ingest import AttentionBook, attention_settings
 from dashboard.join.limits import (
     FAILED_ATTEMPTS_BURST,
     FAILED_ATTEMPTS_PER_MINUTE,
     RateLimiter,
+    client_key,
     failed_attempts_limiter,
-    sample_budget,
 )
 from dashboard.join.payload import (
     MAX_BATCH_BYTES,
     MAX_JOIN_BYTES,
-    MAX_SAMPLES_PER_BATCH,
-    OFFLINE_BUFFER_S,
     Refusal,
-    check_times,
     example_batch,
     min_gap_ms,
     parse_batch,
@@ -72,6 +72,9 @@ STUDENT_PAGE_PATH = "/join/{code}"  # the hook for the student page (GET), see j
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 Endpoint = Callable[[Request], Awaitable[Response]]
+Work = Callable[[str, bytes], Awaitable[tuple[int, dict[str, Any]]]]
+TOKEN_MEMORY_S = 60.0  # a checked token is remembered this long (removal and end are checked at each write)
+TOKENS_REMEMBERED = 20_000
 
 
 def _utc_now() -> datetime:
@@ -100,6 +103,9 @@ class JoinServer:
             settings.failed_attempts_per_minute, settings.failed_attempts_burst
         )
         self.budgets = RateLimiter(1.0, 1.0)  # sized per lesson at each take
+        self.writer = GroupWriter(lambda: self.engine, self.book, self.budgets, settings.clock,
+                                  settings.monotonic)  # fmt: skip
+        self.tokens = TokenMemory(settings.monotonic)
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
 
@@ -125,36 +131,73 @@ class JoinServer:
 
     async def lookup(self, request: Request) -> Response:
         """GET: whether the lesson is open, and what the consent screen must show before joining."""
-        return await self._answer(request, "lookup", None, lambda code, body: self._lookup(code))
+        return await self._answer(request, "lookup", None, self._pooled(lambda code, body: self._lookup(code)),
+                                  gated=True)  # fmt: skip
 
     async def join(self, request: Request) -> Response:
         """POST: a student joins; answers 201 with their token (shown to nobody else)."""
-        return await self._answer(request, "join", MAX_JOIN_BYTES, self._join)
+        return await self._answer(request, "join", MAX_JOIN_BYTES, self._pooled(self._join), gated=True)
 
     async def samples(self, request: Request) -> Response:
-        """POST: a batch of one student's samples."""
+        """POST: a batch of one student's samples, answered once stored (group commit)."""
         token = _bearer(request)
-        return await self._answer(request, "samples", MAX_BATCH_BYTES,
-                                  lambda code, body: self._samples(code, token, body))  # fmt: skip
+
+        async def work(code: str, body: bytes) -> tuple[int, dict[str, Any]]:
+            found = await self._known(code, token, _client(request))
+            samples = parse_batch(body, found.lesson.attention_only)
+            job = Job(found, samples, token_digest(token or ""))
+            try:
+                result = await asyncio.wrap_future(self.writer.submit(job))
+            except Refusal as refusal:
+                if refusal.status in (401, 403, 410):
+                    self.tokens.forget(code, token)
+                raise
+            return 200, {"stored": result.stored, "skipped": result.skipped}
+
+        return await self._answer(request, "samples", MAX_BATCH_BYTES, work)
 
     async def leave(self, request: Request) -> Response:
         """POST: the student pressed Leave."""
         token = _bearer(request)
-        return await self._answer(request, "leave", 0, lambda code, body: self._leave(code, token))
 
-    async def _answer(self, request: Request, kind: str, body_cap: int | None,
-                      work: Callable[[str, bytes], tuple[int, dict[str, Any]]]) -> Response:  # fmt: skip
-        """Run `work(code, body)` in the thread pool and turn its outcome into JSON."""
-        client = request.client.host if request.client else "unknown"
+        async def work(code: str, body: bytes) -> tuple[int, dict[str, Any]]:
+            found = await self._known(code, token, _client(request))
+            await run_in_threadpool(mark_left, self.engine, found.student_id, self.settings.clock())
+            return 200, {"left": True}
+
+        return await self._answer(request, "leave", 0, work)
+
+    @staticmethod
+    def _pooled(work: Callable[[str, bytes], tuple[int, dict[str, Any]]]) -> Work:
+        """`work` run in Starlette's thread pool (it reads or writes the database)."""
+        return lambda code, body: run_in_threadpool(work, code, body)
+
+    async def _known(self, code: str, token: str | None, client: str) -> StudentAtLesson:
+        """The token's student, remembered for TOKEN_MEMORY_S after a check in the database. An
+        unknown token is a failed attempt: past the address's limit it is refused unread."""
+        found = self.tokens.get(code, token)
+        if found is not None:
+            return found
+        wait = self.failures.wait_s(client, self.settings.monotonic())
+        if wait:
+            raise Refusal(429, "too many failed attempts from this address; wait a minute", wait)
+        found = await run_in_threadpool(self._student, code, token)
+        self.tokens.keep(code, token, found)
+        return found
+
+    async def _answer(self, request: Request, kind: str, body_cap: int | None, work: Work,
+                      gated: bool = False) -> Response:  # fmt: skip
+        """Run `work(code, body)` and turn its outcome into JSON. `gated`: refused at once while the
+        address is over its failed-attempt limit (a lookup or a join: what guessing a code is)."""
+        client = _client(request)
         try:
-            wait = self.failures.wait_s(client, self.settings.monotonic())
-            if wait:
+            if gated and (wait := self.failures.wait_s(client, self.settings.monotonic())):
                 raise Refusal(
                     429, "too many failed attempts from this address; wait a minute", wait
                 )
             code = normalise_code(request.path_params["code"]) or ""
             body = b"" if body_cap is None else await _read_body(request, body_cap)
-            status, content = await run_in_threadpool(work, code, body)
+            status, content = await work(code, body)
             return JSONResponse(content, status, headers=_HEADERS)
         except Refusal as refusal:
             if refusal.status in (401, 404):  # what guessing a code or a token looks like
@@ -225,29 +268,43 @@ class JoinServer:
             raise Refusal(403, "the teacher removed you from this lesson")
         return found
 
-    def _samples(self, code: str, token: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
-        digest = token_digest(token or "")
-        with self.book.student(digest):
-            found = self._student(code, token)
-            lesson = found.lesson
-            samples = parse_batch(body, lesson.attention_only)
-            capacity, refill = sample_budget(lesson.sample_rate_hz, OFFLINE_BUFFER_S,
-                                             MAX_SAMPLES_PER_BATCH)  # fmt: skip
-            wait = self.budgets.take(
-                digest, self.settings.monotonic(), len(samples), capacity, refill
-            )
-            if wait:
-                raise Refusal(429, "more samples than this lesson's rate needs; slow down", wait)
-            now = self.settings.clock()
-            check_times(samples, now_ms=to_epoch_ms(now), rate_hz=lesson.sample_rate_hz,
-                        joined_ms=to_epoch_ms(found.student.joined_at), last_t_ms=found.last_t_ms)  # fmt: skip
-            result = ingest(self.engine, self.book, found, samples, now)
-        return 200, {"stored": result.stored, "skipped": result.skipped}
 
-    def _leave(self, code: str, token: str | None) -> tuple[int, dict[str, Any]]:
-        found = self._student(code, token)
-        mark_left(self.engine, found.student_id, self.settings.clock())
-        return 200, {"left": True}
+class TokenMemory:
+    """Tokens checked in the database lately, by (code, token hash): a student's batches within
+    TOKEN_MEMORY_S of the last check skip the lookup (the write checks removal and the lesson's end
+    again). Bounded: the oldest are forgotten first."""
+
+    def __init__(self, monotonic: Callable[[], float], keep_s: float = TOKEN_MEMORY_S,
+                 most: int = TOKENS_REMEMBERED) -> None:  # fmt: skip
+        self._monotonic, self._keep_s, self._most = monotonic, keep_s, most
+        self._known: OrderedDict[tuple[str, str], tuple[StudentAtLesson, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, code: str, token: str | None) -> StudentAtLesson | None:
+        if token is None:
+            return None
+        key = (code, token_digest(token))
+        with self._lock:
+            found, until = self._known.get(key, (None, 0.0))
+            if found is not None and self._monotonic() >= until:
+                del self._known[key]
+                return None
+            return found
+
+    def keep(self, code: str, token: str | None, found: StudentAtLesson) -> None:
+        if token is None:
+            return
+        key = (code, token_digest(token))
+        with self._lock:
+            self._known.pop(key, None)
+            self._known[key] = (found, self._monotonic() + self._keep_s)
+            while len(self._known) > self._most:
+                self._known.popitem(last=False)
+
+    def forget(self, code: str, token: str | None) -> None:
+        if token is not None:
+            with self._lock:
+                self._known.pop((code, token_digest(token)), None)
 
 
 def join_routes(
@@ -258,6 +315,11 @@ def join_routes(
     `student_page` is the hook for the student page (GET /join/{code}), built elsewhere.
     """
     return JoinServer(settings).routes(student_page)
+
+
+def _client(request: Request) -> str:
+    """The failed-attempt limit's key of the request's address (docs/join.md, "Limits")."""
+    return client_key(request.client.host) if request.client else "unknown"
 
 
 def _bearer(request: Request) -> str | None:

@@ -131,24 +131,3 @@ def test_the_replay_window_covers_the_engagement_window_and_the_longest_look_bac
 ])  # fmt: skip
 def test_a_lessons_stored_attention_settings_are_read_defensively(stored, expected):
     assert attention_settings(stored) == expected
-
-
-def test_a_students_lock_serialises_their_batches_and_is_gone_when_unused():
-    import threading
-
-    book, inside, most = AttentionBook(), [], []
-
-    def request() -> None:
-        with book.student("token-hash"):
-            inside.append(1)
-            most.append(len(inside))
-            threading.Event().wait(0.01)
-            inside.pop()
-
-    threads = [threading.Thread(target=request) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert max(most) == 1 and len(most) == 8
-    assert book._locks == {}

@@ -36,3 +36,13 @@ def test_buckets_are_bounded_and_drop_refilled_ones_first():
         limiter.spend(key, 0.5, 0.1)
     assert limiter.wait_s("busy", 1.0, 2.0) > 0  # still remembered: it was not full
     assert len(limiter._buckets) <= 3
+
+
+def test_failed_attempts_are_counted_per_ipv4_address_and_per_ipv6_64():
+    from dashboard.join.limits import client_key
+
+    assert client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_key("2001:db8:1:2::17") == client_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::17") != client_key("2001:db8:1:2::17")
+    assert client_key("testclient") == "testclient"  # not an address: as it is

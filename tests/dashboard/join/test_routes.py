@@ -217,6 +217,19 @@ def test_failed_attempts_from_one_address_are_limited_then_allowed_again(served,
     assert httpx.get(served.api("ABCDEFGHJK")).status_code == 429
 
 
+def test_a_guesser_behind_the_classs_address_does_not_stop_its_students_sending(served, db_url):
+    served, _ = served
+    code = _lesson(open_database(db_url))
+    token = _join(served, code)["token"]
+    assert _post(served, code, token, [_face(_now_ms() - 3000)]).status_code == 200
+    for _ in range(10):  # someone on the school's network guesses codes
+        assert httpx.get(served.api("ABCDEFGHJK")).status_code == 404
+    assert httpx.get(served.api(code)).status_code == 429  # lookups and joins wait
+    assert _post(served, code, token, [_face(_now_ms() - 1000)]).status_code == 200  # a student's don't
+    assert _post(served, code, token + "x", [_face(_now_ms())]).status_code == 429  # a guess does
+    assert _stored(db_url) == (2, 2)
+
+
 def test_a_token_may_send_no_more_samples_than_the_lessons_rate_needs(later, db_url):
     served, clock, wall = later
     code = _lesson(open_database(db_url), rate_hz=0.2)  # a budget of 0.2 * 600 + 20 = 140 samples
