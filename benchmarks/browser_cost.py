@@ -27,6 +27,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from benchmarks.report import machine_line, table
+from benchmarks.servers import CHROMIUM, CHROMIUM_ARGS
 from dashboard.join.assets_routes import (
     CONTENT_SECURITY_POLICY,
     EXPRESSION_MODEL_URL,
@@ -41,9 +42,6 @@ from models.assets import asset_path
 from models.web_assets import ONNXRUNTIME_WEB, TASKS_VISION
 from storage.records import EXPRESSIONS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGE_SCRIPT = Path(__file__).with_name("browser_cost.js")
 PAGE = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ClassPulse browser cost</title>'
         '</head><body><script type="module" src="/bench/cost.js"></script></body></html>')

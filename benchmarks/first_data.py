@@ -17,59 +17,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from benchmarks.servers import CHROMIUM, CHROMIUM_ARGS, dashboard_server
 from dashboard.engine_handle import events_path_for
 from engine.protocol import Started, read_events
 from engine.standby import READY_LINE
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STUDENT_PRESENT = re.compile(r"^[1-9]\d* of \d+$")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(tmp: Path, standby: bool) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = dict(os.environ, CLASSPULSE_DB_URL=f"sqlite:///{tmp / 'bench.db'}",
-               CLASSPULSE_DATA_DIR=str(tmp / "data"), CLASSPULSE_TIMEZONE="UTC",
-               CLASSPULSE_ENGINE_STANDBY="1" if standby else "0")
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.headless",
-               "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    log = (tmp / "streamlit.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.3)
-    process.terminate()
-    raise click.ClickException(f"streamlit did not start; see {tmp / 'streamlit.log'}")
 
 
 STEPS = ("spawned", "first_frame", "stored", "announced")  # what the watcher times, from the click
@@ -196,10 +159,11 @@ def main(runs: int, timeout_s: float, standby: bool, json_path: Path | None) -> 
     if not CHROMIUM.exists():
         raise click.ClickException(f"this benchmark needs Chromium at {CHROMIUM}")
     with tempfile.TemporaryDirectory(prefix="classpulse-first-data-") as tmp:
-        server, url = _start_server(Path(tmp), standby)
+        standby_env = {"CLASSPULSE_ENGINE_STANDBY": "1" if standby else "0"}
         load_before = os.getloadavg()
         done: list[dict[str, float]] = []
-        try:
+        with dashboard_server(f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp) / "data", standby_env) as served:
+            url = served.url
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -208,9 +172,6 @@ def main(runs: int, timeout_s: float, standby: bool, json_path: Path | None) -> 
                     click.echo(f"run {i + 1}: first student on the Live page {done[-1]['shown']:.1f} s after "
                                f"Start (s after the click: {_steps_line(done[-1])})")
                 browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
         load_after = os.getloadavg()
     seconds = [run["shown"] for run in done]
     medians = {step: statistics.median(run[step] for run in done) for step in (*STEPS, "shown", "ready")

@@ -1,5 +1,6 @@
-"""The real dashboard server for a benchmark: `streamlit run streamlit_app.py` on a free loopback
-port against a given database, its output in a log file, stopped (and waited for) at the end."""
+"""What the browser benchmarks run: the real dashboard server (`streamlit run streamlit_app.py` on
+a free loopback port against a given database, its output in a log file, stopped and waited for at
+the end) and Debian's Chromium with the flags they launch it with."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, driven by Playwright
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 class ServerError(RuntimeError):
