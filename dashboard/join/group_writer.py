@@ -79,6 +79,8 @@ class GroupWriter:
         waiting: list[Job] = []
         while True:
             group, waiting = self._take(waiting)
+            if not group:
+                continue
             try:
                 self.write(group)
             except Exception as exc:  # answered as the database's failure; the thread goes on
@@ -98,7 +100,7 @@ class GroupWriter:
         for job in pending:
             if job.found.student_id in students or len(group) >= self._max_group:
                 later.append(job)
-            else:
+            elif job.answer.set_running_or_notify_cancel():  # else its request is gone: dropped
                 students.add(job.found.student_id)
                 group.append(job)
         return group, later

@@ -117,3 +117,13 @@ def test_a_failed_write_stores_nothing_and_gives_the_rate_budget_back(engine):
     assert not job.answer.done()  # the thread answers it with the error (GroupWriter._run)
     assert _stored(engine, info.lesson_id) == (0, 0)
     assert budgets.take(token, time.monotonic(), 620, 620.0, 2.0) == 0  # all of it there again
+
+
+def test_a_batch_whose_request_went_away_before_its_group_is_dropped_and_the_rest_answered(engine):
+    info, [(token_a, a), (token_b, b)] = _class(engine, 2)
+    writer = _writer(engine)
+    gone = Job(a, _batch(1, 3), token_a)
+    gone.answer.cancel()  # the client disconnected while its batch waited
+    writer.submit(gone)
+    assert writer.submit(Job(b, _batch(1, 3), token_b)).result(timeout=30) == Ingested(3, 0)
+    assert _stored(engine, info.lesson_id) == (3, 3)  # only b's: a's page got no answer, sends again
