@@ -1,1 +1,1 @@
-from tests.storage.conftest import db_url, pg_schema_url  # noqa: F401  (fixtures)
+from tests.storage.conftest import pg_schema_url  # noqa: F401  (a fixture)
