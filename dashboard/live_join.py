@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import config, join_lesson, live_metrics, live_tiles, loaders, state
@@ -164,15 +163,16 @@ def tiles(db_url: str, viewer: Viewer, lesson: dict, live: LiveView, now: dateti
         loaders.remove_student(db_url, viewer, lesson_id, track_id)
 
     rows = list(shown.itertuples(index=False))
+    lines = live_tiles.trend_lines(live.student_trends)
     for first in range(0, len(rows), live_tiles.TILE_COLUMNS):
         columns = st.columns(live_tiles.TILE_COLUMNS)
         for column, row in zip(columns, rows[first : first + live_tiles.TILE_COLUMNS], strict=False):
             with column.container(border=True):
-                tile(row, lesson, live.student_trends, rates.get(int(row.track_id)),
+                tile(row, lesson, lines, rates.get(int(row.track_id)),
                      away.get(int(row.track_id)), exclude, remove)  # fmt: skip
 
 
-def tile(row: object, lesson: dict, trends: pd.DataFrame, rate_hz: float | None,
+def tile(row: object, lesson: dict, lines: dict[int, list[float]], rate_hz: float | None,
          absence: live_metrics.Absence | None, on_exclude: Callable[[int], None],
          on_remove: Callable[[int], None]) -> None:  # fmt: skip
     """One joined student's tile (inside its bordered container)."""
@@ -189,7 +189,7 @@ def tile(row: object, lesson: dict, trends: pd.DataFrame, rate_hz: float | None,
         slow = join_lesson.slow_words(rate_hz, float(lesson["sample_rate_hz"]))
         if slow:
             st.caption(slow)
-    live_tiles.sparkline(track_id, trends)
+    live_tiles.sparkline(track_id, lines.get(track_id, []))
     live_tiles.not_a_student_button(track_id, on_exclude)
     with st.popover("Remove", icon=":material/person_remove:"):
         st.caption(join_lesson.REMOVE_TEXT)

@@ -55,27 +55,35 @@ def show_tiles(students: pd.DataFrame, trends: pd.DataFrame, attention_only: boo
         st.caption("No student seen yet.")
         return
     rows = list(students.itertuples(index=False))
+    lines = trend_lines(trends)
     for first in range(0, len(rows), TILE_COLUMNS):
         columns = st.columns(TILE_COLUMNS)
         for column, row in zip(columns, rows[first : first + TILE_COLUMNS], strict=False):
             with column.container(border=True):
-                tile(row, trends, attention_only, on_exclude, away.get(int(row.track_id)))
+                tile(row, lines, attention_only, on_exclude, away.get(int(row.track_id)))
 
 
-def tile(row: object, trends: pd.DataFrame, attention_only: bool,
+def tile(row: object, lines: dict[int, list[float]], attention_only: bool,
          on_exclude: Callable[[int], None], absence: live_metrics.Absence | None) -> None:
     """One student's tile (inside its bordered container)."""
     track_id = int(row.track_id)
     st.markdown(f"**Student {track_id}** {STATE_BADGE.get(row.state, row.state)}")
     st.markdown(live_metrics.tile_detail(
         row.state, row.engagement, None if attention_only else row.expression, absence))
-    sparkline(track_id, trends)
+    sparkline(track_id, lines.get(track_id, []))
     not_a_student_button(track_id, on_exclude)
 
 
-def sparkline(track_id: int, trends: pd.DataFrame) -> None:
+def trend_lines(trends: pd.DataFrame) -> dict[int, list[float]]:
+    """Each student's engagement values over the trend's window, in time order, in one pass."""
+    if trends.empty:
+        return {}
+    values = trends.dropna(subset=["engagement"])
+    return {int(track): group.tolist() for track, group in values.groupby("track_id")["engagement"]}
+
+
+def sparkline(track_id: int, values: list[float]) -> None:
     """A student's engagement over the last 5 minutes as a small line (from two points on)."""
-    values = trends.loc[trends["track_id"] == track_id, "engagement"].dropna().tolist()
     if len(values) >= 2:
         st.plotly_chart(
             charts.student_sparkline(values),
