@@ -159,27 +159,43 @@ class _Student:
             return
         self.token, self.track_id = joined["token"], joined["track_id"]
         self.offset_ms = joined["server_time_ms"] - int(time.time() * 1000)
-        period, cfg = 1.0 / self.settings.rate_hz, self.settings
-        drop_chance = cfg.drop_share * cfg.batch_s / cfg.seconds
+        sampling = asyncio.create_task(self._sample_until(stop_at))
+        try:
+            await self._send_until(stop_at)
+        finally:
+            await sampling
+        await self._flush()
+
+    async def _sample_until(self, stop_at: float) -> None:
+        """A sample every period, whatever the sending is doing (the page's camera loop)."""
+        loop, period = asyncio.get_running_loop(), 1.0 / self.settings.rate_hz
         next_sample = loop.time() + self.rng.uniform(0.05, period)
-        next_post = loop.time() + cfg.batch_s + self.rng.uniform(0, cfg.batch_s)
+        while next_sample < stop_at:
+            await asyncio.sleep(max(0.0, next_sample - loop.time()))
+            self._take_sample(period)
+            next_sample = max(next_sample + period, loop.time() + 0.6 * period)
+
+    async def _send_until(self, stop_at: float) -> None:
+        """Send as sender.js does: when FLUSH_AT_SAMPLES wait or `batch_s` after the last send,
+        one request at a time; now and then the network drops for a few seconds."""
+        loop, cfg = asyncio.get_running_loop(), self.settings
+        drop_chance = cfg.drop_share * cfg.batch_s / cfg.seconds
+        last_send = loop.time() + self.rng.uniform(-cfg.batch_s, 0.0)  # pages are not in step
         online_at = 0.0
         while (now := loop.time()) < stop_at:
-            await asyncio.sleep(max(0.0, min(next_sample, next_post, stop_at) - now))
-            now = loop.time()
-            if now >= next_sample:
-                self._take_sample(period)
-                next_sample = max(next_sample + period, now + 0.6 * period)
-            if now >= next_post or len(self.buffer) >= FLUSH_AT_SAMPLES:
-                next_post = now + cfg.batch_s
-                if now < online_at:
-                    continue
-                if self.rng.random() < drop_chance:
-                    online_at = now + self.rng.uniform(*cfg.drop_s)
-                    self.report.drops += 1
-                    continue
-                await self._flush()
-        await self._flush()
+            missing = max(0, FLUSH_AT_SAMPLES - len(self.buffer))
+            due = min(last_send + cfg.batch_s, now + missing / cfg.rate_hz, stop_at)
+            if due > now:
+                await asyncio.sleep(due - now)
+                continue
+            last_send = now
+            if now < online_at:
+                continue
+            if self.rng.random() < drop_chance:
+                online_at = now + self.rng.uniform(*cfg.drop_s)
+                self.report.drops += 1
+                continue
+            await self._flush()
 
     def _take_sample(self, period: float) -> None:
         t_ms = int(time.time() * 1000) + self.offset_ms
