@@ -61,5 +61,5 @@ def test_ten_students_on_a_bare_join_server_lose_nothing(tmp_path: Path):
         dispose_engines()
     assert report.ok, report.lines()
     assert (report.lost, report.duplicated, report.extra) == (0, 0, 0) and report.errors == {}
-    assert report.sent == report.stored > 10 * 2 * 8
+    assert report.sent == report.stored >= 10 * 2 * 5  # at 2 Hz for at least half the 10 s
     assert report.drops > 0 and report.resends > 0
