@@ -22,10 +22,11 @@ import os
 import subprocess
 import sys
 import tempfile
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import click
+import psutil
 
 from benchmarks.join_students import LoadSettings, close_lessons, open_lessons, run_class, run_load
 from benchmarks.servers import ROOT, dashboard_server
@@ -41,6 +42,20 @@ def _watcher(url: str, seconds: float, json_path: Path) -> subprocess.Popen[byte
     command = [sys.executable, "-m", "benchmarks.live_watch", "--url", url,
                "--seconds", str(seconds), "--json", str(json_path)]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _cpu_by_program() -> dict[str, float]:
+    """CPU seconds used so far by this process (the simulated students), PostgreSQL's processes
+    and Chromium's: where the machine's two cores go besides the servers."""
+    me = psutil.Process()
+    out = {"students (this process)": sum(me.cpu_times()[:2]), "postgres": 0.0, "chromium": 0.0}
+    for proc in psutil.process_iter(["name"]):
+        name = (proc.info["name"] or "").lower()
+        key = "postgres" if name.startswith("postgres") else "chromium" if "chrom" in name else None
+        if key is not None:
+            with suppress(psutil.Error):
+                out[key] += sum(proc.cpu_times()[:2])
+    return out
 
 
 def _live_lines(live: dict) -> list[str]:
@@ -65,6 +80,7 @@ def run(settings: LoadSettings, db_url: str, urls: list[str], servers: int, live
         if live:
             watcher = _watcher(urls[0], max(5.0, settings.seconds - 15.0), tmp / "live.json")
         cpu_before = [served.cpu_s() for served in started]
+        others_before = _cpu_by_program()
         load_before = os.getloadavg()
         try:
             report = run_class(urls, db_url, settings, lessons)
@@ -73,6 +89,8 @@ def run(settings: LoadSettings, db_url: str, urls: list[str], servers: int, live
             raise
         load_after = os.getloadavg()
         cpu = [served.cpu_s() - before for served, before in zip(started, cpu_before, strict=True)]
+        others = {name: round(s - others_before.get(name, 0.0), 1)
+                  for name, s in _cpu_by_program().items()}  # fmt: skip
         live_figures: dict = {}
         if watcher is not None:
             out, _ = watcher.communicate(timeout=180)
@@ -85,7 +103,8 @@ def run(settings: LoadSettings, db_url: str, urls: list[str], servers: int, live
                          "servers": len(urls), "alternate": settings.alternate,
                          "attention_only": settings.attention_only, "db": safe_url(db_url)},
             "report": report.figures(), "ok": report.ok, "lines": report.lines(),
-            "live": live_figures, "server_cpu_s": cpu, "load_before": load_before,
+            "live": live_figures, "server_cpu_s": cpu, "cpu_s_by_program": others,
+            "load_before": load_before,
             "load_after": load_after, "cpus": os.cpu_count()}  # fmt: skip
 
 
@@ -124,10 +143,12 @@ def main(students: int, rate_hz: float, minutes: float, class_size: int, servers
     with tempfile.TemporaryDirectory(prefix="classpulse-join-load-") as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'load.db'}" if db == "sqlite" else db
         result = run(settings, db_url, list(urls), servers, live, Path(tmp))
-    for line in [*result["lines"], *_live_lines(result["live"])]:
+    for line in [*result["lines"], *(_live_lines(result["live"]) if live else [])]:
         click.echo(line)
     cpu = ", ".join(f"{s:.0f}" for s in result["server_cpu_s"]) or "not measured (--url)"
-    click.echo(f"server CPU s: {cpu} over {settings.seconds:.0f} s; load average "
+    others = ", ".join(f"{name} {s:.0f}" for name, s in result["cpu_s_by_program"].items())
+    click.echo(f"CPU s over the {settings.seconds:.0f} s: servers {cpu}; {others}")
+    click.echo(f"load average "
                f"{result['load_before'][0]:.2f} before, {result['load_after'][0]:.2f} after; "
                f"{result['cpus']} CPUs; database {result['settings']['db']}")
     if json_path is not None:

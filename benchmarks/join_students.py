@@ -184,18 +184,17 @@ class _Student:
         online_at = 0.0
         while (now := loop.time()) < stop_at:
             missing = max(0, FLUSH_AT_SAMPLES - len(self.buffer))
-            due = min(last_send + cfg.batch_s, now + missing / cfg.rate_hz, stop_at)
+            due = max(online_at, min(last_send + cfg.batch_s, now + missing / cfg.rate_hz))
             if due > now:
-                await asyncio.sleep(due - now)
+                await asyncio.sleep(min(due, stop_at) - now)
                 continue
             last_send = now
-            if now < online_at:
-                continue
             if self.rng.random() < drop_chance:
-                online_at = now + self.rng.uniform(*cfg.drop_s)
+                online_at = now + self.rng.uniform(*cfg.drop_s)  # offline: samples wait
                 self.report.drops += 1
                 continue
-            await self._flush()
+            if not await self._flush():
+                online_at = loop.time() + 1.0  # the page's first back-off
 
     def _take_sample(self, period: float) -> None:
         t_ms = int(time.time() * 1000) + self.offset_ms
@@ -204,17 +203,19 @@ class _Student:
             return  # a late timer: a page skips rather than crowds samples
         self.buffer.append(_sample(self.rng, t_ms, self.settings.attention_only))
 
-    async def _flush(self) -> None:
-        """Post what the page holds, BATCH_MAX at a time, as long as the server takes it."""
+    async def _flush(self) -> bool:
+        """Post what the page holds, BATCH_MAX at a time, as long as the server takes it; False
+        when a post failed (the rest waits)."""
         while self.buffer:
             batch = self.buffer[:BATCH_MAX]
             if not await self._post(batch):
-                return
+                return False
             self.sent.extend(sample["t_ms"] for sample in batch)
             del self.buffer[: len(batch)]
             if self.rng.random() < self.settings.resend_share:
                 self.report.resends += 1
                 await self._post(batch)
+        return True
 
     async def _request(self, url: str, body: dict, token: str | None = None) -> tuple[int, dict]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
