@@ -54,7 +54,8 @@ def _cpu_by_program() -> dict[str, float]:
         key = "postgres" if name.startswith("postgres") else "chromium" if "chrom" in name else None
         if key is not None:
             with suppress(psutil.Error):
-                out[key] += sum(proc.cpu_times()[:2])
+                times = proc.cpu_times()  # a backend that ended is in its parent's children_*
+                out[key] += times.user + times.system + times.children_user + times.children_system
     return out
 
 
