@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select, update
 
 from storage.records import LessonStatus, Sample
 from storage.schema import JoinLesson, JoinStudent, Lesson, SampleRow
-from storage.writes import insert_samples_by_stream
+from storage.writes import insert_lessons_samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +62,16 @@ def standings(conn: Connection, student_ids: Sequence[int]) -> dict[int, Standin
 
 
 def record_batches(conn: Connection, batches: Sequence[StudentBatch], now: datetime) -> dict[int, int]:
-    """Store the batches in the caller's write transaction (insert-or-ignore, rollups refreshed)
-    and mark their students seen (a student who had left is back); new samples per student id."""
-    by_lesson: dict[int, list[StudentBatch]] = {}
+    """Store the batches in the caller's write transaction (one insert of each kind and one rollup
+    refresh for all their lessons; insert-or-ignore) and mark their students seen (a student who had left is back); new samples per student id."""
+    by_lesson: dict[int, list[Sample]] = {}
     for batch in batches:
-        by_lesson.setdefault(batch.lesson_id, []).append(batch)
+        by_lesson.setdefault(batch.lesson_id, []).extend(batch.samples)
     new: dict[int, int] = {batch.student_id: 0 for batch in batches}
-    for lesson_id, group in sorted(by_lesson.items()):
-        samples = [sample for batch in group for sample in batch.samples]
-        if not samples:
-            continue
-        _, by_stream = insert_samples_by_stream(conn, lesson_id, samples)
-        for batch in group:
-            new[batch.student_id] += by_stream.get(batch.track_id, 0)
+    if any(by_lesson.values()):
+        _, by_stream = insert_lessons_samples(conn, by_lesson)
+        for batch in batches:
+            new[batch.student_id] += by_stream.get((batch.lesson_id, batch.track_id), 0)
     if new:
         conn.execute(update(JoinStudent).where(JoinStudent.id.in_(sorted(new)))
                      .values(last_seen_at=now, left_at=None))  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +24,11 @@ from sqlalchemy import (
     Insert,
     Table,
     TableClause,
+    and_,
     column,
     delete,
     insert,
+    or_,
     table,
     text,
 )
@@ -62,6 +64,7 @@ class _ObservationInsert:
     ts_bind: Callable[[Any], Any]
 
 
+_LESSON = OBSERVATION_COLUMNS.index("lesson_id")
 _T_MS = OBSERVATION_COLUMNS.index("t_ms")
 _TRACK = OBSERVATION_COLUMNS.index("track_id")
 # Any 15-bit constant: the top of the PostgreSQL advisory lock keys that order rollup refreshes.
@@ -164,27 +167,35 @@ def write_samples(engine: Engine | Connection, lesson_id: int, samples: Sequence
 def insert_samples(conn: Connection, lesson_id: int, samples: Sequence[Sample]) -> Stored:
     """Insert-or-ignore samples and their observations, and refresh the rollups they touch, in the
     caller's write transaction; what was new."""
-    return insert_samples_by_stream(conn, lesson_id, samples)[0]
+    return insert_lessons_samples(conn, {lesson_id: samples})[0]
 
 
-def insert_samples_by_stream(
-    conn: Connection, lesson_id: int, samples: Sequence[Sample]
-) -> tuple[Stored, Counter[int | None]]:
-    """insert_samples, and how many new samples each stream got (a joined student's is their track).
+def insert_lessons_samples(
+    conn: Connection, samples_by_lesson: Mapping[int, Sequence[Sample]]
+) -> tuple[Stored, Counter[tuple[int, int | None]]]:
+    """insert_samples for several lessons at once (one insert of each kind, one rollup refresh:
+    joined students' batches written together), and how many new samples each (lesson, stream)
+    got (a joined student's stream is their track).
 
     Samples go through a Core insert returning the new rows; observations through
     `_observation_insert` on SQLite (its count from the cursor), elsewhere a Core insert returning
     their ids (PostgreSQL gives no row count for a batched insert).
     """
     plan = _observation_insert(conn.dialect)
-    sample_dicts, obs_rows = sample_rows(
-        lesson_id, samples, plan.ts_bind if plan is not None else _identity
-    )
+    ts_bind = plan.ts_bind if plan is not None else _identity
+    sample_dicts: list[dict[str, Any]] = []
+    obs_rows: list[tuple[Any, ...]] = []
+    for lesson_id, samples in samples_by_lesson.items():
+        lesson_samples, lesson_obs = sample_rows(lesson_id, samples, ts_bind)
+        sample_dicts += lesson_samples
+        obs_rows += lesson_obs
     new_observations = 0
-    by_stream: Counter[int | None] = Counter()
+    new: Counter[tuple[int, int | None]] = Counter()
     if sample_dicts:
-        returning = insert_or_ignore(conn.dialect, SampleRow.__table__).returning(SampleRow.stream)
-        by_stream.update(stream for (stream,) in conn.execute(returning, sample_dicts).all())
+        returning = insert_or_ignore(conn.dialect, SampleRow.__table__).returning(
+            SampleRow.lesson_id, SampleRow.stream
+        )
+        new.update((int(lesson), stream) for lesson, stream in conn.execute(returning, sample_dicts))
     if obs_rows and plan is not None:
         new_observations = max(0, conn.exec_driver_sql(plan.sql, obs_rows).rowcount)
     elif obs_rows:
@@ -194,34 +205,40 @@ def insert_samples_by_stream(
         rows = [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in obs_rows]
         new_observations = len(conn.execute(returning, rows).all())
     if obs_rows:
-        refresh_track_rollups(conn, lesson_id, obs_rows)
-    return Stored(sum(by_stream.values()), new_observations), by_stream
+        refresh_track_rollups(conn, obs_rows)
+    return Stored(sum(new.values()), new_observations), new
 
 
-def refresh_track_rollups(
-    conn: Connection, lesson_id: int, obs_rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Recompute the rollup slots these observation rows fall in, for their tracks only.
+def refresh_track_rollups(conn: Connection, obs_rows: Sequence[tuple[Any, ...]]) -> None:
+    """Recompute the rollup slots these observation rows fall in, for their lessons' tracks only,
+    in one DELETE and one INSERT ... SELECT whatever the number of lessons.
 
     Writers of one lesson's different students (joined students posting at once) so touch
     different rollup rows; two writers of one student take turns on PostgreSQL (an advisory
     lock per lesson and track, taken in key order), so each refresh sees the other's committed
     observations. SQLite's BEGIN IMMEDIATE serialises writers anyway.
     """
-    t_ms = [row[_T_MS] for row in obs_rows]
-    tracks = sorted({int(row[_TRACK]) for row in obs_rows})
+    spans: dict[int, tuple[set[int], int, int]] = {}
+    for row in obs_rows:
+        lesson_id, t_ms, track = int(row[_LESSON]), row[_T_MS], int(row[_TRACK])
+        tracks, lo, hi = spans.get(lesson_id, (set(), t_ms, t_ms))
+        tracks.add(track)
+        spans[lesson_id] = (tracks, min(lo, t_ms), max(hi, t_ms))
     if conn.dialect.name == "postgresql":
-        keys = [_rollup_lock_key(lesson_id, track) for track in tracks]
+        keys = [_rollup_lock_key(lesson, track) for lesson, (tracks, _, _) in spans.items()
+                for track in tracks]  # fmt: skip
         conn.execute(_PG_LOCK_IN_ORDER, {"keys": sorted(keys)})
-    lo = min(t_ms) // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS
-    hi = max(t_ms) // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS
     R, Obs = ObservationRollup, ObservationRow
-    conn.execute(delete(R).where(R.lesson_id == lesson_id, R.slot_ms >= lo, R.slot_ms < hi,
-                                 R.track_id.in_(tracks)))  # fmt: skip
-    source = raw_per_student_select(
-        ROLLUP_SLOT_MS, Obs.lesson_id == lesson_id, Obs.track_id.in_(tracks),
-        Obs.ts >= from_epoch_ms(lo), Obs.ts < from_epoch_ms(hi),
-    )  # fmt: skip
+    slots = {lesson: (sorted(tracks), lo // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS,
+                      hi // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS)
+             for lesson, (tracks, lo, hi) in sorted(spans.items())}  # fmt: skip
+    conn.execute(delete(R).where(or_(*(
+        and_(R.lesson_id == lesson, R.slot_ms >= lo, R.slot_ms < hi, R.track_id.in_(tracks))
+        for lesson, (tracks, lo, hi) in slots.items()))))  # fmt: skip
+    source = raw_per_student_select(ROLLUP_SLOT_MS, or_(*(
+        and_(Obs.lesson_id == lesson, Obs.track_id.in_(tracks), Obs.ts >= from_epoch_ms(lo),
+             Obs.ts < from_epoch_ms(hi))
+        for lesson, (tracks, lo, hi) in slots.items())))  # fmt: skip
     conn.execute(insert(R).from_select(["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS], source))
 
 
