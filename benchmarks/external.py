@@ -61,6 +61,11 @@ COMMANDS: dict[str, Command] = {
     "first-data": Command("benchmarks.first_data", "first_data",
                           "Start click to first student, in Chromium.",
                           ("--runs", "1"), ("--runs", "3")),
+    "soak": Command("benchmarks.soak", "soak",
+                    "Engine and dashboard memory over a compressed school day.",
+                    ("--minutes", "3", "--lesson-minutes", "1.5", "--break-minutes", "0.2",
+                     "--warmup-minutes", "0.5", "--sample-s", "5"),
+                    ("--minutes", "120")),
 }
 
 
