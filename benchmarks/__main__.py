@@ -2,7 +2,7 @@
 
 python -m benchmarks all [--out benchmarks/results] [--papercnn-weights PATH] [--no-fer] [--quick]
 python -m benchmarks speed | accuracy | robustness  [the same options]
-python -m benchmarks engine | identity | stillness | identity-cost | start | storage | pages | first-data | join_load
+python -m benchmarks engine | identity | stillness | identity-cost | start | storage | pages | first-data | join_load | soak
                      [its own options; --help lists them]
 """
 

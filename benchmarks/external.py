@@ -65,6 +65,11 @@ COMMANDS: dict[str, Command] = {
                          "Students joining from browsers at school scale: lost, doubled, p99.",
                          ("--students", "60", "--minutes", "0.5"),
                          ("--students", "300", "--minutes", "2")),
+    "soak": Command("benchmarks.soak", "soak",
+                    "Engine and dashboard memory over a compressed school day.",
+                    ("--minutes", "3", "--lesson-minutes", "1.5", "--break-minutes", "0.2",
+                     "--warmup-minutes", "0.5", "--sample-s", "5"),
+                    ("--minutes", "120")),
 }
 
 

@@ -32,6 +32,15 @@ DATA_DIR_ENV = "CLASSPULSE_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Each connection's page cache, in KiB (SQLite's negative cache_size). Every pooled connection keeps
+# its own cache, filled as the file grows over a school day, so this is memory each process holds:
+# 64 MiB made the engine's writer grow about 20 MB an hour (issue #22). 8 MiB holds the pages a
+# lesson's inserts and the live queries touch; the OS page cache keeps the rest of the file.
+SQLITE_CACHE_KIB = 8 * 1024
+# The recorder's own connection only appends (the right edges of a few B-trees), yet it keeps every
+# page it wrote until its cache is full: at 8 MiB an engine grew ~20-30 MB/h for the first half hour
+# of each lesson (the soak, docs/engine.md). 1 MiB is full within minutes and costs the writes nothing.
+SQLITE_WRITER_CACHE_KIB = 1024
 
 # Execution option that turns a SQLite transaction into BEGIN IMMEDIATE (takes the write lock up front).
 _WRITE_OPTION = "classpulse_write"
@@ -231,9 +240,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.execute("PRAGMA wal_autocheckpoint = 10000")
-        cursor.execute("PRAGMA cache_size = -65536")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     finally:
         cursor.close()
+
+
+def set_cache_kib(conn: Connection, kib: int) -> None:
+    """Set a SQLite connection's page cache (KiB); outside any transaction, on the driver's connection."""
+    conn.connection.driver_connection.execute(f"PRAGMA cache_size = -{int(kib)}")
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

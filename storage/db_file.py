@@ -29,7 +29,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from storage.db import StorageError, sqlite_file_engine
+from storage.db import (
+    SQLITE_CACHE_KIB,
+    SQLITE_WRITER_CACHE_KIB,
+    StorageError,
+    set_cache_kib,
+    sqlite_file_engine,
+)
 from storage.sqlite_files import sqlite_path
 from storage.write_policy import DISK_FULL, WaitingError, WritesPaused, WritesResumed
 
@@ -152,6 +158,7 @@ class SqliteFile:
             raise StorageError(f"the database file {path} is gone")
         self._held = engine.connect()
         try:  # a read: the WAL is open from now on
+            set_cache_kib(self._held, SQLITE_WRITER_CACHE_KIB)  # an appender: back to the pool's on close
             self._held.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one()
             self._held.rollback()
         except BaseException:
@@ -212,6 +219,8 @@ class SqliteFile:
         lost: no one else may write to that file), the recovery file's Engine disposed."""
         if self.lost is not None and not self._held.invalidated and not self._held.closed:
             self._held.invalidate()
+        if not self._held.invalidated and not self._held.closed:
+            set_cache_kib(self._held, SQLITE_CACHE_KIB)
         self._held.close()
         if self._recovery is not None:
             self._recovery.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from storage.db import (
     DEFAULT_URL,
+    SQLITE_CACHE_KIB,
     StorageError,
     dispose_engines,
     head_revision,
@@ -64,6 +65,17 @@ def test_sqlite_connections_use_wal_foreign_keys_normal_sync_and_busy_timeout(tm
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+    finally:
+        dispose_engines()
+
+
+def test_every_pooled_sqlite_connection_gets_the_small_page_cache(tmp_path):
+    engine = open_database(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        with engine.connect() as first, engine.connect() as second:  # two connections of the pool
+            caches = [c.execute(text("PRAGMA cache_size")).scalar() for c in (first, second)]
+            assert first.connection.driver_connection is not second.connection.driver_connection
+        assert caches == [-SQLITE_CACHE_KIB, -SQLITE_CACHE_KIB] == [-8192, -8192]
     finally:
         dispose_engines()
 

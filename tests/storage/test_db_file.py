@@ -14,13 +14,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from storage.db import dispose_engines, open_database
+from storage.db import SQLITE_CACHE_KIB, SQLITE_WRITER_CACHE_KIB, dispose_engines, open_database
 from storage.db_file import (
     REMOVED,
     REPLACED,
     FileIdentity,
     FileLost,
+    SqliteFile,
     file_change,
     recovery_name,
     save_recovery,
@@ -173,3 +175,21 @@ def test_an_unchanged_file_ends_the_lesson_as_asked_with_no_recovery_file(lesson
     assert recorder.file_lost is None
     assert sorted(p.name for p in path.parent.iterdir() if "recovered" in p.name) == []
     assert _rows(path, "SELECT status, ended_cause FROM lessons") == [("source_lost", None)]
+
+
+def _cache_kib(conn) -> int:  # noqa: ANN001
+    return -conn.execute(text("PRAGMA cache_size")).scalar()
+
+
+def test_the_recorders_connection_keeps_a_small_cache_and_gives_the_pool_back_its_own(lesson_file):
+    path, lesson_id = lesson_file
+    engine = open_database(f"sqlite:///{path}")
+    watched = SqliteFile(engine, path, lesson_id)
+    held = watched.bind
+    assert _cache_kib(held) == SQLITE_WRITER_CACHE_KIB == 1024
+    with engine.connect() as reader:  # another pooled connection: the readers' cache
+        assert _cache_kib(reader) == SQLITE_CACHE_KIB
+    driver = held.connection.driver_connection
+    watched.close()
+    assert -driver.execute("PRAGMA cache_size").fetchone()[0] == SQLITE_CACHE_KIB
+
