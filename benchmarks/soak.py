@@ -31,8 +31,9 @@ import click
 import psutil
 
 from benchmarks import soak_stats
-from benchmarks.first_data import CHROMIUM, CHROMIUM_ARGS, ROOT, STUDENT_PRESENT, _free_port
+from benchmarks.first_data import STUDENT_PRESENT
 from benchmarks.report import DEFAULT_OUT, machine, write_study
+from benchmarks.servers import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
 from benchmarks.soak_stats import DASHBOARD, ENGINE, RssSample
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def _read(soak: Soak, name: str, tracked: Tracked) -> None:
 
 
 def _start_dashboard(soak: Soak) -> tuple[Tracked, str]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
     env.update(CLASSPULSE_DB_URL=f"sqlite:///{soak.db_path}", CLASSPULSE_DATA_DIR=str(soak.tmp / "data"),
                CLASSPULSE_TIMEZONE="UTC", CLASSPULSE_ENGINE_STANDBY="0")  # no warm engine as its child
