@@ -58,17 +58,14 @@ def dashboard_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     environ = dict(os.environ, CLASSPULSE_DB_URL=db_url, CLASSPULSE_DATA_DIR=str(data_dir),
                    CLASSPULSE_TIMEZONE="UTC", **(env or {}))  # fmt: skip
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-               "--server.headless", "true", "--server.port", str(port), "--server.address",
-               "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]  # fmt: skip
+    command = [sys.executable, "-m", *streamlit_argv(port)]
     log_path = data_dir / "streamlit.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     served = Served(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        _wait_healthy(served, start_timeout_s)
+        wait_healthy(process, served.url, log_path, start_timeout_s)
         yield served
     finally:
         process.terminate()
@@ -79,13 +76,23 @@ def dashboard_server(
             process.wait(timeout=10)
 
 
-def _wait_healthy(served: Served, timeout_s: float) -> None:
+def streamlit_argv(port: int) -> list[str]:
+    """`streamlit run streamlit_app.py` headless on 127.0.0.1:port (after `python -m`)."""
+    return ["streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.headless", "true",
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]  # fmt: skip
+
+
+def wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path,
+                 timeout_s: float) -> None:  # fmt: skip
+    """Return once the server at `url` answers its health check; ServerError when it exits or
+    does not answer within `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and served.process.poll() is None:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            with urllib.request.urlopen(f"{served.url}/_stcore/health", timeout=2) as response:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    raise ServerError(f"the dashboard server did not start; see {served.log_path}")
+    raise ServerError(f"the dashboard server did not start; see {log_path}")

@@ -33,7 +33,15 @@ import psutil
 from benchmarks import soak_stats
 from benchmarks.first_data import STUDENT_PRESENT
 from benchmarks.report import DEFAULT_OUT, machine, write_study
-from benchmarks.servers import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
+from benchmarks.servers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    ServerError,
+    free_port,
+    streamlit_argv,
+    wait_healthy,
+)
 from benchmarks.soak_stats import DASHBOARD, ENGINE, RssSample
 
 log = logging.getLogger(__name__)
@@ -120,30 +128,17 @@ def _start_dashboard(soak: Soak) -> tuple[Tracked, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
     env.update(CLASSPULSE_DB_URL=f"sqlite:///{soak.db_path}", CLASSPULSE_DATA_DIR=str(soak.tmp / "data"),
                CLASSPULSE_TIMEZONE="UTC", CLASSPULSE_ENGINE_STANDBY="0")  # no warm engine as its child
-    argv = ["streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.headless", "true",
-            "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    argv = streamlit_argv(port)
     with (soak.tmp / "streamlit.log").open("wb") as out:
         popen = subprocess.Popen(soak.traced(DASHBOARD, argv), cwd=ROOT, env=env, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    _wait_healthy(popen, url, soak.tmp / "streamlit.log")
+    try:
+        wait_healthy(popen, url, soak.tmp / "streamlit.log", 120)
+    except ServerError as exc:
+        popen.terminate()
+        raise click.ClickException(str(exc)) from None
     return Tracked(popen, 0, soak.started), url
-
-
-def _wait_healthy(popen: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and popen.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    popen.terminate()
-    raise click.ClickException(f"streamlit did not start; see {log_path}")
 
 
 def _start_lesson(soak: Soak, seconds: float) -> None:
