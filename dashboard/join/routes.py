@@ -6,8 +6,8 @@ POST /join/api/{code}/samples    a batch of samples (Authorization: Bearer TOKEN
 POST /join/api/{code}/leave      the student leaves (Authorization: Bearer TOKEN)
 
 Every answer is JSON; a refusal is {"error": "one line"} with its status (docs/join.md). Bodies
-are read up to their cap before parsing; database work runs in Starlette's thread pool. The
-student page itself (GET /join/{code}) is another module's: pass it as `student_page`.
+are read up to their cap before parsing; database work runs in worker threads, at most DB_SLOTS
+at once, and samples go to the server's writer thread (group commit). The student page itself (GET /join/{code}) is another module's: pass it as `student_page`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -71,10 +72,13 @@ API_PREFIX = "/join/api"
 STUDENT_PAGE_PATH = "/join/{code}"  # the hook for the student page (GET), see join_routes
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
 Work = Callable[[str, bytes], Awaitable[tuple[int, dict[str, Any]]]]
-TOKEN_MEMORY_S = 60.0  # a checked token is remembered this long (removal and end are checked at each write)
-TOKENS_REMEMBERED = 20_000
+TOKENS_REMEMBERED = 20_000  # checked tokens kept (removal and the end are checked at each write)
+# Database reads and writes of the routes at once (the writer thread is one more): within the
+# connection pool, so a burst of lookups waits for a connection instead of opening new ones.
+DB_SLOTS = 4
 
 
 def _utc_now() -> datetime:
@@ -105,7 +109,8 @@ class JoinServer:
         self.budgets = RateLimiter(1.0, 1.0)  # sized per lesson at each take
         self.writer = GroupWriter(lambda: self.engine, self.book, self.budgets, settings.clock,
                                   settings.monotonic)  # fmt: skip
-        self.tokens = TokenMemory(settings.monotonic)
+        self.tokens = TokenMemory()
+        self._db_slots = anyio.CapacityLimiter(DB_SLOTS)
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
 
@@ -136,7 +141,9 @@ class JoinServer:
 
     async def join(self, request: Request) -> Response:
         """POST: a student joins; answers 201 with their token (shown to nobody else)."""
-        return await self._answer(request, "join", MAX_JOIN_BYTES, self._pooled(self._join), gated=True)
+        return await self._answer(
+            request, "join", MAX_JOIN_BYTES, self._pooled(self._join), gated=True
+        )
 
     async def samples(self, request: Request) -> Response:
         """POST: a batch of one student's samples, answered once stored (group commit)."""
@@ -162,18 +169,21 @@ class JoinServer:
 
         async def work(code: str, body: bytes) -> tuple[int, dict[str, Any]]:
             found = await self._known(code, token, _client(request))
-            await run_in_threadpool(mark_left, self.engine, found.student_id, self.settings.clock())
+            await self._in_pool(mark_left, self.engine, found.student_id, self.settings.clock())
             return 200, {"left": True}
 
         return await self._answer(request, "leave", 0, work)
 
-    @staticmethod
-    def _pooled(work: Callable[[str, bytes], tuple[int, dict[str, Any]]]) -> Work:
-        """`work` run in Starlette's thread pool (it reads or writes the database)."""
-        return lambda code, body: run_in_threadpool(work, code, body)
+    def _pooled(self, work: Callable[[str, bytes], tuple[int, dict[str, Any]]]) -> Work:
+        """`work` run in a worker thread (it reads or writes the database)."""
+        return lambda code, body: self._in_pool(work, code, body)
+
+    async def _in_pool(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in a worker thread, at most DB_SLOTS at once."""
+        return await anyio.to_thread.run_sync(work, *args, limiter=self._db_slots)
 
     async def _known(self, code: str, token: str | None, client: str) -> StudentAtLesson:
-        """The token's student, remembered for TOKEN_MEMORY_S after a check in the database. An
+        """The token's student, remembered after a check in the database (TokenMemory). An
         unknown token is a failed attempt: past the address's limit it is refused unread."""
         found = self.tokens.get(code, token)
         if found is not None:
@@ -181,7 +191,7 @@ class JoinServer:
         wait = self.failures.wait_s(client, self.settings.monotonic())
         if wait:
             raise Refusal(429, "too many failed attempts from this address; wait a minute", wait)
-        found = await run_in_threadpool(self._student, code, token)
+        found = await self._in_pool(self._student, code, token)
         self.tokens.keep(code, token, found)
         return found
 
@@ -270,14 +280,14 @@ class JoinServer:
 
 
 class TokenMemory:
-    """Tokens checked in the database lately, by (code, token hash): a student's batches within
-    TOKEN_MEMORY_S of the last check skip the lookup (the write checks removal and the lesson's end
-    again). Bounded: the oldest are forgotten first."""
+    """Tokens checked in the database, by (code, token hash): a student's later batches skip the
+    lookup. A token's student and lesson never change, and the write checks removal and the
+    lesson's end again, so a kept token needs no second look (a refused write forgets it).
+    Bounded: the least recently used are forgotten first."""
 
-    def __init__(self, monotonic: Callable[[], float], keep_s: float = TOKEN_MEMORY_S,
-                 most: int = TOKENS_REMEMBERED) -> None:  # fmt: skip
-        self._monotonic, self._keep_s, self._most = monotonic, keep_s, most
-        self._known: OrderedDict[tuple[str, str], tuple[StudentAtLesson, float]] = OrderedDict()
+    def __init__(self, most: int = TOKENS_REMEMBERED) -> None:
+        self._most = most
+        self._known: OrderedDict[tuple[str, str], StudentAtLesson] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, code: str, token: str | None) -> StudentAtLesson | None:
@@ -285,10 +295,9 @@ class TokenMemory:
             return None
         key = (code, token_digest(token))
         with self._lock:
-            found, until = self._known.get(key, (None, 0.0))
-            if found is not None and self._monotonic() >= until:
-                del self._known[key]
-                return None
+            found = self._known.get(key)
+            if found is not None:
+                self._known.move_to_end(key)
             return found
 
     def keep(self, code: str, token: str | None, found: StudentAtLesson) -> None:
@@ -296,8 +305,8 @@ class TokenMemory:
             return
         key = (code, token_digest(token))
         with self._lock:
-            self._known.pop(key, None)
-            self._known[key] = (found, self._monotonic() + self._keep_s)
+            self._known[key] = found
+            self._known.move_to_end(key)
             while len(self._known) > self._most:
                 self._known.popitem(last=False)
 
