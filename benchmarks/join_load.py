@@ -62,9 +62,11 @@ def _cpu_by_program() -> dict[str, float]:
 def _live_lines(live: dict) -> list[str]:
     if not live.get("refreshes"):
         return [f"Live page: no refresh timed ({live.get('error', 'see the watcher output')})"]
-    return [f"Live page (one class, first server): {live['refreshes']} refreshes, "
-            f"p50 {live['p50_ms']:.0f} ms, p95 {live['p95_ms']:.0f} ms, max {live['max_ms']:.0f} ms; "
-            f"a refresh every {live['gap_p50_s']:.1f} s (longest gap {live['gap_max_s']:.1f} s)"]
+    return [
+        f"Live page (one class, first server): {live['refreshes']} refreshes, "
+        f"p50 {live['p50_ms']:.0f} ms, p95 {live['p95_ms']:.0f} ms, max {live['max_ms']:.0f} ms; "
+        f"a refresh every {live['gap_p50_s']:.1f} s (longest gap {live['gap_max_s']:.1f} s)"
+    ]
 
 
 def run(settings: LoadSettings, db_url: str, urls: list[str], servers: int, live: bool,
@@ -99,6 +101,8 @@ def run(settings: LoadSettings, db_url: str, urls: list[str], servers: int, live
                 live_figures = json.loads((tmp / "live.json").read_text())
             except (OSError, ValueError):
                 live_figures = {"error": out.decode(errors="replace").strip().splitlines()[-1:]}
+            if "chromium_cpu_s" in live_figures:  # its processes have ended: read by the watcher
+                others["chromium"] = live_figures["chromium_cpu_s"]
     return {"settings": {"students": settings.students, "rate_hz": settings.rate_hz,
                          "seconds": settings.seconds, "class_size": settings.class_size,
                          "servers": len(urls), "alternate": settings.alternate,
@@ -110,7 +114,9 @@ def run(settings: LoadSettings, db_url: str, urls: list[str], servers: int, live
 
 
 @click.command()
-@click.option("--students", type=click.IntRange(1, 100_000), required=True, help="Simulated students.")
+@click.option(
+    "--students", type=click.IntRange(1, 100_000), required=True, help="Simulated students."
+)
 @click.option("--rate", "rate_hz", type=FiniteFloat(0.1, 10), default=1.0, show_default=True,
               help="Samples per second per student.")  # fmt: skip
 @click.option("--minutes", type=FiniteFloat(0.1), default=1.0, show_default=True,
@@ -119,16 +125,29 @@ def run(settings: LoadSettings, db_url: str, urls: list[str], servers: int, live
               help="Students per lesson.")  # fmt: skip
 @click.option("--servers", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Dashboard servers to start on the one database.")  # fmt: skip
-@click.option("--url", "urls", multiple=True,
-              help="Use these running servers instead (repeat for several; then --db is theirs).")
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    help="Use these running servers instead (repeat for several; then --db is theirs).",
+)
 @click.option("--alternate", is_flag=True, help="With several servers: each batch to the next one.")
-@click.option("--db", "db", default="sqlite", show_default=True,
-              help="'sqlite' (a fresh file) or a database URL (e.g. postgresql+psycopg://...).")
+@click.option(
+    "--db",
+    "db",
+    default="sqlite",
+    show_default=True,
+    help="'sqlite' (a fresh file) or a database URL (e.g. postgresql+psycopg://...).",
+)
 @click.option("--expressions", is_flag=True, help="Send expression probabilities too.")
 @click.option("--drop-share", type=FiniteFloat(0, 1), default=0.2, show_default=True,
               help="About this share of students drops off once and comes back.")  # fmt: skip
-@click.option("--live/--no-live", default=True, show_default=True,
-              help="Keep a teacher's Live page open in Chromium and time its refreshes.")
+@click.option(
+    "--live/--no-live",
+    default=True,
+    show_default=True,
+    help="Keep a teacher's Live page open in Chromium and time its refreshes.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(students: int, rate_hz: float, minutes: float, class_size: int, servers: int,
@@ -149,9 +168,11 @@ def main(students: int, rate_hz: float, minutes: float, class_size: int, servers
     cpu = ", ".join(f"{s:.0f}" for s in result["server_cpu_s"]) or "not measured (--url)"
     others = ", ".join(f"{name} {s:.0f}" for name, s in result["cpu_s_by_program"].items())
     click.echo(f"CPU s over the {settings.seconds:.0f} s: servers {cpu}; {others}")
-    click.echo(f"load average "
-               f"{result['load_before'][0]:.2f} before, {result['load_after'][0]:.2f} after; "
-               f"{result['cpus']} CPUs; database {result['settings']['db']}")
+    click.echo(
+        f"load average "
+        f"{result['load_before'][0]:.2f} before, {result['load_after'][0]:.2f} after; "
+        f"{result['cpus']} CPUs; database {result['settings']['db']}"
+    )
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2))
     sys.exit(0 if result["ok"] else 1)

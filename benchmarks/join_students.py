@@ -31,7 +31,8 @@ from storage.schema import ObservationRow, SampleRow
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 20  # dashboard.join.payload.MAX_SAMPLES_PER_BATCH is larger; the page's batches are small
+# dashboard.join.payload.MAX_SAMPLES_PER_BATCH is larger; the page's batches are small.
+BATCH_MAX = 20
 FLUSH_EVERY_S = 5.0  # sender.js FLUSH_EVERY_MS
 FLUSH_AT_SAMPLES = 10  # sender.js FLUSH_AT_SAMPLES
 
@@ -77,7 +78,9 @@ class LoadReport:
     network_errors: Counter[str] = field(default_factory=Counter)  # the batch was kept, sent again
     stale_connections: int = 0  # a keep-alive connection the server had closed: sent again at once
     latencies_ms: list[float] = field(default_factory=list)
+    answered_at_s: list[float] = field(default_factory=list)  # each post's answer, from the start
     seconds: float = 0.0  # how long the students sent
+    started_at: float = 0.0  # the run's start (time.perf_counter())
 
     @property
     def ok(self) -> bool:
@@ -88,6 +91,15 @@ class LoadReport:
     def percentile_ms(self, q: float) -> float:
         """A percentile of the sample posts' latency (NaN without any)."""
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def windows(self, width_s: float = 10.0) -> list[dict]:
+        """Posts, p50 and p99 per `width_s` of the run (where a slow spell falls)."""
+        by_window: dict[int, list[float]] = {}
+        for at, ms in zip(self.answered_at_s, self.latencies_ms, strict=True):
+            by_window.setdefault(int(at // width_s), []).append(ms)
+        return [{"from_s": k * width_s, "posts": len(v), "p50_ms": float(np.percentile(v, 50)),
+                 "p99_ms": float(np.percentile(v, 99))}
+                for k, v in sorted(by_window.items())]  # fmt: skip
 
     def lines(self) -> list[str]:
         """The report for a person."""
@@ -104,6 +116,7 @@ class LoadReport:
             f"sample posts {posts} ({posts / max(self.seconds, 1e-9):.1f}/s): "
             f"p50 {self.percentile_ms(50):.1f} ms, p99 {self.percentile_ms(99):.1f} ms, "
             f"max {max(self.latencies_ms, default=float('nan')):.1f} ms",
+            "p99 per 10 s: " + " ".join(f"{w['p99_ms']:.0f}" for w in self.windows()),
         ]
 
     def figures(self) -> dict:
@@ -115,7 +128,8 @@ class LoadReport:
                 "stale_connections": self.stale_connections,
                 "posts": len(self.latencies_ms), "seconds": self.seconds,
                 "p50_ms": self.percentile_ms(50), "p99_ms": self.percentile_ms(99),
-                "max_ms": max(self.latencies_ms, default=float("nan"))}  # fmt: skip
+                "max_ms": max(self.latencies_ms, default=float("nan")),
+                "windows": self.windows()}  # fmt: skip
 
 
 def _sample(rng: random.Random, t_ms: int, attention_only: bool) -> dict:
@@ -247,7 +261,9 @@ class _Student:
             except (TimeoutError, aiohttp.ClientError) as exc:  # kept, sent at the next post
                 self.report.network_errors[type(exc).__name__] += 1
                 return False
-            self.report.latencies_ms.append((time.perf_counter() - started) * 1000)
+            answered = time.perf_counter()
+            self.report.latencies_ms.append((answered - started) * 1000)
+            self.report.answered_at_s.append(answered - self.report.started_at)
             if status == 200:
                 return True
             self.report.errors[str(status)] += 1
@@ -269,17 +285,21 @@ async def simulate(
     loop = asyncio.get_running_loop()
     ramp_s = min(10.0, settings.seconds / 4, settings.students / 100)  # not all in one instant
     started = loop.time()
+    report.started_at = time.perf_counter()
     students: list[tuple[str, _Student]] = []
     for i, session in enumerate(sessions):
         code = codes[i % len(codes)]
         apis = [f"{url.rstrip('/')}/join/api/{code}" for url in urls]
-        apis = apis[i % len(apis):] + apis[: i % len(apis)]
+        apis = apis[i % len(apis) :] + apis[: i % len(apis)]
         students.append((code, _Student(session, apis, settings, report,
                                         settings.seed * 100_003 + i)))  # fmt: skip
-    stop_at = started + settings.seconds
+    # Each student sends for the same time, so they leave as they came: spread over the ramp (a
+    # whole school sending its last batches in one instant is no lesson's end).
+    sending_s = settings.seconds - ramp_s
     try:
-        await asyncio.gather(*(student.run(started + ramp_s * i / settings.students, stop_at)
-                               for i, (_, student) in enumerate(students)))  # fmt: skip
+        joins = [started + ramp_s * i / settings.students for i in range(len(students))]
+        await asyncio.gather(*(student.run(at, at + sending_s)
+                               for at, (_, student) in zip(joins, students, strict=True)))  # fmt: skip
     finally:
         await asyncio.gather(*(session.close() for session in sessions))
     report.seconds = loop.time() - started
@@ -291,7 +311,9 @@ def check_stored(db_url: str, lessons: dict[str, int], sent: dict[tuple[str, int
                  report: LoadReport) -> None:  # fmt: skip
     """Compare what was sent with the lessons' samples and observations in the database."""
     engine = open_database(db_url)
-    wanted = {(lessons[code], track, t_ms) for (code, track), times in sent.items() for t_ms in times}
+    wanted = {
+        (lessons[code], track, t_ms) for (code, track), times in sent.items() for t_ms in times
+    }
     ids = list(lessons.values())
     with engine.connect() as conn:
         samples = conn.execute(select(SampleRow.lesson_id, SampleRow.stream, SampleRow.t_ms)

@@ -42,6 +42,11 @@ def test_fifty_students_for_twenty_seconds_on_the_real_server_and_postgresql(
     assert report["sent"] == report["stored"] > 50 * 14  # 50 students at 1 Hz for 20 s, less the ramp
     assert report["drops"] > 0 and report["resends"] > 0
     assert report["posts"] > 0 and 0 < report["p50_ms"] <= report["p99_ms"]
+    # Every post falls in one 10 s window of the run, each window's p99 at most the run's max.
+    windows = report["windows"]
+    assert sum(w["posts"] for w in windows) == report["posts"] and len(windows) in (2, 3)
+    assert all(0 < w["p50_ms"] <= w["p99_ms"] <= report["max_ms"] for w in windows)
+    assert result["cpu_s_by_program"]["chromium"] > 0  # read by the watcher before it closed
     assert "Traceback" not in (tmp_path / "server-0" / "streamlit.log").read_text()
     # The teacher's Live page of one class stayed open and kept refreshing through the load.
     assert live.get("refreshes", 0) >= 2, live
