@@ -7,7 +7,8 @@ POST /join/api/{code}/leave      the student leaves (Authorization: Bearer TOKEN
 
 Every answer is JSON; a refusal is {"error": "one line"} with its status (docs/join.md). Bodies
 are read up to their cap before parsing; database work runs in worker threads, at most DB_SLOTS
-at once, and samples go to the server's writer thread (group commit). The student page itself (GET /join/{code}) is another module's: pass it as `student_page`.
+at once, and samples go to the server's writer thread (group commit). The student page itself
+(GET /join/{code}) is another module's: pass it as `student_page`.
 """
 
 from __future__ import annotations
