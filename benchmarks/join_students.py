@@ -298,8 +298,9 @@ async def simulate(
     sending_s = settings.seconds - ramp_s
     try:
         joins = [started + ramp_s * i / settings.students for i in range(len(students))]
-        await asyncio.gather(*(student.run(at, at + sending_s)
-                               for at, (_, student) in zip(joins, students, strict=True)))  # fmt: skip
+        runs = [student.run(at, at + sending_s)
+                for at, (_, student) in zip(joins, students, strict=True)]  # fmt: skip
+        await asyncio.gather(*runs)
     finally:
         await asyncio.gather(*(session.close() for session in sessions))
     report.seconds = loop.time() - started
