@@ -274,8 +274,9 @@ def _pg_float_columns(target: Table, columns: tuple[str, ...]) -> frozenset[str]
 
 
 def refresh_track_rollups(conn: Connection, obs_rows: Sequence[tuple[Any, ...]]) -> None:
-    """Recompute the rollup slots these observation rows fall in, for their lessons' tracks only,
-    in one DELETE and one INSERT ... SELECT whatever the number of lessons.
+    """Recompute the rollup slots these observation rows fall in, for their lessons' tracks only:
+    on SQLite one DELETE and one INSERT ... SELECT, on PostgreSQL one upsert
+    (`_pg_refresh_rollups`), whatever the number of lessons.
 
     Writers of one lesson's different students (joined students posting at once) so touch
     different rollup rows; two writers of one student take turns on PostgreSQL (an advisory
@@ -288,16 +289,17 @@ def refresh_track_rollups(conn: Connection, obs_rows: Sequence[tuple[Any, ...]])
         tracks, lo, hi = spans.get(lesson_id, (set(), t_ms, t_ms))
         tracks.add(track)
         spans[lesson_id] = (tracks, min(lo, t_ms), max(hi, t_ms))
-    if conn.dialect.name == "postgresql":
-        keys = [_rollup_lock_key(lesson, track) for lesson, (tracks, _, _) in spans.items()
-                for track in tracks]  # fmt: skip
-        conn.execute(_PG_LOCK_IN_ORDER, {"keys": sorted(keys)})
-        _pg_refresh_rollups(conn, spans)
-        return
-    R, Obs = ObservationRollup, ObservationRow
+    # Per lesson: its tracks, and the slots [first, end) the rows fall in.
     slots = {lesson: (sorted(tracks), lo // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS,
                       hi // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS)
              for lesson, (tracks, lo, hi) in sorted(spans.items())}  # fmt: skip
+    if conn.dialect.name == "postgresql":
+        keys = [_rollup_lock_key(lesson, track) for lesson, (tracks, _, _) in slots.items()
+                for track in tracks]  # fmt: skip
+        conn.execute(_PG_LOCK_IN_ORDER, {"keys": sorted(keys)})
+        _pg_refresh_rollups(conn, slots)
+        return
+    R, Obs = ObservationRollup, ObservationRow
     conn.execute(delete(R).where(or_(*(
         and_(R.lesson_id == lesson, R.slot_ms >= lo, R.slot_ms < hi, R.track_id.in_(tracks))
         for lesson, (tracks, lo, hi) in slots.items()))))  # fmt: skip
@@ -308,8 +310,9 @@ def refresh_track_rollups(conn: Connection, obs_rows: Sequence[tuple[Any, ...]])
     conn.execute(insert(R).from_select(["lesson_id", "slot_ms", "track_id", *SUM_COLUMNS], source))
 
 
-def _pg_refresh_rollups(conn: Connection, spans: Mapping[int, tuple[set[int], int, int]]) -> None:
-    """refresh_track_rollups on PostgreSQL: one INSERT ... SELECT ... ON CONFLICT DO UPDATE.
+def _pg_refresh_rollups(conn: Connection, slots: Mapping[int, tuple[list[int], int, int]]) -> None:
+    """refresh_track_rollups on PostgreSQL (`slots`: per lesson, its tracks and [first, end) slot
+    times): one INSERT ... SELECT ... ON CONFLICT DO UPDATE.
 
     The rollup rows are recomputed from the observations (exact, as a DELETE and INSERT would be;
     observations are never removed but with their lesson, so every slot touched has a row to
@@ -319,10 +322,8 @@ def _pg_refresh_rollups(conn: Connection, spans: Mapping[int, tuple[set[int], in
     A DELETE or an EXISTS over the keys was planned as a scan of the whole table.
     """
     keys: dict[str, list[int]] = {"key_lessons": [], "key_tracks": [], "key_lo": [], "key_hi": []}
-    for lesson, (lesson_tracks, lo, hi) in sorted(spans.items()):
-        first = lo // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS
-        end = hi // ROLLUP_SLOT_MS * ROLLUP_SLOT_MS + ROLLUP_SLOT_MS
-        for track in sorted(lesson_tracks):
+    for lesson, (tracks, first, end) in slots.items():
+        for track in tracks:
             for key, value in zip(keys, (lesson, track, first, end), strict=True):
                 keys[key].append(value)
     conn.execute(_pg_rollup_upsert(), keys)
