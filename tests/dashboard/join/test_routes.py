@@ -255,3 +255,38 @@ def test_join_requests_are_checked_too(served, db_url):
     assert form.status_code == 415
     with open_database(db_url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(JoinStudent)).scalar_one() == 0
+
+
+def test_a_burst_of_joins_uses_at_most_db_slots_connections_at_once(served, db_url):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event
+
+    from dashboard.join.routes import DB_SLOTS
+
+    server, _ = served
+    code = _lesson(open_database(db_url))
+    engine = server.join.engine
+    held, most, lock = [0], [0], threading.Lock()
+
+    def checkout(*_):
+        with lock:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+
+    def checkin(*_):
+        with lock:
+            held[0] -= 1
+
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(lambda _: httpx.post(server.api(code, "students"), json={}),
+                                    range(32)))  # fmt: skip
+    finally:
+        event.remove(engine.pool, "checkout", checkout)
+        event.remove(engine.pool, "checkin", checkin)
+    assert [a.status_code for a in answers] == [201] * 32
+    assert 1 < most[0] <= DB_SLOTS  # the joins overlapped, within the limit
